@@ -1,0 +1,7 @@
+//! tenantctl: GitOps for tenants. See ARCHITECTURE.md for the map.
+
+pub mod model;
+pub mod plan;
+pub mod runtime;
+pub mod source;
+pub mod store;
