@@ -1,1 +1,161 @@
-//! model
+//! Desired state: the Plan, Theme and Tenant documents, parsed and checked. No IO.
+
+pub mod quantity;
+pub mod spec;
+mod validate;
+
+pub use spec::{BillingCycle, ConfigScalar, TenantState};
+pub use validate::{MAX_FILE_BYTES, load};
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// One file of the repository as the source layer read it.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// Path relative to the repository root, with `/` separators.
+    pub path: String,
+    pub content: SourceContent,
+}
+
+#[derive(Debug, Clone)]
+pub enum SourceContent {
+    Bytes(Vec<u8>),
+    /// A symbolic link; never followed, since it could point outside the repository.
+    Symlink,
+    /// Larger than [`MAX_FILE_BYTES`]; not read.
+    TooLarge(u64),
+}
+
+/// A problem in the repository, pointing at the exact place to fix.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct Diagnostic {
+    pub path: String,
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.path, self.line, self.column, self.message
+        )?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Where a document's name stands in the repository.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Origin {
+    pub path: String,
+    pub line: u64,
+    pub column: u64,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.path, self.line, self.column)
+    }
+}
+
+/// Everything the repository asks for at one revision, validated as a whole.
+#[derive(Debug, Clone, Default)]
+pub struct DesiredState {
+    pub plans: BTreeMap<String, Plan>,
+    pub themes: BTreeMap<String, Theme>,
+    pub tenants: BTreeMap<String, Tenant>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub name: String,
+    pub origin: Origin,
+    pub display_name: String,
+    pub price_cents: i64,
+    pub currency: String,
+    pub cycle: BillingCycle,
+    pub trial_days: u32,
+    pub resources: Resources,
+    pub quotas: Quotas,
+    pub rate_limit_rpm: Option<u32>,
+    pub features: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resources {
+    /// CPU limit in billionths of a CPU, as the Engine API takes it.
+    pub nano_cpus: i64,
+    pub memory_bytes: u64,
+    pub pids: u32,
+    pub storage_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Quotas {
+    pub api_calls_per_month: Option<u64>,
+    pub ai_interactions_per_month: Option<u64>,
+    pub users: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Theme {
+    pub name: String,
+    pub origin: Origin,
+    pub display_name: String,
+    pub version: String,
+    /// `None` runs tenantctl's built-in site.
+    pub image: Option<String>,
+    pub port: u16,
+    pub health_path: String,
+    pub health_interval_seconds: u32,
+    pub config: BTreeMap<String, ConfigScalar>,
+    pub capabilities: Vec<String>,
+    pub publish_address: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tenant {
+    pub slug: String,
+    pub origin: Origin,
+    pub display_name: String,
+    pub owner: String,
+    pub plan: String,
+    pub theme: String,
+    pub state: TenantState,
+    pub domain: Option<String>,
+    pub env: BTreeMap<String, String>,
+    pub features: Vec<String>,
+}
+
+/// Checks a DNS-label slug: `[a-z0-9-]`, 1 to 63 characters, no leading or trailing `-`.
+pub fn slug_problem(slug: &str) -> Option<String> {
+    if slug.is_empty() {
+        return Some("name is empty".into());
+    }
+    if slug.len() > 63 {
+        let head: String = slug.chars().take(20).collect();
+        return Some(format!(
+            "`{head}…` is {} characters long; at most 63 are allowed",
+            slug.chars().count()
+        ));
+    }
+    if let Some(c) = slug
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+    {
+        return Some(format!(
+            "`{slug}` contains `{c}`; only lowercase letters, digits and `-` are allowed"
+        ));
+    }
+    if slug.starts_with('-') || slug.ends_with('-') {
+        return Some(format!("`{slug}` starts or ends with `-`"));
+    }
+    None
+}

@@ -1,0 +1,207 @@
+//! The YAML documents exactly as people write them. Unknown fields are errors.
+//!
+//! Fields that need a semantic check after parsing (names, references, quantities) are
+//! `Spanned`, so the check can point at the line and column they came from.
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
+
+/// One document: `kind`, `name` and a `spec` of the kind's type.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Document<S> {
+    #[allow(dead_code)]
+    pub kind: String,
+    pub name: Spanned<String>,
+    pub spec: S,
+}
+
+/// First pass over a document: only its kind, everything else skipped.
+#[derive(Debug, Deserialize)]
+pub struct KindProbe {
+    pub kind: Option<Spanned<String>>,
+    /// Any value, so a probe never fails on a bad name; the typed pass reports that.
+    pub name: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PlanSpec {
+    pub display_name: Spanned<String>,
+    pub price: PriceSpec,
+    #[serde(default)]
+    pub trial_days: u32,
+    pub resources: ResourcesSpec,
+    #[serde(default)]
+    pub quotas: QuotasSpec,
+    pub rate_limit: Option<RateLimitSpec>,
+    #[serde(default)]
+    pub features: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PriceSpec {
+    pub amount: Spanned<f64>,
+    pub currency: Spanned<String>,
+    pub cycle: BillingCycle,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BillingCycle {
+    Monthly,
+    Yearly,
+}
+
+impl BillingCycle {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BillingCycle::Monthly => "monthly",
+            BillingCycle::Yearly => "yearly",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ResourcesSpec {
+    pub cpus: Spanned<f64>,
+    pub memory: Spanned<String>,
+    pub pids: Option<Spanned<u32>>,
+    pub storage: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct QuotasSpec {
+    pub api_calls_per_month: Option<u64>,
+    pub ai_interactions_per_month: Option<u64>,
+    pub users: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RateLimitSpec {
+    pub requests_per_minute: Spanned<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ThemeSpec {
+    pub display_name: Spanned<String>,
+    pub version: Spanned<String>,
+    pub image: Option<Spanned<String>>,
+    #[serde(default = "default_port")]
+    pub port: Spanned<u16>,
+    #[serde(default)]
+    pub health: HealthSpec,
+    #[serde(default)]
+    pub config: BTreeMap<String, Spanned<ConfigScalar>>,
+    /// Linux capabilities the site needs; all others are dropped.
+    #[serde(default)]
+    pub capabilities: Vec<Spanned<String>>,
+    /// Host address the site's port is published on; loopback unless the theme says otherwise.
+    pub publish_address: Option<Spanned<String>>,
+}
+
+fn default_port() -> Spanned<u16> {
+    Spanned::new(
+        8080,
+        serde_saphyr::Location::UNKNOWN,
+        serde_saphyr::Location::UNKNOWN,
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HealthSpec {
+    #[serde(default = "default_health_path")]
+    pub path: Spanned<String>,
+    #[serde(default = "default_interval")]
+    pub interval_seconds: Spanned<u32>,
+}
+
+impl Default for HealthSpec {
+    fn default() -> Self {
+        HealthSpec {
+            path: default_health_path(),
+            interval_seconds: default_interval(),
+        }
+    }
+}
+
+fn default_health_path() -> Spanned<String> {
+    Spanned::new(
+        "/health".to_string(),
+        serde_saphyr::Location::UNKNOWN,
+        serde_saphyr::Location::UNKNOWN,
+    )
+}
+
+fn default_interval() -> Spanned<u32> {
+    Spanned::new(
+        10,
+        serde_saphyr::Location::UNKNOWN,
+        serde_saphyr::Location::UNKNOWN,
+    )
+}
+
+/// A theme setting: a string, number or boolean (no nesting, so it maps onto one env var).
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(untagged)]
+pub enum ConfigScalar {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    String(String),
+}
+
+impl std::fmt::Display for ConfigScalar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigScalar::Bool(b) => write!(f, "{b}"),
+            ConfigScalar::Int(i) => write!(f, "{i}"),
+            ConfigScalar::Float(x) => write!(f, "{x}"),
+            ConfigScalar::String(s) => f.write_str(s),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TenantSpec {
+    pub display_name: Spanned<String>,
+    pub owner: Spanned<String>,
+    pub plan: Spanned<String>,
+    pub theme: Spanned<String>,
+    #[serde(default)]
+    pub state: TenantState,
+    pub domain: Option<Spanned<String>>,
+    #[serde(default)]
+    pub env: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub features: Vec<Spanned<String>>,
+}
+
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum TenantState {
+    #[default]
+    Active,
+    Suspended,
+    Cancelled,
+}
+
+impl TenantState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TenantState::Active => "active",
+            TenantState::Suspended => "suspended",
+            TenantState::Cancelled => "cancelled",
+        }
+    }
+}

@@ -1,0 +1,994 @@
+//! Parses every file and checks the repository as a whole, collecting every problem at once.
+
+use super::spec::{Document, KindProbe, PlanSpec, TenantSpec, ThemeSpec};
+use super::{
+    DesiredState, Diagnostic, Origin, Plan, Quotas, Resources, SourceContent, SourceFile, Tenant,
+    Theme, quantity, slug_problem,
+};
+use serde::de::DeserializeOwned;
+use serde_saphyr::{Location, Spanned};
+use std::collections::{BTreeMap, HashMap};
+
+/// Files larger than this are refused unread: a repository is input from people.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Parse and check every file. One invalid file blocks the whole revision.
+pub fn load(files: &[SourceFile]) -> Result<DesiredState, Vec<Diagnostic>> {
+    let mut v = Validator::default();
+    for file in files {
+        v.file(file);
+    }
+    v.cross_check();
+    if v.diagnostics.is_empty() {
+        Ok(v.state)
+    } else {
+        v.diagnostics.sort();
+        v.diagnostics.dedup();
+        Err(v.diagnostics)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Plan,
+    Theme,
+    Tenant,
+}
+
+impl Kind {
+    fn of_dir(path: &str) -> Option<Kind> {
+        match path.split('/').next()? {
+            "plans" => Some(Kind::Plan),
+            "themes" => Some(Kind::Theme),
+            "tenants" => Some(Kind::Tenant),
+            _ => None,
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Plan => "Plan",
+            Kind::Theme => "Theme",
+            Kind::Tenant => "Tenant",
+        }
+    }
+    fn dir(self) -> &'static str {
+        match self {
+            Kind::Plan => "plans/",
+            Kind::Theme => "themes/",
+            Kind::Tenant => "tenants/",
+        }
+    }
+}
+
+/// A document cut out of a file, with the file line it starts on.
+struct Chunk<'a> {
+    text: &'a str,
+    first_line: u64,
+}
+
+#[derive(Default)]
+struct Validator {
+    state: DesiredState,
+    diagnostics: Vec<Diagnostic>,
+    /// Tenants and the place of their owner/domain, for uniqueness checks.
+    owners: HashMap<String, (String, Origin)>,
+    domains: HashMap<String, (String, Origin)>,
+    /// References to check once every plan and theme is known.
+    refs: Vec<Reference>,
+    /// Every plan and theme name written down, valid or not, so a broken plan does not also
+    /// make each of its tenants report a missing reference.
+    named: std::collections::HashSet<(&'static str, String)>,
+}
+
+struct Reference {
+    kind: Kind,
+    name: String,
+    at: Origin,
+}
+
+impl Validator {
+    fn error(&mut self, at: &Origin, message: impl Into<String>, hint: Option<String>) {
+        self.diagnostics.push(Diagnostic {
+            path: at.path.clone(),
+            line: at.line,
+            column: at.column,
+            message: message.into(),
+            hint,
+        });
+    }
+
+    fn file(&mut self, file: &SourceFile) {
+        let top = Origin {
+            path: file.path.clone(),
+            line: 1,
+            column: 1,
+        };
+        let Some(kind) = Kind::of_dir(&file.path) else {
+            return;
+        };
+        let bytes = match &file.content {
+            SourceContent::Symlink => {
+                self.error(
+                    &top,
+                    "is a symbolic link; tenantctl does not follow links in the repository",
+                    Some("replace the link with the file it points to".into()),
+                );
+                return;
+            }
+            SourceContent::TooLarge(size) => {
+                self.error(
+                    &top,
+                    format!("is {size} bytes; files over {MAX_FILE_BYTES} bytes (1 MiB) are refused unread"),
+                    Some("split it into smaller files".into()),
+                );
+                return;
+            }
+            SourceContent::Bytes(b) => b,
+        };
+        let text = match std::str::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                let before = &bytes[..e.valid_up_to()];
+                let line = before.iter().filter(|b| **b == b'\n').count() as u64 + 1;
+                let column = before.iter().rev().take_while(|b| **b != b'\n').count() as u64 + 1;
+                let at = Origin {
+                    line,
+                    column,
+                    ..top
+                };
+                self.error(
+                    &at,
+                    "is not valid UTF-8",
+                    Some("save the file as UTF-8".into()),
+                );
+                return;
+            }
+        };
+        for chunk in split_documents(text) {
+            self.document(&file.path, kind, &chunk);
+        }
+    }
+
+    fn document(&mut self, path: &str, dir_kind: Kind, chunk: &Chunk<'_>) {
+        let at = |loc: Location| locate(path, chunk, loc);
+        let start = Origin {
+            path: path.to_string(),
+            line: chunk.first_line,
+            column: 1,
+        };
+        let probe: KindProbe = match parse(chunk.text) {
+            Ok(p) => p,
+            Err(e) => {
+                self.parse_error(path, chunk, &e, &start);
+                return;
+            }
+        };
+        let Some(kind) = probe.kind else {
+            self.error(
+                &start,
+                "document has no `kind`",
+                Some(format!(
+                    "add `kind: {}` as the first line of the document",
+                    dir_kind.name()
+                )),
+            );
+            return;
+        };
+        let kind_at = at(kind.referenced);
+        let parsed = match kind.value.as_str() {
+            "Plan" => Kind::Plan,
+            "Theme" => Kind::Theme,
+            "Tenant" => Kind::Tenant,
+            other => {
+                self.error(
+                    &kind_at,
+                    format!("unknown kind `{other}`"),
+                    Some(format!(
+                        "files under {} hold `kind: {}`",
+                        dir_kind.dir(),
+                        dir_kind.name()
+                    )),
+                );
+                return;
+            }
+        };
+        if parsed != dir_kind {
+            self.error(
+                &kind_at,
+                format!(
+                    "a {} does not belong under {}",
+                    parsed.name(),
+                    dir_kind.dir()
+                ),
+                Some(format!("move this document to {}", parsed.dir())),
+            );
+            return;
+        }
+        if let Some(serde_json::Value::String(name)) = &probe.name {
+            self.named.insert((parsed.name(), name.clone()));
+        }
+        match parsed {
+            Kind::Plan => {
+                if let Some(doc) = self.typed::<PlanSpec>(path, chunk, &start) {
+                    self.plan(path, chunk, doc);
+                }
+            }
+            Kind::Theme => {
+                if let Some(doc) = self.typed::<ThemeSpec>(path, chunk, &start) {
+                    self.theme(path, chunk, doc);
+                }
+            }
+            Kind::Tenant => {
+                if let Some(doc) = self.typed::<TenantSpec>(path, chunk, &start) {
+                    self.tenant(path, chunk, doc);
+                }
+            }
+        }
+    }
+
+    fn typed<S: DeserializeOwned>(
+        &mut self,
+        path: &str,
+        chunk: &Chunk<'_>,
+        start: &Origin,
+    ) -> Option<Document<S>> {
+        match parse::<Document<S>>(chunk.text) {
+            Ok(doc) => Some(doc),
+            Err(e) => {
+                self.parse_error(path, chunk, &e, start);
+                None
+            }
+        }
+    }
+
+    fn parse_error(
+        &mut self,
+        path: &str,
+        chunk: &Chunk<'_>,
+        e: &serde_saphyr::Error,
+        start: &Origin,
+    ) {
+        let at = match e.location() {
+            Some(loc) if loc.line() > 0 => locate(path, chunk, loc),
+            _ => start.clone(),
+        };
+        let (message, hint) = explain(&e.to_string());
+        self.error(&at, message, hint);
+    }
+
+    /// Checks a document's name and that no other document of the kind has it.
+    fn name(
+        &mut self,
+        kind: Kind,
+        path: &str,
+        chunk: &Chunk<'_>,
+        name: &Spanned<String>,
+        existing: impl Fn(&DesiredState) -> Option<Origin>,
+    ) -> Option<Origin> {
+        let origin = locate(path, chunk, name.referenced);
+        self.named.insert((kind.name(), name.value.clone()));
+        if let Some(problem) = slug_problem(&name.value) {
+            self.error(
+                &origin,
+                format!("invalid {} name: {problem}", kind.name().to_lowercase()),
+                Some("names are DNS labels: lowercase letters, digits and `-`, 1 to 63 characters, e.g. `acme-corp`".into()),
+            );
+            return None;
+        }
+        if let Some(first) = existing(&self.state) {
+            self.error(
+                &origin,
+                format!(
+                    "{} `{}` is defined twice; first at {first}",
+                    kind.name(),
+                    name.value
+                ),
+                Some("each name may be defined once: remove or rename one of the two".into()),
+            );
+            return None;
+        }
+        Some(origin)
+    }
+
+    fn plan(&mut self, path: &str, chunk: &Chunk<'_>, doc: Document<PlanSpec>) {
+        let name = doc.name.value.clone();
+        let origin = self.name(Kind::Plan, path, chunk, &doc.name, |s| {
+            s.plans.get(&name).map(|p| p.origin.clone())
+        });
+        let s = doc.spec;
+        let at = |loc: Location| locate(path, chunk, loc);
+        let before = self.diagnostics.len();
+
+        let display_name = self.display_name(&s.display_name, path, chunk);
+        let amount = s.price.amount.value;
+        let cents = (amount * 100.0).round();
+        if !amount.is_finite()
+            || amount < 0.0
+            || (cents / 100.0 - amount).abs() > 1e-9
+            || cents > 1e13
+        {
+            self.error(
+                &at(s.price.amount.referenced),
+                format!(
+                    "price amount {amount} is not a non-negative amount with at most two decimals"
+                ),
+                Some("write it like 79.99".into()),
+            );
+        }
+        let currency = s.price.currency.value.clone();
+        if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
+            self.error(
+                &at(s.price.currency.referenced),
+                format!("currency `{currency}` is not a three-letter ISO 4217 code"),
+                Some("write it in capitals, e.g. USD or EUR".into()),
+            );
+        }
+        let cpus = s.resources.cpus.value;
+        if !(cpus.is_finite() && cpus >= 0.01 && cpus <= 1024.0) {
+            self.error(
+                &at(s.resources.cpus.referenced),
+                format!("cpus {cpus} is out of range"),
+                Some("give a number of CPUs from 0.01 to 1024, e.g. 0.5".into()),
+            );
+        }
+        let memory = self.quantity(&s.resources.memory, path, chunk, "memory");
+        if let Some(m) = memory
+            && m < 6 * 1024 * 1024
+        {
+            self.error(
+                &at(s.resources.memory.referenced),
+                format!(
+                    "memory {} is below the engine's minimum of 6Mi",
+                    quantity::format_bytes(m)
+                ),
+                Some("give at least 6Mi; sites usually want 128Mi or more".into()),
+            );
+        }
+        let storage = s
+            .resources
+            .storage
+            .as_ref()
+            .and_then(|q| self.quantity(q, path, chunk, "storage"));
+        let pids = s.resources.pids.as_ref().map(|p| p.value).unwrap_or(512);
+        if let Some(p) = &s.resources.pids
+            && p.value < 8
+        {
+            self.error(
+                &at(p.referenced),
+                format!("pids {} is too low for a process to start", p.value),
+                Some("give at least 8; 256 suits most sites".into()),
+            );
+        }
+        if let Some(rl) = &s.rate_limit
+            && rl.requests_per_minute.value == 0
+        {
+            self.error(
+                &at(rl.requests_per_minute.referenced),
+                "requestsPerMinute is 0, which would refuse every request",
+                Some("give a positive number, or leave rateLimit out for no limit".into()),
+            );
+        }
+        let features = self.features(&s.features, path, chunk);
+        if self.diagnostics.len() != before {
+            return;
+        }
+        let (Some(origin), Some(memory)) = (origin, memory) else {
+            return;
+        };
+        self.state.plans.insert(
+            name.clone(),
+            Plan {
+                name,
+                origin,
+                display_name,
+                price_cents: cents as i64,
+                currency,
+                cycle: s.price.cycle,
+                trial_days: s.trial_days,
+                resources: Resources {
+                    nano_cpus: (cpus * 1e9).round() as i64,
+                    memory_bytes: memory,
+                    pids,
+                    storage_bytes: storage,
+                },
+                quotas: Quotas {
+                    api_calls_per_month: s.quotas.api_calls_per_month,
+                    ai_interactions_per_month: s.quotas.ai_interactions_per_month,
+                    users: s.quotas.users,
+                },
+                rate_limit_rpm: s.rate_limit.map(|r| r.requests_per_minute.value),
+                features,
+            },
+        );
+    }
+
+    fn theme(&mut self, path: &str, chunk: &Chunk<'_>, doc: Document<ThemeSpec>) {
+        let name = doc.name.value.clone();
+        let origin = self.name(Kind::Theme, path, chunk, &doc.name, |s| {
+            s.themes.get(&name).map(|t| t.origin.clone())
+        });
+        let s = doc.spec;
+        let at = |loc: Location| locate(path, chunk, loc);
+        let before = self.diagnostics.len();
+        let display_name = self.display_name(&s.display_name, path, chunk);
+        if !is_version(&s.version.value) {
+            self.error(
+                &at(s.version.referenced),
+                format!("version `{}` is not a semantic version", s.version.value),
+                Some("write MAJOR.MINOR.PATCH, e.g. 1.2.0".into()),
+            );
+        }
+        if let Some(image) = &s.image
+            && (image.value.is_empty()
+                || image
+                    .value
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control())
+                || image.value.starts_with(['-', ':', '/', '@']))
+        {
+            self.error(
+                &at(image.referenced),
+                format!("`{}` is not an image reference", image.value),
+                Some("write REPOSITORY[:TAG][@DIGEST], e.g. registry.example/storefront:4.2, or leave image out for the built-in site".into()),
+            );
+        }
+        if s.port.value == 0 {
+            self.error(
+                &at(s.port.referenced),
+                "port 0 is not a port",
+                Some("give the container port the site listens on, 1 to 65535".into()),
+            );
+        }
+        let hp = &s.health.path;
+        if !hp.value.starts_with('/')
+            || hp
+                .value
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            self.error(
+                &at(hp.referenced),
+                format!("health path `{}` must be an absolute URL path", hp.value),
+                Some("e.g. /health".into()),
+            );
+        }
+        let iv = &s.health.interval_seconds;
+        if iv.value == 0 || iv.value > 3600 {
+            self.error(
+                &at(iv.referenced),
+                format!("health intervalSeconds {} is out of range", iv.value),
+                Some("give 1 to 3600 seconds".into()),
+            );
+        }
+        let mut config = BTreeMap::new();
+        for (key, value) in &s.config {
+            let key_ok = key.starts_with(|c: char| c.is_ascii_lowercase())
+                && key.chars().all(|c| c.is_ascii_alphanumeric());
+            if !key_ok {
+                self.error(
+                    &at(value.referenced),
+                    format!("config key `{key}` must be camelCase letters and digits"),
+                    Some("it becomes an environment variable THEME_<KEY>, e.g. primaryColor → THEME_PRIMARY_COLOR".into()),
+                );
+            }
+            config.insert(key.clone(), value.value.clone());
+        }
+        let mut capabilities = Vec::new();
+        for cap in &s.capabilities {
+            let c = cap.value.trim_start_matches("CAP_").to_string();
+            if !CAPABILITIES.contains(&c.as_str()) {
+                self.error(
+                    &at(cap.referenced),
+                    format!("`{}` is not a Linux capability", cap.value),
+                    Some(format!(
+                        "known capabilities include {}",
+                        CAPABILITIES[..6].join(", ")
+                    )),
+                );
+            } else if !capabilities.contains(&c) {
+                capabilities.push(c);
+            }
+        }
+        capabilities.sort();
+        let publish_address = match &s.publish_address {
+            None => "127.0.0.1".to_string(),
+            Some(a) => {
+                if a.value.parse::<std::net::IpAddr>().is_err() {
+                    self.error(
+                        &at(a.referenced),
+                        format!("publishAddress `{}` is not an IP address", a.value),
+                        Some("leave it out to publish on 127.0.0.1, or give an address such as 0.0.0.0".into()),
+                    );
+                }
+                a.value.clone()
+            }
+        };
+        if self.diagnostics.len() != before {
+            return;
+        }
+        let Some(origin) = origin else { return };
+        self.state.themes.insert(
+            name.clone(),
+            Theme {
+                name,
+                origin,
+                display_name,
+                version: s.version.value,
+                image: s.image.map(|i| i.value),
+                port: s.port.value,
+                health_path: s.health.path.value,
+                health_interval_seconds: s.health.interval_seconds.value,
+                config,
+                capabilities,
+                publish_address,
+            },
+        );
+    }
+
+    fn tenant(&mut self, path: &str, chunk: &Chunk<'_>, doc: Document<TenantSpec>) {
+        let slug = doc.name.value.clone();
+        let origin = self.name(Kind::Tenant, path, chunk, &doc.name, |s| {
+            s.tenants.get(&slug).map(|t| t.origin.clone())
+        });
+        let s = doc.spec;
+        let at = |loc: Location| locate(path, chunk, loc);
+        let before = self.diagnostics.len();
+        let display_name = self.display_name(&s.display_name, path, chunk);
+
+        let owner = s.owner.value.trim().to_string();
+        let owner_at = at(s.owner.referenced);
+        if !is_email(&owner) {
+            self.error(
+                &owner_at,
+                format!("owner `{owner}` is not an email address"),
+                Some("e.g. ops@acme.example".into()),
+            );
+        } else if let Some((other, first)) = self.owners.get(&owner.to_lowercase()) {
+            let (other, first) = (other.clone(), first.clone());
+            self.error(
+                &owner_at,
+                format!("owner `{owner}` already owns tenant `{other}` ({first})"),
+                Some("an owner email is unique across tenants".into()),
+            );
+        } else {
+            self.owners
+                .insert(owner.to_lowercase(), (slug.clone(), owner_at.clone()));
+        }
+
+        let domain = match &s.domain {
+            None => None,
+            Some(d) => {
+                let value = d.value.trim().trim_end_matches('.').to_lowercase();
+                let d_at = at(d.referenced);
+                if !is_hostname(&value) {
+                    self.error(
+                        &d_at,
+                        format!("domain `{}` is not a valid host name", d.value),
+                        Some("write a fully qualified name like shop.acme.example, without scheme or path".into()),
+                    );
+                } else if let Some((other, first)) = self.domains.get(&value) {
+                    let (other, first) = (other.clone(), first.clone());
+                    self.error(
+                        &d_at,
+                        format!("domain `{value}` is already used by tenant `{other}` ({first})"),
+                        Some("a domain is unique across tenants".into()),
+                    );
+                } else {
+                    self.domains.insert(value.clone(), (slug.clone(), d_at));
+                }
+                Some(value)
+            }
+        };
+
+        self.refs.push(Reference {
+            kind: Kind::Plan,
+            name: s.plan.value.clone(),
+            at: at(s.plan.referenced),
+        });
+        self.refs.push(Reference {
+            kind: Kind::Theme,
+            name: s.theme.value.clone(),
+            at: at(s.theme.referenced),
+        });
+
+        let mut env = BTreeMap::new();
+        for (key, value) in &s.env {
+            let key_at = Origin {
+                column: 1.max(
+                    at(value.referenced)
+                        .column
+                        .saturating_sub(key.len() as u64 + 2),
+                ),
+                ..at(value.referenced)
+            };
+            let valid = key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                self.error(
+                    &key_at,
+                    format!("env name `{key}` is not a valid variable name"),
+                    Some("use letters, digits and `_`, not starting with a digit".into()),
+                );
+            } else if RESERVED_ENV_PREFIXES.iter().any(|p| key.starts_with(p)) || key == "PORT" {
+                self.error(
+                    &key_at,
+                    format!(
+                        "env name `{key}` is reserved: tenantctl sets it from the plan and theme"
+                    ),
+                    Some(
+                        "TENANT_*, PLAN_*, THEME_* and PORT are derived; pick another name".into(),
+                    ),
+                );
+            }
+            env.insert(key.clone(), value.value.clone());
+        }
+        let features = self.features(&s.features, path, chunk);
+        if self.diagnostics.len() != before {
+            return;
+        }
+        let Some(origin) = origin else { return };
+        self.state.tenants.insert(
+            slug.clone(),
+            Tenant {
+                slug,
+                origin,
+                display_name,
+                owner,
+                plan: s.plan.value,
+                theme: s.theme.value,
+                state: s.state,
+                domain,
+                env,
+                features,
+            },
+        );
+    }
+
+    fn display_name(&mut self, value: &Spanned<String>, path: &str, chunk: &Chunk<'_>) -> String {
+        let v = value.value.trim();
+        if v.is_empty() || v.chars().count() > 200 || v.chars().any(|c| c.is_control()) {
+            self.error(
+                &locate(path, chunk, value.referenced),
+                "displayName must be 1 to 200 printable characters",
+                None,
+            );
+        }
+        v.to_string()
+    }
+
+    fn quantity(
+        &mut self,
+        value: &Spanned<String>,
+        path: &str,
+        chunk: &Chunk<'_>,
+        field: &str,
+    ) -> Option<u64> {
+        match quantity::parse_bytes(&value.value) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                self.error(
+                    &locate(path, chunk, value.referenced),
+                    format!("{field}: {}", e.message),
+                    Some(e.hint),
+                );
+                None
+            }
+        }
+    }
+
+    fn features(
+        &mut self,
+        features: &[Spanned<String>],
+        path: &str,
+        chunk: &Chunk<'_>,
+    ) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for f in features {
+            if let Some(problem) = slug_problem(&f.value) {
+                self.error(
+                    &locate(path, chunk, f.referenced),
+                    format!("invalid feature name: {problem}"),
+                    Some("features are lowercase words joined by `-`, e.g. custom-domain".into()),
+                );
+            } else if out.contains(&f.value) {
+                self.error(
+                    &locate(path, chunk, f.referenced),
+                    format!("feature `{}` is listed twice", f.value),
+                    None,
+                );
+            } else {
+                out.push(f.value.clone());
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Checks that hold across files: references between documents.
+    fn cross_check(&mut self) {
+        let refs = std::mem::take(&mut self.refs);
+        for r in refs {
+            let known: Vec<&String> = match r.kind {
+                Kind::Plan => self.state.plans.keys().collect(),
+                Kind::Theme => self.state.themes.keys().collect(),
+                Kind::Tenant => continue,
+            };
+            if self.named.contains(&(r.kind.name(), r.name.clone())) {
+                continue;
+            }
+            let kind = r.kind.name().to_lowercase();
+            let hint = match closest(&r.name, known.iter().map(|k| k.as_str())) {
+                Some(best) => format!("did you mean `{best}`? known {kind}s: {}", join(&known)),
+                None if known.is_empty() => {
+                    format!("no {kind} is defined; add one under {}", r.kind.dir())
+                }
+                None => format!("known {kind}s: {}", join(&known)),
+            };
+            self.error(
+                &r.at,
+                format!("{kind} `{}` does not exist", r.name),
+                Some(hint),
+            );
+        }
+    }
+}
+
+const RESERVED_ENV_PREFIXES: [&str; 3] = ["TENANT_", "PLAN_", "THEME_"];
+
+const CAPABILITIES: [&str; 41] = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+];
+
+fn join(names: &[&String]) -> String {
+    names
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn parse<T: DeserializeOwned>(text: &str) -> Result<T, serde_saphyr::Error> {
+    serde_saphyr::from_str_with_options(text, options())
+}
+
+/// Tight budgets: a tenant file is small, so anything that expands far beyond that is refused fast.
+fn options() -> serde_saphyr::options::Options {
+    let mut budget = serde_saphyr::budget::Budget::default();
+    budget.max_aliases = 1_000;
+    budget.max_anchors = 1_000;
+    budget.max_events = 200_000;
+    budget.max_nodes = 100_000;
+    budget.max_depth = 32;
+    budget.max_total_scalar_bytes = 2 * MAX_FILE_BYTES as usize;
+    budget.max_documents = 1;
+    let mut alias_limits = serde_saphyr::options::AliasLimits::default();
+    alias_limits.max_total_replayed_events = 10_000;
+    alias_limits.max_replay_stack_depth = 16;
+    let mut o = serde_saphyr::options::Options::default();
+    o.budget = Some(budget);
+    o.alias_limits = alias_limits;
+    o.with_snippet = false;
+    o
+}
+
+/// Maps a location inside a document to the file.
+fn locate(path: &str, chunk: &Chunk<'_>, loc: Location) -> Origin {
+    if loc.line() == 0 {
+        return Origin {
+            path: path.to_string(),
+            line: chunk.first_line,
+            column: 1,
+        };
+    }
+    Origin {
+        path: path.to_string(),
+        line: loc.line() + chunk.first_line - 1,
+        column: loc.column(),
+    }
+}
+
+/// Cuts a file at its `---` / `...` markers (they are markers wherever they start a line, even
+/// inside block scalars), keeping each piece's first line so errors point into the file.
+fn split_documents(text: &str) -> Vec<Chunk<'_>> {
+    let mut chunks = Vec::new();
+    let (mut start_byte, mut start_line, mut offset) = (0, 1u64, 0);
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let bare = line.trim_end_matches(['\n', '\r']);
+        let marker = ["---", "..."].into_iter().find(|m| {
+            bare.strip_prefix(m)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t']))
+        });
+        if let Some(m) = marker {
+            chunks.push(Chunk {
+                text: &text[start_byte..offset],
+                first_line: start_line,
+            });
+            // `--- {inline: doc}` keeps its line: a leading marker still makes one document.
+            let inline =
+                m == "---" && !bare[3..].trim().is_empty() && !bare[3..].trim().starts_with('#');
+            if inline {
+                (start_byte, start_line) = (offset, i as u64 + 1);
+            } else {
+                (start_byte, start_line) = (offset + line.len(), i as u64 + 2);
+            }
+        }
+        offset += line.len();
+    }
+    chunks.push(Chunk {
+        text: &text[start_byte..],
+        first_line: start_line,
+    });
+    chunks.retain(|c| has_content(c.text));
+    chunks
+}
+
+fn has_content(text: &str) -> bool {
+    text.lines().any(|l| {
+        let t = l.trim();
+        !t.is_empty() && !t.starts_with('#') && !t.starts_with('%')
+    })
+}
+
+/// Turns the parser's words into a message and a hint for people.
+fn explain(raw: &str) -> (String, Option<String>) {
+    let msg = match raw.rfind(" at line ") {
+        Some(i) if raw[i..].contains(", column ") => raw[..i].to_string(),
+        _ => raw.to_string(),
+    };
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let options: Vec<&str> = expected
+            .trim_start_matches(", expected one of ")
+            .trim_start_matches(", expected ")
+            .split(", ")
+            .map(|s| s.trim_matches('`'))
+            .filter(|s| !s.is_empty())
+            .collect();
+        let hint = match closest(field, options.iter().copied()) {
+            Some(best) => format!(
+                "did you mean `{best}`? allowed here: {}",
+                options.join(", ")
+            ),
+            None => format!("allowed here: {}", options.join(", ")),
+        };
+        return (format!("unknown field `{field}`"), Some(hint));
+    }
+    if let Some(rest) = msg.strip_prefix("duplicate mapping key: ") {
+        let key = rest.split(',').next().unwrap_or(rest);
+        return (
+            format!("key `{key}` appears twice in this mapping"),
+            Some("remove one of them".into()),
+        );
+    }
+    if let Some(rest) = msg.strip_prefix("missing field `") {
+        let field = rest.split('`').next().unwrap_or(rest);
+        return (
+            format!("missing field `{field}`"),
+            Some(format!("add `{field}:` here")),
+        );
+    }
+    if let Some(ty) = msg.strip_prefix("invalid ") {
+        let wanted = match ty {
+            "u8" | "u16" | "u32" | "u64" => Some("a whole number, 0 or more"),
+            "i8" | "i16" | "i32" | "i64" => Some("a whole number"),
+            "floating point" => Some("a number"),
+            "boolean" | "bool" => Some("true or false"),
+            _ => None,
+        };
+        if let Some(wanted) = wanted {
+            return (format!("expected {wanted} here"), None);
+        }
+    }
+    if msg.starts_with("unknown variant") {
+        return (msg, None);
+    }
+    if msg.contains("budget")
+        || msg.contains("alias")
+        || msg.contains("limit exceeded")
+        || msg.contains("too many")
+    {
+        return (
+            format!("refused: {msg}"),
+            Some("the document expands far beyond its size (YAML aliases or nesting); write the values out plainly".into()),
+        );
+    }
+    if msg.contains("expected mapping") {
+        return (
+            format!("{msg}: a document is a mapping with `kind`, `name` and `spec`"),
+            None,
+        );
+    }
+    (msg, None)
+}
+
+/// The candidate nearest to `word` by edit distance, if near enough to be a typo.
+fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .map(|c| (levenshtein(word, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn is_version(v: &str) -> bool {
+    let core = v.split(['-', '+']).next().unwrap_or("");
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+}
+
+fn is_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && local.len() <= 64
+        && !local
+            .chars()
+            .any(|c| c.is_whitespace() || c == '@' || c.is_control())
+        && domain.contains('.')
+        && is_hostname(&domain.to_lowercase())
+}
+
+fn is_hostname(s: &str) -> bool {
+    s.len() <= 253 && s.contains('.') && s.split('.').all(|label| slug_problem(label).is_none())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,476 @@
+use super::*;
+use crate::model::ConfigScalar;
+
+const PLAN: &str = "kind: Plan
+name: starter
+spec:
+  displayName: Starter
+  price: { amount: 9.99, currency: USD, cycle: monthly }
+  trialDays: 14
+  resources: { cpus: 0.5, memory: 256Mi, pids: 128, storage: 5Gi }
+  quotas: { apiCallsPerMonth: 10000, users: 5 }
+  rateLimit: { requestsPerMinute: 60 }
+  features: [webhooks]
+";
+
+const THEME: &str = "kind: Theme
+name: modern
+spec:
+  displayName: Upfront Modern
+  version: 1.2.0
+  port: 8080
+  health: { path: /health, intervalSeconds: 10 }
+  config: { primaryColor: \"#0f62fe\", font: Inter, layout: grid }
+";
+
+const TENANT: &str = "kind: Tenant
+name: acme
+spec:
+  displayName: Acme Corp
+  owner: ops@acme.example
+  plan: starter
+  theme: modern
+  state: active
+  domain: acme.example.com
+  env: { LOG_LEVEL: info }
+";
+
+fn file(path: &str, text: &str) -> SourceFile {
+    SourceFile {
+        path: path.into(),
+        content: SourceContent::Bytes(text.as_bytes().to_vec()),
+    }
+}
+
+fn base() -> Vec<SourceFile> {
+    vec![
+        file("plans/starter.yaml", PLAN),
+        file("themes/modern.yaml", THEME),
+        file("tenants/acme.yaml", TENANT),
+    ]
+}
+
+/// Loads `base()` with `path` replaced (or added) by `text`, expecting errors.
+fn errors_with(path: &str, text: &str) -> Vec<Diagnostic> {
+    let mut files: Vec<SourceFile> = base().into_iter().filter(|f| f.path != path).collect();
+    files.push(file(path, text));
+    load(&files).expect_err("expected validation errors")
+}
+
+fn one(diags: &[Diagnostic]) -> &Diagnostic {
+    assert_eq!(
+        diags.len(),
+        1,
+        "expected exactly one diagnostic, got: {diags:#?}"
+    );
+    &diags[0]
+}
+
+fn assert_at(d: &Diagnostic, path: &str, line: u64, column: u64, needle: &str) {
+    assert_eq!(
+        (d.path.as_str(), d.line, d.column),
+        (path, line, column),
+        "{d}"
+    );
+    assert!(
+        d.message.contains(needle),
+        "message {:?} lacks {:?}",
+        d.message,
+        needle
+    );
+}
+
+#[test]
+fn valid_repository_loads_with_resolved_values() {
+    let state = load(&base()).unwrap();
+    let plan = &state.plans["starter"];
+    assert_eq!(plan.price_cents, 999);
+    assert_eq!(plan.resources.memory_bytes, 256 << 20);
+    assert_eq!(plan.resources.nano_cpus, 500_000_000);
+    assert_eq!(plan.resources.storage_bytes, Some(5 << 30));
+    assert_eq!(plan.rate_limit_rpm, Some(60));
+    let theme = &state.themes["modern"];
+    assert_eq!(
+        theme.config["primaryColor"],
+        ConfigScalar::String("#0f62fe".into())
+    );
+    assert_eq!(theme.publish_address, "127.0.0.1");
+    let tenant = &state.tenants["acme"];
+    assert_eq!(tenant.origin.to_string(), "tenants/acme.yaml:2:7");
+    assert_eq!(tenant.env["LOG_LEVEL"], "info");
+    assert_eq!(tenant.domain.as_deref(), Some("acme.example.com"));
+}
+
+#[test]
+fn several_documents_in_one_file_keep_their_line_numbers() {
+    let text = format!(
+        "# tenants of the EU shard\n---\n{TENANT}---\n{}",
+        TENANT.replace("acme", "globex")
+    );
+    let state = load(&[
+        file("plans/starter.yaml", PLAN),
+        file("themes/modern.yaml", THEME),
+        file("tenants/eu.yaml", &text),
+    ]);
+    let state = state.unwrap();
+    assert_eq!(state.tenants["acme"].origin.line, 4);
+    assert_eq!(state.tenants["globex"].origin.line, 15);
+    let bad = text.replace(
+        "plan: starter\n  theme: modern\n  state: active\n  domain: globex",
+        "plan: startr\n  theme: modern\n  state: active\n  domain: globex",
+    );
+    let d = errors_with("tenants/acme.yaml", &bad);
+    assert_at(
+        one(&d),
+        "tenants/acme.yaml",
+        19,
+        9,
+        "plan `startr` does not exist",
+    );
+    assert!(
+        d[0].hint
+            .as_deref()
+            .unwrap()
+            .contains("did you mean `starter`")
+    );
+}
+
+#[test]
+fn yaml_syntax_error_points_at_the_line() {
+    let d = errors_with(
+        "tenants/acme.yaml",
+        "kind: Tenant\nname: acme\nspec:\n  displayName: [Acme\n",
+    );
+    let d = one(&d);
+    assert_eq!((d.line, d.path.as_str()), (4, "tenants/acme.yaml"), "{d}");
+}
+
+#[test]
+fn unknown_field_is_an_error_with_a_suggestion() {
+    let d = errors_with(
+        "plans/starter.yaml",
+        &PLAN.replace("memory: 256Mi", "memroy: 256Mi"),
+    );
+    let d = one(&d);
+    assert_at(d, "plans/starter.yaml", 7, 27, "unknown field `memroy`");
+    assert!(
+        d.hint
+            .as_deref()
+            .unwrap()
+            .starts_with("did you mean `memory`?"),
+        "{d}"
+    );
+}
+
+#[test]
+fn wrong_type_is_reported_where_it_stands() {
+    let d = errors_with(
+        "plans/starter.yaml",
+        &PLAN.replace("trialDays: 14", "trialDays: two weeks"),
+    );
+    assert_at(
+        one(&d),
+        "plans/starter.yaml",
+        6,
+        14,
+        "expected a whole number, 0 or more",
+    );
+    let d = errors_with(
+        "tenants/acme.yaml",
+        &TENANT.replace("state: active", "state: paused"),
+    );
+    assert_at(
+        one(&d),
+        "tenants/acme.yaml",
+        8,
+        10,
+        "unknown variant `paused`",
+    );
+}
+
+#[test]
+fn missing_field_names_the_field() {
+    let d = errors_with(
+        "tenants/acme.yaml",
+        &TENANT.replace("  owner: ops@acme.example\n", ""),
+    );
+    let d = one(&d);
+    assert!(d.message.contains("missing field `owner`"), "{d}");
+    assert_eq!(d.path, "tenants/acme.yaml");
+}
+
+#[test]
+fn bad_quantity_suggests_the_right_unit() {
+    let d = errors_with("plans/starter.yaml", &PLAN.replace("256Mi", "512Mb"));
+    let d = one(&d);
+    assert_at(d, "plans/starter.yaml", 7, 35, "unknown unit `Mb`");
+    assert!(
+        d.hint.as_deref().unwrap().contains("did you mean 512Mi?"),
+        "{d}"
+    );
+}
+
+#[test]
+fn bad_slugs_are_refused() {
+    for (name, needle) in [
+        ("Acme", "contains `A`"),
+        ("../x", "contains `.`"),
+        ("-acme", "starts or ends with `-`"),
+        (&"a".repeat(64), "64 characters long"),
+        ("ac_me", "contains `_`"),
+    ] {
+        let d = errors_with(
+            "tenants/acme.yaml",
+            &TENANT.replace("name: acme", &format!("name: \"{name}\"")),
+        );
+        assert_at(one(&d), "tenants/acme.yaml", 2, 7, needle);
+    }
+    assert!(
+        load(&{
+            let mut f = base();
+            f.push(file(
+                "tenants/x.yaml",
+                &TENANT
+                    .replace("name: acme", &format!("name: {}", "a".repeat(63)))
+                    .replace("ops@", "x@")
+                    .replace("acme.example.com", "x.example.com"),
+            ));
+            f
+        })
+        .is_ok()
+    );
+}
+
+#[test]
+fn missing_references_list_what_exists() {
+    let d = errors_with(
+        "tenants/acme.yaml",
+        &TENANT.replace("theme: modern", "theme: retro"),
+    );
+    let d = one(&d);
+    assert_at(
+        d,
+        "tenants/acme.yaml",
+        7,
+        10,
+        "theme `retro` does not exist",
+    );
+    assert!(
+        d.hint.as_deref().unwrap().contains("known themes: modern"),
+        "{d}"
+    );
+}
+
+#[test]
+fn duplicate_names_point_at_both_places() {
+    let mut files = base();
+    files.insert(2, file("tenants/acme-copy.yaml", TENANT));
+    let d = load(&files).unwrap_err();
+    let names: Vec<&Diagnostic> = d
+        .iter()
+        .filter(|x| x.message.contains("defined twice"))
+        .collect();
+    assert_eq!(names.len(), 1, "{d:#?}");
+    // Files are read in path order, so the second one read names the first.
+    assert_eq!(names[0].path, "tenants/acme.yaml");
+    assert!(
+        names[0]
+            .message
+            .contains("first at tenants/acme-copy.yaml:2:7"),
+        "{d:#?}"
+    );
+    // The copy also repeats the owner and domain.
+    assert!(
+        d.iter().any(|x| x
+            .message
+            .contains("owner `ops@acme.example` already owns tenant `acme`")),
+        "{d:#?}"
+    );
+    assert!(
+        d.iter().any(|x| x
+            .message
+            .contains("domain `acme.example.com` is already used")),
+        "{d:#?}"
+    );
+}
+
+#[test]
+fn duplicate_owner_and_domain_across_tenants() {
+    let other = TENANT
+        .replace("name: acme", "name: globex")
+        .replace("acme.example.com", "ACME.example.com.");
+    let d = errors_with("tenants/globex.yaml", &other);
+    assert_eq!(d.len(), 2, "{d:#?}");
+    assert!(
+        d.iter()
+            .all(|x| x.path == "tenants/globex.yaml" || x.path == "tenants/acme.yaml")
+    );
+    assert!(
+        d.iter().any(|x| x.line == 5 && x.message.contains("owner")),
+        "{d:#?}"
+    );
+    assert!(
+        d.iter()
+            .any(|x| x.line == 9 && x.message.contains("domain")),
+        "{d:#?}"
+    );
+}
+
+#[test]
+fn duplicate_keys_are_errors() {
+    let d = errors_with(
+        "tenants/acme.yaml",
+        &TENANT.replace("  state: active\n", "  state: active\n  state: suspended\n"),
+    );
+    assert_at(one(&d), "tenants/acme.yaml", 9, 3, "appears twice");
+}
+
+#[test]
+fn every_error_is_reported_at_once() {
+    let mut files = base();
+    files.push(file(
+        "plans/pro.yaml",
+        &PLAN
+            .replace("name: starter", "name: pro")
+            .replace("256Mi", "1GB")
+            .replace("currency: USD", "currency: usd"),
+    ));
+    files.push(file(
+        "tenants/bad.yaml",
+        &TENANT
+            .replace("name: acme", "name: Bad")
+            .replace("ops@", "bad@")
+            .replace("acme.example.com", "bad.example"),
+    ));
+    files.push(file(
+        "themes/x.yaml",
+        "kind: Theme\nname: x\nspec: {displayName: X, version: one}\n",
+    ));
+    let d = load(&files).unwrap_err();
+    let paths: std::collections::BTreeSet<&str> = d.iter().map(|x| x.path.as_str()).collect();
+    assert_eq!(paths.len(), 3, "{d:#?}");
+    assert!(d.len() >= 4, "{d:#?}");
+}
+
+#[test]
+fn kind_must_match_its_directory() {
+    let d = errors_with("plans/modern.yaml", THEME);
+    assert_at(
+        one(&d),
+        "plans/modern.yaml",
+        1,
+        7,
+        "a Theme does not belong under plans/",
+    );
+    let d = errors_with("plans/x.yaml", "name: x\nspec: {}\n");
+    assert_at(one(&d), "plans/x.yaml", 1, 1, "no `kind`");
+    let d = errors_with("plans/x.yaml", "kind: Plna\nname: x\n");
+    assert_at(one(&d), "plans/x.yaml", 1, 7, "unknown kind `Plna`");
+}
+
+#[test]
+fn reserved_and_invalid_env_names() {
+    let d = errors_with(
+        "tenants/acme.yaml",
+        &TENANT.replace("LOG_LEVEL: info", "TENANT_SLUG: evil"),
+    );
+    assert!(one(&d).message.contains("reserved"), "{d:#?}");
+    assert_eq!(d[0].line, 10);
+}
+
+#[test]
+fn oversized_files_and_links_are_refused_unread() {
+    let mut files = base();
+    files.push(SourceFile {
+        path: "tenants/huge.yaml".into(),
+        content: SourceContent::TooLarge(5 << 20),
+    });
+    files.push(SourceFile {
+        path: "tenants/link.yaml".into(),
+        content: SourceContent::Symlink,
+    });
+    let d = load(&files).unwrap_err();
+    assert_eq!(d.len(), 2);
+    assert_at(
+        &d[0],
+        "tenants/huge.yaml",
+        1,
+        1,
+        "files over 1048576 bytes (1 MiB) are refused",
+    );
+    assert_at(&d[1], "tenants/link.yaml", 1, 1, "symbolic link");
+}
+
+#[test]
+fn alias_bomb_is_refused_quickly() {
+    let mut bomb = String::from(
+        "kind: Tenant\nname: acme\nx0: &x0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n",
+    );
+    for i in 1..12 {
+        let p = i - 1;
+        bomb.push_str(&format!(
+            "x{i}: &x{i} [*x{p}, *x{p}, *x{p}, *x{p}, *x{p}, *x{p}, *x{p}, *x{p}, *x{p}, *x{p}]\n"
+        ));
+    }
+    bomb.push_str("spec: *x11\n");
+    let started = std::time::Instant::now();
+    let d = errors_with("tenants/acme.yaml", &bomb);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(d[0].path, "tenants/acme.yaml");
+    assert!(d[0].message.starts_with("refused"), "{d:#?}");
+}
+
+#[test]
+fn deep_nesting_is_refused() {
+    let deep = format!(
+        "kind: Tenant\nname: acme\nspec: {}{}\n",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let d = errors_with("tenants/acme.yaml", &deep);
+    assert_eq!(d[0].path, "tenants/acme.yaml");
+}
+
+#[test]
+fn invalid_utf8_points_at_the_byte() {
+    let mut files = base();
+    files.push(SourceFile {
+        path: "tenants/bin.yaml".into(),
+        content: SourceContent::Bytes(b"kind: Tenant\nname: \xff\n".to_vec()),
+    });
+    let d = load(&files).unwrap_err();
+    assert_at(one(&d), "tenants/bin.yaml", 2, 7, "not valid UTF-8");
+}
+
+#[test]
+fn files_outside_the_three_directories_are_ignored() {
+    let mut files = base();
+    files.push(file("docs/notes.yaml", "anything: [goes"));
+    assert!(load(&files).is_ok());
+}
+
+#[test]
+fn theme_checks() {
+    let d = errors_with(
+        "themes/modern.yaml",
+        &THEME
+            .replace("version: 1.2.0", "version: latest")
+            .replace("path: /health", "path: health"),
+    );
+    assert_eq!(d.len(), 2, "{d:#?}");
+    let d = errors_with(
+        "themes/modern.yaml",
+        &format!("{THEME}  capabilities: [NET_BIND_SERVICE, CAP_FLY]\n"),
+    );
+    assert_at(
+        one(&d),
+        "themes/modern.yaml",
+        9,
+        36,
+        "`CAP_FLY` is not a Linux capability",
+    );
+}
