@@ -1,1 +1,314 @@
-//! source
+//! The desired state's files: at a commit (from git's object database) or in the worktree.
+
+use crate::model::{MAX_FILE_BYTES, SourceContent, SourceFile};
+use std::path::{Path, PathBuf};
+
+/// The directories that hold desired state; everything else in the repository is ignored.
+pub const STATE_DIRS: [&str; 3] = ["plans", "themes", "tenants"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error(
+        "{path} is not inside a git repository; run tenantctl in your state repository or pass --repo DIR"
+    )]
+    NotARepository { path: PathBuf },
+    #[error("cannot open the git repository at {path}: {source}")]
+    Open { path: PathBuf, source: git2::Error },
+    #[error(
+        "{path} is a bare repository; tenantctl needs a working tree (clone it without --bare)"
+    )]
+    Bare { path: PathBuf },
+    #[error("`{reference}` does not name a commit in {repo}: {message}")]
+    BadRef {
+        reference: String,
+        repo: PathBuf,
+        message: String,
+    },
+    #[error(
+        "the repository at {repo} has no commits yet; commit plans/, themes/ and tenants/ first, or preview with --worktree"
+    )]
+    NoCommits { repo: PathBuf },
+    #[error("reading {what} failed: {source}")]
+    Git { what: String, source: git2::Error },
+    #[error("reading {path} failed: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The desired-state files at one revision.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The full commit id, or `worktree` for uncommitted files.
+    pub revision: String,
+    /// The commit the worktree sits on, when this is a worktree snapshot.
+    pub base_revision: Option<String>,
+    pub files: Vec<SourceFile>,
+}
+
+impl Snapshot {
+    pub fn short_revision(&self) -> String {
+        match &self.base_revision {
+            Some(base) => format!("{}+worktree", &base[..base.len().min(12)]),
+            None => self.revision[..self.revision.len().min(12)].to_string(),
+        }
+    }
+}
+
+pub struct Repo {
+    repo: git2::Repository,
+    root: PathBuf,
+}
+
+impl Repo {
+    /// Opens the repository that contains `start` (a directory), like git does.
+    pub fn discover(start: &Path) -> Result<Repo, SourceError> {
+        let repo = git2::Repository::discover(start).map_err(|e| {
+            if e.code() == git2::ErrorCode::NotFound {
+                SourceError::NotARepository {
+                    path: start.to_path_buf(),
+                }
+            } else {
+                SourceError::Open {
+                    path: start.to_path_buf(),
+                    source: e,
+                }
+            }
+        })?;
+        let root = repo
+            .workdir()
+            .ok_or_else(|| SourceError::Bare {
+                path: start.to_path_buf(),
+            })?
+            .to_path_buf();
+        Ok(Repo { repo, root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Resolves a ref, branch, tag or commit id to a full commit id.
+    pub fn resolve(&self, reference: &str) -> Result<git2::Oid, SourceError> {
+        if reference == "HEAD"
+            && self
+                .repo
+                .head()
+                .is_err_and(|e| e.code() == git2::ErrorCode::UnbornBranch)
+        {
+            return Err(SourceError::NoCommits {
+                repo: self.root.clone(),
+            });
+        }
+        let object = self
+            .repo
+            .revparse_single(reference)
+            .map_err(|e| SourceError::BadRef {
+                reference: reference.to_string(),
+                repo: self.root.clone(),
+                message: e.message().to_string(),
+            })?;
+        let commit = object.peel_to_commit().map_err(|e| SourceError::BadRef {
+            reference: reference.to_string(),
+            repo: self.root.clone(),
+            message: e.message().to_string(),
+        })?;
+        Ok(commit.id())
+    }
+
+    /// The desired-state files of a commit, read from the object database (never the worktree).
+    pub fn snapshot_at(&self, reference: &str) -> Result<Snapshot, SourceError> {
+        let oid = self.resolve(reference)?;
+        let git = |what: &str| {
+            let what = what.to_string();
+            move |source| SourceError::Git { what, source }
+        };
+        let commit = self.repo.find_commit(oid).map_err(git("the commit"))?;
+        let tree = commit.tree().map_err(git("the commit's tree"))?;
+        let odb = self.repo.odb().map_err(git("the object database"))?;
+        let mut files = Vec::new();
+        for dir in STATE_DIRS {
+            let Some(entry) = tree.get_name(dir) else {
+                continue;
+            };
+            if entry.kind() != Some(git2::ObjectType::Tree) {
+                continue;
+            }
+            let subtree = self.repo.find_tree(entry.id()).map_err(git(dir))?;
+            self.walk_tree(&odb, &subtree, dir, &mut files)?;
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(Snapshot {
+            revision: oid.to_string(),
+            base_revision: None,
+            files,
+        })
+    }
+
+    fn walk_tree(
+        &self,
+        odb: &git2::Odb<'_>,
+        tree: &git2::Tree<'_>,
+        prefix: &str,
+        out: &mut Vec<SourceFile>,
+    ) -> Result<(), SourceError> {
+        for entry in tree.iter() {
+            let Ok(name) = entry.name() else { continue };
+            let path = format!("{prefix}/{name}");
+            match entry.kind() {
+                Some(git2::ObjectType::Tree) => {
+                    let sub =
+                        self.repo
+                            .find_tree(entry.id())
+                            .map_err(|source| SourceError::Git {
+                                what: path.clone(),
+                                source,
+                            })?;
+                    self.walk_tree(odb, &sub, &path, out)?;
+                }
+                Some(git2::ObjectType::Blob) if entry.filemode() == 0o120000 => {
+                    out.push(SourceFile {
+                        path,
+                        content: SourceContent::Symlink,
+                    });
+                }
+                Some(git2::ObjectType::Blob) if is_yaml(name) => {
+                    let content = {
+                        // The header gives the size without inflating a possibly huge blob.
+                        let (size, _) =
+                            odb.read_header(entry.id())
+                                .map_err(|source| SourceError::Git {
+                                    what: path.clone(),
+                                    source,
+                                })?;
+                        if size as u64 > MAX_FILE_BYTES {
+                            SourceContent::TooLarge(size as u64)
+                        } else {
+                            let blob = self.repo.find_blob(entry.id()).map_err(|source| {
+                                SourceError::Git {
+                                    what: path.clone(),
+                                    source,
+                                }
+                            })?;
+                            SourceContent::Bytes(blob.content().to_vec())
+                        }
+                    };
+                    out.push(SourceFile { path, content });
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The desired-state files as they are on disk now, committed or not (ignored files excluded).
+    pub fn snapshot_worktree(&self) -> Result<Snapshot, SourceError> {
+        let base = self.resolve("HEAD").ok().map(|o| o.to_string());
+        let repo = &self.repo;
+        let files = read_dirs(&self.root, |rel| repo.is_path_ignored(rel).unwrap_or(false))?;
+        Ok(Snapshot {
+            revision: "worktree".into(),
+            base_revision: base,
+            files,
+        })
+    }
+
+    /// Desired-state paths whose worktree content differs from HEAD (modified, added, deleted, untracked).
+    pub fn uncommitted_changes(&self) -> Result<Vec<String>, SourceError> {
+        let mut opts = git2::StatusOptions::new();
+        opts.include_untracked(true)
+            .recurse_untracked_dirs(true)
+            .include_ignored(false);
+        for dir in STATE_DIRS {
+            opts.pathspec(dir);
+        }
+        let statuses = self
+            .repo
+            .statuses(Some(&mut opts))
+            .map_err(|source| SourceError::Git {
+                what: "the worktree status".into(),
+                source,
+            })?;
+        let mut paths: Vec<String> = statuses
+            .iter()
+            .filter(|s| s.status() != git2::Status::CURRENT && !s.status().is_ignored())
+            .filter_map(|s| s.path().ok().map(str::to_string))
+            .filter(|p| is_yaml(p))
+            .collect();
+        paths.sort();
+        Ok(paths)
+    }
+}
+
+/// Reads the state directories of a plain directory (a worktree, or a folder that is not a git repository).
+pub fn read_dirs(
+    root: &Path,
+    ignored: impl Fn(&Path) -> bool,
+) -> Result<Vec<SourceFile>, SourceError> {
+    let mut files = Vec::new();
+    for dir in STATE_DIRS {
+        walk_dir(root, Path::new(dir), &ignored, &mut files)?;
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(files)
+}
+
+fn walk_dir(
+    root: &Path,
+    rel: &Path,
+    ignored: &impl Fn(&Path) -> bool,
+    out: &mut Vec<SourceFile>,
+) -> Result<(), SourceError> {
+    let full = root.join(rel);
+    let meta = match std::fs::symlink_metadata(&full) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(SourceError::Io { path: full, source }),
+    };
+    let path = rel.to_string_lossy().replace('\\', "/");
+    if meta.file_type().is_symlink() {
+        // Links are reported, never followed: they could lead out of the repository.
+        out.push(SourceFile {
+            path,
+            content: SourceContent::Symlink,
+        });
+        return Ok(());
+    }
+    if meta.is_dir() {
+        let entries = std::fs::read_dir(&full).map_err(|source| SourceError::Io {
+            path: full.clone(),
+            source,
+        })?;
+        for entry in entries {
+            let entry = entry.map_err(|source| SourceError::Io {
+                path: full.clone(),
+                source,
+            })?;
+            let child = rel.join(entry.file_name());
+            if ignored(&child) {
+                continue;
+            }
+            walk_dir(root, &child, ignored, out)?;
+        }
+        return Ok(());
+    }
+    if meta.is_file() && is_yaml(&path) {
+        let content = if meta.len() > MAX_FILE_BYTES {
+            SourceContent::TooLarge(meta.len())
+        } else {
+            SourceContent::Bytes(
+                std::fs::read(&full).map_err(|source| SourceError::Io { path: full, source })?,
+            )
+        };
+        out.push(SourceFile { path, content });
+    }
+    Ok(())
+}
+
+fn is_yaml(name: &str) -> bool {
+    name.ends_with(".yaml") || name.ends_with(".yml")
+}
+
+#[cfg(test)]
+mod tests;
