@@ -106,7 +106,7 @@ fn parse_scaled(number: &str, multiplier: u64) -> Option<u64> {
 /// Renders bytes in the largest binary unit that divides them exactly, the canonical form in diffs.
 pub fn format_bytes(bytes: u64) -> String {
     for (suffix, m) in BINARY.iter().rev() {
-        if bytes >= *m && bytes % m == 0 {
+        if bytes >= *m && bytes.is_multiple_of(*m) {
             return format!("{}{}", bytes / m, suffix);
         }
     }

@@ -324,7 +324,7 @@ impl Validator {
             );
         }
         let cpus = s.resources.cpus.value;
-        if !(cpus.is_finite() && cpus >= 0.01 && cpus <= 1024.0) {
+        if !(cpus.is_finite() && (0.01..=1024.0).contains(&cpus)) {
             self.error(
                 &at(s.resources.cpus.referenced),
                 format!("cpus {cpus} is out of range"),

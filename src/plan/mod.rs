@@ -1,1 +1,546 @@
-//! plan
+//! Desired × observed → an ordered list of changes. Pure: no IO, deterministic order.
+
+pub mod container;
+pub mod converged;
+pub mod records;
+pub mod render;
+
+use crate::model::{DesiredState, TenantState};
+use crate::runtime::{ObservedContainer, ObservedRuntime};
+use crate::store::ObservedDb;
+use container::{
+    ContainerSpec, HASH_VERSION, desired_container, desired_view, observed_view, spec_hash,
+};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Everything observed at one moment: the engine and the database.
+#[derive(Debug, Clone, Default)]
+pub struct ObservedState {
+    pub runtime: ObservedRuntime,
+    pub db: ObservedDb,
+}
+
+/// What the planner needs besides the two states.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    pub namespace: String,
+    pub revision: String,
+    /// Also remove managed networks and containers whose tenant is no longer in git.
+    pub prune: bool,
+    /// Only plan these tenants (plan and theme records are always planned); empty means all.
+    pub tenants: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Create,
+    Update,
+    Replace,
+    Destroy,
+    Start,
+    Stop,
+}
+
+impl Action {
+    /// Terraform's symbols, plus `>` start and `.` stop.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Replace => "-/+",
+            Action::Destroy => "-",
+            Action::Start => ">",
+            Action::Stop => ".",
+        }
+    }
+    pub fn verb(self) -> &'static str {
+        match self {
+            Action::Create => "will be created",
+            Action::Update => "will be updated in place",
+            Action::Replace => "must be replaced",
+            Action::Destroy => "will be destroyed",
+            Action::Start => "will be started",
+            Action::Stop => "will be stopped",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Resource {
+    PlanRecord,
+    ThemeRecord,
+    Network,
+    Volume,
+    Container,
+    TenantRecord,
+}
+
+impl Resource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resource::PlanRecord => "plan-record",
+            Resource::ThemeRecord => "theme-record",
+            Resource::Network => "network",
+            Resource::Volume => "volume",
+            Resource::Container => "container",
+            Resource::TenantRecord => "tenant-record",
+        }
+    }
+}
+
+/// One thing apply would do.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    pub tenant: Option<String>,
+    pub resource: Resource,
+    /// The object's name: container/network/volume name, or the record's key.
+    pub name: String,
+    pub action: Action,
+    /// Why, in words: which field changed and where it came from.
+    pub reasons: Vec<String>,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    /// For container changes: the id of the container acted on, if one exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
+}
+
+impl Change {
+    pub fn address(&self) -> String {
+        format!("{}.{}", self.resource.as_str(), self.name)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub revision: String,
+    pub namespace: String,
+    pub changes: Vec<Change>,
+    /// Things the operator should know that are not changes (e.g. a container from a newer tenantctl).
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub replace: usize,
+    pub destroy: usize,
+    pub start: usize,
+    pub stop: usize,
+}
+
+impl Plan {
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for c in &self.changes {
+            match c.action {
+                Action::Create => s.create += 1,
+                Action::Update => s.update += 1,
+                Action::Replace => s.replace += 1,
+                Action::Destroy => s.destroy += 1,
+                Action::Start => s.start += 1,
+                Action::Stop => s.stop += 1,
+            }
+        }
+        s
+    }
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+}
+
+/// The plan: a pure function of desired state, observed state and options.
+pub fn compute(desired: &DesiredState, observed: &ObservedState, opts: &PlanOptions) -> Plan {
+    let mut p = Planner {
+        desired,
+        observed,
+        opts,
+        changes: Vec::new(),
+        notes: Vec::new(),
+    };
+    p.records();
+    p.tenants();
+    Plan {
+        revision: opts.revision.clone(),
+        namespace: opts.namespace.clone(),
+        changes: p.changes,
+        notes: p.notes,
+    }
+}
+
+struct Planner<'a> {
+    desired: &'a DesiredState,
+    observed: &'a ObservedState,
+    opts: &'a PlanOptions,
+    changes: Vec<Change>,
+    notes: Vec<String>,
+}
+
+fn change(tenant: Option<&str>, resource: Resource, name: &str, action: Action) -> Change {
+    Change {
+        tenant: tenant.map(str::to_string),
+        resource,
+        name: name.to_string(),
+        action,
+        reasons: Vec::new(),
+        before: None,
+        after: None,
+        container_id: None,
+    }
+}
+
+impl<'a> Planner<'a> {
+    fn selected(&self, slug: &str) -> bool {
+        self.opts.tenants.is_empty() || self.opts.tenants.iter().any(|t| t == slug)
+    }
+
+    /// Plan and theme rows: what the SaaS application reads.
+    fn records(&mut self) {
+        let (rev, db) = (&self.opts.revision, &self.observed.db);
+        let desired_plans: BTreeMap<&String, Value> = self
+            .desired
+            .plans
+            .iter()
+            .map(|(k, p)| (k, records::plan_view(&records::plan_row(p, rev, 0))))
+            .collect();
+        let observed_plans: BTreeMap<&String, Value> = db
+            .plans
+            .iter()
+            .map(|(k, r)| (k, records::plan_view(r)))
+            .collect();
+        self.diff_records(
+            Resource::PlanRecord,
+            "plan",
+            &desired_plans,
+            &observed_plans,
+        );
+        let desired_themes: BTreeMap<&String, Value> = self
+            .desired
+            .themes
+            .iter()
+            .map(|(k, t)| (k, records::theme_view(&records::theme_row(t, rev, 0))))
+            .collect();
+        let observed_themes: BTreeMap<&String, Value> = db
+            .themes
+            .iter()
+            .map(|(k, r)| (k, records::theme_view(r)))
+            .collect();
+        self.diff_records(
+            Resource::ThemeRecord,
+            "theme",
+            &desired_themes,
+            &observed_themes,
+        );
+    }
+
+    fn diff_records(
+        &mut self,
+        resource: Resource,
+        what: &str,
+        desired: &BTreeMap<&String, Value>,
+        observed: &BTreeMap<&String, Value>,
+    ) {
+        let names: BTreeSet<&&String> = desired.keys().chain(observed.keys()).collect();
+        for name in names {
+            let (d, o) = (desired.get(*name), observed.get(*name));
+            let action = match (d, o) {
+                (Some(_), None) => Action::Create,
+                (None, Some(_)) => Action::Destroy,
+                (Some(d), Some(o)) if d != o => Action::Update,
+                _ => continue,
+            };
+            let mut c = change(None, resource, name, action);
+            c.reasons = match action {
+                Action::Create => vec![format!("{what} `{name}` is new in git")],
+                Action::Destroy => vec![format!("{what} `{name}` is no longer in git")],
+                _ => changed_fields(o, d)
+                    .into_iter()
+                    .map(|f| format!("{f} changed"))
+                    .collect(),
+            };
+            c.before = o.cloned();
+            c.after = d.cloned();
+            self.changes.push(c);
+        }
+    }
+
+    fn tenants(&mut self) {
+        let ns = &self.opts.namespace;
+        let rt = &self.observed.runtime;
+        let mut slugs: BTreeSet<&str> = self.desired.tenants.keys().map(String::as_str).collect();
+        slugs.extend(self.observed.db.tenants.keys().map(String::as_str));
+        slugs.extend(rt.containers.iter().filter_map(|c| c.tenant.as_deref()));
+        slugs.extend(rt.networks.iter().filter_map(|n| n.tenant.as_deref()));
+        for slug in slugs {
+            if !self.selected(slug) {
+                continue;
+            }
+            let wanted = self
+                .desired
+                .tenants
+                .get(slug)
+                .filter(|t| t.state != TenantState::Cancelled);
+            match wanted {
+                Some(t) => {
+                    let (Some(plan), Some(theme)) = (
+                        self.desired.plans.get(&t.plan),
+                        self.desired.themes.get(&t.theme),
+                    ) else {
+                        // Validation guarantees both exist; a tenant without them cannot be planned.
+                        continue;
+                    };
+                    let spec = desired_container(ns, t, plan, theme);
+                    self.live_tenant(slug, t.state, &spec, &plan.name);
+                }
+                None => self.gone_tenant(slug),
+            }
+            self.tenant_record(slug);
+        }
+        // Managed objects with no tenant label at all are leftovers; only --prune touches them.
+        if self.opts.prune && self.opts.tenants.is_empty() {
+            for c in rt.containers.iter().filter(|c| c.tenant.is_none()) {
+                let mut ch = change(None, Resource::Container, &c.name, Action::Destroy);
+                ch.reasons
+                    .push("managed container without a tenant label (--prune)".into());
+                ch.container_id = Some(c.id.clone());
+                self.changes.push(ch);
+            }
+            for n in rt.networks.iter().filter(|n| n.tenant.is_none()) {
+                let mut ch = change(None, Resource::Network, &n.name, Action::Destroy);
+                ch.reasons
+                    .push("managed network without a tenant label (--prune)".into());
+                self.changes.push(ch);
+            }
+        }
+    }
+
+    fn containers_of(&self, slug: &str) -> Vec<&'a ObservedContainer> {
+        let rt: &'a ObservedRuntime = &self.observed.runtime;
+        rt.containers
+            .iter()
+            .filter(|c| c.tenant.as_deref() == Some(slug))
+            .collect()
+    }
+
+    fn live_tenant(
+        &mut self,
+        slug: &str,
+        state: TenantState,
+        spec: &ContainerSpec,
+        plan_name: &str,
+    ) {
+        let rt = &self.observed.runtime;
+        if !rt.networks.iter().any(|n| n.name == spec.network) {
+            let mut c = change(Some(slug), Resource::Network, &spec.network, Action::Create);
+            c.reasons
+                .push("the tenant's own network, with a subnet from the pool".into());
+            c.after = Some(serde_json::json!({ "name": spec.network }));
+            self.changes.push(c);
+        }
+        if !rt.volumes.iter().any(|v| v.name == spec.volume) {
+            let mut c = change(Some(slug), Resource::Volume, &spec.volume, Action::Create);
+            c.reasons
+                .push("the tenant's data volume (kept when the tenant is removed)".into());
+            c.after = Some(serde_json::json!({ "name": spec.volume }));
+            self.changes.push(c);
+        }
+
+        let containers = self.containers_of(slug);
+        let (primary, extras): (Vec<_>, Vec<_>) =
+            containers.into_iter().partition(|c| c.name == spec.name);
+        for extra in extras {
+            let mut c = change(
+                Some(slug),
+                Resource::Container,
+                &extra.name,
+                Action::Destroy,
+            );
+            c.reasons.push(format!("a second container for tenant `{slug}` (left by an interrupted apply or renamed namespace)"));
+            c.container_id = Some(extra.id.clone());
+            self.changes.push(c);
+        }
+        let after = desired_view(spec);
+        let Some(current) = primary.first() else {
+            let mut c = change(Some(slug), Resource::Container, &spec.name, Action::Create);
+            c.reasons.push(match state {
+                TenantState::Suspended => {
+                    "new tenant; created stopped because it is suspended".into()
+                }
+                _ => "new tenant".into(),
+            });
+            c.after = Some(after);
+            self.changes.push(c);
+            return;
+        };
+        let before = observed_view(current, spec);
+        let version = current.hash_version.as_deref().unwrap_or("");
+        let replace_reasons = match spec_hash(spec, version) {
+            None if current.hash_version.is_some() && current.spec_hash.is_some() => {
+                self.notes.push(format!(
+                    "container {} carries spec-hash version {version}; this tenantctl knows version {HASH_VERSION}: it is left as it is (upgrade tenantctl to manage it)",
+                    current.name
+                ));
+                None
+            }
+            None => Some(vec!["the container has no spec-hash label".to_string()]),
+            Some(hash) if Some(&hash) != current.spec_hash.as_ref() => {
+                let mut why: Vec<String> = changed_fields(Some(&before), Some(&after))
+                    .into_iter()
+                    .map(|f| explain_field(&f, plan_name, spec))
+                    .collect();
+                if why.is_empty() {
+                    why.push(
+                        "spec hash differs (a setting the engine does not report changed)".into(),
+                    );
+                }
+                Some(why)
+            }
+            Some(_) => None,
+        };
+        if let Some(reasons) = replace_reasons {
+            let mut c = change(Some(slug), Resource::Container, &spec.name, Action::Replace);
+            c.reasons = reasons;
+            c.before = Some(before);
+            c.after = Some(after);
+            c.container_id = Some(current.id.clone());
+            self.changes.push(c);
+            return;
+        }
+        // Same spec hash: limits can still drift if someone ran `docker update`; those change in place.
+        let drift: Vec<String> = ["cpus", "memory", "pids"]
+            .into_iter()
+            .filter(|k| before.get(*k) != after.get(*k))
+            .map(|k| format!("{k} on the engine differs from the plan (changed outside tenantctl)"))
+            .collect();
+        if !drift.is_empty() && current.spec_hash.is_some() && spec_hash(spec, version).is_some() {
+            let mut c = change(Some(slug), Resource::Container, &spec.name, Action::Update);
+            c.reasons = drift;
+            c.before = Some(before.clone());
+            c.after = Some(after.clone());
+            c.container_id = Some(current.id.clone());
+            self.changes.push(c);
+        }
+        let running = current.state.is_running();
+        let action = match state {
+            TenantState::Active if !running => Some((
+                Action::Start,
+                format!("tenant is active; container is {}", current.state),
+            )),
+            TenantState::Suspended if running => {
+                Some((Action::Stop, "tenant is suspended".to_string()))
+            }
+            _ => None,
+        };
+        if let Some((action, why)) = action {
+            let mut c = change(Some(slug), Resource::Container, &spec.name, action);
+            c.reasons.push(why);
+            c.container_id = Some(current.id.clone());
+            self.changes.push(c);
+        }
+    }
+
+    /// Removed from git or cancelled: the container goes, data and the record stay.
+    fn gone_tenant(&mut self, slug: &str) {
+        let why = match self.desired.tenants.get(slug) {
+            Some(_) => "tenant is cancelled",
+            None => "tenant is no longer in git",
+        };
+        for ct in self.containers_of(slug) {
+            let mut c = change(Some(slug), Resource::Container, &ct.name, Action::Destroy);
+            c.reasons.push(format!("{why}; its data volume is kept"));
+            c.container_id = Some(ct.id.clone());
+            self.changes.push(c);
+        }
+        if self.opts.prune {
+            let rt = &self.observed.runtime;
+            for n in rt
+                .networks
+                .iter()
+                .filter(|n| n.tenant.as_deref() == Some(slug))
+            {
+                let mut c = change(Some(slug), Resource::Network, &n.name, Action::Destroy);
+                c.reasons.push(format!("{why} (--prune)"));
+                self.changes.push(c);
+            }
+        }
+    }
+
+    fn tenant_record(&mut self, slug: &str) {
+        let row = self.observed.db.tenants.get(slug);
+        let before = row.map(records::tenant_view);
+        let after = match self.desired.tenants.get(slug) {
+            Some(t) => Some(records::tenant_view_desired(t)),
+            // Gone from git: the row stays, marked cancelled.
+            None => before.clone().map(|mut v| {
+                v["state"] = Value::String("cancelled".into());
+                v
+            }),
+        };
+        let action = match (&before, &after) {
+            (None, Some(_)) => Action::Create,
+            (Some(b), Some(a)) if b != a => Action::Update,
+            _ => return,
+        };
+        let mut c = change(Some(slug), Resource::TenantRecord, slug, action);
+        c.reasons = match action {
+            Action::Create => vec!["new tenant".into()],
+            _ => changed_fields(before.as_ref(), after.as_ref())
+                .into_iter()
+                .map(|f| format!("{f} changed"))
+                .collect(),
+        };
+        c.before = before;
+        c.after = after;
+        self.changes.push(c);
+    }
+}
+
+/// Dotted paths of the leaves that differ between two JSON objects.
+pub fn changed_fields(before: Option<&Value>, after: Option<&Value>) -> Vec<String> {
+    fn walk(prefix: &str, b: Option<&Value>, a: Option<&Value>, out: &mut Vec<String>) {
+        match (b, a) {
+            (Some(Value::Object(bo)), Some(Value::Object(ao))) => {
+                let keys: BTreeSet<&String> = bo.keys().chain(ao.keys()).collect();
+                for k in keys {
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&p, bo.get(k), ao.get(k), out);
+                }
+            }
+            (b, a) if b != a => out.push(prefix.to_string()),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk("", before, after, &mut out);
+    out
+}
+
+/// Says where a changed container field comes from, so a reviewer sees the cause.
+fn explain_field(field: &str, plan: &str, spec: &ContainerSpec) -> String {
+    match field {
+        "cpus" | "memory" | "pids" => format!("{field} changed (plan `{plan}` resources.{field})"),
+        "image" => "image changed (theme image)".to_string(),
+        "port" | "publish" => format!("{field} changed (theme)"),
+        f if f.starts_with("env.THEME_") => format!("{f} changed (theme config)"),
+        f if f.starts_with("env.PLAN_") => format!("{f} changed (plan `{plan}`)"),
+        f if f.starts_with("env.")
+            && !f.starts_with("env.TENANT_")
+            && spec.env.contains_key(&f[4..]) =>
+        {
+            format!("{f} changed (tenant env)")
+        }
+        f => format!("{f} changed"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,92 @@
+//! The observed state a fully successful apply of a desired state leaves behind.
+//!
+//! Used to reason about idempotence (planning against it must give no changes) and to build
+//! large synthetic states for benchmarks.
+
+use super::container::{desired_container, labels};
+use super::records::{plan_row, theme_row};
+use super::{ObservedState, PlanOptions};
+use crate::model::{DesiredState, TenantState};
+use crate::runtime::{
+    ContainerState, ObservedContainer, ObservedNetwork, ObservedVolume, PublishedPort,
+};
+use crate::store::TenantRow;
+
+pub fn converged(desired: &DesiredState, opts: &PlanOptions) -> ObservedState {
+    let mut o = ObservedState::default();
+    let rev = &opts.revision;
+    for (name, p) in &desired.plans {
+        o.db.plans.insert(name.clone(), plan_row(p, rev, 0));
+    }
+    for (name, t) in &desired.themes {
+        o.db.themes.insert(name.clone(), theme_row(t, rev, 0));
+    }
+    for (slug, t) in &desired.tenants {
+        o.db.tenants.insert(
+            slug.clone(),
+            TenantRow {
+                slug: slug.clone(),
+                display_name: t.display_name.clone(),
+                owner: t.owner.clone(),
+                plan: t.plan.clone(),
+                theme: t.theme.clone(),
+                state: t.state.as_str().to_string(),
+                domain: t.domain.clone(),
+                features: serde_json::json!(t.features).to_string(),
+                trial_ends_at: None,
+                api_key_sha256: None,
+                applied_revision: Some(rev.clone()),
+                applied_spec_hash: None,
+                url: None,
+                last_error: None,
+                created_at: 0,
+                updated_at: 0,
+            },
+        );
+        if t.state == TenantState::Cancelled {
+            continue;
+        }
+        let (Some(plan), Some(theme)) = (desired.plans.get(&t.plan), desired.themes.get(&t.theme))
+        else {
+            continue;
+        };
+        let spec = desired_container(&opts.namespace, t, plan, theme);
+        o.runtime.networks.push(ObservedNetwork {
+            id: format!("net-{slug}"),
+            name: spec.network.clone(),
+            tenant: Some(slug.clone()),
+            subnet: None,
+        });
+        o.runtime.volumes.push(ObservedVolume {
+            name: spec.volume.clone(),
+            tenant: Some(slug.clone()),
+        });
+        let labels = labels(&opts.namespace, slug, &spec, rev);
+        o.runtime.containers.push(ObservedContainer {
+            id: format!("id-{slug}"),
+            name: spec.name.clone(),
+            tenant: Some(slug.clone()),
+            spec_hash: labels.get(crate::runtime::LABEL_SPEC_HASH).cloned(),
+            hash_version: labels.get(crate::runtime::LABEL_HASH_VERSION).cloned(),
+            revision: Some(rev.clone()),
+            state: if t.state == TenantState::Active {
+                ContainerState::Running
+            } else {
+                ContainerState::Exited
+            },
+            health: Some("healthy".into()),
+            image: spec.image.clone(),
+            env: spec.env.clone(),
+            nano_cpus: Some(spec.nano_cpus),
+            memory_bytes: Some(spec.memory_bytes as i64),
+            pids_limit: Some(i64::from(spec.pids)),
+            published_ports: vec![PublishedPort {
+                container_port: spec.port,
+                host_ip: spec.publish_address.clone(),
+                host_port: 0,
+            }],
+            labels,
+        });
+    }
+    o
+}

@@ -1,0 +1,106 @@
+//! Database rows as the desired state asks for them, and the fields of a row a plan compares.
+
+use crate::model::{Plan, Tenant, Theme, quantity::format_bytes};
+use crate::store::{PlanRow, TenantRow, ThemeRow};
+use serde_json::{Value, json};
+
+pub fn plan_row(p: &Plan, revision: &str, now: i64) -> PlanRow {
+    PlanRow {
+        name: p.name.clone(),
+        display_name: p.display_name.clone(),
+        price_cents: p.price_cents,
+        currency: p.currency.clone(),
+        cycle: p.cycle.as_str().to_string(),
+        trial_days: i64::from(p.trial_days),
+        nano_cpus: p.resources.nano_cpus,
+        memory_bytes: p.resources.memory_bytes as i64,
+        pids: i64::from(p.resources.pids),
+        storage_bytes: p.resources.storage_bytes.map(|b| b as i64),
+        api_calls_per_month: p.quotas.api_calls_per_month.map(|v| v as i64),
+        ai_interactions_per_month: p.quotas.ai_interactions_per_month.map(|v| v as i64),
+        users: p.quotas.users.map(|v| v as i64),
+        rate_limit_rpm: p.rate_limit_rpm.map(i64::from),
+        features: json!(p.features).to_string(),
+        revision: revision.to_string(),
+        updated_at: now,
+    }
+}
+
+pub fn theme_row(t: &Theme, revision: &str, now: i64) -> ThemeRow {
+    ThemeRow {
+        name: t.name.clone(),
+        display_name: t.display_name.clone(),
+        version: t.version.clone(),
+        image: t.image.clone(),
+        port: i64::from(t.port),
+        health_path: t.health_path.clone(),
+        health_interval_seconds: i64::from(t.health_interval_seconds),
+        config: json!(t.config).to_string(),
+        revision: revision.to_string(),
+        updated_at: now,
+    }
+}
+
+/// The parts of a tenant row that git decides; the rest (keys, trial end, status) is the reconciler's.
+pub fn tenant_view_desired(t: &Tenant) -> Value {
+    json!({
+        "displayName": t.display_name,
+        "owner": t.owner,
+        "plan": t.plan,
+        "theme": t.theme,
+        "state": t.state.as_str(),
+        "domain": t.domain,
+        "features": t.features,
+    })
+}
+
+pub fn tenant_view(r: &TenantRow) -> Value {
+    json!({
+        "displayName": r.display_name,
+        "owner": r.owner,
+        "plan": r.plan,
+        "theme": r.theme,
+        "state": r.state,
+        "domain": r.domain,
+        "features": parse_json(&r.features),
+    })
+}
+
+/// The fields of a plan row a plan compares (not its revision or timestamps).
+pub fn plan_view(r: &PlanRow) -> Value {
+    let money = format!("{}.{:02}", r.price_cents / 100, r.price_cents % 100);
+    json!({
+        "displayName": r.display_name,
+        "price": format!("{money} {} {}", r.currency, r.cycle),
+        "trialDays": r.trial_days,
+        "resources": {
+            "cpus": r.nano_cpus as f64 / 1e9,
+            "memory": format_bytes(r.memory_bytes.max(0) as u64),
+            "pids": r.pids,
+            "storage": r.storage_bytes.map(|b| format_bytes(b.max(0) as u64)),
+        },
+        "quotas": {
+            "apiCallsPerMonth": r.api_calls_per_month,
+            "aiInteractionsPerMonth": r.ai_interactions_per_month,
+            "users": r.users,
+        },
+        "rateLimit": { "requestsPerMinute": r.rate_limit_rpm },
+        "features": parse_json(&r.features),
+    })
+}
+
+pub fn theme_view(r: &ThemeRow) -> Value {
+    json!({
+        "displayName": r.display_name,
+        "version": r.version,
+        "image": r.image,
+        "port": r.port,
+        "health": { "path": r.health_path, "intervalSeconds": r.health_interval_seconds },
+        "config": parse_json(&r.config),
+    })
+}
+
+/// Text columns holding JSON; a row edited by hand into something unreadable shows as its text.
+fn parse_json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
+}

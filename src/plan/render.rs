@@ -1,0 +1,200 @@
+//! A plan as people read it (Terraform's symbols, unified diffs) and as scripts read it (JSON).
+
+use super::{Action, Change, Plan};
+use serde_json::Value;
+use similar::TextDiff;
+use std::fmt::Write;
+
+/// Colours for a terminal; plain text everywhere else (and with NO_COLOR).
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+    fn action(&self, action: Action, text: &str) -> String {
+        let code = match action {
+            Action::Create | Action::Start => "32",
+            Action::Update => "33",
+            Action::Replace | Action::Stop => "35",
+            Action::Destroy => "31",
+        };
+        self.paint(code, text)
+    }
+}
+
+/// The one line that ends every plan, as Terraform writes it.
+pub fn summary_line(plan: &Plan) -> String {
+    let s = plan.summary();
+    format!(
+        "Plan: {} to create, {} to update, {} to replace, {} to destroy.",
+        s.create, s.update, s.replace, s.destroy
+    )
+}
+
+pub fn text(plan: &Plan, style: Style) -> String {
+    let mut out = String::new();
+    let rev = &plan.revision[..plan.revision.len().min(12)];
+    if plan.is_empty() {
+        let _ = writeln!(
+            out,
+            "No changes. Revision {rev} matches what is running in namespace `{}`.",
+            plan.namespace
+        );
+        notes(&mut out, plan, style);
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "tenantctl will perform the following actions (revision {rev}, namespace `{}`):\n",
+        plan.namespace
+    );
+    for change in &plan.changes {
+        one(&mut out, change, style);
+    }
+    notes(&mut out, plan, style);
+    let s = plan.summary();
+    let _ = writeln!(out, "{}", style.paint("1", &summary_line(plan)));
+    if s.start + s.stop > 0 {
+        let _ = writeln!(out, "State: {} to start, {} to stop.", s.start, s.stop);
+    }
+    out
+}
+
+fn notes(out: &mut String, plan: &Plan, style: Style) {
+    for n in &plan.notes {
+        let _ = writeln!(out, "{} {n}\n", style.paint("33", "Note:"));
+    }
+}
+
+fn one(out: &mut String, c: &Change, style: Style) {
+    let address = c.address();
+    let _ = writeln!(out, "  # {address} {}", c.action.verb());
+    for r in &c.reasons {
+        let _ = writeln!(out, "  #   {r}");
+    }
+    let _ = writeln!(
+        out,
+        "{:>3} {address}",
+        style.action(c.action, c.action.symbol())
+    );
+    let body = match (c.action, &c.before, &c.after) {
+        (Action::Create, _, Some(after)) => prefixed(&to_lines(after), "+ ", style, "32"),
+        (Action::Destroy, Some(before), _) => prefixed(&to_lines(before), "- ", style, "31"),
+        (Action::Update | Action::Replace, Some(before), Some(after)) => {
+            diff(&to_lines(before), &to_lines(after), style)
+        }
+        _ => String::new(),
+    };
+    for line in body.lines() {
+        let _ = writeln!(out, "      {line}");
+    }
+    out.push('\n');
+}
+
+fn prefixed(text: &str, prefix: &str, style: Style, code: &str) -> String {
+    text.lines()
+        .map(|l| style.paint(code, &format!("{prefix}{l}")) + "\n")
+        .collect()
+}
+
+/// A unified diff of two renderings, three lines of context.
+pub fn diff(before: &str, after: &str, style: Style) -> String {
+    let d = TextDiff::from_lines(before, after);
+    let text = d
+        .unified_diff()
+        .context_radius(3)
+        .header("observed", "desired")
+        .to_string();
+    if !style.color {
+        return text;
+    }
+    text.lines()
+        .map(|l| {
+            let code = match l.chars().next() {
+                Some('+') => "32",
+                Some('-') => "31",
+                Some('@') => "36",
+                _ => "0",
+            };
+            style.paint(code, l) + "\n"
+        })
+        .collect()
+}
+
+/// Renders a JSON object as indented `key: value` lines, the shape a diff reads best in.
+/// Nulls are left out, so a field that goes away shows as a removed line.
+pub fn to_lines(v: &Value) -> String {
+    let mut out = String::new();
+    write_value(&mut out, v, 0);
+    out
+}
+
+fn write_value(out: &mut String, v: &Value, indent: usize) {
+    let Value::Object(map) = v else {
+        let _ = writeln!(out, "{}{}", " ".repeat(indent), scalar(v));
+        return;
+    };
+    for (k, v) in map {
+        match v {
+            Value::Null => {}
+            Value::Object(inner) if inner.values().all(Value::is_null) => {}
+            Value::Object(_) => {
+                let _ = writeln!(out, "{}{k}:", " ".repeat(indent));
+                write_value(out, v, indent + 2);
+            }
+            _ => {
+                let _ = writeln!(out, "{}{k}: {}", " ".repeat(indent), scalar(v));
+            }
+        }
+    }
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s)
+            if s.is_empty()
+                || s.contains(": ")
+                || s.contains(" #")
+                || s.contains('\n')
+                || s.trim() != s =>
+        {
+            serde_json::to_string(s).unwrap_or_default()
+        }
+        Value::String(s) => s.clone(),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(scalar).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(_) => v.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// One JSON document: revision, namespace, summary, changes (tenant, resource, action, before, after).
+pub fn json(plan: &Plan) -> Value {
+    serde_json::json!({
+        "format_version": "1",
+        "revision": plan.revision,
+        "namespace": plan.namespace,
+        "summary": plan.summary(),
+        "changes": plan.changes.iter().map(|c| serde_json::json!({
+            "address": c.address(),
+            "tenant": c.tenant,
+            "resource": c.resource,
+            "name": c.name,
+            "action": c.action,
+            "reasons": c.reasons,
+            "before": c.before,
+            "after": c.after,
+        })).collect::<Vec<_>>(),
+        "notes": plan.notes,
+    })
+}

@@ -1,0 +1,373 @@
+use super::converged::converged;
+use super::render::{Style, json, text};
+use super::*;
+use crate::model::{SourceContent, SourceFile, load};
+use crate::runtime::ContainerState;
+
+const PLANS: &str = "kind: Plan
+name: starter
+spec:
+  displayName: Starter
+  price: { amount: 9.99, currency: USD, cycle: monthly }
+  resources: { cpus: 0.5, memory: 256Mi, pids: 128 }
+---
+kind: Plan
+name: professional
+spec:
+  displayName: Professional
+  price: { amount: 79.99, currency: USD, cycle: monthly }
+  trialDays: 14
+  resources: { cpus: 1.0, memory: 512Mi, pids: 256, storage: 50Gi }
+  quotas: { apiCallsPerMonth: 100000 }
+  rateLimit: { requestsPerMinute: 300 }
+  features: [custom-domain, webhooks]
+";
+
+const THEMES: &str = "kind: Theme
+name: modern
+spec:
+  displayName: Upfront Modern
+  version: 1.2.0
+  config: { primaryColor: \"#0f62fe\" }
+";
+
+fn tenant(slug: &str, plan: &str, extra: &str) -> String {
+    format!(
+        "kind: Tenant\nname: {slug}\nspec:\n  displayName: {slug} inc\n  owner: ops@{slug}.example\n  plan: {plan}\n  theme: modern\n{extra}"
+    )
+}
+
+fn desired(tenants: &[String]) -> DesiredState {
+    let mut files = vec![
+        SourceFile {
+            path: "plans/all.yaml".into(),
+            content: SourceContent::Bytes(PLANS.into()),
+        },
+        SourceFile {
+            path: "themes/modern.yaml".into(),
+            content: SourceContent::Bytes(THEMES.into()),
+        },
+    ];
+    for (i, t) in tenants.iter().enumerate() {
+        files.push(SourceFile {
+            path: format!("tenants/t{i}.yaml"),
+            content: SourceContent::Bytes(t.clone().into_bytes()),
+        });
+    }
+    load(&files).unwrap_or_else(|e| panic!("{e:#?}"))
+}
+
+fn base() -> Vec<String> {
+    vec![
+        tenant("acme", "professional", ""),
+        tenant("globex", "professional", ""),
+        tenant("initech", "starter", "  env: { LOG_LEVEL: info }\n"),
+    ]
+}
+
+fn opts() -> PlanOptions {
+    PlanOptions {
+        namespace: "tenantctl".into(),
+        revision: "0123456789abcdef".into(),
+        prune: false,
+        tenants: vec![],
+    }
+}
+
+fn actions(plan: &Plan) -> Vec<(String, &'static str)> {
+    plan.changes
+        .iter()
+        .map(|c| (c.address(), c.action.symbol()))
+        .collect()
+}
+
+#[test]
+fn an_empty_world_creates_everything_in_apply_order() {
+    let d = desired(&base());
+    let plan = compute(&d, &ObservedState::default(), &opts());
+    let s = plan.summary();
+    assert_eq!(
+        (s.create, s.update, s.replace, s.destroy),
+        (2 + 1 + 3 * 4, 0, 0, 0)
+    );
+    let acme: Vec<String> = plan
+        .changes
+        .iter()
+        .filter(|c| c.tenant.as_deref() == Some("acme"))
+        .map(Change::address)
+        .collect();
+    assert_eq!(
+        acme,
+        [
+            "network.tenantctl-acme",
+            "volume.tenantctl-acme-data",
+            "container.tenantctl-acme",
+            "tenant-record.acme"
+        ]
+    );
+    assert_eq!(plan.changes[0].address(), "plan-record.professional");
+    assert!(
+        text(&plan, Style { color: false })
+            .ends_with("Plan: 15 to create, 0 to update, 0 to replace, 0 to destroy.\n")
+    );
+}
+
+#[test]
+fn a_converged_world_needs_nothing() {
+    let d = desired(&base());
+    let observed = converged(&d, &opts());
+    let plan = compute(&d, &observed, &opts());
+    assert!(plan.is_empty(), "{}", text(&plan, Style { color: false }));
+    assert!(text(&plan, Style { color: false }).starts_with("No changes."));
+    // A new revision with the same content is still converged: revisions are not compared.
+    let mut o2 = opts();
+    o2.revision = "fedcba".into();
+    assert!(compute(&d, &observed, &o2).is_empty());
+}
+
+#[test]
+fn one_tenants_env_change_replaces_only_that_tenant() {
+    let before = desired(&base());
+    let observed = converged(&before, &opts());
+    let mut t = base();
+    t[2] = tenant("initech", "starter", "  env: { LOG_LEVEL: debug }\n");
+    let plan = compute(&desired(&t), &observed, &opts());
+    assert_eq!(
+        actions(&plan),
+        [("container.tenantctl-initech".to_string(), "-/+")]
+    );
+    let c = &plan.changes[0];
+    assert_eq!(c.reasons, ["env.LOG_LEVEL changed (tenant env)"]);
+    assert_eq!(c.container_id.as_deref(), Some("id-initech"));
+    let out = text(&plan, Style { color: false });
+    assert!(out.contains("-/+ container.tenantctl-initech"), "{out}");
+    assert!(
+        out.contains("--- observed\n") && out.contains("+++ desired\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("-  LOG_LEVEL: info\n") && out.contains("+  LOG_LEVEL: debug\n"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("Plan: 0 to create, 0 to update, 1 to replace, 0 to destroy.\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_plans_memory_change_replaces_every_tenant_on_it_with_the_reason() {
+    let before = desired(&base());
+    let observed = converged(&before, &opts());
+    let after = desired(&base());
+    let mut after = after;
+    after
+        .plans
+        .get_mut("professional")
+        .unwrap()
+        .resources
+        .memory_bytes = 1 << 30;
+    let plan = compute(&after, &observed, &opts());
+    assert_eq!(
+        actions(&plan),
+        [
+            ("plan-record.professional".to_string(), "~"),
+            ("container.tenantctl-acme".to_string(), "-/+"),
+            ("container.tenantctl-globex".to_string(), "-/+"),
+        ]
+    );
+    assert_eq!(plan.changes[0].reasons, ["resources.memory changed"]);
+    assert_eq!(
+        plan.changes[1].reasons,
+        ["memory changed (plan `professional` resources.memory)"]
+    );
+    let out = text(&plan, Style { color: false });
+    assert!(
+        out.contains("-memory: 512Mi\n") && out.contains("+memory: 1Gi\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_price_change_touches_only_the_database() {
+    let before = desired(&base());
+    let observed = converged(&before, &opts());
+    let mut after = before.clone();
+    after.plans.get_mut("starter").unwrap().price_cents = 1299;
+    let plan = compute(&after, &observed, &opts());
+    assert_eq!(actions(&plan), [("plan-record.starter".to_string(), "~")]);
+    let out = text(&plan, Style { color: false });
+    assert!(
+        out.contains("-price: 9.99 USD monthly\n") && out.contains("+price: 12.99 USD monthly\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn suspend_stops_and_resume_starts() {
+    let d = desired(&base());
+    let observed = converged(&d, &opts());
+    let mut t = base();
+    t[0] = tenant("acme", "professional", "  state: suspended\n");
+    let plan = compute(&desired(&t), &observed, &opts());
+    assert_eq!(
+        actions(&plan),
+        [
+            ("container.tenantctl-acme".to_string(), "."),
+            ("tenant-record.acme".to_string(), "~")
+        ]
+    );
+
+    let mut stopped = observed.clone();
+    stopped.runtime.containers[0].state = ContainerState::Exited;
+    let plan = compute(&d, &stopped, &opts());
+    assert_eq!(
+        actions(&plan),
+        [("container.tenantctl-acme".to_string(), ">")]
+    );
+    assert!(text(&plan, Style { color: false }).contains("State: 1 to start, 0 to stop."));
+}
+
+#[test]
+fn removing_a_tenant_destroys_its_container_and_keeps_data_and_record() {
+    let d = desired(&base());
+    let observed = converged(&d, &opts());
+    let remaining = desired(&base()[..2]);
+    let plan = compute(&remaining, &observed, &opts());
+    assert_eq!(
+        actions(&plan),
+        [
+            ("container.tenantctl-initech".to_string(), "-"),
+            ("tenant-record.initech".to_string(), "~")
+        ]
+    );
+    assert_eq!(
+        plan.changes[1].after.as_ref().unwrap()["state"],
+        "cancelled"
+    );
+
+    let mut pruning = opts();
+    pruning.prune = true;
+    let plan = compute(&remaining, &observed, &pruning);
+    assert!(actions(&plan).contains(&("network.tenantctl-initech".to_string(), "-")));
+    assert!(
+        !plan.changes.iter().any(|c| c.resource == Resource::Volume),
+        "data volumes are never destroyed"
+    );
+
+    let mut t = base();
+    t[2] = tenant("initech", "starter", "  state: cancelled\n");
+    let plan = compute(&desired(&t), &observed, &opts());
+    assert_eq!(
+        actions(&plan),
+        [
+            ("container.tenantctl-initech".to_string(), "-"),
+            ("tenant-record.initech".to_string(), "~")
+        ]
+    );
+}
+
+#[test]
+fn duplicate_containers_are_removed_and_unknown_hash_versions_left_alone() {
+    let d = desired(&base());
+    let mut observed = converged(&d, &opts());
+    let mut dup = observed.runtime.containers[0].clone();
+    dup.name = "tenantctl-acme-old".into();
+    dup.id = "dup".into();
+    observed.runtime.containers.push(dup);
+    observed.runtime.containers[1].hash_version = Some("9".into());
+    observed.runtime.containers[1].spec_hash = Some("from-the-future".into());
+    let plan = compute(&d, &observed, &opts());
+    assert_eq!(
+        actions(&plan),
+        [("container.tenantctl-acme-old".to_string(), "-")]
+    );
+    assert_eq!(plan.notes.len(), 1);
+    assert!(
+        plan.notes[0].contains("spec-hash version 9"),
+        "{:?}",
+        plan.notes
+    );
+}
+
+#[test]
+fn limits_changed_by_hand_are_updated_in_place() {
+    let d = desired(&base());
+    let mut observed = converged(&d, &opts());
+    observed.runtime.containers[0].memory_bytes = Some(1 << 30);
+    let plan = compute(&d, &observed, &opts());
+    assert_eq!(
+        actions(&plan),
+        [("container.tenantctl-acme".to_string(), "~")]
+    );
+    assert!(plan.changes[0].reasons[0].contains("memory on the engine differs"));
+}
+
+#[test]
+fn tenant_filter_limits_the_plan() {
+    let d = desired(&base());
+    let mut o = opts();
+    o.tenants = vec!["globex".into()];
+    let plan = compute(&d, &ObservedState::default(), &o);
+    assert!(
+        plan.changes
+            .iter()
+            .all(|c| c.tenant.is_none() || c.tenant.as_deref() == Some("globex"))
+    );
+    assert_eq!(
+        plan.changes.iter().filter(|c| c.tenant.is_some()).count(),
+        4
+    );
+}
+
+#[test]
+fn sensitive_env_values_never_appear() {
+    let mut t = base();
+    t[0] = tenant(
+        "acme",
+        "professional",
+        "  env: { STRIPE_SECRET_KEY: sk_live_hunter2 }\n",
+    );
+    let d = desired(&t);
+    let plan = compute(&d, &ObservedState::default(), &opts());
+    let out = text(&plan, Style { color: false });
+    let js = json(&plan).to_string();
+    assert!(!out.contains("hunter2") && !js.contains("hunter2"), "{out}");
+    assert!(
+        out.contains("STRIPE_SECRET_KEY: (sensitive, sha256:"),
+        "{out}"
+    );
+}
+
+#[test]
+fn json_has_revision_and_changes_with_before_and_after() {
+    let before = desired(&base());
+    let observed = converged(&before, &opts());
+    let mut t = base();
+    t[2] = tenant("initech", "starter", "  env: { LOG_LEVEL: debug }\n");
+    let v = json(&compute(&desired(&t), &observed, &opts()));
+    assert_eq!(v["revision"], "0123456789abcdef");
+    let c = &v["changes"][0];
+    assert_eq!(
+        (
+            c["tenant"].as_str(),
+            c["resource"].as_str(),
+            c["action"].as_str()
+        ),
+        (Some("initech"), Some("container"), Some("replace"))
+    );
+    assert_eq!(c["before"]["env"]["LOG_LEVEL"], "info");
+    assert_eq!(c["after"]["env"]["LOG_LEVEL"], "debug");
+    assert_eq!(v["summary"]["replace"], 1);
+}
+
+#[test]
+fn planning_is_deterministic() {
+    let d = desired(&base());
+    let mut observed = converged(&d, &opts());
+    observed.runtime.containers.reverse();
+    let a = json(&compute(&d, &observed, &opts()));
+    observed.runtime.containers.reverse();
+    let b = json(&compute(&d, &observed, &opts()));
+    assert_eq!(a, b);
+}
