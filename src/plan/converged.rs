@@ -4,13 +4,12 @@
 //! large synthetic states for benchmarks.
 
 use super::container::{desired_container, labels};
-use super::records::{plan_row, theme_row};
+use super::records::{plan_row, tenant_row, theme_row};
 use super::{ObservedState, PlanOptions};
 use crate::model::{DesiredState, TenantState};
 use crate::runtime::{
     ContainerState, ObservedContainer, ObservedNetwork, ObservedVolume, PublishedPort,
 };
-use crate::store::TenantRow;
 
 pub fn converged(desired: &DesiredState, opts: &PlanOptions) -> ObservedState {
     let mut o = ObservedState::default();
@@ -22,27 +21,7 @@ pub fn converged(desired: &DesiredState, opts: &PlanOptions) -> ObservedState {
         o.db.themes.insert(name.clone(), theme_row(t, rev, 0));
     }
     for (slug, t) in &desired.tenants {
-        o.db.tenants.insert(
-            slug.clone(),
-            TenantRow {
-                slug: slug.clone(),
-                display_name: t.display_name.clone(),
-                owner: t.owner.clone(),
-                plan: t.plan.clone(),
-                theme: t.theme.clone(),
-                state: t.state.as_str().to_string(),
-                domain: t.domain.clone(),
-                features: serde_json::json!(t.features).to_string(),
-                trial_ends_at: None,
-                api_key_sha256: None,
-                applied_revision: Some(rev.clone()),
-                applied_spec_hash: None,
-                url: None,
-                last_error: None,
-                created_at: 0,
-                updated_at: 0,
-            },
-        );
+        o.db.tenants.insert(slug.clone(), tenant_row(t, rev, 0));
         if t.state == TenantState::Cancelled {
             continue;
         }

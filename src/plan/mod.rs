@@ -13,7 +13,7 @@ use container::{
 };
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// Everything observed at one moment: the engine and the database.
 #[derive(Debug, Clone, Default)]
@@ -156,10 +156,32 @@ impl Plan {
 
 /// The plan: a pure function of desired state, observed state and options.
 pub fn compute(desired: &DesiredState, observed: &ObservedState, opts: &PlanOptions) -> Plan {
+    let mut by_tenant: HashMap<&str, Vec<&ObservedContainer>> = HashMap::new();
+    for c in &observed.runtime.containers {
+        if let Some(t) = c.tenant.as_deref() {
+            by_tenant.entry(t).or_default().push(c);
+        }
+    }
+    for list in by_tenant.values_mut() {
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+    }
     let mut p = Planner {
         desired,
         observed,
         opts,
+        containers: by_tenant,
+        networks: observed
+            .runtime
+            .networks
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect(),
+        volumes: observed
+            .runtime
+            .volumes
+            .iter()
+            .map(|v| v.name.as_str())
+            .collect(),
         changes: Vec::new(),
         notes: Vec::new(),
     };
@@ -177,6 +199,10 @@ struct Planner<'a> {
     desired: &'a DesiredState,
     observed: &'a ObservedState,
     opts: &'a PlanOptions,
+    /// Indexes over the observed state, so planning stays linear in the number of tenants.
+    containers: HashMap<&'a str, Vec<&'a ObservedContainer>>,
+    networks: HashSet<&'a str>,
+    volumes: HashSet<&'a str>,
     changes: Vec<Change>,
     notes: Vec<String>,
 }
@@ -320,11 +346,7 @@ impl<'a> Planner<'a> {
     }
 
     fn containers_of(&self, slug: &str) -> Vec<&'a ObservedContainer> {
-        let rt: &'a ObservedRuntime = &self.observed.runtime;
-        rt.containers
-            .iter()
-            .filter(|c| c.tenant.as_deref() == Some(slug))
-            .collect()
+        self.containers.get(slug).cloned().unwrap_or_default()
     }
 
     fn live_tenant(
@@ -334,15 +356,14 @@ impl<'a> Planner<'a> {
         spec: &ContainerSpec,
         plan_name: &str,
     ) {
-        let rt = &self.observed.runtime;
-        if !rt.networks.iter().any(|n| n.name == spec.network) {
+        if !self.networks.contains(spec.network.as_str()) {
             let mut c = change(Some(slug), Resource::Network, &spec.network, Action::Create);
             c.reasons
                 .push("the tenant's own network, with a subnet from the pool".into());
             c.after = Some(serde_json::json!({ "name": spec.network }));
             self.changes.push(c);
         }
-        if !rt.volumes.iter().any(|v| v.name == spec.volume) {
+        if !self.volumes.contains(spec.volume.as_str()) {
             let mut c = change(Some(slug), Resource::Volume, &spec.volume, Action::Create);
             c.reasons
                 .push("the tenant's data volume (kept when the tenant is removed)".into());

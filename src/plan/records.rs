@@ -41,6 +41,28 @@ pub fn theme_row(t: &Theme, revision: &str, now: i64) -> ThemeRow {
     }
 }
 
+/// A new tenant's row; the reconciler's own columns start empty.
+pub fn tenant_row(t: &Tenant, revision: &str, now: i64) -> TenantRow {
+    TenantRow {
+        slug: t.slug.clone(),
+        display_name: t.display_name.clone(),
+        owner: t.owner.clone(),
+        plan: t.plan.clone(),
+        theme: t.theme.clone(),
+        state: t.state.as_str().to_string(),
+        domain: t.domain.clone(),
+        features: json!(t.features).to_string(),
+        trial_ends_at: None,
+        api_key_sha256: None,
+        applied_revision: Some(revision.to_string()),
+        applied_spec_hash: None,
+        url: None,
+        last_error: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
 /// The parts of a tenant row that git decides; the rest (keys, trial end, status) is the reconciler's.
 pub fn tenant_view_desired(t: &Tenant) -> Value {
     json!({

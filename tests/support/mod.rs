@@ -1,0 +1,442 @@
+//! Fixtures the tests build themselves: git repositories, Docker objects under a unique
+//! namespace (removed on drop), and databases.
+
+#![allow(dead_code)]
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+use std::process::Command as Std;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub const PLANS: &str = include_str!("../../plans/professional.yaml");
+
+/// A namespace no other test (or test run) uses: `tt<pid>x<n>`.
+pub fn unique_namespace() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "tt{}x{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A git repository in a temporary directory.
+pub struct Repo {
+    pub dir: tempfile::TempDir,
+}
+
+impl Repo {
+    pub fn new() -> Repo {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let r = Repo { dir };
+        r.git(&["init", "-q", "-b", "main"]);
+        r
+    }
+
+    /// A repository holding a copy of the project's own example plans, themes and tenants, committed.
+    pub fn example() -> Repo {
+        let r = Repo::new();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for dir in ["plans", "themes", "tenants"] {
+            copy_dir(&root.join(dir), &r.path().join(dir));
+        }
+        r.commit("example state");
+        r
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, rel: &str, text: &str) -> &Self {
+        let p = self.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+        self
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path().join(rel)).unwrap()
+    }
+
+    /// Replaces `from` with `to` in a file, failing if `from` is absent (so a test can't silently do nothing).
+    pub fn edit(&self, rel: &str, from: &str, to: &str) -> &Self {
+        let text = self.read(rel);
+        assert!(text.contains(from), "{rel} does not contain {from:?}");
+        self.write(rel, &text.replacen(from, to, 1))
+    }
+
+    pub fn remove(&self, rel: &str) -> &Self {
+        std::fs::remove_file(self.path().join(rel)).unwrap();
+        self
+    }
+
+    pub fn commit(&self, message: &str) -> &Self {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "--allow-empty", "-m", message]);
+        self
+    }
+
+    pub fn head(&self) -> String {
+        let out = Std::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(self.path())
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    pub fn git(&self, args: &[&str]) {
+        let out = Std::new("git")
+            .args([
+                "-c",
+                "user.name=tenantctl-tests",
+                "-c",
+                "user.email=tests@tenantctl.invalid",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args)
+            .current_dir(self.path())
+            .output()
+            .expect("git runs");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The tenantctl binary, run in this repository.
+    pub fn tenantctl(&self) -> Command {
+        let mut c = Command::cargo_bin("tenantctl").unwrap();
+        c.current_dir(self.path())
+            .env_remove("TENANTCTL_NAMESPACE")
+            .env_remove("TENANTCTL_DATABASE_URL")
+            .env("NO_COLOR", "1");
+        c
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Runs a docker CLI command, returning stdout; panics with stderr on failure.
+pub fn docker(args: &[&str]) -> String {
+    let out = Std::new("docker")
+        .args(args)
+        .output()
+        .expect("the docker CLI runs");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Removes every container, network and volume labelled with a namespace when dropped.
+pub struct Cleanup {
+    pub namespace: String,
+    /// Extra objects a test made without the namespace label.
+    pub extra_containers: Vec<String>,
+}
+
+impl Cleanup {
+    pub fn new(namespace: &str) -> Cleanup {
+        Cleanup {
+            namespace: namespace.to_string(),
+            extra_containers: Vec::new(),
+        }
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let filter = format!("label=tenantctl.namespace={}", self.namespace);
+        let run = |args: &[&str]| {
+            Std::new("docker")
+                .args(args)
+                .output()
+                .ok()
+                .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+                .unwrap_or_default()
+        };
+        let mut ids: Vec<String> = run(&["ps", "-aq", "--filter", &filter])
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        ids.extend(self.extra_containers.iter().cloned());
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f", "-v"];
+            args.extend(ids.iter().map(String::as_str));
+            run(&args);
+        }
+        for (kind, fmt) in [("network", "{{.Name}}"), ("volume", "{{.Name}}")] {
+            let names = run(&[kind, "ls", "-q", "--filter", &filter, "--format", fmt]);
+            for name in names.split_whitespace() {
+                run(&[kind, "rm", name]);
+            }
+        }
+    }
+}
+
+/// A FROM-scratch image holding the tenantctl binary and /sleep, built through tenantctl's own
+/// image builder (no registry on these machines). Built once per test process.
+pub fn fixture_image() -> String {
+    static IMAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    IMAGE
+        .get_or_init(|| {
+            let tag = "tenantctl-test-fixture:1".to_string();
+            let mut files: Vec<(String, PathBuf)> = vec![
+                (
+                    "/tenantctl".into(),
+                    PathBuf::from(env!("CARGO_BIN_EXE_tenantctl")),
+                ),
+                ("/sleep".into(), which("sleep")),
+            ];
+            for bin in [
+                env!("CARGO_BIN_EXE_tenantctl").to_string(),
+                which("sleep").display().to_string(),
+            ] {
+                for lib in shared_objects(&bin) {
+                    if !files.iter().any(|(p, _)| *p == lib) {
+                        files.push((lib.clone(), PathBuf::from(lib)));
+                    }
+                }
+            }
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async {
+                let docker = bollard::Docker::connect_with_local_defaults()
+                    .unwrap()
+                    .negotiate_version()
+                    .await
+                    .unwrap();
+                tenantctl::runtime::image::build_scratch_image(
+                    &docker,
+                    &tag,
+                    &files,
+                    &["/sleep".to_string(), "3600".to_string()],
+                    &Default::default(),
+                )
+                .await
+                .expect("build the fixture image");
+            });
+            tag
+        })
+        .clone()
+}
+
+fn which(bin: &str) -> PathBuf {
+    let out = Std::new("sh")
+        .args(["-c", &format!("command -v {bin}")])
+        .output()
+        .unwrap();
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// The shared objects (and loader) a dynamically linked binary needs, by `ldd`.
+fn shared_objects(bin: &str) -> Vec<String> {
+    let out = Std::new("ldd").arg(bin).output().expect("ldd runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find(|w| w.starts_with('/'))
+                .map(String::from)
+        })
+        .collect()
+}
+
+/// A PostgreSQL database of its own for one test, dropped afterwards. `None` (with a note) when
+/// no server is configured outside CI; in CI a missing server fails the test.
+pub struct Postgres {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl Postgres {
+    pub fn create() -> Option<Postgres> {
+        let Ok(admin_url) = std::env::var("TENANTCTL_TEST_POSTGRES_URL") else {
+            if std::env::var_os("CI").is_some() {
+                panic!(
+                    "TENANTCTL_TEST_POSTGRES_URL is not set in CI: .ci/run must start PostgreSQL"
+                );
+            }
+            eprintln!(
+                "note: TENANTCTL_TEST_POSTGRES_URL unset; skipping the PostgreSQL half of this test"
+            );
+            return None;
+        };
+        let name = format!("tenantctl_test_{}", unique_namespace());
+        psql(&admin_url, &format!("CREATE DATABASE {name}"));
+        let base = admin_url
+            .rsplit_once('/')
+            .map(|(b, _)| b)
+            .unwrap_or(&admin_url);
+        Some(Postgres {
+            url: format!("{base}/{name}"),
+            admin_url,
+            name,
+        })
+    }
+
+    pub fn query(&self, sql: &str) -> String {
+        psql(&self.url, sql)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = Std::new("psql")
+            .args([
+                self.admin_url.as_str(),
+                "-qAtc",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ])
+            .output();
+    }
+}
+
+pub fn psql(url: &str, sql: &str) -> String {
+    let out = Std::new("psql")
+        .args([url, "-qAtc", sql])
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Makes the engine and the database look exactly as a successful apply of `repo`'s HEAD would
+/// leave them, using the same spec and labels tenantctl computes. Returns the container ids by slug.
+pub fn converge(
+    repo: &Repo,
+    namespace: &str,
+    db_url: &str,
+    start: bool,
+) -> std::collections::BTreeMap<String, String> {
+    use tenantctl::model::TenantState;
+    use tenantctl::plan::container::{desired_container, labels};
+    use tenantctl::plan::records::{plan_row, theme_row};
+
+    let source = tenantctl::source::Repo::discover(repo.path()).unwrap();
+    let snap = source.snapshot_at("HEAD").unwrap();
+    let desired = tenantctl::model::load(&snap.files).expect("valid fixture");
+    let image = fixture_image();
+    let mut ids = std::collections::BTreeMap::new();
+    for (i, (slug, t)) in desired.tenants.iter().enumerate() {
+        if t.state == TenantState::Cancelled {
+            continue;
+        }
+        let spec = desired_container(
+            namespace,
+            t,
+            &desired.plans[&t.plan],
+            &desired.themes[&t.theme],
+        );
+        let labels = labels(namespace, slug, &spec, &snap.revision);
+        let label_args: Vec<String> = labels
+            .iter()
+            .flat_map(|(k, v)| ["--label".to_string(), format!("{k}={v}")])
+            .collect();
+        let label_refs: Vec<&str> = label_args.iter().map(String::as_str).collect();
+        // Explicit small subnets: the engine's default pools hold only about 30 networks.
+        let subnet = format!(
+            "10.{}.{}.{}/28",
+            200 + (std::process::id() % 50),
+            (i / 16) % 256,
+            (i % 16) * 16
+        );
+        let mut net = vec!["network", "create", "--subnet", subnet.as_str()];
+        net.extend(&label_refs);
+        net.push(&spec.network);
+        docker(&net);
+        let mut vol = vec!["volume", "create"];
+        vol.extend(&label_refs);
+        vol.push(&spec.volume);
+        docker(&vol);
+        let cpus = format!("{}", spec.nano_cpus as f64 / 1e9);
+        let mem = spec.memory_bytes.to_string();
+        let pids = spec.pids.to_string();
+        let publish = format!("{}::{}", spec.publish_address, spec.port);
+        let mount = format!("{}:/data", spec.volume);
+        let mut args: Vec<String> = [
+            "create",
+            "--name",
+            &spec.name,
+            "--network",
+            &spec.network,
+            "--cpus",
+            &cpus,
+            "--memory",
+            &mem,
+            "--pids-limit",
+            &pids,
+            "-p",
+            &publish,
+            "-v",
+            &mount,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(label_args.iter().cloned());
+        for (k, v) in &spec.env {
+            args.push("-e".into());
+            args.push(format!("{k}={v}"));
+        }
+        args.push(image.clone());
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let id = docker(&refs).trim().to_string();
+        if start && t.state == TenantState::Active {
+            docker(&["start", &id]);
+        }
+        ids.insert(slug.clone(), id);
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = tenantctl::store::Store::open(db_url)
+            .await
+            .expect("open the database");
+        for p in desired.plans.values() {
+            store
+                .upsert_plan(&plan_row(p, &snap.revision, 1))
+                .await
+                .unwrap();
+        }
+        for t in desired.themes.values() {
+            store
+                .upsert_theme(&theme_row(t, &snap.revision, 1))
+                .await
+                .unwrap();
+        }
+        for t in desired.tenants.values() {
+            store
+                .upsert_tenant(&tenantctl::plan::records::tenant_row(t, &snap.revision, 1))
+                .await
+                .unwrap();
+        }
+        store.close().await;
+    });
+    ids
+}
+
+/// The default SQLite URL tenantctl uses for a repository.
+pub fn sqlite_url(repo: &Repo) -> String {
+    tenantctl::store::Store::default_url(repo.path())
+}

@@ -1,0 +1,6 @@
+//! Integration tests: the real binary, real git repositories, the real Docker engine and both databases.
+
+mod support;
+
+mod plan;
+mod validate;
