@@ -5,6 +5,7 @@
 //! reconciler's `tenantctl.namespace`, so several reconcilers can share one engine.
 
 mod error;
+pub mod image;
 mod observe;
 
 
@@ -13,6 +14,7 @@ use std::time::Duration;
 use bollard::{API_DEFAULT_VERSION, Docker};
 
 pub use error::{RuntimeError, is_conflict, is_not_found, status_code};
+pub use image::{build_scratch_image, build_self_image, image_exists, self_image_files};
 pub use observe::{
     ContainerState, ObservedContainer, ObservedNetwork, ObservedRuntime, ObservedVolume,
     PublishedPort, is_managed_by, label_filters, managed_labels,
