@@ -8,6 +8,8 @@ mod error;
 pub mod image;
 mod observe;
 
+#[cfg(test)]
+mod tests;
 
 use std::time::Duration;
 
