@@ -1,73 +1,232 @@
-//! runtime (placeholder types until the bollard module lands)
-use std::collections::BTreeMap;
+//! The Docker side of the reconciler: connect to the engine, observe what this namespace
+//! manages, and build the local images tenants run (there is no registry).
+//!
+//! Everything here only ever sees objects carrying `tenantctl.managed=true` and this
+//! reconciler's `tenantctl.namespace`, so several reconcilers can share one engine.
 
+mod error;
+pub mod image;
+mod observe;
+
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+use bollard::{API_DEFAULT_VERSION, Docker};
+
+pub use error::{RuntimeError, is_conflict, is_not_found, status_code};
+pub use image::{build_scratch_image, build_self_image, image_exists, self_image_files};
+pub use observe::{
+    ContainerState, ObservedContainer, ObservedNetwork, ObservedRuntime, ObservedVolume,
+    PublishedPort, is_managed_by, label_filters, managed_labels,
+};
+
+/// `"true"` on every object tenantctl manages; nothing without it is ever touched.
 pub const LABEL_MANAGED: &str = "tenantctl.managed";
+/// The reconciler namespace that owns the object.
 pub const LABEL_NAMESPACE: &str = "tenantctl.namespace";
+/// The tenant slug the object belongs to.
 pub const LABEL_TENANT: &str = "tenantctl.tenant";
+/// Hash of everything that shapes the container.
 pub const LABEL_SPEC_HASH: &str = "tenantctl.spec-hash";
+/// Version of the hashing scheme, so a scheme change is not mistaken for drift.
 pub const LABEL_HASH_VERSION: &str = "tenantctl.spec-hash-version";
+/// Git commit that was applied.
 pub const LABEL_REVISION: &str = "tenantctl.revision";
 
-#[derive(Debug, Clone, Default)]
-pub struct ObservedRuntime {
-    pub containers: Vec<ObservedContainer>,
-    pub networks: Vec<ObservedNetwork>,
-    pub volumes: Vec<ObservedVolume>,
-}
+/// The default engine address on Unix.
+pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+
+/// How long connecting (version negotiation and ping) may take before we give up.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Timeout for the response head of later requests (streams are not cut by it).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A connection to the Docker engine, scoped to one namespace.
 #[derive(Debug, Clone)]
-pub struct ObservedContainer {
-    pub id: String,
-    pub name: String,
-    pub tenant: Option<String>,
-    pub spec_hash: Option<String>,
-    pub hash_version: Option<String>,
-    pub revision: Option<String>,
-    pub state: ContainerState,
-    pub health: Option<String>,
-    pub image: String,
-    pub env: BTreeMap<String, String>,
-    pub nano_cpus: Option<i64>,
-    pub memory_bytes: Option<i64>,
-    pub pids_limit: Option<i64>,
-    pub published_ports: Vec<PublishedPort>,
-    pub labels: BTreeMap<String, String>,
+pub struct Runtime {
+    docker: Docker,
+    namespace: String,
 }
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ContainerState {
-    Created,
-    Running,
-    Paused,
-    Restarting,
-    Removing,
-    Exited,
-    Dead,
-    Unknown(String),
-}
-impl ContainerState {
-    pub fn is_running(&self) -> bool {
-        matches!(self, ContainerState::Running | ContainerState::Restarting)
+
+impl Runtime {
+    /// Connect using DOCKER_HOST or the local socket, negotiate the API version and ping.
+    /// Fails within about [`CONNECT_TIMEOUT`] with a message naming the address tried.
+    pub async fn connect(namespace: &str) -> Result<Runtime, RuntimeError> {
+        // An empty DOCKER_HOST means "unset" to the docker CLI too.
+        match std::env::var("DOCKER_HOST")
+            .ok()
+            .filter(|h| !h.trim().is_empty())
+        {
+            Some(host) => connect_to(&host, &format!("DOCKER_HOST={host}"), namespace).await,
+            None => {
+                let target = format!("{DEFAULT_DOCKER_HOST} (the default; DOCKER_HOST is not set)");
+                connect_to(DEFAULT_DOCKER_HOST, &target, namespace).await
+            }
+        }
+    }
+
+    /// Connect to `host` (`unix:///path` or `tcp://host:port`), or to the default local
+    /// socket when `None`, ignoring DOCKER_HOST.
+    pub async fn connect_with(
+        host: Option<&str>,
+        namespace: &str,
+    ) -> Result<Runtime, RuntimeError> {
+        match host {
+            Some(host) => connect_to(host, host, namespace).await,
+            None => connect_to(DEFAULT_DOCKER_HOST, DEFAULT_DOCKER_HOST, namespace).await,
+        }
+    }
+
+    /// Wrap an already connected client (its API version should be negotiated).
+    pub fn from_docker(docker: Docker, namespace: &str) -> Result<Runtime, RuntimeError> {
+        validate_namespace(namespace)?;
+        Ok(Runtime {
+            docker,
+            namespace: namespace.to_string(),
+        })
+    }
+
+    /// The bollard client, for the create/start/stop/remove calls of the reconciler.
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// The namespace: name prefix and value of the `tenantctl.namespace` label.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// Labels every object of `tenant` in this namespace must carry.
+    pub fn labels_for(&self, tenant: &str) -> std::collections::BTreeMap<String, String> {
+        managed_labels(&self.namespace, tenant)
+    }
+
+    /// `<namespace>-<slug>`: the tenant's container name.
+    pub fn container_name(&self, slug: &str) -> String {
+        container_name(&self.namespace, slug)
+    }
+
+    /// `<namespace>-<slug>`: the tenant's network name.
+    pub fn network_name(&self, slug: &str) -> String {
+        network_name(&self.namespace, slug)
+    }
+
+    /// `<namespace>-<slug>-data`: the tenant's data volume name.
+    pub fn volume_name(&self, slug: &str) -> String {
+        volume_name(&self.namespace, slug)
+    }
+
+    /// Everything this namespace manages (containers in all states, networks, volumes),
+    /// each list sorted by name.
+    pub async fn observe(&self) -> Result<ObservedRuntime, RuntimeError> {
+        observe::observe(&self.docker, &self.namespace).await
     }
 }
-impl std::fmt::Display for ContainerState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{self:?}")
+
+/// `<namespace>-<slug>`: a tenant's container name.
+pub fn container_name(namespace: &str, slug: &str) -> String {
+    format!("{namespace}-{slug}")
+}
+
+/// `<namespace>-<slug>`: a tenant's network name.
+pub fn network_name(namespace: &str, slug: &str) -> String {
+    format!("{namespace}-{slug}")
+}
+
+/// `<namespace>-<slug>-data`: a tenant's data volume name.
+pub fn volume_name(namespace: &str, slug: &str) -> String {
+    format!("{namespace}-{slug}-data")
+}
+
+/// A namespace must be usable as the start of a Docker object name.
+pub fn validate_namespace(namespace: &str) -> Result<(), RuntimeError> {
+    let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+    let ok = !namespace.is_empty()
+        && namespace.len() <= 63
+        && namespace.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && namespace.chars().all(valid_char);
+    if ok {
+        Ok(())
+    } else {
+        Err(RuntimeError::InvalidNamespace {
+            namespace: namespace.to_string(),
+        })
     }
 }
-#[derive(Debug, Clone)]
-pub struct PublishedPort {
-    pub container_port: u16,
-    pub host_ip: String,
-    pub host_port: u16,
+
+/// Make a client for `host` without talking to it yet.
+fn client_for(host: &str, target: &str) -> Result<Docker, RuntimeError> {
+    let timeout = CONNECT_TIMEOUT.as_secs();
+    let unsupported = |reason: &str| RuntimeError::UnsupportedHost {
+        host: host.to_string(),
+        reason: reason.to_string(),
+    };
+    let result = if host.starts_with("unix://") {
+        Docker::connect_with_unix(host, timeout, API_DEFAULT_VERSION)
+    } else if host.starts_with("tcp://") || host.starts_with("http://") {
+        Docker::connect_with_http(host, timeout, API_DEFAULT_VERSION)
+    } else if host.starts_with("https://") {
+        return Err(unsupported("TLS is not built into tenantctl"));
+    } else if host.starts_with("ssh://") {
+        return Err(unsupported(
+            "ssh is not built into tenantctl; forward the socket (ssh -L) and use unix:// or tcp://",
+        ));
+    } else if host.starts_with('/') {
+        return Err(unsupported("a bare path needs the unix:// scheme"));
+    } else {
+        return Err(unsupported("unknown scheme"));
+    };
+    result.map_err(|error| match error {
+        bollard::errors::Error::SocketNotFoundError(path) => RuntimeError::Unreachable {
+            target: target.to_string(),
+            reason: format!("no socket at {path}"),
+        },
+        other => RuntimeError::Unreachable {
+            target: target.to_string(),
+            reason: error::describe(&other),
+        },
+    })
 }
-#[derive(Debug, Clone)]
-pub struct ObservedNetwork {
-    pub id: String,
-    pub name: String,
-    pub tenant: Option<String>,
-    pub subnet: Option<String>,
+
+async fn connect_to(host: &str, target: &str, namespace: &str) -> Result<Runtime, RuntimeError> {
+    validate_namespace(namespace)?;
+    let docker = client_for(host, target)?;
+    let unreachable = |reason: String| RuntimeError::Unreachable {
+        target: target.to_string(),
+        reason,
+    };
+    // bollard's own timeout covers only the response head; this bounds the whole handshake.
+    let handshake = async {
+        let docker = docker.negotiate_version().await?;
+        docker.ping().await?;
+        Ok::<Docker, bollard::errors::Error>(docker)
+    };
+    let docker = match tokio::time::timeout(CONNECT_TIMEOUT, handshake).await {
+        Ok(Ok(docker)) => docker,
+        Ok(Err(error)) => return Err(unreachable(connect_reason(&error))),
+        Err(_) => {
+            return Err(unreachable(format!(
+                "no answer within {}s",
+                CONNECT_TIMEOUT.as_secs()
+            )));
+        }
+    };
+    Ok(Runtime {
+        docker: docker.with_timeout(REQUEST_TIMEOUT),
+        namespace: namespace.to_string(),
+    })
 }
-#[derive(Debug, Clone)]
-pub struct ObservedVolume {
-    pub name: String,
-    pub tenant: Option<String>,
+
+/// The reason a handshake failed, with a hint for the common permission problem.
+fn connect_reason(error: &bollard::errors::Error) -> String {
+    let text = error::describe(error);
+    if text.contains("Permission denied") {
+        format!("{text} (is your user in the docker group?)")
+    } else if matches!(error, bollard::errors::Error::RequestTimeoutError) {
+        format!("no answer within {}s", CONNECT_TIMEOUT.as_secs())
+    } else {
+        text
+    }
 }

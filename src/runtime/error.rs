@@ -1,0 +1,115 @@
+//! Errors of the Docker side, worded so that an operator knows what to do next.
+
+use std::path::PathBuf;
+
+/// Hint appended to every "cannot reach the engine" message.
+const REACH_HINT: &str = "Is the Docker engine running (`docker info`)? Start it, or set DOCKER_HOST \
+     to its address (unix:///path/to/docker.sock or tcp://host:2375)";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The engine could not be reached or did not answer in time.
+    #[error("cannot reach the Docker engine at {target}: {reason}. {REACH_HINT}")]
+    Unreachable { target: String, reason: String },
+
+    /// DOCKER_HOST (or the given host) uses a form this build cannot speak.
+    #[error(
+        "unsupported Docker host {host:?}: {reason}. Use unix:///path/to/docker.sock or tcp://host:port"
+    )]
+    UnsupportedHost { host: String, reason: String },
+
+    /// The namespace cannot be used as a prefix of Docker object names.
+    #[error(
+        "invalid namespace {namespace:?}: use 1 to 63 characters from [a-zA-Z0-9_.-], starting with a letter or digit"
+    )]
+    InvalidNamespace { namespace: String },
+
+    /// A request the engine answered with an error (or a transport failure after connecting).
+    #[error("Docker engine: {action}: {}", describe(.error))]
+    Api {
+        action: String,
+        error: bollard::errors::Error,
+    },
+
+    /// The image build endpoint reported a failure.
+    #[error("building image {tag} failed: {message}")]
+    Build { tag: String, message: String },
+
+    /// An invalid argument to the image builder (bad path inside the image, ...).
+    #[error("cannot build image {tag}: {message}")]
+    InvalidBuildInput { tag: String, message: String },
+
+    /// Reading a host file (binary, shared object) failed.
+    #[error("{}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The shared objects of the executable could not be determined.
+    #[error("cannot find the shared libraries of {}: {message}", .exe.display())]
+    SharedLibraries { exe: PathBuf, message: String },
+}
+
+impl RuntimeError {
+    /// Wrap a bollard error with what we were doing.
+    pub fn api(action: impl Into<String>, error: bollard::errors::Error) -> Self {
+        RuntimeError::Api {
+            action: action.into(),
+            error,
+        }
+    }
+
+    /// The underlying bollard error, when there is one.
+    pub fn docker_error(&self) -> Option<&bollard::errors::Error> {
+        match self {
+            RuntimeError::Api { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    /// True when the engine answered 404 (the object does not exist).
+    pub fn is_not_found(&self) -> bool {
+        self.docker_error().is_some_and(is_not_found)
+    }
+
+    /// True when the engine answered 409 (conflict: name in use, container running, ...).
+    pub fn is_conflict(&self) -> bool {
+        self.docker_error().is_some_and(is_conflict)
+    }
+}
+
+/// The HTTP status the engine answered with, if the error is an engine answer.
+pub fn status_code(error: &bollard::errors::Error) -> Option<u16> {
+    match error {
+        bollard::errors::Error::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        _ => None,
+    }
+}
+
+/// True when a bollard error is the engine's 404.
+pub fn is_not_found(error: &bollard::errors::Error) -> bool {
+    status_code(error) == Some(404)
+}
+
+/// True when a bollard error is the engine's 409.
+pub fn is_conflict(error: &bollard::errors::Error) -> bool {
+    status_code(error) == Some(409)
+}
+
+/// An error with its whole source chain on one line; hyper hides the OS error otherwise.
+pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // Some layers repeat their cause in their own message.
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

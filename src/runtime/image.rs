@@ -1,0 +1,704 @@
+//! Local images built FROM scratch through the Engine API: this machine has no registry,
+//! so tenantctl packs its own binary (and the shared objects it loads) into an image.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+use bollard::Docker;
+use bollard::query_parameters::{BuildImageOptionsBuilder, RemoveImageOptionsBuilder};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+
+use super::RuntimeError;
+
+/// Label holding the hash of the build context, so an unchanged image is not rebuilt.
+pub const LABEL_CONTEXT_HASH: &str = "tenantctl.image-context-sha256";
+
+/// Where the current executable is placed in the image built by [`self_image_files`].
+pub const SELF_PATH_IN_IMAGE: &str = "/tenantctl";
+
+/// Bumped when the context layout changes, so old images are rebuilt.
+const CONTEXT_FORMAT: &str = "tenantctl-scratch-context-v1";
+
+/// Fixed mtime in the tar so the same inputs give the same bytes.
+const FIXED_MTIME: u64 = 1;
+
+/// Build a local image `tag` FROM scratch holding `files` (path inside the image, host path),
+/// with `entrypoint` and `labels`, through the build endpoint with an in-memory tar context.
+/// Idempotent: when `tag` already carries the same context hash nothing is sent. Returns the image id.
+pub async fn build_scratch_image(
+    docker: &Docker,
+    tag: &str,
+    files: &[(String, PathBuf)],
+    entrypoint: &[String],
+    labels: &BTreeMap<String, String>,
+) -> Result<String, RuntimeError> {
+    let context = {
+        let (owned_tag, files, entrypoint, labels) = (
+            tag.to_string(),
+            files.to_vec(),
+            entrypoint.to_vec(),
+            labels.clone(),
+        );
+        // Reading and packing tens of megabytes is blocking work.
+        tokio::task::spawn_blocking(move || build_context(&owned_tag, &files, &entrypoint, &labels))
+            .await
+            .map_err(|e| RuntimeError::Build {
+                tag: tag.to_string(),
+                message: format!("packing the build context failed: {e}"),
+            })??
+    };
+
+    let previous = inspect_image_labels(docker, tag).await?;
+    if let Some((id, image_labels)) = &previous
+        && image_labels.get(LABEL_CONTEXT_HASH) == Some(&context.hash)
+    {
+        return Ok(id.clone());
+    }
+
+    let mut all_labels: HashMap<String, String> = labels.clone().into_iter().collect();
+    all_labels.insert(LABEL_CONTEXT_HASH.to_string(), context.hash.clone());
+    let options = BuildImageOptionsBuilder::default()
+        .dockerfile("Dockerfile")
+        .t(tag)
+        .labels(&all_labels)
+        .rm(true)
+        .forcerm(true)
+        .build();
+    let mut stream =
+        docker.build_image(options, None, Some(bollard::body_full(context.tar.into())));
+    let mut built_id = None;
+    // The last lines of output explain a failure better than the error alone.
+    let mut recent: Vec<String> = Vec::new();
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(info) => {
+                if let Some(id) = info.aux.and_then(|aux| aux.id) {
+                    built_id = Some(id);
+                }
+                if let Some(line) = info.stream {
+                    let line = line.trim_end();
+                    if !line.is_empty() {
+                        recent.push(line.to_string());
+                        if recent.len() > 5 {
+                            recent.remove(0);
+                        }
+                    }
+                }
+            }
+            Err(bollard::errors::Error::DockerStreamError { error }) => {
+                return Err(RuntimeError::Build {
+                    tag: tag.to_string(),
+                    message: with_output(&error, &recent),
+                });
+            }
+            Err(error) => return Err(RuntimeError::api(format!("build image {tag}"), error)),
+        }
+    }
+
+    // The tag is the source of truth: the aux id is absent on some engine versions.
+    let id = match inspect_image_labels(docker, tag).await? {
+        Some((id, _)) => id,
+        None => built_id.ok_or_else(|| RuntimeError::Build {
+            tag: tag.to_string(),
+            message: with_output("the engine reported no image", &recent),
+        })?,
+    };
+    if let Some((old_id, old_labels)) = previous
+        && old_id != id
+        && old_labels.contains_key(LABEL_CONTEXT_HASH)
+    {
+        remove_replaced_image(docker, &old_id).await;
+    }
+    Ok(id)
+}
+
+/// Best effort: drop the image a rebuild untagged, unless containers still use it.
+async fn remove_replaced_image(docker: &Docker, id: &str) {
+    let options = RemoveImageOptionsBuilder::default().force(false).build();
+    match docker.remove_image(id, Some(options), None).await {
+        Ok(_) => tracing::debug!(image = id, "removed the image replaced by a rebuild"),
+        // 409: a container still uses it; it goes once that container is replaced.
+        Err(error) => tracing::debug!(image = id, %error, "kept the image replaced by a rebuild"),
+    }
+}
+
+/// Build `tag` from the running executable (see [`self_image_files`]) with `/tenantctl` as
+/// entrypoint; what the built-in site runs.
+pub async fn build_self_image(
+    docker: &Docker,
+    tag: &str,
+    labels: &BTreeMap<String, String>,
+) -> Result<String, RuntimeError> {
+    let files = tokio::task::spawn_blocking(self_image_files)
+        .await
+        .map_err(|e| RuntimeError::Build {
+            tag: tag.to_string(),
+            message: format!("finding the files of the executable failed: {e}"),
+        })??;
+    build_scratch_image(
+        docker,
+        tag,
+        &files,
+        &[SELF_PATH_IN_IMAGE.to_string()],
+        labels,
+    )
+    .await
+}
+
+fn with_output(message: &str, recent: &[String]) -> String {
+    if recent.is_empty() {
+        message.trim_end().to_string()
+    } else {
+        format!(
+            "{} (last build output: {})",
+            message.trim_end(),
+            recent.join(" | ")
+        )
+    }
+}
+
+/// True when an image with this tag (or id) exists locally.
+pub async fn image_exists(docker: &Docker, tag: &str) -> Result<bool, RuntimeError> {
+    Ok(inspect_image_labels(docker, tag).await?.is_some())
+}
+
+/// The id and labels of a local image, or None when it does not exist.
+async fn inspect_image_labels(
+    docker: &Docker,
+    tag: &str,
+) -> Result<Option<(String, HashMap<String, String>)>, RuntimeError> {
+    match docker.inspect_image(tag).await {
+        Ok(image) => Ok(Some((
+            image.id.unwrap_or_default(),
+            image.config.and_then(|c| c.labels).unwrap_or_default(),
+        ))),
+        Err(error) if super::is_not_found(&error) => Ok(None),
+        Err(error) => Err(RuntimeError::api(format!("inspect image {tag}"), error)),
+    }
+}
+
+/// A packed build context and the hash of what shapes the image.
+pub(crate) struct BuildContext {
+    pub(crate) tar: Vec<u8>,
+    pub(crate) hash: String,
+}
+
+/// Pack Dockerfile + `rootfs/<path>` entries into a tar and hash the inputs.
+pub(crate) fn build_context(
+    tag: &str,
+    files: &[(String, PathBuf)],
+    entrypoint: &[String],
+    labels: &BTreeMap<String, String>,
+) -> Result<BuildContext, RuntimeError> {
+    let invalid = |message: String| RuntimeError::InvalidBuildInput {
+        tag: tag.to_string(),
+        message,
+    };
+    if files.is_empty() {
+        return Err(invalid("no files to put in the image".to_string()));
+    }
+    let mut by_target: BTreeMap<String, &Path> = BTreeMap::new();
+    for (target, host) in files {
+        let target = normalize_target(target).ok_or_else(|| {
+            invalid(format!(
+                "{target:?} is not an absolute, plain path inside the image"
+            ))
+        })?;
+        if let Some(previous) = by_target.insert(target.clone(), host)
+            && previous != host.as_path()
+        {
+            return Err(invalid(format!(
+                "{target} is given twice ({} and {})",
+                previous.display(),
+                host.display()
+            )));
+        }
+    }
+
+    let dockerfile = dockerfile(entrypoint);
+    let mut hasher = Sha256::new();
+    hash_field(&mut hasher, CONTEXT_FORMAT.as_bytes());
+    hash_field(&mut hasher, dockerfile.as_bytes());
+    for (key, value) in labels {
+        hash_field(&mut hasher, key.as_bytes());
+        hash_field(&mut hasher, value.as_bytes());
+    }
+
+    let mut tar = tar::Builder::new(Vec::new());
+    append_bytes(&mut tar, "Dockerfile", 0o644, dockerfile.as_bytes())?;
+    // Explicit parent directories, so the image does not depend on the engine inventing them.
+    let mut dirs = BTreeSet::new();
+    for target in by_target.keys() {
+        let mut parent = Path::new(target).parent();
+        while let Some(dir) = parent {
+            if dir != Path::new("/") {
+                dirs.insert(dir.to_path_buf());
+            }
+            parent = dir.parent();
+        }
+    }
+    append_dir(&mut tar, "rootfs")?;
+    for dir in &dirs {
+        append_dir(&mut tar, &format!("rootfs{}", dir.display()))?;
+    }
+    for (target, host) in &by_target {
+        let io = |source| RuntimeError::Io {
+            path: host.to_path_buf(),
+            source,
+        };
+        // Opening follows symlinks: the real content lands at the path the loader asks for.
+        let mut file = std::fs::File::open(host).map_err(io)?;
+        let metadata = file.metadata().map_err(io)?;
+        if !metadata.is_file() {
+            return Err(invalid(format!("{} is not a regular file", host.display())));
+        }
+        let mut content = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
+        file.read_to_end(&mut content).map_err(io)?;
+        let mode = std::os::unix::fs::PermissionsExt::mode(&metadata.permissions()) & 0o7777;
+        hash_field(&mut hasher, target.as_bytes());
+        hash_field(&mut hasher, format!("{mode:o}").as_bytes());
+        hash_field(&mut hasher, &content);
+        append_bytes(&mut tar, &format!("rootfs{target}"), mode, &content)?;
+    }
+    let tar = tar.into_inner().map_err(|source| RuntimeError::Io {
+        path: PathBuf::from("(in-memory build context)"),
+        source,
+    })?;
+    Ok(BuildContext {
+        tar,
+        hash: hex::encode(hasher.finalize()),
+    })
+}
+
+/// The Dockerfile of a scratch image; the JSON form of ENTRYPOINT needs no shell.
+pub(crate) fn dockerfile(entrypoint: &[String]) -> String {
+    let mut text = String::from("FROM scratch\nCOPY rootfs/ /\n");
+    if !entrypoint.is_empty() {
+        let json = serde_json::Value::from(entrypoint.to_vec()).to_string();
+        text.push_str(&format!("ENTRYPOINT {json}\n"));
+    }
+    text
+}
+
+/// `/a/b` stays, `a/b` or anything with `..` is refused; `.` and `//` are cleaned.
+fn normalize_target(target: &str) -> Option<String> {
+    let path = Path::new(target);
+    if !path.is_absolute() {
+        return None;
+    }
+    let mut parts = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::RootDir | Component::CurDir => {}
+            Component::Normal(part) => parts.push(part.to_str()?),
+            Component::ParentDir | Component::Prefix(_) => return None,
+        }
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    Some(format!("/{}", parts.join("/")))
+}
+
+/// Length-prefixed, so ("ab","c") and ("a","bc") hash differently.
+fn hash_field(hasher: &mut Sha256, bytes: &[u8]) {
+    hasher.update((bytes.len() as u64).to_le_bytes());
+    hasher.update(bytes);
+}
+
+fn tar_error(path: &str, source: std::io::Error) -> RuntimeError {
+    RuntimeError::Io {
+        path: PathBuf::from(format!("(build context) {path}")),
+        source,
+    }
+}
+
+fn append_bytes(
+    tar: &mut tar::Builder<Vec<u8>>,
+    path: &str,
+    mode: u32,
+    content: &[u8],
+) -> Result<(), RuntimeError> {
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_size(content.len() as u64);
+    header.set_mode(mode);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(FIXED_MTIME);
+    tar.append_data(&mut header, path, content)
+        .map_err(|e| tar_error(path, e))
+}
+
+fn append_dir(tar: &mut tar::Builder<Vec<u8>>, path: &str) -> Result<(), RuntimeError> {
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Directory);
+    header.set_size(0);
+    header.set_mode(0o755);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(FIXED_MTIME);
+    tar.append_data(&mut header, format!("{path}/"), std::io::empty())
+        .map_err(|e| tar_error(path, e))
+}
+
+/// The files needed to run the current executable in a FROM scratch image: the executable at
+/// [`SELF_PATH_IN_IMAGE`] plus every shared object it loads and the dynamic loader, each at
+/// the path the loader asks for (host path = where to read the content from).
+pub fn self_image_files() -> Result<Vec<(String, PathBuf)>, RuntimeError> {
+    let exe = std::env::current_exe().map_err(|source| RuntimeError::Io {
+        path: PathBuf::from("/proc/self/exe"),
+        source,
+    })?;
+    // A replaced binary shows as "path (deleted)"; /proc/self/exe still reads the running one.
+    let (content_path, libs) = if exe.is_file() {
+        (exe.clone(), shared_objects(&exe)?)
+    } else {
+        (
+            PathBuf::from("/proc/self/exe"),
+            shared_objects_from_maps(&exe)?,
+        )
+    };
+    let mut files = vec![(SELF_PATH_IN_IMAGE.to_string(), content_path)];
+    let mut seen = BTreeSet::from([SELF_PATH_IN_IMAGE.to_string()]);
+    for lib in libs {
+        if seen.insert(lib.clone()) {
+            files.push((lib.clone(), PathBuf::from(lib)));
+        }
+    }
+    Ok(files)
+}
+
+/// Shared objects of `exe` as the loader resolves them, via `ldd`; falls back to our own maps.
+fn shared_objects(exe: &Path) -> Result<Vec<String>, RuntimeError> {
+    let output = match std::process::Command::new("ldd").arg(exe).output() {
+        Ok(output) => output,
+        // No ldd (minimal system): what this very process has loaded is just as good.
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return shared_objects_from_maps(exe);
+        }
+        Err(error) => {
+            return Err(RuntimeError::SharedLibraries {
+                exe: exe.to_path_buf(),
+                message: format!("running ldd: {error}"),
+            });
+        }
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let static_binary = |text: &str| {
+        text.contains("not a dynamic executable") || text.contains("statically linked")
+    };
+    if static_binary(&stdout) || static_binary(&stderr) {
+        return Ok(Vec::new());
+    }
+    if !output.status.success() {
+        return Err(RuntimeError::SharedLibraries {
+            exe: exe.to_path_buf(),
+            message: format!("ldd failed: {}", stderr.trim()),
+        });
+    }
+    parse_ldd(&stdout).map_err(|message| RuntimeError::SharedLibraries {
+        exe: exe.to_path_buf(),
+        message,
+    })
+}
+
+/// Paths from `ldd` output; an error names the libraries the loader cannot find.
+pub(crate) fn parse_ldd(output: &str) -> Result<Vec<String>, String> {
+    let mut paths = Vec::new();
+    let mut missing = Vec::new();
+    for line in output.lines() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)"
+        let (name, resolved) = match line.split_once("=>") {
+            Some((name, rest)) => (name.trim(), rest.trim()),
+            None => (line, line),
+        };
+        if resolved.starts_with("not found") {
+            missing.push(name.to_string());
+            continue;
+        }
+        let path = resolved.split(" (0x").next().unwrap_or("").trim();
+        // linux-vdso.so.1 and friends live in the kernel, not in a file.
+        if path.starts_with('/') {
+            paths.push(path.to_string());
+        }
+    }
+    if missing.is_empty() {
+        Ok(paths)
+    } else {
+        Err(format!("not found by the loader: {}", missing.join(", ")))
+    }
+}
+
+/// Shared objects mapped into this process, plus the loader at its PT_INTERP path.
+fn shared_objects_from_maps(exe: &Path) -> Result<Vec<String>, RuntimeError> {
+    let maps = std::fs::read_to_string("/proc/self/maps").map_err(|source| RuntimeError::Io {
+        path: PathBuf::from("/proc/self/maps"),
+        source,
+    })?;
+    let mut libs = parse_maps(&maps);
+    let interp = std::fs::read("/proc/self/exe")
+        .ok()
+        .and_then(|elf| elf_interpreter(&elf));
+    if let Some(interp) = interp {
+        // The loader is mapped under its canonical name; the kernel asks for PT_INTERP.
+        let canonical = std::fs::canonicalize(&interp).ok();
+        libs.retain(|lib| Some(PathBuf::from(lib)) != canonical || *lib == interp);
+        if !libs.contains(&interp) {
+            libs.push(interp);
+        }
+    } else if !libs.is_empty() {
+        return Err(RuntimeError::SharedLibraries {
+            exe: exe.to_path_buf(),
+            message: "shared objects are loaded but the ELF interpreter could not be read"
+                .to_string(),
+        });
+    }
+    Ok(libs)
+}
+
+/// File-backed `.so` mappings from `/proc/<pid>/maps`, deduplicated, in order of appearance.
+pub(crate) fn parse_maps(maps: &str) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for line in maps.lines() {
+        // address perms offset dev inode path: the path is what follows the fifth field.
+        let mut rest = line;
+        for _ in 0..5 {
+            rest = rest.trim_start();
+            rest = rest.find(char::is_whitespace).map_or("", |i| &rest[i..]);
+        }
+        let path = rest.trim();
+        if !path.starts_with('/') || path.ends_with("(deleted)") {
+            continue;
+        }
+        let file_name = Path::new(path)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("");
+        if (file_name.ends_with(".so") || file_name.contains(".so."))
+            && seen.insert(path.to_string())
+        {
+            out.push(path.to_string());
+        }
+    }
+    out
+}
+
+/// The PT_INTERP path of a little-endian ELF64 image, if it has one.
+pub(crate) fn elf_interpreter(elf: &[u8]) -> Option<String> {
+    const PT_INTERP: u32 = 3;
+    let u16_at = |at: usize| Some(u16::from_le_bytes(elf.get(at..at + 2)?.try_into().ok()?));
+    let u32_at = |at: usize| Some(u32::from_le_bytes(elf.get(at..at + 4)?.try_into().ok()?));
+    let u64_at = |at: usize| Some(u64::from_le_bytes(elf.get(at..at + 8)?.try_into().ok()?));
+    // Magic, ELFCLASS64, ELFDATA2LSB.
+    if elf.get(0..4)? != b"\x7fELF" || *elf.get(4)? != 2 || *elf.get(5)? != 1 {
+        return None;
+    }
+    let phoff = usize::try_from(u64_at(0x20)?).ok()?;
+    let phentsize = usize::from(u16_at(0x36)?);
+    let phnum = usize::from(u16_at(0x38)?);
+    for index in 0..phnum {
+        let header = phoff.checked_add(index.checked_mul(phentsize)?)?;
+        if u32_at(header)? == PT_INTERP {
+            let offset = usize::try_from(u64_at(header + 8)?).ok()?;
+            let size = usize::try_from(u64_at(header + 32)?).ok()?;
+            let bytes = elf.get(offset..offset.checked_add(size)?)?;
+            let path = bytes.split(|b| *b == 0).next()?;
+            return String::from_utf8(path.to_vec()).ok();
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod unit_tests {
+    use super::*;
+
+    #[test]
+    fn ldd_output_is_parsed() {
+        let out = "\tlinux-vdso.so.1 (0x00007ffa386b2000)\n\
+                   \tlibgcc_s.so.1 => /lib/x86_64-linux-gnu/libgcc_s.so.1 (0x00007ffa3862a000)\n\
+                   \tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007ffa38448000)\n\
+                   \t/lib64/ld-linux-x86-64.so.2 (0x00007ffa386b4000)\n";
+        assert_eq!(
+            parse_ldd(out),
+            Ok(vec![
+                "/lib/x86_64-linux-gnu/libgcc_s.so.1".to_string(),
+                "/lib/x86_64-linux-gnu/libc.so.6".to_string(),
+                "/lib64/ld-linux-x86-64.so.2".to_string(),
+            ])
+        );
+        let missing = "\tlibfoo.so.1 => not found\n\tlibc.so.6 => /lib/libc.so.6 (0x1)\n";
+        assert_eq!(
+            parse_ldd(missing),
+            Err("not found by the loader: libfoo.so.1".to_string())
+        );
+    }
+
+    #[test]
+    fn maps_yield_shared_objects_once() {
+        let maps = "\
+55d0c0000000-55d0c0001000 r--p 00000000 08:01 123 /usr/bin/tenantctl
+7f0000000000-7f0000001000 r--p 00000000 08:01 456 /usr/lib/x86_64-linux-gnu/libc.so.6
+7f0000001000-7f0000002000 r-xp 00001000 08:01 456 /usr/lib/x86_64-linux-gnu/libc.so.6
+7f0000003000-7f0000004000 rw-p 00000000 00:00 0 
+7f0000005000-7f0000006000 r--p 00000000 08:01 789 /usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2
+7f0000007000-7f0000008000 r--p 00000000 08:01 790 /opt/with space/libx.so
+7ffd00000000-7ffd00001000 r--p 00000000 00:00 0 [vvar]
+7ffd00002000-7ffd00003000 r-xp 00000000 00:00 0 [vdso]
+";
+        assert_eq!(
+            parse_maps(maps),
+            vec![
+                "/usr/lib/x86_64-linux-gnu/libc.so.6".to_string(),
+                "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2".to_string(),
+                "/opt/with space/libx.so".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn interpreter_of_this_test_binary_is_read() -> Result<(), Box<dyn std::error::Error>> {
+        let elf = std::fs::read("/proc/self/exe")?;
+        let interp = elf_interpreter(&elf);
+        // Rust test binaries on glibc are dynamically linked.
+        assert!(
+            interp.as_deref().is_some_and(|p| p.starts_with('/')),
+            "{interp:?}"
+        );
+        assert_eq!(elf_interpreter(b"not an elf"), None);
+        assert_eq!(elf_interpreter(b""), None);
+        Ok(())
+    }
+
+    #[test]
+    fn targets_must_be_plain_absolute_paths() {
+        assert_eq!(
+            normalize_target("/tenantctl").as_deref(),
+            Some("/tenantctl")
+        );
+        assert_eq!(
+            normalize_target("//lib/./x.so").as_deref(),
+            Some("/lib/x.so")
+        );
+        assert_eq!(normalize_target("lib/x.so"), None);
+        assert_eq!(normalize_target("/lib/../etc/passwd"), None);
+        assert_eq!(normalize_target("/"), None);
+    }
+
+    #[test]
+    fn dockerfile_quotes_the_entrypoint_as_json() {
+        let text = dockerfile(&["/tenantctl".to_string(), "say \"hi\"".to_string()]);
+        assert_eq!(
+            text,
+            "FROM scratch\nCOPY rootfs/ /\nENTRYPOINT [\"/tenantctl\",\"say \\\"hi\\\"\"]\n"
+        );
+        assert_eq!(dockerfile(&[]), "FROM scratch\nCOPY rootfs/ /\n");
+    }
+
+    #[test]
+    fn context_is_deterministic_and_hashes_what_matters() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let dir = tempfile::tempdir()?;
+        let bin = dir.path().join("bin");
+        std::fs::write(&bin, b"#!binary")?;
+        let link = dir.path().join("link.so");
+        std::os::unix::fs::symlink(&bin, &link)?;
+        let files = vec![
+            ("/app/bin".to_string(), bin.clone()),
+            ("/lib/x/link.so".to_string(), link.clone()),
+        ];
+        let entry = vec!["/app/bin".to_string()];
+        let labels = BTreeMap::from([("k".to_string(), "v".to_string())]);
+
+        let a = build_context("t", &files, &entry, &labels)?;
+        let b = build_context("t", &files, &entry, &labels)?;
+        assert_eq!(a.hash, b.hash);
+        assert_eq!(a.tar, b.tar);
+
+        let mut archive = tar::Archive::new(a.tar.as_slice());
+        let mut entries = BTreeMap::new();
+        for entry in archive.entries()? {
+            let mut entry = entry?;
+            let path = entry.path()?.to_string_lossy().into_owned();
+            let kind = entry.header().entry_type();
+            let mut content = Vec::new();
+            entry.read_to_end(&mut content)?;
+            entries.insert(path, (kind, content));
+        }
+        let names: Vec<&str> = entries.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            vec![
+                "Dockerfile",
+                "rootfs/",
+                "rootfs/app/",
+                "rootfs/app/bin",
+                "rootfs/lib/",
+                "rootfs/lib/x/",
+                "rootfs/lib/x/link.so"
+            ]
+        );
+        // The symlink's target content, as a regular file.
+        assert_eq!(entries["rootfs/lib/x/link.so"].0, tar::EntryType::Regular);
+        assert_eq!(entries["rootfs/lib/x/link.so"].1, b"#!binary");
+
+        let other_labels = BTreeMap::from([("k".to_string(), "w".to_string())]);
+        assert_ne!(
+            build_context("t", &files, &entry, &other_labels)?.hash,
+            a.hash
+        );
+        assert_ne!(build_context("t", &files, &[], &labels)?.hash, a.hash);
+        std::fs::write(&bin, b"#!binary2")?;
+        assert_ne!(build_context("t", &files, &entry, &labels)?.hash, a.hash);
+        Ok(())
+    }
+
+    #[test]
+    fn bad_inputs_are_refused() {
+        let labels = BTreeMap::new();
+        assert!(matches!(
+            build_context("t", &[], &[], &labels),
+            Err(RuntimeError::InvalidBuildInput { .. })
+        ));
+        let relative = vec![("x".to_string(), PathBuf::from("/etc/hostname"))];
+        assert!(matches!(
+            build_context("t", &relative, &[], &labels),
+            Err(RuntimeError::InvalidBuildInput { .. })
+        ));
+        let twice = vec![
+            ("/x".to_string(), PathBuf::from("/etc/hostname")),
+            ("/x".to_string(), PathBuf::from("/etc/hosts")),
+        ];
+        assert!(matches!(
+            build_context("t", &twice, &[], &labels),
+            Err(RuntimeError::InvalidBuildInput { .. })
+        ));
+        let missing = vec![("/x".to_string(), PathBuf::from("/nonexistent/file"))];
+        assert!(matches!(
+            build_context("t", &missing, &[], &labels),
+            Err(RuntimeError::Io { .. })
+        ));
+    }
+
+    #[test]
+    fn self_image_files_start_with_the_executable() -> Result<(), RuntimeError> {
+        let files = self_image_files()?;
+        assert_eq!(files[0].0, SELF_PATH_IN_IMAGE);
+        assert!(files.iter().all(|(target, _)| target.starts_with('/')));
+        // A glibc binary needs its loader.
+        assert!(
+            files.iter().any(|(target, _)| target.contains("ld-linux")),
+            "{files:?}"
+        );
+        Ok(())
+    }
+}
