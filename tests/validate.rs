@@ -51,16 +51,16 @@ fn a_broken_repository_gets_every_error_at_once_and_exit_1() {
         "plans/professional.yaml:7:35: memory: `512Mb` is not a valid quantity: unknown unit `Mb`\n  hint: did you mean 512Mi?",
         "tenants/us/acme.yaml:6:9: plan `profesional` does not exist\n  hint: did you mean `professional`?",
         "tenants/us/globex.yaml:2:7: invalid tenant name: `Globex` contains `G`",
-        "tenants/eu/stark.yaml:5:10: owner `ops@acme.example` already owns tenant `acme`",
+        "tenants/us/acme.yaml:5:10: owner `ops@acme.example` already owns tenant `stark` (tenants/eu/stark.yaml:5:10)",
         "themes/classic.yaml:7:3: unknown field `colour`",
-        "tenants/broken.yaml:3:",
+        "tenants/broken.yaml:3:7: unclosed bracket",
     ] {
         assert!(
             stderr.contains(expected),
             "missing {expected:?} in:\n{stderr}"
         );
     }
-    assert!(stderr.contains("6 problems in 6 files"), "{stderr}");
+    assert!(stderr.contains("6 problems in 5 files"), "{stderr}");
     assert!(stderr.contains("nothing was changed"), "{stderr}");
     assert!(
         !repo.path().join(".tenantctl").exists(),
@@ -112,7 +112,7 @@ fn oversized_files_and_symlinks_are_refused_with_a_message() {
             .get_output()
             .clone();
         let stderr = String::from_utf8(out.stderr).unwrap();
-        assert!(stderr.contains("tenants/huge.yaml:1:1: is 2097154 bytes; files over 1048576 bytes (1 MiB) are refused unread"), "{stderr}");
+        assert!(stderr.contains("tenants/huge.yaml:1:1: is 2097155 bytes; files over 1048576 bytes (1 MiB) are refused unread"), "{stderr}");
         assert!(
             stderr.contains("tenants/link.yaml:1:1: is a symbolic link"),
             "{stderr}"

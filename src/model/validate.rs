@@ -708,11 +708,14 @@ impl Validator {
     fn cross_check(&mut self) {
         let refs = std::mem::take(&mut self.refs);
         for r in refs {
-            let known: Vec<&String> = match r.kind {
-                Kind::Plan => self.state.plans.keys().collect(),
-                Kind::Theme => self.state.themes.keys().collect(),
-                Kind::Tenant => continue,
-            };
+            // Suggest from every name written down, valid or not: a typo is a typo either way.
+            let mut known: Vec<&String> = self
+                .named
+                .iter()
+                .filter(|(k, _)| *k == r.kind.name())
+                .map(|(_, n)| n)
+                .collect();
+            known.sort();
             if self.named.contains(&(r.kind.name(), r.name.clone())) {
                 continue;
             }

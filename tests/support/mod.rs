@@ -339,7 +339,7 @@ pub fn converge(
     let desired = tenantctl::model::load(&snap.files).expect("valid fixture");
     let image = fixture_image();
     let mut ids = std::collections::BTreeMap::new();
-    for (i, (slug, t)) in desired.tenants.iter().enumerate() {
+    for (slug, t) in &desired.tenants {
         if t.state == TenantState::Cancelled {
             continue;
         }
@@ -356,12 +356,7 @@ pub fn converge(
             .collect();
         let label_refs: Vec<&str> = label_args.iter().map(String::as_str).collect();
         // Explicit small subnets: the engine's default pools hold only about 30 networks.
-        let subnet = format!(
-            "10.{}.{}.{}/28",
-            200 + (std::process::id() % 50),
-            (i / 16) % 256,
-            (i % 16) * 16
-        );
+        let subnet = next_subnet();
         let mut net = vec!["network", "create", "--subnet", subnet.as_str()];
         net.extend(&label_refs);
         net.push(&spec.network);
@@ -439,4 +434,16 @@ pub fn converge(
 /// The default SQLite URL tenantctl uses for a repository.
 pub fn sqlite_url(repo: &Repo) -> String {
     tenantctl::store::Store::default_url(repo.path())
+}
+
+/// A /28 no other network of this test process uses, from a block chosen by the process id.
+fn next_subnet() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let i = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "10.{}.{}.{}/28",
+        150 + (std::process::id() % 100),
+        (i / 16) % 256,
+        (i % 16) * 16
+    )
 }
