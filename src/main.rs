@@ -221,6 +221,7 @@ async fn plan_command(cli: &Cli, args: &PlanArgs) -> Result<ExitCode> {
         repo.snapshot_at(&args.r#ref)?
     };
     let label = format!("revision {}", snapshot.short_revision());
+    tracing::debug!(revision = %snapshot.revision, files = snapshot.files.len(), "read desired state");
     let Ok(desired) = check(&snapshot.files, &label) else {
         return Ok(ExitCode::from(1));
     };
@@ -261,6 +262,7 @@ async fn plan_command(cli: &Cli, args: &PlanArgs) -> Result<ExitCode> {
         tenants: args.tenants.clone(),
     };
     let plan = plan::compute(&desired, &observed, &opts);
+    tracing::debug!(changes = plan.changes.len(), "computed plan");
     match args.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&render::json(&plan))?),
         Output::Text => {

@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Document<S> {
-    #[allow(dead_code)]
     pub kind: String,
     pub name: Spanned<String>,
     pub spec: S,

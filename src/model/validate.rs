@@ -156,6 +156,25 @@ impl Validator {
             line: chunk.first_line,
             column: 1,
         };
+        // Fast path: most documents are valid and of their directory's kind, so parse once with
+        // that type; only a failure pays for the probe that explains what is wrong.
+        match dir_kind {
+            Kind::Plan => {
+                if let Some(doc) = parse_as::<PlanSpec>(chunk.text, "Plan") {
+                    return self.plan(path, chunk, doc);
+                }
+            }
+            Kind::Theme => {
+                if let Some(doc) = parse_as::<ThemeSpec>(chunk.text, "Theme") {
+                    return self.theme(path, chunk, doc);
+                }
+            }
+            Kind::Tenant => {
+                if let Some(doc) = parse_as::<TenantSpec>(chunk.text, "Tenant") {
+                    return self.tenant(path, chunk, doc);
+                }
+            }
+        }
         let probe: KindProbe = match parse(chunk.text) {
             Ok(p) => p,
             Err(e) => {
@@ -707,18 +726,26 @@ impl Validator {
     /// Checks that hold across files: references between documents.
     fn cross_check(&mut self) {
         let refs = std::mem::take(&mut self.refs);
-        for r in refs {
-            // Suggest from every name written down, valid or not: a typo is a typo either way.
-            let mut known: Vec<&String> = self
+        // Suggest from every name written down, valid or not: a typo is a typo either way.
+        let known_of = |kind: Kind| -> Vec<String> {
+            let mut names: Vec<String> = self
                 .named
                 .iter()
-                .filter(|(k, _)| *k == r.kind.name())
-                .map(|(_, n)| n)
+                .filter(|(k, _)| *k == kind.name())
+                .map(|(_, n)| n.clone())
                 .collect();
-            known.sort();
+            names.sort();
+            names
+        };
+        let (plans, themes) = (known_of(Kind::Plan), known_of(Kind::Theme));
+        for r in refs {
             if self.named.contains(&(r.kind.name(), r.name.clone())) {
                 continue;
             }
+            let known: Vec<&String> = match r.kind {
+                Kind::Plan => plans.iter().collect(),
+                _ => themes.iter().collect(),
+            };
             let kind = r.kind.name().to_lowercase();
             let hint = match closest(&r.name, known.iter().map(|k| k.as_str())) {
                 Some(best) => format!("did you mean `{best}`? known {kind}s: {}", join(&known)),
@@ -788,6 +815,10 @@ fn join(names: &[&String]) -> String {
         .map(|s| s.as_str())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+fn parse_as<S: DeserializeOwned>(text: &str, kind: &str) -> Option<Document<S>> {
+    parse::<Document<S>>(text).ok().filter(|d| d.kind == kind)
 }
 
 fn parse<T: DeserializeOwned>(text: &str) -> Result<T, serde_saphyr::Error> {

@@ -193,9 +193,26 @@ pub fn spec_hash(spec: &ContainerSpec, version: &str) -> Option<String> {
 }
 
 fn hash_v1(spec: &ContainerSpec) -> String {
-    // serde_json writes struct fields in declaration order and BTreeMap keys sorted: a canonical form.
-    let canonical = serde_json::json!({ "v": 1, "spec": spec });
-    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+    // serde_json writes struct fields in declaration order and BTreeMap keys sorted: a canonical
+    // form. Streamed into the hasher: the bytes are those of `{"v":1,"spec":<spec>}`.
+    let mut hasher = HashWriter(Sha256::new());
+    hasher.0.update(br#"{"v":1,"spec":"#);
+    // Writing into a hasher cannot fail, and serializing plain strings and numbers cannot either.
+    let _ = serde_json::to_writer(&mut hasher, spec);
+    hasher.0.update(b"}");
+    hex::encode(hasher.0.finalize())
+}
+
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Labels every managed container carries.

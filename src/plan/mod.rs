@@ -385,7 +385,6 @@ impl<'a> Planner<'a> {
             c.container_id = Some(extra.id.clone());
             self.changes.push(c);
         }
-        let after = desired_view(spec);
         let Some(current) = primary.first() else {
             let mut c = change(Some(slug), Resource::Container, &spec.name, Action::Create);
             c.reasons.push(match state {
@@ -394,13 +393,14 @@ impl<'a> Planner<'a> {
                 }
                 _ => "new tenant".into(),
             });
-            c.after = Some(after);
+            c.after = Some(desired_view(spec));
             self.changes.push(c);
             return;
         };
-        let before = observed_view(current, spec);
+        // Views (for diffs) are built only for containers that change: most tenants are converged.
         let version = current.hash_version.as_deref().unwrap_or("");
-        let replace_reasons = match spec_hash(spec, version) {
+        let hash = spec_hash(spec, version);
+        let replace_reasons = match &hash {
             None if current.hash_version.is_some() && current.spec_hash.is_some() => {
                 self.notes.push(format!(
                     "container {} carries spec-hash version {version}; this tenantctl knows version {HASH_VERSION}: it is left as it is (upgrade tenantctl to manage it)",
@@ -409,21 +409,22 @@ impl<'a> Planner<'a> {
                 None
             }
             None => Some(vec!["the container has no spec-hash label".to_string()]),
-            Some(hash) if Some(&hash) != current.spec_hash.as_ref() => {
-                let mut why: Vec<String> = changed_fields(Some(&before), Some(&after))
+            Some(hash) if Some(hash) != current.spec_hash.as_ref() => Some(Vec::new()),
+            Some(_) => None,
+        };
+        if let Some(mut reasons) = replace_reasons {
+            let (before, after) = (observed_view(current, spec), desired_view(spec));
+            if reasons.is_empty() {
+                reasons = changed_fields(Some(&before), Some(&after))
                     .into_iter()
                     .map(|f| explain_field(&f, plan_name, spec))
                     .collect();
-                if why.is_empty() {
-                    why.push(
-                        "spec hash differs (a setting the engine does not report changed)".into(),
-                    );
-                }
-                Some(why)
             }
-            Some(_) => None,
-        };
-        if let Some(reasons) = replace_reasons {
+            if reasons.is_empty() {
+                reasons.push(
+                    "spec hash differs (a setting the engine does not report changed)".into(),
+                );
+            }
             let mut c = change(Some(slug), Resource::Container, &spec.name, Action::Replace);
             c.reasons = reasons;
             c.before = Some(before);
@@ -433,16 +434,22 @@ impl<'a> Planner<'a> {
             return;
         }
         // Same spec hash: limits can still drift if someone ran `docker update`; those change in place.
-        let drift: Vec<String> = ["cpus", "memory", "pids"]
-            .into_iter()
-            .filter(|k| before.get(*k) != after.get(*k))
-            .map(|k| format!("{k} on the engine differs from the plan (changed outside tenantctl)"))
-            .collect();
-        if !drift.is_empty() && current.spec_hash.is_some() && spec_hash(spec, version).is_some() {
+        let drift: Vec<String> = [
+            ("cpus", current.nano_cpus, spec.nano_cpus),
+            ("memory", current.memory_bytes, spec.memory_bytes as i64),
+            ("pids", current.pids_limit, i64::from(spec.pids)),
+        ]
+        .into_iter()
+        .filter(|(_, seen, want)| *seen != Some(*want))
+        .map(|(k, _, _)| {
+            format!("{k} on the engine differs from the plan (changed outside tenantctl)")
+        })
+        .collect();
+        if !drift.is_empty() && hash.is_some() {
             let mut c = change(Some(slug), Resource::Container, &spec.name, Action::Update);
             c.reasons = drift;
-            c.before = Some(before.clone());
-            c.after = Some(after.clone());
+            c.before = Some(observed_view(current, spec));
+            c.after = Some(desired_view(spec));
             c.container_id = Some(current.id.clone());
             self.changes.push(c);
         }
@@ -493,19 +500,21 @@ impl<'a> Planner<'a> {
 
     fn tenant_record(&mut self, slug: &str) {
         let row = self.observed.db.tenants.get(slug);
-        let before = row.map(records::tenant_view);
-        let after = match self.desired.tenants.get(slug) {
-            Some(t) => Some(records::tenant_view_desired(t)),
+        let desired = self.desired.tenants.get(slug);
+        let action = match (row, desired) {
+            (None, Some(_)) => Action::Create,
+            (Some(r), Some(t)) if !records::tenant_matches(r, t) => Action::Update,
             // Gone from git: the row stays, marked cancelled.
+            (Some(r), None) if r.state != "cancelled" => Action::Update,
+            _ => return,
+        };
+        let before = row.map(records::tenant_view);
+        let after = match desired {
+            Some(t) => Some(records::tenant_view_desired(t)),
             None => before.clone().map(|mut v| {
                 v["state"] = Value::String("cancelled".into());
                 v
             }),
-        };
-        let action = match (&before, &after) {
-            (None, Some(_)) => Action::Create,
-            (Some(b), Some(a)) if b != a => Action::Update,
-            _ => return,
         };
         let mut c = change(Some(slug), Resource::TenantRecord, slug, action);
         c.reasons = match action {

@@ -76,6 +76,18 @@ pub fn tenant_view_desired(t: &Tenant) -> Value {
     })
 }
 
+/// Whether a row already holds what git says, without building views (the common case).
+pub fn tenant_matches(r: &TenantRow, t: &Tenant) -> bool {
+    r.display_name == t.display_name
+        && r.owner == t.owner
+        && r.plan == t.plan
+        && r.theme == t.theme
+        && r.state == t.state.as_str()
+        && r.domain == t.domain
+        && (serde_json::to_string(&t.features).is_ok_and(|f| f == r.features)
+            || parse_json(&r.features) == json!(t.features))
+}
+
 pub fn tenant_view(r: &TenantRow) -> Value {
     json!({
         "displayName": r.display_name,
