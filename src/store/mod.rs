@@ -1,48 +1,116 @@
-//! The database: SQLite by default, PostgreSQL by URL, one code path through sqlx's `Any` driver.
+//! The database: plans, themes and tenants as the SaaS application reads them, and the
+//! reconciler's own records (runs, the event log, subnet allocations, the apply lock).
+//! A SQLite file by default, PostgreSQL by URL.
 //!
-//! `Any` carries integers, floats, text and NULL, so times are unix seconds and lists are JSON text.
+//! `Store` holds a small enum over `SqlitePool`/`PgPool` rather than an `AnyPool`: each backend
+//! gets its own typed connect options (SQLite: create the file, WAL, busy timeout; PostgreSQL:
+//! a connect probe that reports the real cause), values decode natively with no `Any` type
+//! mapping in between, and there is no global driver registry to install. Every query is still
+//! written once: `with_pool!` expands the same code for both pool types.
+//!
+//! Times are unix seconds (`i64`); lists and maps are JSON text, identical on both backends.
+
+mod url;
+
+pub use url::redact;
 
 use serde::Serialize;
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, FromRow};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{Connection, FromRow};
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::time::Duration;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How long opening waits for a PostgreSQL server before giving up with a clear error.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a SQLite statement waits for another process's write to finish.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Enough for bounded apply parallelism plus a reader; small because SQLite writes serialise anyway.
+const MAX_CONNECTIONS: u32 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("unsupported database URL `{url}`: use sqlite://PATH or postgres://USER@HOST/DB")]
+    #[error(
+        "unsupported database URL `{url}`: use sqlite://PATH, sqlite:PATH, postgres://USER@HOST/DB or postgresql://USER@HOST/DB"
+    )]
     UnsupportedUrl { url: String },
-    #[error("cannot create {path}: {source}")]
+    #[error("invalid database URL `{url}`: {message}")]
+    InvalidUrl { url: String, message: String },
+    // The causes below are named `error`, not `source`: their text is already in the message, and
+    // a `source` would print twice under `{:#}`.
+    #[error("cannot create {}: {error}", path.display())]
     CreateDir {
-        path: String,
-        source: std::io::Error,
+        path: PathBuf,
+        error: std::io::Error,
     },
     #[error("cannot connect to the database at {url}: {message}")]
     Connect { url: String, message: String },
+    #[error("cannot connect to the database at {url}: no answer within {} seconds", timeout.as_secs())]
+    ConnectTimeout { url: String, timeout: Duration },
     #[error("migrating the database at {url} failed: {message}")]
     Migrate { url: String, message: String },
-    #[error("database query failed ({what}) at {url}: {message}")]
+    #[error("database error while {what} ({url}): {error}")]
     Query {
-        what: &'static str,
+        what: String,
         url: String,
-        message: String,
+        error: sqlx::Error,
     },
+    #[error("no reconcile run with id {id} in {url}")]
+    NoSuchRun { id: i64, url: String },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Backend {
     Sqlite,
     Postgres,
 }
 
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        })
+    }
+}
+
+#[derive(Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to whichever pool the store holds; both arms must agree on type.
+macro_rules! with_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.pool {
+            Pool::Sqlite($pool) => $body,
+            Pool::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// A handle on the database; cheap to clone (the pool is shared).
+#[derive(Clone)]
 pub struct Store {
-    pool: AnyPool,
-    backend: Backend,
+    pool: Pool,
     redacted_url: String,
 }
 
-#[derive(Debug, Clone, Default)]
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend())
+            .field("url", &self.redacted_url)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ObservedDb {
     pub plans: BTreeMap<String, PlanRow>,
     pub themes: BTreeMap<String, ThemeRow>,
@@ -60,10 +128,15 @@ pub struct PlanRow {
     pub nano_cpus: i64,
     pub memory_bytes: i64,
     pub pids: i64,
+    /// None: unlimited.
     pub storage_bytes: Option<i64>,
+    /// None: unlimited.
     pub api_calls_per_month: Option<i64>,
+    /// None: unlimited.
     pub ai_interactions_per_month: Option<i64>,
+    /// None: unlimited.
     pub users: Option<i64>,
+    /// None: no rate limit.
     pub rate_limit_rpm: Option<i64>,
     /// JSON array of feature names.
     pub features: String,
@@ -76,6 +149,7 @@ pub struct ThemeRow {
     pub name: String,
     pub display_name: String,
     pub version: String,
+    /// None: the built-in site.
     pub image: Option<String>,
     pub port: i64,
     pub health_path: String,
@@ -93,6 +167,7 @@ pub struct TenantRow {
     pub owner: String,
     pub plan: String,
     pub theme: String,
+    /// `active`, `suspended`, `cancelled`, `failed`, ...
     pub state: String,
     pub domain: Option<String>,
     /// JSON array of the tenant's own features.
@@ -103,106 +178,198 @@ pub struct TenantRow {
     pub applied_spec_hash: Option<String>,
     pub url: Option<String>,
     pub last_error: Option<String>,
+    /// Set when the row is first written; later upserts keep it.
     pub created_at: i64,
     pub updated_at: i64,
 }
 
-/// Hides the password of a URL: `postgres://user:***@host/db`.
-pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let Some((userinfo, host)) = rest.rsplit_once('@') else {
-        return url.to_string();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_string(),
-    }
+/// One reconcile pass.
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+pub struct RunRow {
+    pub id: i64,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub revision: String,
+    /// `running` until `finish_run`.
+    pub status: String,
+    pub summary: String,
+}
+
+/// One line of the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+pub struct EventRow {
+    pub id: i64,
+    pub at: i64,
+    pub run_id: Option<i64>,
+    pub tenant: Option<String>,
+    pub kind: String,
+    pub message: String,
+}
+
+/// A named lease; free once `expires_at` has passed.
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+pub struct LockRow {
+    pub name: String,
+    pub holder: String,
+    pub acquired_at: i64,
+    pub expires_at: i64,
+}
+
+// The statements are constants so that neither dialect needs `format!` (and `AssertSqlSafe`) at run time.
+const SELECT_PLANS: &str = "SELECT name, display_name, price_cents, currency, cycle, trial_days, nano_cpus, memory_bytes, \
+     pids, storage_bytes, api_calls_per_month, ai_interactions_per_month, users, rate_limit_rpm, features, revision, \
+     updated_at FROM plans";
+const SELECT_THEMES: &str = "SELECT name, display_name, version, image, port, health_path, health_interval_seconds, \
+     config, revision, updated_at FROM themes";
+const SELECT_TENANTS: &str = "SELECT slug, display_name, owner, plan, theme, state, domain, features, trial_ends_at, \
+     api_key_sha256, applied_revision, applied_spec_hash, url, last_error, created_at, updated_at FROM tenants";
+
+const UPSERT_PLAN: &str = "INSERT INTO plans (name, display_name, price_cents, currency, cycle, trial_days, nano_cpus, \
+     memory_bytes, pids, storage_bytes, api_calls_per_month, ai_interactions_per_month, users, rate_limit_rpm, features, \
+     revision, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+     ON CONFLICT (name) DO UPDATE SET display_name = excluded.display_name, price_cents = excluded.price_cents, \
+     currency = excluded.currency, cycle = excluded.cycle, trial_days = excluded.trial_days, \
+     nano_cpus = excluded.nano_cpus, memory_bytes = excluded.memory_bytes, pids = excluded.pids, \
+     storage_bytes = excluded.storage_bytes, api_calls_per_month = excluded.api_calls_per_month, \
+     ai_interactions_per_month = excluded.ai_interactions_per_month, users = excluded.users, \
+     rate_limit_rpm = excluded.rate_limit_rpm, features = excluded.features, revision = excluded.revision, \
+     updated_at = excluded.updated_at";
+const UPSERT_THEME: &str = "INSERT INTO themes (name, display_name, version, image, port, health_path, \
+     health_interval_seconds, config, revision, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+     ON CONFLICT (name) DO UPDATE SET display_name = excluded.display_name, version = excluded.version, \
+     image = excluded.image, port = excluded.port, health_path = excluded.health_path, \
+     health_interval_seconds = excluded.health_interval_seconds, config = excluded.config, \
+     revision = excluded.revision, updated_at = excluded.updated_at";
+// created_at is deliberately absent from the update: it records when the tenant first appeared.
+const UPSERT_TENANT: &str = "INSERT INTO tenants (slug, display_name, owner, plan, theme, state, domain, features, \
+     trial_ends_at, api_key_sha256, applied_revision, applied_spec_hash, url, last_error, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+     ON CONFLICT (slug) DO UPDATE SET display_name = excluded.display_name, owner = excluded.owner, \
+     plan = excluded.plan, theme = excluded.theme, state = excluded.state, domain = excluded.domain, \
+     features = excluded.features, trial_ends_at = excluded.trial_ends_at, \
+     api_key_sha256 = excluded.api_key_sha256, applied_revision = excluded.applied_revision, \
+     applied_spec_hash = excluded.applied_spec_hash, url = excluded.url, last_error = excluded.last_error, \
+     updated_at = excluded.updated_at";
+// Taken when free, expired, or already ours (a renewal keeps the original acquired_at).
+const TRY_LOCK: &str = "INSERT INTO locks (name, holder, acquired_at, expires_at) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+     acquired_at = CASE WHEN locks.holder = excluded.holder AND locks.expires_at > excluded.acquired_at \
+     THEN locks.acquired_at ELSE excluded.acquired_at END, \
+     expires_at = excluded.expires_at \
+     WHERE locks.holder = excluded.holder OR locks.expires_at <= excluded.acquired_at";
+
+/// Seconds since the Unix epoch; a clock before 1970 counts as 0.
+pub fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 impl Store {
-    /// The default database of a repository: `.tenantctl/state.db`, which git ignores.
+    /// Opens the database at `url` (`sqlite://PATH`, `sqlite:PATH`, `sqlite::memory:`,
+    /// `postgres://…`, `postgresql://…`) and brings its schema up to date.
+    ///
+    /// For SQLite the file and its parent directory are created if missing, and a parent named
+    /// `.tenantctl` gets a `.gitignore` holding `*` so git ignores it.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        let redacted_url = redact(url);
+        let pool = match url::backend_of(url) {
+            Some(Backend::Sqlite) => Pool::Sqlite(open_sqlite(url, &redacted_url).await?),
+            Some(Backend::Postgres) => Pool::Postgres(open_postgres(url, &redacted_url).await?),
+            None => {
+                return Err(StoreError::UnsupportedUrl { url: redacted_url });
+            }
+        };
+        let store = Store { pool, redacted_url };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The default database of a repository: the SQLite file `<repo>/.tenantctl/state.db`.
     pub fn default_url(repo_root: &Path) -> String {
+        let file = repo_root.join(".tenantctl").join("state.db");
         format!(
             "sqlite://{}",
-            repo_root.join(".tenantctl").join("state.db").display()
+            url::sqlite_path_escape(&file.to_string_lossy())
         )
     }
 
-    /// Opens (creating an SQLite file if needed) and migrates the database at `url`.
-    pub async fn open(url: &str) -> Result<Store, StoreError> {
-        install_default_drivers();
-        let redacted_url = redact(url);
-        let (backend, connect_url) = if let Some(path) = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-        {
-            let file = path.split('?').next().unwrap_or(path);
-            if file != ":memory:" && !file.is_empty() {
-                prepare_sqlite_dir(Path::new(file))?;
-            }
-            let sep = if path.contains('?') { "&" } else { "?" };
-            (Backend::Sqlite, format!("sqlite://{path}{sep}mode=rwc"))
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            (Backend::Postgres, url.to_string())
-        } else {
-            return Err(StoreError::UnsupportedUrl { url: redacted_url });
-        };
-        let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 1 } else { 8 })
-            .acquire_timeout(Duration::from_secs(5))
-            .connect(&connect_url)
-            .await
-            .map_err(|e| StoreError::Connect {
-                url: redacted_url.clone(),
-                message: scrub(&e.to_string(), url),
-            })?;
-        let migrator = match backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
-        };
-        migrator.run(&pool).await.map_err(|e| StoreError::Migrate {
-            url: redacted_url.clone(),
-            message: scrub(&e.to_string(), url),
-        })?;
-        Ok(Store {
-            pool,
-            backend,
-            redacted_url,
-        })
-    }
-
     pub fn backend(&self) -> Backend {
-        self.backend
-    }
-
-    pub fn redacted_url(&self) -> &str {
-        &self.redacted_url
-    }
-
-    fn fail(&self, what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
-        move |e| StoreError::Query {
-            what,
-            url: self.redacted_url.clone(),
-            message: e.to_string(),
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
         }
     }
 
-    /// Every plan, theme and tenant row.
+    /// The URL this store was opened with, its password replaced by `***`.
+    pub fn redacted_url(&self) -> String {
+        self.redacted_url.clone()
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let failed = |e: &dyn fmt::Display| StoreError::Migrate {
+            url: self.redacted_url.clone(),
+            message: e.to_string(),
+        };
+        match &self.pool {
+            Pool::Sqlite(pool) => {
+                // SQLite's migrator takes no lock, so two processes opening a fresh file could both
+                // apply 0001; holding the write lock (BEGIN IMMEDIATE) makes the second wait and then
+                // find the schema already there.
+                let mut conn = pool.acquire().await.map_err(|e| failed(&e))?;
+                let mut tx = conn
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(|e| failed(&e))?;
+                // `run_direct` (public, doc-hidden) rather than `run`: `run`'s generic `Acquire`
+                // bound on a `&mut SqliteConnection` makes `Store::open` "not general enough" to spawn.
+                sqlx::migrate!("./migrations/sqlite")
+                    .run_direct(None, &mut *tx, false)
+                    .await
+                    .map_err(|e| failed(&e))?;
+                tx.commit().await.map_err(|e| failed(&e))?;
+            }
+            // PostgreSQL's migrator serialises concurrent runs with an advisory lock.
+            Pool::Postgres(pool) => sqlx::migrate!("./migrations/postgres")
+                .run(pool)
+                .await
+                .map_err(|e| failed(&e))?,
+        }
+        Ok(())
+    }
+
+    fn query_failed(&self, what: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
+        let what = what.into();
+        let url = self.redacted_url.clone();
+        move |error| StoreError::Query { what, url, error }
+    }
+
+    /// Every plan, theme and tenant row, read from one consistent snapshot.
     pub async fn observe(&self) -> Result<ObservedDb, StoreError> {
-        let plans: Vec<PlanRow> = sqlx::query_as("SELECT * FROM plans")
-            .fetch_all(&self.pool)
+        let (plans, themes, tenants) = with_pool!(self, |pool| {
+            async {
+                let mut tx = match self.backend() {
+                    // A deferred transaction reads one snapshot from its first SELECT on.
+                    Backend::Sqlite => pool.begin().await?,
+                    Backend::Postgres => {
+                        pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                            .await?
+                    }
+                };
+                let plans: Vec<PlanRow> = sqlx::query_as(SELECT_PLANS).fetch_all(&mut *tx).await?;
+                let themes: Vec<ThemeRow> =
+                    sqlx::query_as(SELECT_THEMES).fetch_all(&mut *tx).await?;
+                let tenants: Vec<TenantRow> =
+                    sqlx::query_as(SELECT_TENANTS).fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>((plans, themes, tenants))
+            }
             .await
-            .map_err(self.fail("read plans"))?;
-        let themes: Vec<ThemeRow> = sqlx::query_as("SELECT * FROM themes")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(self.fail("read themes"))?;
-        let tenants: Vec<TenantRow> = sqlx::query_as("SELECT * FROM tenants")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(self.fail("read tenants"))?;
+        })
+        .map_err(self.query_failed("reading plans, themes and tenants"))?;
         Ok(ObservedDb {
             plans: plans.into_iter().map(|r| (r.name.clone(), r)).collect(),
             themes: themes.into_iter().map(|r| (r.name.clone(), r)).collect(),
@@ -210,136 +377,425 @@ impl Store {
         })
     }
 
+    /// Inserts the plan, or replaces every column of the row with that name.
     pub async fn upsert_plan(&self, r: &PlanRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO plans (name, display_name, price_cents, currency, cycle, trial_days, nano_cpus, memory_bytes, pids, \
-             storage_bytes, api_calls_per_month, ai_interactions_per_month, users, rate_limit_rpm, features, revision, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
-             ON CONFLICT (name) DO UPDATE SET display_name = excluded.display_name, price_cents = excluded.price_cents, \
-             currency = excluded.currency, cycle = excluded.cycle, trial_days = excluded.trial_days, nano_cpus = excluded.nano_cpus, \
-             memory_bytes = excluded.memory_bytes, pids = excluded.pids, storage_bytes = excluded.storage_bytes, \
-             api_calls_per_month = excluded.api_calls_per_month, ai_interactions_per_month = excluded.ai_interactions_per_month, \
-             users = excluded.users, rate_limit_rpm = excluded.rate_limit_rpm, features = excluded.features, \
-             revision = excluded.revision, updated_at = excluded.updated_at",
-        )
-        .bind(&r.name)
-        .bind(&r.display_name)
-        .bind(r.price_cents)
-        .bind(&r.currency)
-        .bind(&r.cycle)
-        .bind(r.trial_days)
-        .bind(r.nano_cpus)
-        .bind(r.memory_bytes)
-        .bind(r.pids)
-        .bind(r.storage_bytes)
-        .bind(r.api_calls_per_month)
-        .bind(r.ai_interactions_per_month)
-        .bind(r.users)
-        .bind(r.rate_limit_rpm)
-        .bind(&r.features)
-        .bind(&r.revision)
-        .bind(r.updated_at)
-        .execute(&self.pool)
-        .await
-        .map_err(self.fail("write a plan"))?;
-        Ok(())
+        with_pool!(self, |pool| {
+            sqlx::query(UPSERT_PLAN)
+                .bind(&r.name)
+                .bind(&r.display_name)
+                .bind(r.price_cents)
+                .bind(&r.currency)
+                .bind(&r.cycle)
+                .bind(r.trial_days)
+                .bind(r.nano_cpus)
+                .bind(r.memory_bytes)
+                .bind(r.pids)
+                .bind(r.storage_bytes)
+                .bind(r.api_calls_per_month)
+                .bind(r.ai_interactions_per_month)
+                .bind(r.users)
+                .bind(r.rate_limit_rpm)
+                .bind(&r.features)
+                .bind(&r.revision)
+                .bind(r.updated_at)
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })
+        .map_err(self.query_failed(format!("writing plan `{}`", r.name)))
     }
 
+    /// Inserts the theme, or replaces every column of the row with that name.
     pub async fn upsert_theme(&self, r: &ThemeRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO themes (name, display_name, version, image, port, health_path, health_interval_seconds, config, revision, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-             ON CONFLICT (name) DO UPDATE SET display_name = excluded.display_name, version = excluded.version, image = excluded.image, \
-             port = excluded.port, health_path = excluded.health_path, health_interval_seconds = excluded.health_interval_seconds, \
-             config = excluded.config, revision = excluded.revision, updated_at = excluded.updated_at",
-        )
-        .bind(&r.name)
-        .bind(&r.display_name)
-        .bind(&r.version)
-        .bind(&r.image)
-        .bind(r.port)
-        .bind(&r.health_path)
-        .bind(r.health_interval_seconds)
-        .bind(&r.config)
-        .bind(&r.revision)
-        .bind(r.updated_at)
-        .execute(&self.pool)
-        .await
-        .map_err(self.fail("write a theme"))?;
-        Ok(())
+        with_pool!(self, |pool| {
+            sqlx::query(UPSERT_THEME)
+                .bind(&r.name)
+                .bind(&r.display_name)
+                .bind(&r.version)
+                .bind(&r.image)
+                .bind(r.port)
+                .bind(&r.health_path)
+                .bind(r.health_interval_seconds)
+                .bind(&r.config)
+                .bind(&r.revision)
+                .bind(r.updated_at)
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })
+        .map_err(self.query_failed(format!("writing theme `{}`", r.name)))
     }
 
+    /// Inserts the tenant, or replaces every column but `created_at` of the row with that slug.
     pub async fn upsert_tenant(&self, r: &TenantRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO tenants (slug, display_name, owner, plan, theme, state, domain, features, trial_ends_at, api_key_sha256, \
-             applied_revision, applied_spec_hash, url, last_error, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
-             ON CONFLICT (slug) DO UPDATE SET display_name = excluded.display_name, owner = excluded.owner, plan = excluded.plan, \
-             theme = excluded.theme, state = excluded.state, domain = excluded.domain, features = excluded.features, \
-             trial_ends_at = excluded.trial_ends_at, api_key_sha256 = excluded.api_key_sha256, \
-             applied_revision = excluded.applied_revision, applied_spec_hash = excluded.applied_spec_hash, url = excluded.url, \
-             last_error = excluded.last_error, updated_at = excluded.updated_at",
-        )
-        .bind(&r.slug)
-        .bind(&r.display_name)
-        .bind(&r.owner)
-        .bind(&r.plan)
-        .bind(&r.theme)
-        .bind(&r.state)
-        .bind(&r.domain)
-        .bind(&r.features)
-        .bind(r.trial_ends_at)
-        .bind(&r.api_key_sha256)
-        .bind(&r.applied_revision)
-        .bind(&r.applied_spec_hash)
-        .bind(&r.url)
-        .bind(&r.last_error)
-        .bind(r.created_at)
-        .bind(r.updated_at)
-        .execute(&self.pool)
-        .await
-        .map_err(self.fail("write a tenant"))?;
+        with_pool!(self, |pool| {
+            sqlx::query(UPSERT_TENANT)
+                .bind(&r.slug)
+                .bind(&r.display_name)
+                .bind(&r.owner)
+                .bind(&r.plan)
+                .bind(&r.theme)
+                .bind(&r.state)
+                .bind(&r.domain)
+                .bind(&r.features)
+                .bind(r.trial_ends_at)
+                .bind(&r.api_key_sha256)
+                .bind(&r.applied_revision)
+                .bind(&r.applied_spec_hash)
+                .bind(&r.url)
+                .bind(&r.last_error)
+                .bind(r.created_at)
+                .bind(r.updated_at)
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })
+        .map_err(self.query_failed(format!("writing tenant `{}`", r.slug)))
+    }
+
+    /// Deletes a plan row; true if there was one.
+    pub async fn delete_plan(&self, name: &str) -> Result<bool, StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query("DELETE FROM plans WHERE name = $1")
+                .bind(name)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected() > 0)
+        })
+        .map_err(self.query_failed(format!("deleting plan `{name}`")))
+    }
+
+    /// Deletes a theme row; true if there was one.
+    pub async fn delete_theme(&self, name: &str) -> Result<bool, StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query("DELETE FROM themes WHERE name = $1")
+                .bind(name)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected() > 0)
+        })
+        .map_err(self.query_failed(format!("deleting theme `{name}`")))
+    }
+
+    /// Deletes a tenant row (an explicit purge only: removal from git keeps the row); true if there was one.
+    pub async fn delete_tenant(&self, slug: &str) -> Result<bool, StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query("DELETE FROM tenants WHERE slug = $1")
+                .bind(slug)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected() > 0)
+        })
+        .map_err(self.query_failed(format!("deleting tenant `{slug}`")))
+    }
+
+    /// Appends a line to the audit log, stamped now. Callers must keep secrets out of `message`.
+    pub async fn record_event(
+        &self,
+        run_id: Option<i64>,
+        tenant: Option<&str>,
+        kind: &str,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO events (at, run_id, tenant, kind, message) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(now_unix())
+            .bind(run_id)
+            .bind(tenant)
+            .bind(kind)
+            .bind(message)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })
+        .map_err(self.query_failed(format!("recording a `{kind}` event")))
+    }
+
+    /// The newest events first, at most `limit`, of one tenant or of all.
+    pub async fn events(
+        &self,
+        tenant: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<EventRow>, StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT id, at, run_id, tenant, kind, message FROM events \
+                 WHERE $1 IS NULL OR tenant = $1 ORDER BY id DESC LIMIT $2",
+            )
+            .bind(tenant)
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+        })
+        .map_err(self.query_failed("reading events"))
+    }
+
+    /// Records the start of a reconcile pass at `revision`; returns its id.
+    pub async fn start_run(&self, revision: &str) -> Result<i64, StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "INSERT INTO reconcile_runs (started_at, revision, status, summary) \
+                 VALUES ($1, $2, 'running', '') RETURNING id",
+            )
+            .bind(now_unix())
+            .bind(revision)
+            .fetch_one(pool)
+            .await
+        })
+        .map_err(self.query_failed("starting a reconcile run"))
+    }
+
+    /// Stamps a run finished with its final status and summary.
+    pub async fn finish_run(&self, id: i64, status: &str, summary: &str) -> Result<(), StoreError> {
+        let updated = with_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE reconcile_runs SET finished_at = $1, status = $2, summary = $3 WHERE id = $4",
+            )
+            .bind(now_unix())
+            .bind(status)
+            .bind(summary)
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })
+        .map_err(self.query_failed(format!("finishing reconcile run {id}")))?;
+        if updated == 0 {
+            return Err(StoreError::NoSuchRun {
+                id,
+                url: self.redacted_url.clone(),
+            });
+        }
         Ok(())
     }
 
+    /// The newest runs first, at most `limit`.
+    pub async fn runs(&self, limit: i64) -> Result<Vec<RunRow>, StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT id, started_at, finished_at, revision, status, summary FROM reconcile_runs \
+                 ORDER BY id DESC LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+        })
+        .map_err(self.query_failed("reading reconcile runs"))
+    }
+
+    /// Every recorded tenant network: slug to subnet (CIDR text).
+    pub async fn networks(&self) -> Result<BTreeMap<String, String>, StoreError> {
+        let rows: Vec<(String, String)> = with_pool!(self, |pool| {
+            sqlx::query_as("SELECT slug, subnet FROM tenant_networks")
+                .fetch_all(pool)
+                .await
+        })
+        .map_err(self.query_failed("reading tenant networks"))?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// Records `subnet` for `slug` unless either is already taken. True if `slug` now holds
+    /// exactly `subnet` (also when it already did); false if the slug holds another subnet or
+    /// the subnet belongs to another tenant, so the caller picks again.
+    pub async fn assign_network(&self, slug: &str, subnet: &str) -> Result<bool, StoreError> {
+        let held: Option<String> = with_pool!(self, |pool| {
+            async {
+                // DO NOTHING on either unique key: concurrent allocators never fail, one simply loses.
+                sqlx::query(
+                    "INSERT INTO tenant_networks (slug, subnet) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                )
+                .bind(slug)
+                .bind(subnet)
+                .execute(pool)
+                .await?;
+                sqlx::query_scalar::<_, String>("SELECT subnet FROM tenant_networks WHERE slug = $1")
+                    .bind(slug)
+                    .fetch_optional(pool)
+                    .await
+            }
+            .await
+        })
+        .map_err(self.query_failed(format!("assigning subnet {subnet} to `{slug}`")))?;
+        Ok(held.as_deref() == Some(subnet))
+    }
+
+    /// Forgets a tenant's subnet (after its network is removed); true if there was one.
+    pub async fn release_network(&self, slug: &str) -> Result<bool, StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query("DELETE FROM tenant_networks WHERE slug = $1")
+                .bind(slug)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected() > 0)
+        })
+        .map_err(self.query_failed(format!("releasing the subnet of `{slug}`")))
+    }
+
+    /// Takes (or renews, for the same holder) the lease `name` for `ttl`. False if another holder
+    /// has it and it has not expired. Atomic on both backends: one statement, one winner.
+    pub async fn try_lock(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let now = now_unix();
+        let expires = now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
+        with_pool!(self, |pool| {
+            sqlx::query(TRY_LOCK)
+                .bind(name)
+                .bind(holder)
+                .bind(now)
+                .bind(expires)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected() == 1)
+        })
+        .map_err(self.query_failed(format!("taking lock `{name}`")))
+    }
+
+    /// Releases the lease if `holder` has it; true if it did.
+    pub async fn unlock(&self, name: &str, holder: &str) -> Result<bool, StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query("DELETE FROM locks WHERE name = $1 AND holder = $2")
+                .bind(name)
+                .bind(holder)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected() > 0)
+        })
+        .map_err(self.query_failed(format!("releasing lock `{name}`")))
+    }
+
+    /// The lease row, expired or not, if any.
+    pub async fn lock_info(&self, name: &str) -> Result<Option<LockRow>, StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT name, holder, acquired_at, expires_at FROM locks WHERE name = $1",
+            )
+            .bind(name)
+            .fetch_optional(pool)
+            .await
+        })
+        .map_err(self.query_failed(format!("reading lock `{name}`")))
+    }
+
+    /// Closes every connection, waiting for queries in flight; clones share the pool, so this closes them too.
     pub async fn close(self) {
-        self.pool.close().await;
+        with_pool!(self, |pool| pool.close().await)
     }
 }
 
-/// Makes the SQLite file's directory, and keeps `.tenantctl/` out of git without touching the user's .gitignore.
+async fn open_sqlite(url: &str, redacted: &str) -> Result<SqlitePool, StoreError> {
+    let options = SqliteConnectOptions::from_str(url).map_err(|e| StoreError::InvalidUrl {
+        url: redacted.to_string(),
+        message: url::scrub(&e.to_string(), url),
+    })?;
+    let in_memory = url::sqlite_in_memory(url);
+    if !in_memory {
+        if options.get_filename().as_os_str().is_empty() {
+            return Err(StoreError::InvalidUrl {
+                url: redacted.to_string(),
+                message: "no file path (use sqlite://PATH or sqlite::memory:)".into(),
+            });
+        }
+        prepare_sqlite_dir(options.get_filename())?;
+    }
+    let options = options
+        .create_if_missing(true)
+        // WAL: readers (status, tui) never block the writer (apply, watch) nor it them.
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(BUSY_TIMEOUT)
+        .foreign_keys(true);
+    let pool_options = if in_memory {
+        // An in-memory database lives as long as a connection to it: keep exactly one, forever.
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+    } else {
+        SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS)
+    };
+    pool_options
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .connect_with(options)
+        .await
+        .map_err(|e| StoreError::Connect {
+            url: redacted.to_string(),
+            message: url::scrub(&e.to_string(), url),
+        })
+}
+
+async fn open_postgres(url: &str, redacted: &str) -> Result<PgPool, StoreError> {
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|e| StoreError::InvalidUrl {
+            url: redacted.to_string(),
+            message: url::scrub(&e.to_string(), url),
+        })?
+        .application_name("tenantctl");
+    // One direct attempt first: the pool would retry a refused connection until its timeout and
+    // then report only "timed out", hiding the cause (refused, bad password, no such database).
+    let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await;
+    match probe {
+        Err(_) => {
+            return Err(StoreError::ConnectTimeout {
+                url: redacted.to_string(),
+                timeout: CONNECT_TIMEOUT,
+            });
+        }
+        Ok(Err(e)) => {
+            return Err(StoreError::Connect {
+                url: redacted.to_string(),
+                message: url::scrub(&e.to_string(), url),
+            });
+        }
+        // Closing is best effort: the server drops an abandoned connection anyway.
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+        }
+    }
+    PgPoolOptions::new()
+        .max_connections(MAX_CONNECTIONS)
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .connect_with(options)
+        .await
+        .map_err(|e| StoreError::Connect {
+            url: redacted.to_string(),
+            message: url::scrub(&e.to_string(), url),
+        })
+}
+
+/// Creates the SQLite file's directory and keeps a `.tenantctl` directory out of git.
 fn prepare_sqlite_dir(file: &Path) -> Result<(), StoreError> {
     let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) else {
         return Ok(());
     };
-    std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-        path: dir.display().to_string(),
-        source,
+    std::fs::create_dir_all(dir).map_err(|error| StoreError::CreateDir {
+        path: dir.to_path_buf(),
+        error,
     })?;
     if dir.file_name().is_some_and(|n| n == ".tenantctl") {
         let ignore = dir.join(".gitignore");
-        if !ignore.exists() {
-            std::fs::write(&ignore, "*\n").map_err(|source| StoreError::CreateDir {
-                path: ignore.display().to_string(),
-                source,
-            })?;
+        // create_new: never overwrite a .gitignore the operator wrote, and no race between two opens.
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&ignore)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, b"*\n"));
+        match written {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                return Err(StoreError::CreateDir {
+                    path: ignore,
+                    error: e,
+                });
+            }
+            _ => {}
         }
     }
     Ok(())
-}
-
-/// Drivers sometimes echo the URL they were given; never let a password through.
-fn scrub(message: &str, url: &str) -> String {
-    let redacted = redact(url);
-    let mut out = message.replace(url, &redacted);
-    if let Some((_, rest)) = url.split_once("://")
-        && let Some((userinfo, _)) = rest.rsplit_once('@')
-        && let Some((_, password)) = userinfo.split_once(':')
-        && !password.is_empty()
-    {
-        out = out.replace(password, "***");
-    }
-    out
 }
 
 #[cfg(test)]

@@ -1,167 +1,766 @@
-use super::*;
+//! Real databases, no mocks: every check runs against a SQLite file in a temporary directory and
+//! against a fresh PostgreSQL database named uniquely for the test, dropped afterwards.
+//!
+//! PostgreSQL comes from `TENANTCTL_TEST_POSTGRES_URL` (a role allowed to create databases, e.g.
+//! postgres://tenantctl:tenantctl@127.0.0.1:5432/postgres). Unset: the PostgreSQL tests fail when
+//! `CI` is set and are skipped with a note otherwise.
 
-fn plan_row() -> PlanRow {
+use super::*;
+use futures_util::FutureExt;
+use sqlx::{AssertSqlSafe, Executor};
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Instant;
+
+const PG_ENV: &str = "TENANTCTL_TEST_POSTGRES_URL";
+
+fn pg_base_url(test: &str) -> Option<String> {
+    match std::env::var(PG_ENV) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("{test}: {PG_ENV} is not set, and CI is: PostgreSQL tests must run in CI")
+        }
+        _ => {
+            eprintln!("{test}: skipped, set {PG_ENV} to run it against PostgreSQL");
+            None
+        }
+    }
+}
+
+/// `url` with its database path replaced by `/db`, keeping userinfo, host and parameters.
+fn with_database(url: &str, db: &str) -> String {
+    let (head, query) = match url.find('?') {
+        Some(i) => url.split_at(i),
+        None => (url, ""),
+    };
+    let (scheme, rest) = head.split_at(head.find("://").expect("a URL with a scheme") + 3);
+    let host_start = rest.rfind('@').map_or(0, |at| at + 1);
+    let authority_end = rest[host_start..]
+        .find('/')
+        .map_or(rest.len(), |i| host_start + i);
+    format!("{scheme}{}/{db}{query}", &rest[..authority_end])
+}
+
+fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}_{}_{}_{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Runs `body` with the URL of a new, empty PostgreSQL database, and drops it afterwards even
+/// when `body` panics.
+async fn with_pg<F, Fut>(test: &str, body: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let Some(base) = pg_base_url(test) else {
+        return;
+    };
+    let name = unique_name("tenantctl_test");
+    let mut admin = PgConnection::connect(&base)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {}: {e}", redact(&base)));
+    admin
+        .execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .expect("create the test database");
+    let outcome = AssertUnwindSafe(body(with_database(&base, &name)))
+        .catch_unwind()
+        .await;
+    admin
+        .execute(AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .await
+        .expect("drop the test database");
+    let _ = admin.close().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Runs `body` with the URL of a SQLite file in a new temporary repository.
+async fn with_sqlite<F, Fut>(body: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().expect("tempdir");
+    body(Store::default_url(dir.path())).await;
+}
+
+/// One test per backend for a check written once.
+macro_rules! on_both_backends {
+    ($check:ident, $sqlite:ident, $postgres:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $sqlite() {
+            with_sqlite(|url| async move { $check(&url).await }).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $postgres() {
+            with_pg(
+                stringify!($postgres),
+                |url| async move { $check(&url).await },
+            )
+            .await;
+        }
+    };
+}
+
+async fn open(url: &str) -> Store {
+    Store::open(url)
+        .await
+        .unwrap_or_else(|e| panic!("open {}: {e}", redact(url)))
+}
+
+fn full_plan(name: &str) -> PlanRow {
     PlanRow {
-        name: "pro".into(),
-        display_name: "Pro".into(),
+        name: name.into(),
+        display_name: "Professional ✓ \"quoted\" 'single'".into(),
         price_cents: 7999,
         currency: "USD".into(),
         cycle: "monthly".into(),
         trial_days: 14,
         nano_cpus: 1_000_000_000,
-        memory_bytes: 512 << 20,
+        memory_bytes: 512 * 1024 * 1024,
         pids: 256,
-        storage_bytes: None,
-        api_calls_per_month: Some(100_000),
-        ai_interactions_per_month: None,
-        users: Some(10),
-        rate_limit_rpm: None,
-        features: "[\"webhooks\"]".into(),
-        revision: "abc".into(),
-        updated_at: 1_700_000_000,
+        storage_bytes: Some(50 * 1024 * 1024 * 1024),
+        api_calls_per_month: Some(i64::MAX),
+        ai_interactions_per_month: Some(0),
+        users: Some(-1),
+        rate_limit_rpm: Some(300),
+        features: r#"["custom-domain","webhooks","ü"]"#.into(),
+        revision: "0123456789abcdef0123456789abcdef01234567".into(),
+        updated_at: 1_764_000_000,
     }
 }
 
-fn theme_row() -> ThemeRow {
+fn bare_plan(name: &str) -> PlanRow {
+    PlanRow {
+        name: name.into(),
+        display_name: String::new(),
+        price_cents: 0,
+        currency: "EUR".into(),
+        cycle: "yearly".into(),
+        trial_days: 0,
+        nano_cpus: 0,
+        memory_bytes: i64::MIN,
+        pids: 0,
+        storage_bytes: None,
+        api_calls_per_month: None,
+        ai_interactions_per_month: None,
+        users: None,
+        rate_limit_rpm: None,
+        features: "[]".into(),
+        revision: String::new(),
+        updated_at: 0,
+    }
+}
+
+fn full_theme(name: &str) -> ThemeRow {
     ThemeRow {
-        name: "modern".into(),
-        display_name: "Modern".into(),
+        name: name.into(),
+        display_name: "Upfront Modern".into(),
         version: "1.2.0".into(),
-        image: None,
+        image: Some("registry.example/storefront:4.2".into()),
         port: 8080,
         health_path: "/health".into(),
         health_interval_seconds: 10,
-        config: "{}".into(),
-        revision: "abc".into(),
+        config: r##"{"primaryColor":"#0f62fe","font":"Inter","nested":{"a":[1,2]}}"##.into(),
+        revision: "r1".into(),
         updated_at: 1,
     }
 }
 
-fn tenant_row() -> TenantRow {
-    TenantRow {
-        slug: "acme".into(),
-        display_name: "Acme".into(),
-        owner: "ops@acme.example".into(),
-        plan: "pro".into(),
-        theme: "modern".into(),
-        state: "active".into(),
-        domain: Some("acme.example".into()),
-        features: "[]".into(),
-        trial_ends_at: Some(1_800_000_000),
-        api_key_sha256: None,
-        applied_revision: Some("abc".into()),
-        applied_spec_hash: None,
-        url: None,
-        last_error: None,
-        created_at: 1,
-        updated_at: 2,
+fn bare_theme(name: &str) -> ThemeRow {
+    ThemeRow {
+        image: None,
+        config: "{}".into(),
+        ..full_theme(name)
     }
 }
 
-async fn round_trip(url: &str) {
-    let store = Store::open(url).await.unwrap();
-    assert!(store.observe().await.unwrap().plans.is_empty());
-    store.upsert_plan(&plan_row()).await.unwrap();
-    store.upsert_theme(&theme_row()).await.unwrap();
-    store.upsert_tenant(&tenant_row()).await.unwrap();
-    let seen = store.observe().await.unwrap();
-    assert_eq!(seen.plans["pro"], plan_row());
-    assert_eq!(seen.themes["modern"], theme_row());
-    assert_eq!(seen.tenants["acme"], tenant_row());
+fn full_tenant(slug: &str) -> TenantRow {
+    TenantRow {
+        slug: slug.into(),
+        display_name: "Acme Corp".into(),
+        owner: format!("ops@{slug}.example"),
+        plan: "professional".into(),
+        theme: "modern".into(),
+        state: "active".into(),
+        domain: Some(format!("{slug}.example.com")),
+        features: r#"["beta-checkout"]"#.into(),
+        trial_ends_at: Some(1_765_000_000),
+        api_key_sha256: Some(
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".into(),
+        ),
+        applied_revision: Some("abc123".into()),
+        applied_spec_hash: Some("sha256:feed".into()),
+        url: Some("http://127.0.0.1:49153".into()),
+        last_error: Some("line one\nline two\ttabbed".into()),
+        created_at: 100,
+        updated_at: 200,
+    }
+}
 
-    let mut changed = plan_row();
-    changed.price_cents = 1;
-    changed.storage_bytes = Some(5 << 30);
-    changed.api_calls_per_month = None;
-    store.upsert_plan(&changed).await.unwrap();
-    let mut t = tenant_row();
-    t.domain = None;
-    t.state = "suspended".into();
-    store.upsert_tenant(&t).await.unwrap();
+fn bare_tenant(slug: &str) -> TenantRow {
+    TenantRow {
+        domain: None,
+        trial_ends_at: None,
+        api_key_sha256: None,
+        applied_revision: None,
+        applied_spec_hash: None,
+        url: None,
+        last_error: None,
+        state: "cancelled".into(),
+        features: "[]".into(),
+        ..full_tenant(slug)
+    }
+}
+
+async fn check_open_is_idempotent(url: &str) {
+    let store = open(url).await;
+    assert_eq!(store.observe().await.unwrap(), ObservedDb::default());
+    assert!(store.events(None, 10).await.unwrap().is_empty());
+    assert!(store.runs(10).await.unwrap().is_empty());
+    store.upsert_plan(&full_plan("pro")).await.unwrap();
+    // A second handle while the first is open, then a reopen after both close: no migration reruns.
+    let again = open(url).await;
+    assert_eq!(again.observe().await.unwrap().plans.len(), 1);
+    again.close().await;
+    store.close().await;
+    let reopened = open(url).await;
+    assert_eq!(
+        reopened.observe().await.unwrap().plans["pro"],
+        full_plan("pro")
+    );
+    let applied: i64 = with_pool!(reopened, |pool| {
+        sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    });
+    assert_eq!(applied, 1);
+    reopened.close().await;
+}
+on_both_backends!(
+    check_open_is_idempotent,
+    sqlite_open_is_idempotent,
+    postgres_open_is_idempotent
+);
+
+async fn check_concurrent_opens(url: &str) {
+    // Processes starting together (watch and tui) must not race each other's migration; 16 opens
+    // reliably made two apply 0001 at once ("table plans already exists") before BEGIN IMMEDIATE.
+    let opens: Vec<_> = (0..16)
+        .map(|_| {
+            let url = url.to_string();
+            tokio::spawn(async move { Store::open(&url).await.map(|s| s.backend()) })
+        })
+        .collect();
+    for open in opens {
+        open.await.unwrap().unwrap();
+    }
+}
+on_both_backends!(
+    check_concurrent_opens,
+    sqlite_concurrent_opens,
+    postgres_concurrent_opens
+);
+
+async fn check_rows_round_trip(url: &str) {
+    let store = open(url).await;
+    let plans = [full_plan("professional"), bare_plan("free")];
+    let themes = [full_theme("modern"), bare_theme("classic")];
+    let tenants = [full_tenant("acme"), bare_tenant("globex")];
+    for p in &plans {
+        store.upsert_plan(p).await.unwrap();
+    }
+    for t in &themes {
+        store.upsert_theme(t).await.unwrap();
+    }
+    for t in &tenants {
+        store.upsert_tenant(t).await.unwrap();
+    }
+    let expected = ObservedDb {
+        plans: plans.iter().map(|r| (r.name.clone(), r.clone())).collect(),
+        themes: themes.iter().map(|r| (r.name.clone(), r.clone())).collect(),
+        tenants: tenants
+            .iter()
+            .map(|r| (r.slug.clone(), r.clone()))
+            .collect(),
+    };
+    assert_eq!(store.observe().await.unwrap(), expected);
+    store.close().await;
+}
+on_both_backends!(
+    check_rows_round_trip,
+    sqlite_rows_round_trip,
+    postgres_rows_round_trip
+);
+
+async fn check_upsert_updates_in_place(url: &str) {
+    let store = open(url).await;
+    store.upsert_plan(&full_plan("p")).await.unwrap();
+    store.upsert_theme(&full_theme("t")).await.unwrap();
+    store.upsert_tenant(&full_tenant("acme")).await.unwrap();
+
+    // Every column changes, including Some to None.
+    let plan = PlanRow {
+        name: "p".into(),
+        ..bare_plan("p")
+    };
+    let theme = ThemeRow {
+        display_name: "Classic".into(),
+        version: "2.0.0".into(),
+        port: 80,
+        health_path: "/".into(),
+        health_interval_seconds: 30,
+        revision: "r2".into(),
+        updated_at: 2,
+        ..bare_theme("t")
+    };
+    let tenant = TenantRow {
+        display_name: "Acme Inc".into(),
+        owner: "new@acme.example".into(),
+        plan: "free".into(),
+        theme: "classic".into(),
+        state: "suspended".into(),
+        created_at: 999,
+        updated_at: 300,
+        ..bare_tenant("acme")
+    };
+    store.upsert_plan(&plan).await.unwrap();
+    store.upsert_theme(&theme).await.unwrap();
+    store.upsert_tenant(&tenant).await.unwrap();
+
     let seen = store.observe().await.unwrap();
     assert_eq!(seen.plans.len(), 1);
-    assert_eq!(seen.plans["pro"], changed);
-    assert_eq!(seen.tenants["acme"], t);
-    store.close().await;
-    // Opening again runs no migration twice and keeps the rows.
-    let again = Store::open(url).await.unwrap();
-    assert_eq!(again.observe().await.unwrap().plans["pro"], changed);
-    again.close().await;
-}
-
-#[tokio::test]
-async fn sqlite_creates_its_file_ignored_by_git_and_round_trips_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = Store::default_url(dir.path());
-    round_trip(&url).await;
-    assert!(dir.path().join(".tenantctl/state.db").exists());
+    assert_eq!(seen.plans["p"], plan);
+    assert_eq!(seen.themes.len(), 1);
+    assert_eq!(seen.themes["t"], theme);
+    assert_eq!(seen.tenants.len(), 1);
+    // created_at records the first write; everything else follows the latest.
     assert_eq!(
-        std::fs::read_to_string(dir.path().join(".tenantctl/.gitignore")).unwrap(),
-        "*\n"
+        seen.tenants["acme"],
+        TenantRow {
+            created_at: 100,
+            ..tenant
+        }
     );
-}
 
-#[tokio::test]
-async fn postgres_round_trips_rows() {
-    let Ok(admin) = std::env::var("TENANTCTL_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "TENANTCTL_TEST_POSTGRES_URL must be set in CI"
-        );
-        eprintln!("note: TENANTCTL_TEST_POSTGRES_URL unset; PostgreSQL store test skipped");
-        return;
-    };
-    install_default_drivers();
-    let name = format!("tenantctl_store_{}", std::process::id());
-    let pool = AnyPool::connect(&admin).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name}"
-    )))
-    .execute(&pool)
-    .await
-    .unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&pool)
+    // And back from None to Some.
+    store.upsert_plan(&full_plan("p")).await.unwrap();
+    assert_eq!(store.observe().await.unwrap().plans["p"], full_plan("p"));
+    store.close().await;
+}
+on_both_backends!(
+    check_upsert_updates_in_place,
+    sqlite_upsert_updates_in_place,
+    postgres_upsert_updates_in_place
+);
+
+async fn check_deletes(url: &str) {
+    let store = open(url).await;
+    store.upsert_plan(&full_plan("a")).await.unwrap();
+    store.upsert_plan(&full_plan("b")).await.unwrap();
+    store.upsert_theme(&full_theme("t")).await.unwrap();
+    store.upsert_tenant(&full_tenant("x")).await.unwrap();
+    assert!(store.delete_plan("a").await.unwrap());
+    assert!(!store.delete_plan("a").await.unwrap());
+    assert!(store.delete_theme("t").await.unwrap());
+    assert!(!store.delete_theme("t").await.unwrap());
+    assert!(store.delete_tenant("x").await.unwrap());
+    assert!(!store.delete_tenant("x").await.unwrap());
+    let seen = store.observe().await.unwrap();
+    assert_eq!(seen.plans.keys().collect::<Vec<_>>(), ["b"]);
+    assert!(seen.themes.is_empty());
+    assert!(seen.tenants.is_empty());
+    store.close().await;
+}
+on_both_backends!(check_deletes, sqlite_deletes, postgres_deletes);
+
+async fn check_runs_and_events(url: &str) {
+    let store = open(url).await;
+    let before = now_unix();
+    let first = store.start_run("rev-1").await.unwrap();
+    let second = store.start_run("rev-2").await.unwrap();
+    assert!(second > first);
+
+    store
+        .record_event(Some(first), Some("acme"), "create", "created container")
         .await
         .unwrap();
-    let base = admin.rsplit_once('/').unwrap().0;
-    round_trip(&format!("{base}/{name}")).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE {name} WITH (FORCE)"
-    )))
-    .execute(&pool)
-    .await
-    .unwrap();
+    store
+        .record_event(None, None, "lock", "apply lock taken by host:42")
+        .await
+        .unwrap();
+    store
+        .record_event(
+            Some(second),
+            Some("globex"),
+            "failed",
+            "health: 503\nretrying",
+        )
+        .await
+        .unwrap();
+
+    let all = store.events(None, 100).await.unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        ["failed", "lock", "create"],
+        "newest first"
+    );
+    let acme = &store.events(Some("acme"), 100).await.unwrap();
+    assert_eq!(acme.len(), 1);
+    let e = &acme[0];
+    assert_eq!(
+        (
+            e.run_id,
+            e.tenant.as_deref(),
+            e.kind.as_str(),
+            e.message.as_str()
+        ),
+        (Some(first), Some("acme"), "create", "created container")
+    );
+    assert!(e.at >= before && e.at <= now_unix());
+    assert_eq!(all[1].run_id, None);
+    assert_eq!(all[1].tenant, None);
+    assert_eq!(all[0].message, "health: 503\nretrying");
+    assert_eq!(store.events(None, 1).await.unwrap(), all[..1].to_vec());
+
+    let runs = store.runs(10).await.unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[1].id, first);
+    assert_eq!(
+        (
+            runs[1].revision.as_str(),
+            runs[1].status.as_str(),
+            runs[1].finished_at
+        ),
+        ("rev-1", "running", None)
+    );
+    store
+        .finish_run(
+            first,
+            "succeeded",
+            "Plan: 1 to create, 0 to update, 0 to replace, 0 to destroy.",
+        )
+        .await
+        .unwrap();
+    let done = store.runs(10).await.unwrap().remove(1);
+    assert_eq!(done.status, "succeeded");
+    assert!(done.summary.starts_with("Plan: 1 to create"));
+    assert!(done.finished_at.is_some_and(|t| t >= done.started_at));
+    assert!(done.started_at >= before);
+
+    let missing = store.finish_run(second + 1000, "failed", "").await;
+    assert!(
+        matches!(missing, Err(StoreError::NoSuchRun { id, .. }) if id == second + 1000),
+        "{missing:?}"
+    );
+    store.close().await;
+}
+on_both_backends!(
+    check_runs_and_events,
+    sqlite_runs_and_events,
+    postgres_runs_and_events
+);
+
+async fn check_networks(url: &str) {
+    let store = open(url).await;
+    assert!(store.assign_network("acme", "10.123.0.0/28").await.unwrap());
+    assert!(
+        store.assign_network("acme", "10.123.0.0/28").await.unwrap(),
+        "idempotent"
+    );
+    assert!(
+        !store
+            .assign_network("globex", "10.123.0.0/28")
+            .await
+            .unwrap(),
+        "subnet taken"
+    );
+    assert!(
+        !store
+            .assign_network("acme", "10.123.0.16/28")
+            .await
+            .unwrap(),
+        "slug already has a subnet"
+    );
+    assert!(
+        store
+            .assign_network("globex", "10.123.0.16/28")
+            .await
+            .unwrap()
+    );
+    let all = store.networks().await.unwrap();
+    assert_eq!(
+        all.into_iter().collect::<Vec<_>>(),
+        [
+            ("acme".to_string(), "10.123.0.0/28".to_string()),
+            ("globex".to_string(), "10.123.0.16/28".to_string())
+        ]
+    );
+    assert!(store.release_network("acme").await.unwrap());
+    assert!(!store.release_network("acme").await.unwrap());
+    assert!(
+        store
+            .assign_network("initech", "10.123.0.0/28")
+            .await
+            .unwrap()
+    );
+    store.close().await;
+}
+on_both_backends!(check_networks, sqlite_networks, postgres_networks);
+
+async fn check_locks(url: &str) {
+    let store = open(url).await;
+    let hour = Duration::from_secs(3600);
+    assert_eq!(store.lock_info("apply").await.unwrap(), None);
+    assert!(store.try_lock("apply", "a", hour).await.unwrap());
+    let held = store.lock_info("apply").await.unwrap().unwrap();
+    assert_eq!(held.holder, "a");
+    assert!(held.expires_at >= held.acquired_at + 3600);
+    assert!(
+        !store.try_lock("apply", "b", hour).await.unwrap(),
+        "held by a"
+    );
+    assert!(store.try_lock("apply", "a", hour).await.unwrap(), "renewal");
+    assert_eq!(
+        store.lock_info("apply").await.unwrap().unwrap().acquired_at,
+        held.acquired_at,
+        "a renewal keeps acquired_at"
+    );
+    assert!(
+        store.try_lock("other", "b", hour).await.unwrap(),
+        "locks are per name"
+    );
+    assert!(
+        !store.unlock("apply", "b").await.unwrap(),
+        "not b's to release"
+    );
+    assert!(store.unlock("apply", "a").await.unwrap());
+    assert!(store.try_lock("apply", "b", Duration::ZERO).await.unwrap());
+    // A zero lease is expired at once, so another holder may take it over.
+    assert!(store.try_lock("apply", "c", hour).await.unwrap());
+    assert_eq!(store.lock_info("apply").await.unwrap().unwrap().holder, "c");
+
+    // Many contenders at once: exactly one wins.
+    let contenders: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { store.try_lock("race", &format!("h{i}"), hour).await })
+        })
+        .collect();
+    let mut winners = 0;
+    for c in contenders {
+        winners += usize::from(c.await.unwrap().unwrap());
+    }
+    assert_eq!(winners, 1);
+    store.close().await;
+}
+on_both_backends!(check_locks, sqlite_locks, postgres_locks);
+
+#[tokio::test]
+async fn sqlite_file_dir_and_gitignore_are_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = Store::default_url(dir.path());
+    assert!(url.starts_with("sqlite://"));
+    let store = open(&url).await;
+    assert_eq!(store.backend(), Backend::Sqlite);
+    assert_eq!(store.redacted_url(), url);
+    let state = dir.path().join(".tenantctl");
+    assert!(state.join("state.db").is_file());
+    assert_eq!(
+        std::fs::read_to_string(state.join(".gitignore")).unwrap(),
+        "*\n"
+    );
+    store.close().await;
+
+    // An operator's own .gitignore is left alone.
+    std::fs::write(state.join(".gitignore"), "state.db\n").unwrap();
+    open(&url).await.close().await;
+    assert_eq!(
+        std::fs::read_to_string(state.join(".gitignore")).unwrap(),
+        "state.db\n"
+    );
 }
 
 #[tokio::test]
-async fn bad_urls_fail_clearly_without_leaking_the_password() {
-    let e = Store::open("mysql://u:pw@host/db")
+async fn sqlite_other_dirs_get_no_gitignore() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a").join("b").join("x.db");
+    open(&format!("sqlite:{}", file.display()))
         .await
-        .err()
-        .unwrap()
-        .to_string();
+        .close()
+        .await;
+    assert!(file.is_file());
+    assert!(!file.with_file_name(".gitignore").exists());
+}
+
+#[tokio::test]
+async fn sqlite_paths_with_url_syntax_survive() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("my repo?#%41 ü");
+    let store = open(&Store::default_url(&repo)).await;
+    store.upsert_theme(&full_theme("t")).await.unwrap();
+    store.close().await;
+    assert!(repo.join(".tenantctl").join("state.db").is_file());
+}
+
+#[tokio::test]
+async fn sqlite_in_memory_keeps_its_data() {
+    let store = open("sqlite::memory:").await;
+    store.upsert_plan(&full_plan("p")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(store.observe().await.unwrap().plans["p"], full_plan("p"));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_modified_migration_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = Store::default_url(dir.path());
+    let store = open(&url).await;
+    with_pool!(store, |pool| {
+        sqlx::query("UPDATE _sqlx_migrations SET checksum = X'00'")
+            .execute(pool)
+            .await
+            .unwrap();
+    });
+    store.close().await;
+    let err = Store::open(&url).await.unwrap_err();
+    assert!(matches!(err, StoreError::Migrate { .. }), "{err:?}");
+    let msg = err.to_string();
     assert!(
-        e.contains("unsupported database URL `mysql://u:***@host/db`"),
-        "{e}"
+        msg.starts_with("migrating the database at sqlite://"),
+        "{msg}"
     );
-    let started = std::time::Instant::now();
-    let e = Store::open("postgres://tenantctl:hunter2@127.0.0.1:1/x")
+    assert!(msg.contains("modified"), "{msg}");
+}
+
+#[tokio::test]
+async fn sqlite_unwritable_path_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, "not a directory").unwrap();
+    let err = Store::open(&format!("sqlite://{}/sub/state.db", blocker.display()))
         .await
-        .err()
-        .unwrap()
-        .to_string();
+        .unwrap_err();
+    assert!(matches!(err, StoreError::CreateDir { .. }), "{err:?}");
+    assert!(err.to_string().contains("sub"), "{err}");
+}
+
+#[tokio::test]
+async fn unsupported_schemes_are_refused_without_the_password() {
+    for url in [
+        "mysql://root:hunter2@localhost/db",
+        "http://u:hunter2@example.com/",
+        "/tmp/state.db",
+        "",
+        "POSTGRES://u:hunter2@h/db",
+    ] {
+        let err = Store::open(url).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::UnsupportedUrl { .. }),
+            "{url}: {err:?}"
+        );
+        let msg = err.to_string();
+        assert!(msg.contains("sqlite://PATH"), "{msg}");
+        assert!(!msg.contains("hunter2"), "{msg}");
+        assert!(!format!("{err:?}").contains("hunter2"), "{err:?}");
+    }
+}
+
+#[tokio::test]
+async fn unreachable_postgres_fails_fast_without_the_password() {
+    let started = Instant::now();
+    let err = Store::open("postgres://tenantctl:s3cret-pw@127.0.0.1:1/tenantctl")
+        .await
+        .unwrap_err();
     assert!(
-        e.contains("cannot connect to the database at postgres://tenantctl:***@127.0.0.1:1/x"),
-        "{e}"
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
     );
-    assert!(!e.contains("hunter2"), "{e}");
-    assert!(started.elapsed() < Duration::from_secs(15));
+    assert!(matches!(err, StoreError::Connect { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(
+            "cannot connect to the database at postgres://tenantctl:***@127.0.0.1:1/tenantctl: "
+        ),
+        "{msg}"
+    );
+    assert!(msg.to_lowercase().contains("refused"), "{msg}");
+    assert!(!msg.contains("s3cret-pw"), "{msg}");
+    assert!(!format!("{err:?}").contains("s3cret-pw"), "{err:?}");
+}
+
+#[tokio::test]
+async fn invalid_postgres_url_is_a_clear_error() {
+    let err = Store::open("postgres://u:s3cret-pw@h:notaport/db")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidUrl { .. }), "{err:?}");
+    assert!(!err.to_string().contains("s3cret-pw"), "{err}");
+}
+
+#[tokio::test]
+async fn postgres_wrong_password_and_missing_database_are_clear() {
+    let Some(base) = pg_base_url("postgres_wrong_password_and_missing_database_are_clear") else {
+        return;
+    };
+    let opts = PgConnectOptions::from_str(&base).unwrap();
+    let host = opts.get_host();
+    let port = opts.get_port();
+    let user = opts.get_username();
+
+    let bad = format!("postgres://{user}:Wr0ng-pa55word@{host}:{port}/postgres");
+    let err = Store::open(&bad).await.unwrap_err();
+    assert!(matches!(err, StoreError::Connect { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("password authentication failed"), "{msg}");
+    assert!(!msg.contains("Wr0ng-pa55word"), "{msg}");
+
+    let missing = unique_name("tenantctl_missing");
+    let err = Store::open(&with_database(&base, &missing))
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&missing) && msg.contains("does not exist"),
+        "{msg}"
+    );
 }
 
 #[test]
-fn redaction() {
-    assert_eq!(redact("postgres://a:b@h/d"), "postgres://a:***@h/d");
-    assert_eq!(redact("postgres://a@h/d"), "postgres://a@h/d");
-    assert_eq!(redact("sqlite:///x/y.db"), "sqlite:///x/y.db");
+fn postgres_test_urls_get_their_database_replaced() {
+    assert_eq!(
+        with_database("postgres://u:p@h:5432/postgres?sslmode=disable", "x"),
+        "postgres://u:p@h:5432/x?sslmode=disable"
+    );
+    assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
+    assert_eq!(
+        with_database("postgresql://u:a/b@h/db", "x"),
+        "postgresql://u:a/b@h/x"
+    );
+}
+
+#[test]
+fn default_url_names_the_state_file() {
+    assert_eq!(
+        Store::default_url(Path::new("/srv/repo")),
+        "sqlite:///srv/repo/.tenantctl/state.db"
+    );
 }
