@@ -98,3 +98,16 @@ fn plan_and_render(bencher: Bencher, n: usize) {
         )
     });
 }
+
+/// What a `plan` process holds at once: the desired state parsed from files, the observed state
+/// (every container inspected, with its env and labels), and the plan. `max alloc` is its peak heap.
+#[divan::bench(args = SIZES, sample_count = 3)]
+fn whole_plan_in_memory(bencher: Bencher, n: usize) {
+    let before = files(n, "info");
+    let after = files(n, "debug");
+    bencher.bench(|| {
+        let observed = converged(&load(&before).unwrap(), &opts());
+        let desired = load(black_box(&after)).unwrap();
+        compute(&desired, &observed, &opts()).changes.len()
+    });
+}

@@ -2,8 +2,8 @@
 
 use crate::model::{Plan, Tenant, Theme};
 use crate::runtime::{
-    LABEL_HASH_VERSION, LABEL_MANAGED, LABEL_NAMESPACE, LABEL_REVISION, LABEL_SPEC_HASH,
-    LABEL_TENANT, ObservedContainer,
+    LABEL_HASH_VERSION, LABEL_REVISION, LABEL_SPEC_HASH, ObservedContainer, container_name,
+    managed_labels, network_name, volume_name,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -45,8 +45,8 @@ pub fn shown_env_value(key: &str, value: &str) -> String {
     }
 }
 
-fn shown_env<'a>(env: impl Iterator<Item = (&'a String, &'a String)>) -> BTreeMap<String, String> {
-    env.map(|(k, v)| (k.clone(), shown_env_value(k, v)))
+fn shown_env<'a>(env: impl Iterator<Item = (&'a str, &'a str)>) -> BTreeMap<String, String> {
+    env.map(|(k, v)| (k.to_string(), shown_env_value(k, v)))
         .collect()
 }
 
@@ -66,17 +66,6 @@ pub struct ContainerSpec {
     pub cap_add: Vec<String>,
     pub network: String,
     pub volume: String,
-}
-
-/// Container, network and volume names of a tenant in a namespace.
-pub fn container_name(namespace: &str, slug: &str) -> String {
-    format!("{namespace}-{slug}")
-}
-pub fn network_name(namespace: &str, slug: &str) -> String {
-    format!("{namespace}-{slug}")
-}
-pub fn volume_name(namespace: &str, slug: &str) -> String {
-    format!("{namespace}-{slug}-data")
 }
 
 /// The environment contract of DESIGN.md: derived values first, the tenant's own env merged over them.
@@ -222,10 +211,7 @@ pub fn labels(
     spec: &ContainerSpec,
     revision: &str,
 ) -> BTreeMap<String, String> {
-    let mut labels = BTreeMap::new();
-    labels.insert(LABEL_MANAGED.to_string(), "true".to_string());
-    labels.insert(LABEL_NAMESPACE.to_string(), namespace.to_string());
-    labels.insert(LABEL_TENANT.to_string(), slug.to_string());
+    let mut labels = managed_labels(namespace, slug);
     labels.insert(
         LABEL_SPEC_HASH.to_string(),
         spec_hash(spec, HASH_VERSION).unwrap_or_default(),
@@ -241,9 +227,9 @@ pub fn observed_view(c: &ObservedContainer, desired: &ContainerSpec) -> serde_js
     let env = shown_env(
         c.env
             .iter()
-            .filter(|(k, _)| !SECRET_ENV.contains(&k.as_str()))
+            .filter(|(k, _)| !SECRET_ENV.contains(k))
             // Engine-added variables (PATH from the image) are not ours to compare.
-            .filter(|(k, _)| desired.env.contains_key(*k) || !IMAGE_ENV.contains(&k.as_str())),
+            .filter(|(k, _)| desired.env.contains_key(*k) || !IMAGE_ENV.contains(k)),
     );
     let port = c
         .published_ports
@@ -265,7 +251,7 @@ pub fn observed_view(c: &ObservedContainer, desired: &ContainerSpec) -> serde_js
 pub fn desired_view(spec: &ContainerSpec) -> serde_json::Value {
     serde_json::json!({
         "image": spec.image,
-        "env": shown_env(spec.env.iter()),
+        "env": shown_env(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
         "cpus": spec.nano_cpus as f64 / 1e9,
         "memory": crate::model::quantity::format_bytes(spec.memory_bytes),
         "pids": spec.pids,

@@ -8,7 +8,7 @@ use super::records::{plan_row, tenant_row, theme_row};
 use super::{ObservedState, PlanOptions};
 use crate::model::{DesiredState, TenantState};
 use crate::runtime::{
-    ContainerState, ObservedContainer, ObservedNetwork, ObservedVolume, PublishedPort,
+    ContainerState, Env, ObservedContainer, ObservedNetwork, ObservedVolume, PublishedPort,
 };
 
 pub fn converged(desired: &DesiredState, opts: &PlanOptions) -> ObservedState {
@@ -55,7 +55,7 @@ pub fn converged(desired: &DesiredState, opts: &PlanOptions) -> ObservedState {
             },
             health: Some("healthy".into()),
             image: spec.image.clone(),
-            env: spec.env.clone(),
+            env: Env::from_pairs(&spec.env),
             nano_cpus: Some(spec.nano_cpus),
             memory_bytes: Some(spec.memory_bytes as i64),
             pids_limit: Some(i64::from(spec.pids)),

@@ -4,6 +4,7 @@
 //! Everything here only ever sees objects carrying `tenantctl.managed=true` and this
 //! reconciler's `tenantctl.namespace`, so several reconcilers can share one engine.
 
+mod env;
 mod error;
 pub mod image;
 mod observe;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use bollard::{API_DEFAULT_VERSION, Docker};
 
+pub use env::Env;
 pub use error::{RuntimeError, is_conflict, is_not_found, status_code};
 pub use image::{build_scratch_image, build_self_image, image_exists, self_image_files};
 pub use observe::{

@@ -12,6 +12,7 @@ use bollard::query_parameters::{
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 
+use super::env::Env;
 use super::{
     LABEL_HASH_VERSION, LABEL_MANAGED, LABEL_NAMESPACE, LABEL_REVISION, LABEL_SPEC_HASH,
     LABEL_TENANT, RuntimeError,
@@ -67,7 +68,7 @@ pub struct ObservedContainer {
     /// The image reference the container was created from (Config.Image), not the image id.
     pub image: String,
     /// The container's whole environment, including what the image sets.
-    pub env: BTreeMap<String, String>,
+    pub env: Env,
     /// None when unlimited (the engine reports 0).
     pub nano_cpus: Option<i64>,
     /// None when unlimited (the engine reports 0).
@@ -76,6 +77,7 @@ pub struct ObservedContainer {
     pub pids_limit: Option<i64>,
     /// TCP ports published on the host: the live bindings while running, else the configured ones.
     pub published_ports: Vec<PublishedPort>,
+    /// Labels other than tenantctl's own (those are parsed into the fields above).
     pub labels: BTreeMap<String, String>,
 }
 
@@ -252,6 +254,11 @@ async fn observe_containers(
         .flatten()
         .filter(|c| c.labels.get(LABEL_MANAGED).map(String::as_str) == Some("true"))
         .filter(|c| c.labels.get(LABEL_NAMESPACE).map(String::as_str) == Some(namespace))
+        .map(|mut c| {
+            // tenantctl's own labels are parsed into fields; the rest stay (memory on large hosts).
+            c.labels.retain(|k, _| !k.starts_with("tenantctl."));
+            c
+        })
         .collect();
     containers.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
     Ok(containers)
@@ -317,24 +324,13 @@ pub(crate) fn from_inspect(response: ContainerInspectResponse) -> Option<Observe
         state: container_state,
         health,
         image: config.image.unwrap_or_default(),
-        env: parse_env(config.env.as_deref().unwrap_or_default()),
+        env: Env::from_entries(config.env.as_deref().unwrap_or_default()),
         nano_cpus: host_config.nano_cpus.filter(|v| *v > 0),
         memory_bytes: host_config.memory.filter(|v| *v > 0),
         pids_limit: host_config.pids_limit.filter(|v| *v > 0),
         published_ports,
         labels,
     })
-}
-
-/// `KEY=VALUE` entries to a map; a bare `KEY` maps to "".
-pub(crate) fn parse_env(entries: &[String]) -> BTreeMap<String, String> {
-    entries
-        .iter()
-        .map(|entry| match entry.split_once('=') {
-            Some((key, value)) => (key.to_string(), value.to_string()),
-            None => (entry.clone(), String::new()),
-        })
-        .collect()
 }
 
 /// TCP bindings with a real host port, deduplicated and sorted.
@@ -540,16 +536,16 @@ mod unit_tests {
 
     #[test]
     fn env_splits_at_first_equals() {
-        let env = parse_env(&[
+        let env = Env::from_entries(&[
             "A=1".to_string(),
             "B=x=y".to_string(),
             "EMPTY=".to_string(),
             "BARE".to_string(),
         ]);
-        assert_eq!(env["A"], "1");
-        assert_eq!(env["B"], "x=y");
-        assert_eq!(env["EMPTY"], "");
-        assert_eq!(env["BARE"], "");
+        assert_eq!(env.get("A"), Some("1"));
+        assert_eq!(env.get("B"), Some("x=y"));
+        assert_eq!(env.get("EMPTY"), Some(""));
+        assert_eq!(env.get("BARE"), Some(""));
     }
 
     fn binding(ip: &str, port: &str) -> PortBinding {
@@ -659,7 +655,7 @@ mod unit_tests {
         assert_eq!(c.state, ContainerState::Running);
         assert_eq!(c.health.as_deref(), Some("healthy"));
         assert_eq!(c.image, "tenantctl-site:1");
-        assert_eq!(c.env["TENANT_SLUG"], "acme");
+        assert_eq!(c.env.get("TENANT_SLUG"), Some("acme"));
         assert_eq!(c.nano_cpus, Some(500_000_000));
         assert_eq!(c.memory_bytes, None, "0 means unlimited");
         assert_eq!(c.pids_limit, None, "-1 means unlimited");
