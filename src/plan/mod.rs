@@ -156,6 +156,17 @@ impl Plan {
 
 /// The plan: a pure function of desired state, observed state and options.
 pub fn compute(desired: &DesiredState, observed: &ObservedState, opts: &PlanOptions) -> Plan {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    compute_with_threads(desired, observed, opts, threads)
+}
+
+/// [`compute`] on a given number of threads; the result does not depend on it.
+fn compute_with_threads(
+    desired: &DesiredState,
+    observed: &ObservedState,
+    opts: &PlanOptions,
+    threads: usize,
+) -> Plan {
     let mut by_tenant: HashMap<&str, Vec<&ObservedContainer>> = HashMap::new();
     for c in &observed.runtime.containers {
         if let Some(t) = c.tenant.as_deref() {
@@ -165,10 +176,7 @@ pub fn compute(desired: &DesiredState, observed: &ObservedState, opts: &PlanOpti
     for list in by_tenant.values_mut() {
         list.sort_by(|a, b| a.name.cmp(&b.name));
     }
-    let mut p = Planner {
-        desired,
-        observed,
-        opts,
+    let index = Index {
         containers: by_tenant,
         networks: observed
             .runtime
@@ -182,6 +190,13 @@ pub fn compute(desired: &DesiredState, observed: &ObservedState, opts: &PlanOpti
             .iter()
             .map(|v| v.name.as_str())
             .collect(),
+    };
+    let mut p = Planner {
+        desired,
+        observed,
+        opts,
+        index: &index,
+        threads,
         changes: Vec::new(),
         notes: Vec::new(),
     };
@@ -195,17 +210,25 @@ pub fn compute(desired: &DesiredState, observed: &ObservedState, opts: &PlanOpti
     }
 }
 
+/// Indexes over the observed state, so planning stays linear in the number of tenants.
+struct Index<'a> {
+    containers: HashMap<&'a str, Vec<&'a ObservedContainer>>,
+    networks: HashSet<&'a str>,
+    volumes: HashSet<&'a str>,
+}
+
 struct Planner<'a> {
     desired: &'a DesiredState,
     observed: &'a ObservedState,
     opts: &'a PlanOptions,
-    /// Indexes over the observed state, so planning stays linear in the number of tenants.
-    containers: HashMap<&'a str, Vec<&'a ObservedContainer>>,
-    networks: HashSet<&'a str>,
-    volumes: HashSet<&'a str>,
+    index: &'a Index<'a>,
+    threads: usize,
     changes: Vec<Change>,
     notes: Vec<String>,
 }
+
+/// Below this many tenants one thread plans faster than several start.
+const PARALLEL_THRESHOLD: usize = 2_000;
 
 fn change(tenant: Option<&str>, resource: Resource, name: &str, action: Action) -> Change {
     Change {
@@ -296,36 +319,48 @@ impl<'a> Planner<'a> {
     }
 
     fn tenants(&mut self) {
-        let ns = &self.opts.namespace;
         let rt = &self.observed.runtime;
         let mut slugs: BTreeSet<&str> = self.desired.tenants.keys().map(String::as_str).collect();
         slugs.extend(self.observed.db.tenants.keys().map(String::as_str));
         slugs.extend(rt.containers.iter().filter_map(|c| c.tenant.as_deref()));
         slugs.extend(rt.networks.iter().filter_map(|n| n.tenant.as_deref()));
-        for slug in slugs {
-            if !self.selected(slug) {
-                continue;
+        let slugs: Vec<&str> = slugs.into_iter().filter(|s| self.selected(s)).collect();
+        let threads = self.threads;
+        if slugs.len() < PARALLEL_THRESHOLD || threads <= 1 {
+            for slug in slugs {
+                self.tenant(slug);
             }
-            let wanted = self
-                .desired
-                .tenants
-                .get(slug)
-                .filter(|t| t.state != TenantState::Cancelled);
-            match wanted {
-                Some(t) => {
-                    let (Some(plan), Some(theme)) = (
-                        self.desired.plans.get(&t.plan),
-                        self.desired.themes.get(&t.theme),
-                    ) else {
-                        // Validation guarantees both exist; a tenant without them cannot be planned.
-                        continue;
-                    };
-                    let spec = desired_container(ns, t, plan, theme);
-                    self.live_tenant(slug, t.state, &spec, &plan.name);
-                }
-                None => self.gone_tenant(slug),
+        } else {
+            // Tenants are independent: plan contiguous chunks in parallel and join them in order,
+            // so the result is the same as planning them one by one.
+            let chunk = slugs.len().div_ceil(threads);
+            let parts: Vec<(Vec<Change>, Vec<String>)> = std::thread::scope(|scope| {
+                let handles: Vec<_> = slugs
+                    .chunks(chunk)
+                    .map(|part| {
+                        let mut sub = Planner {
+                            changes: Vec::new(),
+                            notes: Vec::new(),
+                            ..*self
+                        };
+                        scope.spawn(move || {
+                            for slug in part {
+                                sub.tenant(slug);
+                            }
+                            (sub.changes, sub.notes)
+                        })
+                    })
+                    .collect();
+                // A panic in a planning thread is a bug: re-raise it rather than return half a plan.
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                    .collect()
+            });
+            for (changes, notes) in parts {
+                self.changes.extend(changes);
+                self.notes.extend(notes);
             }
-            self.tenant_record(slug);
         }
         // Managed objects with no tenant label at all are leftovers; only --prune touches them.
         if self.opts.prune && self.opts.tenants.is_empty() {
@@ -345,8 +380,31 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// Everything one tenant needs: its Docker objects in apply order, then its record.
+    fn tenant(&mut self, slug: &str) {
+        let wanted = self
+            .desired
+            .tenants
+            .get(slug)
+            .filter(|t| t.state != TenantState::Cancelled);
+        match wanted {
+            Some(t) => {
+                // Validation guarantees both exist; a tenant without them cannot be planned.
+                if let (Some(plan), Some(theme)) = (
+                    self.desired.plans.get(&t.plan),
+                    self.desired.themes.get(&t.theme),
+                ) {
+                    let spec = desired_container(&self.opts.namespace, t, plan, theme);
+                    self.live_tenant(slug, t.state, &spec, &plan.name);
+                }
+            }
+            None => self.gone_tenant(slug),
+        }
+        self.tenant_record(slug);
+    }
+
     fn containers_of(&self, slug: &str) -> Vec<&'a ObservedContainer> {
-        self.containers.get(slug).cloned().unwrap_or_default()
+        self.index.containers.get(slug).cloned().unwrap_or_default()
     }
 
     fn live_tenant(
@@ -356,14 +414,14 @@ impl<'a> Planner<'a> {
         spec: &ContainerSpec,
         plan_name: &str,
     ) {
-        if !self.networks.contains(spec.network.as_str()) {
+        if !self.index.networks.contains(spec.network.as_str()) {
             let mut c = change(Some(slug), Resource::Network, &spec.network, Action::Create);
             c.reasons
                 .push("the tenant's own network, with a subnet from the pool".into());
             c.after = Some(serde_json::json!({ "name": spec.network }));
             self.changes.push(c);
         }
-        if !self.volumes.contains(spec.volume.as_str()) {
+        if !self.index.volumes.contains(spec.volume.as_str()) {
             let mut c = change(Some(slug), Resource::Volume, &spec.volume, Action::Create);
             c.reasons
                 .push("the tenant's data volume (kept when the tenant is removed)".into());

@@ -371,3 +371,36 @@ fn planning_is_deterministic() {
     let b = json(&compute(&d, &observed, &opts()));
     assert_eq!(a, b);
 }
+
+#[test]
+fn planning_in_parallel_gives_the_same_plan_as_one_thread() {
+    let many: Vec<String> = (0..2500)
+        .map(|i| {
+            tenant(
+                &format!("t{i:04}"),
+                if i % 2 == 0 {
+                    "starter"
+                } else {
+                    "professional"
+                },
+                "",
+            )
+        })
+        .collect();
+    let before = desired(&many);
+    let mut observed = converged(&before, &opts());
+    observed.runtime.containers[7].state = ContainerState::Exited;
+    observed.runtime.containers.remove(1234);
+    let mut after = before.clone();
+    after.plans.get_mut("starter").unwrap().resources.pids = 64;
+    let one = compute_with_threads(&after, &observed, &opts(), 1);
+    let four = compute_with_threads(&after, &observed, &opts(), 4);
+    assert_eq!(
+        one.summary().replace,
+        1249,
+        "every starter tenant but the missing one"
+    );
+    assert_eq!(one.summary().create, 1);
+    assert_eq!(one.summary().start, 1);
+    assert_eq!(json(&one), json(&four));
+}
