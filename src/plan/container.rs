@@ -19,8 +19,11 @@ pub fn builtin_site_image() -> String {
     format!("tenantctl-site:{}", env!("CARGO_PKG_VERSION"))
 }
 
+/// The env var that carries the SHA-256 of the tenant's API key into its container.
+pub const API_KEY_ENV: &str = "TENANT_API_KEY_SHA256";
+
 /// Env names whose values are secrets or derived from secrets: never shown, never hashed.
-pub const SECRET_ENV: [&str; 1] = ["TENANT_API_KEY_SHA256"];
+pub const SECRET_ENV: [&str; 1] = [API_KEY_ENV];
 
 /// Words that mark an env value as sensitive: shown in plans only as a short fingerprint.
 const SENSITIVE_WORDS: [&str; 7] = [

@@ -468,6 +468,11 @@ impl<'a> Planner<'a> {
             }
             None => Some(vec!["the container has no spec-hash label".to_string()]),
             Some(hash) if Some(hash) != current.spec_hash.as_ref() => Some(Vec::new()),
+            // The key hash is not in the spec hash (it is a secret's digest); a rotated key
+            // still needs a new container, since env cannot change in place.
+            Some(_) if self.key_is_stale(slug, current) => {
+                Some(vec!["the tenant's API key was rotated".to_string()])
+            }
             Some(_) => None,
         };
         if let Some(mut reasons) = replace_reasons {
@@ -528,6 +533,16 @@ impl<'a> Planner<'a> {
             c.container_id = Some(current.id.clone());
             self.changes.push(c);
         }
+    }
+
+    fn key_is_stale(&self, slug: &str, current: &ObservedContainer) -> bool {
+        let stored = self
+            .observed
+            .db
+            .tenants
+            .get(slug)
+            .and_then(|r| r.api_key_sha256.as_deref());
+        stored.is_some() && current.env.get(container::API_KEY_ENV) != stored
     }
 
     /// Removed from git or cancelled: the container goes, data and the record stay.

@@ -404,3 +404,28 @@ fn planning_in_parallel_gives_the_same_plan_as_one_thread() {
     assert_eq!(one.summary().start, 1);
     assert_eq!(json(&one), json(&four));
 }
+
+#[test]
+fn a_rotated_api_key_replaces_the_container_without_showing_the_key() {
+    let d = desired(&base());
+    let mut observed = converged(&d, &opts());
+    observed.db.tenants.get_mut("acme").unwrap().api_key_sha256 = Some("new-digest".into());
+    let mut env: Vec<(String, String)> = observed.runtime.containers[0]
+        .env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    env.push(("TENANT_API_KEY_SHA256".into(), "old-digest".into()));
+    observed.runtime.containers[0].env = crate::runtime::Env::from_pairs(env);
+    let plan = compute(&d, &observed, &opts());
+    assert_eq!(
+        actions(&plan),
+        [("container.tenantctl-acme".to_string(), "-/+")]
+    );
+    assert_eq!(
+        plan.changes[0].reasons,
+        ["the tenant's API key was rotated"]
+    );
+    let out = text(&plan, Style { color: false }) + &json(&plan).to_string();
+    assert!(!out.contains("digest"), "{out}");
+}

@@ -123,7 +123,13 @@ impl Runtime {
     /// Everything this namespace manages (containers in all states, networks, volumes),
     /// each list sorted by name.
     pub async fn observe(&self) -> Result<ObservedRuntime, RuntimeError> {
-        observe::observe(&self.docker, &self.namespace).await
+        observe::observe(&self.docker, &self.namespace, None).await
+    }
+
+    /// What this namespace manages for one tenant: cheaper than [`Runtime::observe`] when
+    /// re-checking a single tenant between apply attempts.
+    pub async fn observe_tenant(&self, slug: &str) -> Result<ObservedRuntime, RuntimeError> {
+        observe::observe(&self.docker, &self.namespace, Some(slug)).await
     }
 }
 

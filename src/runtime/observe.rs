@@ -208,8 +208,16 @@ where
 pub(crate) async fn observe(
     docker: &Docker,
     namespace: &str,
+    tenant: Option<&str>,
 ) -> Result<ObservedRuntime, RuntimeError> {
-    let filters = label_filters(namespace);
+    let mut filters = label_filters(namespace);
+    if let Some(slug) = tenant {
+        // The engine ANDs label filters: only this tenant's objects.
+        filters
+            .entry("label".to_string())
+            .or_default()
+            .push(format!("{LABEL_TENANT}={slug}"));
+    }
     let (containers, networks, volumes) = tokio::try_join!(
         observe_containers(docker, namespace, &filters),
         observe_networks(docker, namespace, &filters),
