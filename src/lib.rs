@@ -1,5 +1,6 @@
 //! tenantctl: GitOps for tenants. See ARCHITECTURE.md for the map.
 
+pub mod apply;
 pub mod model;
 pub mod plan;
 pub mod runtime;

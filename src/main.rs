@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use tenantctl::apply;
 use tenantctl::model::{self, DesiredState, Diagnostic, slug_problem};
 use tenantctl::plan::render::{self, Style};
 use tenantctl::plan::{self, ObservedState, PlanOptions};
@@ -60,6 +61,81 @@ enum Command {
     /// edits. Exit codes: 0 success, 1 error; with --detailed-exitcode 0 means no changes and
     /// 2 means changes are pending.
     Plan(PlanArgs),
+    /// Carry the plan out: create, change, start, stop and remove tenants' containers,
+    /// networks and volumes, and write the database the SaaS application reads.
+    ///
+    /// Shows the plan and asks for `yes` unless --auto-approve. Tenants are applied in parallel
+    /// (--parallelism), each through ordered steps; a failing tenant is retried with backoff,
+    /// its previous container kept running, and marked failed without stopping the others
+    /// (exit 1). One apply at a time: the lock lives in the database.
+    Apply(ApplyArgs),
+    /// Tenant API keys (stored only as SHA-256 digests; a key is shown once).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Give a tenant a new API key, show it once, and restart its site with it.
+    Rotate {
+        slug: String,
+        /// Wait this long for another apply to finish (e.g. 30s, 2m)
+        #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+        lock_timeout: std::time::Duration,
+    },
+}
+
+#[derive(Args, Debug)]
+struct ApplyArgs {
+    /// The commit to apply: a branch, tag or commit id
+    #[arg(long, value_name = "REF", default_value = "HEAD")]
+    r#ref: String,
+    /// Apply without asking for confirmation
+    #[arg(long)]
+    auto_approve: bool,
+    /// How many tenants are worked on at once
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
+    parallelism: u16,
+    /// Also remove managed containers and networks of tenants no longer in git (data volumes are never removed)
+    #[arg(long)]
+    prune: bool,
+    /// Address pool tenant networks get their /28 subnets from
+    #[arg(long, value_name = "CIDR", env = "TENANTCTL_SUBNET_POOL", default_value = "10.233.0.0/16")]
+    subnet_pool: ipnet::Ipv4Net,
+    /// Wait this long for another apply to finish before giving up (e.g. 30s, 2m)
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    lock_timeout: std::time::Duration,
+    /// How long a new container has to answer its health path
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    health_timeout: std::time::Duration,
+    /// Attempts per tenant before it is marked failed (with exponential backoff between)
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    attempts: u32,
+    /// Never colour the output (NO_COLOR is honoured too)
+    #[arg(long)]
+    no_color: bool,
+}
+
+/// `500ms`, `30s`, `2m`, `1h`, or plain seconds.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: f64 = number.parse().map_err(|_| format!("`{text}` is not a duration; write e.g. 30s, 2m or 1h"))?;
+    let seconds = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86_400.0,
+        _ => return Err(format!("`{text}`: unknown unit `{unit}`; use ms, s, m, h or d")),
+    };
+    if !seconds.is_finite() || seconds < 0.0 {
+        return Err(format!("`{text}` is not a duration"));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
 #[derive(Args, Debug)]
@@ -134,6 +210,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             rt.block_on(plan_command(&cli, args))
         }
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
 fn repo_dir(cli: &Cli) -> Result<PathBuf> {
@@ -212,34 +292,82 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-async fn plan_command(cli: &Cli, args: &PlanArgs) -> Result<ExitCode> {
+/// Desired state at a revision, and both sides of the actual state.
+struct Loaded {
+    repo: Repo,
+    snapshot: Snapshot,
+    desired: DesiredState,
+    runtime: Runtime,
+    store: Store,
+    db_url: String,
+}
+
+impl Loaded {
+    fn revision(&self) -> String {
+        match &self.snapshot.base_revision {
+            Some(_) => self.snapshot.short_revision(),
+            None => self.snapshot.revision.clone(),
+        }
+    }
+
+    async fn observe(&self) -> Result<ObservedState> {
+        let (containers, db) = tokio::join!(self.runtime.observe(), self.store.observe());
+        let observed = ObservedState { runtime: containers?, db: db? };
+        tracing::debug!(
+            containers = observed.runtime.containers.len(),
+            networks = observed.runtime.networks.len(),
+            volumes = observed.runtime.volumes.len(),
+            tenant_rows = observed.db.tenants.len(),
+            database = %tenantctl::store::redact(&self.db_url),
+            "observed actual state"
+        );
+        Ok(observed)
+    }
+}
+
+/// Reads and validates the desired state, then connects to the engine and the database.
+/// `Ok(None)` means the revision is invalid (diagnostics already printed).
+async fn load(cli: &Cli, reference: &str, worktree: bool) -> Result<Option<Loaded>> {
     let dir = repo_dir(cli)?;
     let repo = Repo::discover(&dir)?;
-    let snapshot: Snapshot = if args.worktree {
-        repo.snapshot_worktree()?
-    } else {
-        repo.snapshot_at(&args.r#ref)?
-    };
+    let snapshot: Snapshot = if worktree { repo.snapshot_worktree()? } else { repo.snapshot_at(reference)? };
     let label = format!("revision {}", snapshot.short_revision());
     tracing::debug!(revision = %snapshot.revision, files = snapshot.files.len(), "read desired state");
     let Ok(desired) = check(&snapshot.files, &label) else {
+        return Ok(None);
+    };
+    let db_url = cli.database_url.clone().unwrap_or_else(|| Store::default_url(repo.root()));
+    let (runtime, store) = tokio::join!(Runtime::connect(&cli.namespace), Store::open(&db_url));
+    Ok(Some(Loaded { repo, snapshot, desired, runtime: runtime?, store: store?, db_url }))
+}
+
+fn text_style(no_color: bool) -> Style {
+    Style { color: !no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal() }
+}
+
+/// Says on stderr when state files have uncommitted edits that a plan of a commit leaves out.
+fn note_uncommitted(repo: &Repo) -> Result<()> {
+    let pending = repo.uncommitted_changes()?;
+    if !pending.is_empty() {
+        let shown: Vec<&str> = pending.iter().take(5).map(String::as_str).collect();
+        let more = if pending.len() > 5 { format!(" and {} more", pending.len() - 5) } else { String::new() };
+        eprintln!(
+            "\nNote: {} uncommitted edit{} under plans/, themes/ or tenants/ {} not included ({}{more}). Commit them to deploy, or preview them with --worktree.",
+            pending.len(),
+            plural(pending.len()),
+            if pending.len() == 1 { "is" } else { "are" },
+            shown.join(", "),
+        );
+    }
+    Ok(())
+}
+
+async fn plan_command(cli: &Cli, args: &PlanArgs) -> Result<ExitCode> {
+    let Some(loaded) = load(cli, &args.r#ref, args.worktree).await? else {
         return Ok(ExitCode::from(1));
     };
-
-    let url = cli
-        .database_url
-        .clone()
-        .unwrap_or_else(|| Store::default_url(repo.root()));
-    let (runtime, store) = tokio::join!(Runtime::connect(&cli.namespace), Store::open(&url));
-    let runtime = runtime?;
-    let store = store?;
-    let (containers, db) = tokio::join!(runtime.observe(), store.observe());
-    let observed = ObservedState {
-        runtime: containers?,
-        db: db?,
-    };
-    store.close().await;
-
+    let observed = loaded.observe().await?;
+    let desired = &loaded.desired;
     for slug in &args.tenants {
         let known = desired.tenants.contains_key(slug)
             || observed.db.tenants.contains_key(slug)
@@ -254,44 +382,167 @@ async fn plan_command(cli: &Cli, args: &PlanArgs) -> Result<ExitCode> {
     }
     let opts = PlanOptions {
         namespace: cli.namespace.clone(),
-        revision: match &snapshot.base_revision {
-            Some(_) => snapshot.short_revision(),
-            None => snapshot.revision.clone(),
-        },
+        revision: loaded.revision(),
         prune: args.prune,
         tenants: args.tenants.clone(),
     };
-    let plan = plan::compute(&desired, &observed, &opts);
+    let plan = plan::compute(desired, &observed, &opts);
     tracing::debug!(changes = plan.changes.len(), "computed plan");
     match args.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&render::json(&plan))?),
-        Output::Text => {
-            let color = !args.no_color
-                && std::env::var_os("NO_COLOR").is_none()
-                && std::io::stdout().is_terminal();
-            print!("{}", render::text(&plan, Style { color }));
-        }
+        Output::Text => print!("{}", render::text(&plan, text_style(args.no_color))),
     }
+    loaded.store.close().await;
     if !args.worktree {
-        let pending = repo.uncommitted_changes()?;
-        if !pending.is_empty() {
-            let shown: Vec<&str> = pending.iter().take(5).map(String::as_str).collect();
-            let more = if pending.len() > 5 {
-                format!(" and {} more", pending.len() - 5)
-            } else {
-                String::new()
-            };
-            eprintln!(
-                "\nNote: {} uncommitted edit{} under plans/, themes/ or tenants/ {} not included ({}{more}). Commit them to deploy, or preview them with --worktree.",
-                pending.len(),
-                plural(pending.len()),
-                if pending.len() == 1 { "is" } else { "are" },
-                shown.join(", "),
-            );
-        }
+        note_uncommitted(&loaded.repo)?;
     }
     if args.detailed_exitcode && !plan.is_empty() {
         return Ok(ExitCode::from(2));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints apply progress as it happens, one line per step.
+struct Printer;
+
+impl apply::Progress for Printer {
+    fn line(&self, tenant: Option<&str>, message: &str) {
+        match tenant {
+            Some(t) => println!("{t}: {message}"),
+            None => println!("{message}"),
+        }
+    }
+}
+
+async fn apply_command(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
+    let Some(loaded) = load(cli, &args.r#ref, false).await? else {
+        return Ok(ExitCode::from(1));
+    };
+    let style = text_style(args.no_color);
+    let opts = PlanOptions { namespace: cli.namespace.clone(), revision: loaded.revision(), prune: args.prune, tenants: vec![] };
+    let plan = plan::compute(&loaded.desired, &loaded.observe().await?, &opts);
+    note_uncommitted(&loaded.repo)?;
+    if plan.is_empty() {
+        print!("{}", render::text(&plan, style));
+        println!("Apply complete! Nothing to do.");
+        loaded.store.close().await;
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!("{}", render::text(&plan, style));
+    if !args.auto_approve {
+        if !std::io::stdin().is_terminal() {
+            bail!("apply needs confirmation and standard input is not a terminal; review the plan, then run again with --auto-approve");
+        }
+        print!("\nDo you want to perform these actions? Only 'yes' will be accepted.\n  Enter a value: ");
+        std::io::Write::flush(&mut std::io::stdout())?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if answer.trim() != "yes" {
+            println!("Apply cancelled.");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    let lock = apply::lock::ApplyLock::acquire(&loaded.store, args.lock_timeout).await?;
+    // What was shown may be stale by the time the lock is held: re-plan, and refuse to apply a
+    // different plan than the one approved.
+    let fresh = plan::compute(&loaded.desired, &loaded.observe().await?, &opts);
+    if render::json(&fresh)["changes"] != render::json(&plan)["changes"] {
+        lock.release().await;
+        bail!("the actual state changed while the plan was shown (another apply or a manual change); nothing was applied. Run apply again to see the new plan");
+    }
+    println!();
+    let config = apply::ApplyConfig {
+        namespace: cli.namespace.clone(),
+        revision: loaded.revision(),
+        parallelism: usize::from(args.parallelism),
+        attempts: args.attempts,
+        backoff: std::time::Duration::from_millis(500),
+        health_timeout: args.health_timeout,
+        subnet_pool: args.subnet_pool,
+        prune: args.prune,
+    };
+    let desired = std::sync::Arc::new(loaded.desired.clone());
+    let applier = apply::Applier::new(loaded.runtime.clone(), loaded.store.clone(), config, desired, std::sync::Arc::new(Printer));
+    let report = applier.run(&fresh.changes).await;
+    lock.release().await;
+    let report = report?;
+    print_report(&report, style);
+    loaded.store.close().await;
+    Ok(if report.failed() > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn print_report(report: &apply::Report, style: Style) {
+    let failed = report.failed();
+    println!();
+    if failed == 0 {
+        println!("{}", paint(style, "32", &format!("Apply complete! {} changes applied.", report.changes_applied)));
+    } else {
+        println!("{}", paint(style, "31", &format!("Apply finished with errors: {failed} tenant{} failed.", plural(failed))));
+    }
+    if !report.outcomes.is_empty() {
+        println!("\nTenants:");
+        for (slug, outcome) in &report.outcomes {
+            match outcome {
+                apply::Outcome::Converged { url: Some(url) } => println!("  {slug:<24} {url}"),
+                apply::Outcome::Converged { url: None } => println!("  {slug:<24} (not running)"),
+                apply::Outcome::Failed { reason } => println!("  {slug:<24} {} {reason}", paint(style, "31", "FAILED:")),
+            }
+        }
+    }
+    if !report.new_keys.is_empty() {
+        println!("\nNew API keys (shown once; only their SHA-256 is stored — rotate with `tenantctl keys rotate SLUG`):");
+        for (slug, key) in &report.new_keys {
+            println!("  {slug:<24} {key}");
+        }
+    }
+}
+
+fn paint(style: Style, code: &str, text: &str) -> String {
+    if style.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+}
+
+async fn rotate_command(cli: &Cli, slug: &str, lock_timeout: std::time::Duration) -> Result<ExitCode> {
+    let Some(loaded) = load(cli, "HEAD", false).await? else {
+        return Ok(ExitCode::from(1));
+    };
+    let lock = apply::lock::ApplyLock::acquire(&loaded.store, lock_timeout).await?;
+    let result = async {
+        let db = loaded.store.observe().await?;
+        let Some(mut row) = db.tenants.get(slug).cloned() else {
+            bail!("tenant `{slug}` has no record yet; apply it first");
+        };
+        let (key, digest) = apply::keys::generate()?;
+        row.api_key_sha256 = Some(digest);
+        row.updated_at = tenantctl::store::now_unix();
+        loaded.store.upsert_tenant(&row).await?;
+        loaded.store.record_event(None, Some(slug), "tenant.key-rotated", "API key rotated").await?;
+        // The container carries the key's digest in its env: replace it (the plan sees the stale digest).
+        let opts = PlanOptions { namespace: cli.namespace.clone(), revision: loaded.revision(), prune: false, tenants: vec![slug.to_string()] };
+        let plan = plan::compute(&loaded.desired, &loaded.observe().await?, &opts);
+        let changes: Vec<plan::Change> = plan.changes.into_iter().filter(|c| c.tenant.as_deref() == Some(slug)).collect();
+        let config = apply::ApplyConfig {
+            namespace: cli.namespace.clone(),
+            revision: loaded.revision(),
+            parallelism: 1,
+            attempts: 3,
+            backoff: std::time::Duration::from_millis(500),
+            health_timeout: std::time::Duration::from_secs(60),
+            subnet_pool: std::env::var("TENANTCTL_SUBNET_POOL").unwrap_or_else(|_| "10.233.0.0/16".into()).parse()?,
+            prune: false,
+        };
+        let desired = std::sync::Arc::new(loaded.desired.clone());
+        let report = apply::Applier::new(loaded.runtime.clone(), loaded.store.clone(), config, desired, std::sync::Arc::new(Printer))
+            .run(&changes)
+            .await?;
+        Ok::<_, anyhow::Error>((key, report))
+    }
+    .await;
+    lock.release().await;
+    let (key, report) = result?;
+    println!("\nNew API key for {slug} (shown once; only its SHA-256 is stored):\n  {key}");
+    if report.failed() > 0 {
+        eprintln!("the key is stored, but the tenant's site did not restart with it: run `tenantctl apply`");
+        return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
 }

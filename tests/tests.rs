@@ -2,5 +2,6 @@
 
 mod support;
 
+mod apply;
 mod plan;
 mod validate;

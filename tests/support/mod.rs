@@ -447,3 +447,60 @@ fn next_subnet() -> String {
         (i % 16) * 16
     )
 }
+
+/// A /20 address pool for one apply test, disjoint from other tests in this process and from
+/// the `converge` fixture's networks.
+pub fn unique_pool() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("10.{}.{}.0/20", 100 + (std::process::id() % 40), (n * 16) % 256)
+}
+
+/// One HTTP/1.1 request over loopback; returns status, raw headers and body.
+pub fn http(method: &str, url: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let mut stream = std::net::TcpStream::connect(host).expect("connect");
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: 0\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, head.to_string(), body.to_string())
+}
+
+/// The managed objects of a namespace, as `docker` lists them.
+pub fn names(kind: &str, namespace: &str) -> Vec<String> {
+    let filter = format!("label=tenantctl.namespace={namespace}");
+    let out = match kind {
+        "container" => docker(&["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"]),
+        _ => docker(&[kind, "ls", "--filter", &filter, "--format", "{{.Name}}"]),
+    };
+    let mut v: Vec<String> = out.split_whitespace().map(String::from).collect();
+    v.sort();
+    v
+}
+
+/// `docker inspect` of a container (networks share tenant names, hence the type).
+pub fn inspect(name: &str, format: &str) -> String {
+    docker(&["inspect", "--type", "container", "--format", format, name]).trim().to_string()
+}
+
+/// Reads the state database through tenantctl's own store.
+pub fn db(url: &str) -> tenantctl::store::ObservedDb {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = tenantctl::store::Store::open(url).await.unwrap();
+        let seen = store.observe().await.unwrap();
+        store.close().await;
+        seen
+    })
+}

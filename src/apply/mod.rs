@@ -1,0 +1,611 @@
+//! Carries a plan out: records first, then tenants in parallel (bounded), each through ordered
+//! steps, retried with backoff from a fresh observation, rolled back to its previous container
+//! when the new one does not come up.
+
+pub mod keys;
+pub mod lock;
+
+use crate::model::{DesiredState, TenantState};
+use crate::plan::container::{API_KEY_ENV, builtin_site_image, desired_container, labels};
+use crate::plan::records::{plan_row, tenant_row, theme_row};
+use crate::plan::{Action, Change, ObservedState, PlanOptions, Resource};
+use crate::runtime::{ObservedContainer, Runtime, RuntimeError, SubnetPool};
+use crate::store::{Store, StoreError, TenantRow, now_unix};
+use ipnet::Ipv4Net;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, Semaphore};
+
+/// How an apply runs; the CLI fills it from flags.
+#[derive(Debug, Clone)]
+pub struct ApplyConfig {
+    pub namespace: String,
+    pub revision: String,
+    pub parallelism: usize,
+    /// Attempts per tenant (the first try included).
+    pub attempts: u32,
+    /// First retry delay; doubles each attempt.
+    pub backoff: Duration,
+    /// How long a new container has to answer its health path.
+    pub health_timeout: Duration,
+    pub subnet_pool: Ipv4Net,
+    pub prune: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("{0}")]
+    Step(String),
+}
+
+/// What became of one tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Converged { url: Option<String> },
+    Failed { reason: String },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub run_id: i64,
+    pub outcomes: BTreeMap<String, Outcome>,
+    /// Keys created in this apply, shown once: slug → key.
+    pub new_keys: BTreeMap<String, String>,
+    pub changes_applied: usize,
+}
+
+impl Report {
+    pub fn failed(&self) -> usize {
+        self.outcomes.values().filter(|o| matches!(o, Outcome::Failed { .. })).count()
+    }
+}
+
+/// Progress lines as work happens; the CLI prints them.
+pub trait Progress: Send + Sync {
+    fn line(&self, tenant: Option<&str>, message: &str);
+}
+
+pub struct Applier {
+    runtime: Runtime,
+    store: Store,
+    config: ApplyConfig,
+    desired: Arc<DesiredState>,
+    progress: Arc<dyn Progress>,
+    /// Serialises subnet choice across parallel tenants (the database also refuses duplicates).
+    subnets: Mutex<()>,
+    run_id: i64,
+    new_keys: Mutex<BTreeMap<String, String>>,
+    applied: std::sync::atomic::AtomicUsize,
+}
+
+impl Applier {
+    pub fn new(
+        runtime: Runtime,
+        store: Store,
+        config: ApplyConfig,
+        desired: Arc<DesiredState>,
+        progress: Arc<dyn Progress>,
+    ) -> Applier {
+        Applier {
+            runtime,
+            store,
+            config,
+            desired,
+            progress,
+            subnets: Mutex::new(()),
+            run_id: 0,
+            new_keys: Mutex::new(BTreeMap::new()),
+            applied: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    fn plan_options(&self, tenants: Vec<String>) -> PlanOptions {
+        PlanOptions {
+            namespace: self.config.namespace.clone(),
+            revision: self.config.revision.clone(),
+            prune: self.config.prune,
+            tenants,
+        }
+    }
+
+    /// Applies `changes` (a plan computed under the lock). Records first, then every tenant.
+    pub async fn run(mut self, changes: &[Change]) -> Result<Report, ApplyError> {
+        self.run_id = self.store.start_run(&self.config.revision).await?;
+        let started = Instant::now();
+        self.records(changes).await?;
+        self.images(changes).await;
+
+        let tenants: BTreeSet<String> = changes.iter().filter_map(|c| c.tenant.clone()).collect();
+        // Unlabelled leftovers (only with --prune) have no tenant; handle them once here.
+        for c in changes.iter().filter(|c| c.tenant.is_none() && matches!(c.resource, Resource::Container | Resource::Network)) {
+            self.execute_orphan(c).await;
+        }
+        let this = Arc::new(self);
+        let gate = Arc::new(Semaphore::new(this.config.parallelism.max(1)));
+        let mut set = tokio::task::JoinSet::new();
+        for slug in tenants {
+            let (this, gate) = (this.clone(), gate.clone());
+            set.spawn(async move {
+                let _permit = gate.acquire_owned().await;
+                let outcome = this.converge_tenant(&slug).await;
+                (slug, outcome)
+            });
+        }
+        let mut outcomes = BTreeMap::new();
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok((slug, outcome)) => {
+                    outcomes.insert(slug, outcome);
+                }
+                Err(e) => tracing::error!("a tenant task ended abnormally: {e}"),
+            }
+        }
+        let failed = outcomes.values().filter(|o| matches!(o, Outcome::Failed { .. })).count();
+        let applied = this.applied.load(std::sync::atomic::Ordering::Relaxed);
+        let summary = format!(
+            "{applied} changes applied, {} tenants converged, {failed} failed in {:.1}s",
+            outcomes.len() - failed,
+            started.elapsed().as_secs_f64()
+        );
+        let status = if failed == 0 { "succeeded" } else { "failed" };
+        this.store.finish_run(this.run_id, status, &summary).await?;
+        let new_keys = this.new_keys.lock().await.clone();
+        Ok(Report { run_id: this.run_id, outcomes, new_keys, changes_applied: applied })
+    }
+
+    async fn event(&self, tenant: Option<&str>, kind: &str, message: &str) {
+        if let Err(e) = self.store.record_event(Some(self.run_id), tenant, kind, message).await {
+            tracing::warn!("recording an event failed: {e}");
+        }
+    }
+
+    /// Plan and theme rows: what the SaaS application reads. Written before any tenant changes.
+    async fn records(&self, changes: &[Change]) -> Result<(), ApplyError> {
+        let now = now_unix();
+        let rev = &self.config.revision;
+        for c in changes.iter().filter(|c| matches!(c.resource, Resource::PlanRecord | Resource::ThemeRecord)) {
+            match (c.resource, c.action) {
+                (Resource::PlanRecord, Action::Destroy) => {
+                    self.store.delete_plan(&c.name).await?;
+                }
+                (Resource::ThemeRecord, Action::Destroy) => {
+                    self.store.delete_theme(&c.name).await?;
+                }
+                (Resource::PlanRecord, _) => {
+                    if let Some(p) = self.desired.plans.get(&c.name) {
+                        self.store.upsert_plan(&plan_row(p, rev, now)).await?;
+                    }
+                }
+                _ => {
+                    if let Some(t) = self.desired.themes.get(&c.name) {
+                        self.store.upsert_theme(&theme_row(t, rev, now)).await?;
+                    }
+                }
+            }
+            self.progress.line(None, &format!("{}: {} {}", c.address(), c.action.symbol(), past(c.action)));
+            self.event(None, &format!("{}.{}", c.resource.as_str(), action_word(c.action)), &c.address()).await;
+            self.applied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Makes sure every image the changed tenants need is on the host before any container is made.
+    /// A missing image fails only the tenants that use it (their container step reports it).
+    async fn images(&self, changes: &[Change]) {
+        let mut wanted: BTreeSet<String> = BTreeSet::new();
+        for c in changes.iter().filter(|c| c.resource == Resource::Container && matches!(c.action, Action::Create | Action::Replace)) {
+            if let Some(image) = c.after.as_ref().and_then(|a| a.get("image")).and_then(|v| v.as_str()) {
+                wanted.insert(image.to_string());
+            }
+        }
+        for image in wanted {
+            let result = if image == builtin_site_image() {
+                self.progress.line(None, &format!("image {image}: building the built-in site image from this binary"));
+                self.runtime.ensure_site_image(&image).await.map(|_| ())
+            } else {
+                let progress = self.progress.clone();
+                let name = image.clone();
+                self.runtime
+                    .ensure_image(&image, move |line: &str| progress.line(None, &format!("image {name}: {line}")))
+                    .await
+            };
+            if let Err(e) = result {
+                self.progress.line(None, &format!("image {image}: {e}"));
+            }
+        }
+    }
+
+    async fn execute_orphan(&self, c: &Change) {
+        let result = match c.resource {
+            Resource::Container => self.runtime.remove_container(c.container_id.as_deref().unwrap_or(&c.name), true).await,
+            _ => self.runtime.remove_network(&c.name).await,
+        };
+        match result {
+            Ok(()) => {
+                self.progress.line(None, &format!("{}: - destroyed", c.address()));
+                self.event(None, &format!("{}.destroy", c.resource.as_str()), &c.address()).await;
+            }
+            Err(e) => self.progress.line(None, &format!("{}: destroy failed: {e}", c.address())),
+        }
+    }
+
+    /// One tenant, all steps, with retries from a fresh observation each time.
+    async fn converge_tenant(&self, slug: &str) -> Outcome {
+        let mut last_error = String::new();
+        for attempt in 1..=self.config.attempts.max(1) {
+            if attempt > 1 {
+                let delay = self.config.backoff * 2u32.saturating_pow(attempt - 2);
+                self.progress.line(Some(slug), &format!("retrying in {:.1}s (attempt {attempt} of {})", delay.as_secs_f64(), self.config.attempts));
+                tokio::time::sleep(delay).await;
+            }
+            match self.attempt(slug).await {
+                Ok(url) => {
+                    self.finish_tenant(slug, None, url.as_deref()).await;
+                    return Outcome::Converged { url };
+                }
+                Err(e) => {
+                    last_error = e.to_string();
+                    self.progress.line(Some(slug), &format!("attempt {attempt} failed: {last_error}"));
+                    self.event(Some(slug), "tenant.attempt-failed", &format!("attempt {attempt}: {last_error}")).await;
+                }
+            }
+        }
+        self.finish_tenant(slug, Some(&last_error), None).await;
+        self.event(Some(slug), "tenant.failed", &last_error).await;
+        Outcome::Failed { reason: last_error }
+    }
+
+    /// Records the result on the tenant's row; a failure keeps everything else as it was.
+    async fn finish_tenant(&self, slug: &str, error: Option<&str>, url: Option<&str>) {
+        let result = async {
+            let db = self.store.observe().await?;
+            let Some(mut row) = db.tenants.get(slug).cloned() else { return Ok::<(), StoreError>(()) };
+            row.last_error = error.map(str::to_string);
+            if error.is_none() {
+                row.applied_revision = Some(self.config.revision.clone());
+                if url.is_some() || row.state != "active" {
+                    row.url = url.map(str::to_string);
+                }
+            }
+            row.updated_at = now_unix();
+            self.store.upsert_tenant(&row).await
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(tenant = slug, "recording the outcome failed: {e}");
+        }
+    }
+
+    /// Observes this tenant afresh, plans it alone, and carries that plan out in order.
+    async fn attempt(&self, slug: &str) -> Result<Option<String>, ApplyError> {
+        let observed = ObservedState { runtime: self.runtime.observe_tenant(slug).await?, db: self.store.observe().await? };
+        let row = self.ensure_row(slug, &observed).await?;
+        // The row may have just been made (with its key): plan against it.
+        let mut observed = observed;
+        if let Some(r) = &row {
+            observed.db.tenants.insert(slug.to_string(), r.clone());
+        }
+        let plan = crate::plan::compute(&self.desired, &observed, &self.plan_options(vec![slug.to_string()]));
+        let mut url = None;
+        for change in plan.changes.iter().filter(|c| c.tenant.as_deref() == Some(slug)) {
+            if let Some(u) = self.step(slug, change, row.as_ref(), &observed).await? {
+                url = Some(u);
+            }
+            self.applied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        if url.is_none() && self.wants_running(slug) {
+            // Nothing changed for the container: report where it answers.
+            let observed = self.runtime.observe_tenant(slug).await?;
+            if let Some(c) = observed.containers.iter().find(|c| c.name == self.container_name(slug)) {
+                url = self.url_of(c).await;
+            }
+        }
+        Ok(url)
+    }
+
+    fn container_name(&self, slug: &str) -> String {
+        crate::runtime::container_name(&self.config.namespace, slug)
+    }
+
+    fn wants_running(&self, slug: &str) -> bool {
+        self.desired.tenants.get(slug).is_some_and(|t| t.state == TenantState::Active)
+    }
+
+    /// Makes the tenant's row match git (creating it with a fresh API key and trial end the
+    /// first time) before its container is made, since the container carries the key's digest.
+    async fn ensure_row(&self, slug: &str, observed: &ObservedState) -> Result<Option<TenantRow>, ApplyError> {
+        let now = now_unix();
+        let existing = observed.db.tenants.get(slug);
+        let Some(t) = self.desired.tenants.get(slug) else {
+            // Gone from git: the row stays, marked cancelled.
+            let Some(row) = existing else { return Ok(None) };
+            if row.state == "cancelled" {
+                return Ok(Some(row.clone()));
+            }
+            let mut row = row.clone();
+            row.state = "cancelled".into();
+            row.updated_at = now;
+            self.store.upsert_tenant(&row).await?;
+            self.event(Some(slug), "tenant-record.update", "state → cancelled (no longer in git)").await;
+            return Ok(Some(row));
+        };
+        let mut row = tenant_row(t, &self.config.revision, now);
+        match existing {
+            Some(old) => {
+                // Keep what the reconciler owns: key, trial end, history.
+                row.created_at = old.created_at;
+                row.trial_ends_at = old.trial_ends_at;
+                row.api_key_sha256 = old.api_key_sha256.clone();
+                row.applied_revision = old.applied_revision.clone();
+                row.applied_spec_hash = old.applied_spec_hash.clone();
+                row.url = old.url.clone();
+                row.last_error = old.last_error.clone();
+                row.updated_at = old.updated_at;
+            }
+            None => {
+                let trial = self.desired.plans.get(&t.plan).map_or(0, |p| i64::from(p.trial_days));
+                row.trial_ends_at = (trial > 0).then(|| now + trial * 86_400);
+            }
+        }
+        if row.api_key_sha256.is_none() {
+            let (key, digest) = keys::generate().map_err(|e| ApplyError::Step(format!("cannot generate an API key: {e}")))?;
+            row.api_key_sha256 = Some(digest);
+            self.new_keys.lock().await.insert(slug.to_string(), key);
+        }
+        let changed = existing != Some(&row);
+        if changed {
+            row.updated_at = now;
+            self.store.upsert_tenant(&row).await?;
+            let what = if existing.is_some() { "update" } else { "create" };
+            self.event(Some(slug), &format!("tenant-record.{what}"), &format!("tenant-record.{slug}")).await;
+        }
+        Ok(Some(row))
+    }
+
+    /// One change of one tenant. Returns the tenant's URL when a container was (re)started.
+    async fn step(&self, slug: &str, c: &Change, row: Option<&TenantRow>, observed: &ObservedState) -> Result<Option<String>, ApplyError> {
+        let p = &self.progress;
+        let address = c.address();
+        let mut url = None;
+        match (c.resource, c.action) {
+            (Resource::TenantRecord, _) => {
+                // Done by ensure_row before any container work.
+                return Ok(None);
+            }
+            (Resource::Network, Action::Create) => {
+                let subnet = self.create_network(slug, &c.name).await?;
+                p.line(Some(slug), &format!("{address}: + created ({subnet})"));
+            }
+            (Resource::Network, Action::Destroy) => {
+                self.runtime.remove_network(&c.name).await?;
+                self.store.release_network(slug).await?;
+                p.line(Some(slug), &format!("{address}: - destroyed"));
+            }
+            (Resource::Volume, Action::Create) => {
+                let labels = crate::runtime::managed_labels(&self.config.namespace, slug);
+                self.runtime.create_volume(&c.name, &labels).await?;
+                p.line(Some(slug), &format!("{address}: + created"));
+            }
+            (Resource::Container, Action::Create) => {
+                let id = self.create_container(slug, row, &c.name).await?;
+                if self.wants_running(slug) {
+                    self.runtime.start_container(&id).await?;
+                    url = Some(self.wait_ready(slug, &id).await?);
+                    p.line(Some(slug), &format!("{address}: + created, healthy at {}", url.as_deref().unwrap_or("")));
+                } else {
+                    p.line(Some(slug), &format!("{address}: + created (stopped: tenant is suspended)"));
+                }
+            }
+            (Resource::Container, Action::Replace) => {
+                url = self.replace_container(slug, c, row).await?;
+            }
+            (Resource::Container, Action::Update) => {
+                let (id, t) = (c.container_id.clone().unwrap_or_default(), self.spec(slug)?);
+                self.runtime.update_limits(&id, t.nano_cpus, t.memory_bytes as i64, i64::from(t.pids)).await?;
+                p.line(Some(slug), &format!("{address}: ~ limits updated in place"));
+            }
+            (Resource::Container, Action::Start) => {
+                let id = c.container_id.clone().unwrap_or_default();
+                self.runtime.start_container(&id).await?;
+                url = Some(self.wait_ready(slug, &id).await?);
+                p.line(Some(slug), &format!("{address}: > started, healthy at {}", url.as_deref().unwrap_or("")));
+            }
+            (Resource::Container, Action::Stop) => {
+                let id = c.container_id.clone().unwrap_or_default();
+                self.runtime.stop_container(&id, Duration::from_secs(10)).await?;
+                p.line(Some(slug), &format!("{address}: . stopped (nothing deleted)"));
+            }
+            (Resource::Container, Action::Destroy) => {
+                let id = c.container_id.clone().unwrap_or_else(|| c.name.clone());
+                self.runtime.remove_container(&id, true).await?;
+                p.line(Some(slug), &format!("{address}: - destroyed (data volume kept)"));
+            }
+            (resource, action) => {
+                return Err(ApplyError::Step(format!("no step for {} {:?}", resource.as_str(), action)));
+            }
+        }
+        let _ = observed;
+        self.event(Some(slug), &format!("{}.{}", c.resource.as_str(), action_word(c.action)), &address).await;
+        Ok(url)
+    }
+
+    fn spec(&self, slug: &str) -> Result<crate::plan::container::ContainerSpec, ApplyError> {
+        let t = self.desired.tenants.get(slug).ok_or_else(|| ApplyError::Step(format!("tenant `{slug}` is not in git")))?;
+        match (self.desired.plans.get(&t.plan), self.desired.themes.get(&t.theme)) {
+            (Some(plan), Some(theme)) => Ok(desired_container(&self.config.namespace, t, plan, theme)),
+            _ => Err(ApplyError::Step(format!("tenant `{slug}` names a missing plan or theme"))),
+        }
+    }
+
+    async fn create_container(&self, slug: &str, row: Option<&TenantRow>, name: &str) -> Result<String, ApplyError> {
+        let spec = self.spec(slug)?;
+        let labels = labels(&self.config.namespace, slug, &spec, &self.config.revision);
+        let mut extra = BTreeMap::new();
+        if let Some(digest) = row.and_then(|r| r.api_key_sha256.clone()) {
+            extra.insert(API_KEY_ENV.to_string(), digest);
+        }
+        Ok(self.runtime.create_container(&spec, &labels, &extra, name).await?)
+    }
+
+    /// Blue/green: the new container must answer before the old one goes; if it does not, the
+    /// old one was never touched (that is the rollback) and the new one is removed.
+    async fn replace_container(&self, slug: &str, c: &Change, row: Option<&TenantRow>) -> Result<Option<String>, ApplyError> {
+        let name = self.container_name(slug);
+        let next = format!("{name}-next");
+        // A `-next` left by an interrupted apply is ours and stale.
+        self.runtime.remove_container(&next, true).await?;
+        let new_id = self.create_container(slug, row, &next).await?;
+        let old_id = c.container_id.clone();
+        let url = if self.wants_running(slug) {
+            let ready = async {
+                self.runtime.start_container(&new_id).await?;
+                self.wait_ready(slug, &new_id).await
+            }
+            .await;
+            match ready {
+                Ok(url) => Some(url),
+                Err(e) => {
+                    let _ = self.runtime.remove_container(&new_id, true).await;
+                    self.progress.line(Some(slug), &format!("container.{name}: new container did not come up; the previous one keeps running"));
+                    self.event(Some(slug), "container.rollback", &format!("container.{name}: {e}")).await;
+                    return Err(e);
+                }
+            }
+        } else {
+            None
+        };
+        if let Some(old) = &old_id {
+            self.runtime.remove_container(old, true).await?;
+        }
+        self.runtime.rename_container(&new_id, &name).await?;
+        self.progress.line(
+            Some(slug),
+            &format!("container.{name}: -/+ replaced ({}){}", c.reasons.join("; "), url.as_deref().map(|u| format!(", healthy at {u}")).unwrap_or_default()),
+        );
+        Ok(url)
+    }
+
+    /// Waits until the site answers its health path on the loopback published port.
+    async fn wait_ready(&self, slug: &str, id: &str) -> Result<String, ApplyError> {
+        let theme = self
+            .desired
+            .tenants
+            .get(slug)
+            .and_then(|t| self.desired.themes.get(&t.theme))
+            .ok_or_else(|| ApplyError::Step(format!("tenant `{slug}` has no theme")))?;
+        let deadline = Instant::now() + self.config.health_timeout;
+        let port = loop {
+            if let Some((_, port)) = self.runtime.published_port(id, theme.port).await? {
+                break port;
+            }
+            if Instant::now() > deadline {
+                return Err(ApplyError::Step(format!("container {id} never published port {}", theme.port)));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let base = format!("http://127.0.0.1:{port}");
+        let health = format!("{base}{}", theme.health_path);
+        let mut delay = Duration::from_millis(20);
+        loop {
+            match crate::site::health_check(&health, Duration::from_secs(2)).await {
+                Ok(()) => return Ok(format!("{base}/")),
+                Err(why) => {
+                    if let Some(o) = self.runtime.observe_tenant(slug).await?.containers.iter().find(|c| c.id == id)
+                        && !o.state.is_running()
+                    {
+                        let logs = self.runtime.container_logs_tail(id, 5).await.unwrap_or_default();
+                        return Err(ApplyError::Step(format!("the container exited ({}) before answering {}: {}", o.state, theme.health_path, logs.join(" | "))));
+                    }
+                    if Instant::now() > deadline {
+                        return Err(ApplyError::Step(format!(
+                            "{} did not answer within {}s: {why}",
+                            health,
+                            self.config.health_timeout.as_secs()
+                        )));
+                    }
+                }
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    async fn url_of(&self, c: &ObservedContainer) -> Option<String> {
+        let port = c.published_ports.first()?;
+        Some(format!("http://127.0.0.1:{}/", port.host_port))
+    }
+
+    /// Picks the lowest free /28 from the pool (free on the engine and in the database),
+    /// records it, and creates the network with it; an engine-side overlap moves to the next.
+    async fn create_network(&self, slug: &str, name: &str) -> Result<Ipv4Net, ApplyError> {
+        let labels = crate::runtime::managed_labels(&self.config.namespace, slug);
+        let pool = SubnetPool::new(self.config.subnet_pool, 28);
+        let mut refused: BTreeSet<Ipv4Net> = BTreeSet::new();
+        for _ in 0..64 {
+            let subnet = self.choose_subnet(slug, &pool, &refused).await?;
+            // Only the choice is serialised; creating networks runs in parallel.
+            match self.runtime.create_network(name, subnet, &labels).await {
+                Ok(_) => return Ok(subnet),
+                Err(e) if e.is_subnet_overlap() => {
+                    refused.insert(subnet);
+                    self.store.release_network(slug).await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ApplyError::Step("no free subnet found after 64 tries".into()))
+    }
+
+    /// The tenant's recorded subnet (kept across interrupted applies), or the lowest free one, recorded.
+    async fn choose_subnet(&self, slug: &str, pool: &SubnetPool, refused: &BTreeSet<Ipv4Net>) -> Result<Ipv4Net, ApplyError> {
+        let _guard = self.subnets.lock().await;
+        let recorded = self.store.networks().await?;
+        if let Some(mine) = recorded.get(slug).and_then(|s| s.parse::<Ipv4Net>().ok())
+            && !refused.contains(&mine)
+        {
+            return Ok(mine);
+        }
+        let mut taken: BTreeSet<Ipv4Net> = self.runtime.existing_subnets().await?;
+        taken.extend(recorded.values().filter_map(|s| s.parse::<Ipv4Net>().ok()));
+        taken.extend(refused.iter().copied());
+        loop {
+            let subnet = pool.next_free(&taken).ok_or_else(|| {
+                ApplyError::Step(format!(
+                    "the subnet pool {} is exhausted; give a larger one with --subnet-pool",
+                    self.config.subnet_pool
+                ))
+            })?;
+            if self.store.assign_network(slug, &subnet.to_string()).await? {
+                return Ok(subnet);
+            }
+            taken.insert(subnet);
+        }
+    }
+}
+
+fn action_word(a: Action) -> &'static str {
+    match a {
+        Action::Create => "create",
+        Action::Update => "update",
+        Action::Replace => "replace",
+        Action::Destroy => "destroy",
+        Action::Start => "start",
+        Action::Stop => "stop",
+    }
+}
+
+fn past(a: Action) -> &'static str {
+    match a {
+        Action::Create => "created",
+        Action::Update => "updated",
+        Action::Replace => "replaced",
+        Action::Destroy => "destroyed",
+        Action::Start => "started",
+        Action::Stop => "stopped",
+    }
+}
