@@ -3,5 +3,6 @@
 pub mod model;
 pub mod plan;
 pub mod runtime;
+pub mod site;
 pub mod source;
 pub mod store;
