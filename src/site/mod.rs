@@ -1,5 +1,6 @@
 //! The built-in site: what runs in a tenant's container when its theme names no image
-//! (`/tenantctl site`, PID 1 of a FROM-scratch image).
+//! (`/tenantctl site`, PID 1 of a FROM-scratch image), and its health check
+//! (`/tenantctl site-health URL`).
 //!
 //! Configured only by the environment of `plan::container::desired_env`. Serves a themed
 //! landing page (`/`), `/health`, `/usage` (counters for the usage meter) and `/api/*`, which
@@ -8,6 +9,7 @@
 
 mod clock;
 mod config;
+mod health;
 mod meter;
 mod page;
 mod server;
@@ -18,6 +20,7 @@ mod tests;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, DEFAULT_DATA_DIR, KeyHash, Limits, SiteConfig};
+pub use health::{HEALTH_TIMEOUT, health_check};
 pub use page::html_escape;
 pub use server::{serve, serve_on};
 pub use usage::{Counters, USAGE_FILE};
@@ -82,4 +85,29 @@ pub fn shutdown_signal() -> Result<impl Future<Output = ()>, SiteError> {
         };
         tracing::info!("{name} received");
     })
+}
+
+/// `tenantctl site-health URL`: prints one line and exits 0 when the URL answers 2xx within
+/// [`HEALTH_TIMEOUT`], 1 otherwise.
+pub fn run_health(url: &str) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            println!("unhealthy: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(health_check(url, HEALTH_TIMEOUT)) {
+        Ok(code) => {
+            println!("healthy: {url} answered {code}");
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            println!("unhealthy: {why}");
+            ExitCode::from(1)
+        }
+    }
 }

@@ -1,4 +1,5 @@
 use super::clock::{civil, days_from_civil, month_key, next_month_start, rfc3339};
+use super::health::parse_url;
 use super::meter::{Decision, Meter, Quota, SlidingWindow, retry_after_secs};
 use super::page::{css_class, css_color, css_font_stack, render};
 use super::server::{key_matches, presented_key};
@@ -979,4 +980,106 @@ async fn shutdown_closes_idle_keep_alive_connections() {
         .expect("closed promptly")
         .unwrap_or(0);
     assert_eq!(n, 0, "the server closed the idle connection");
+}
+
+// ---- site-health ----
+
+#[tokio::test]
+async fn health_check_passes_on_2xx_only() {
+    let site = Running::start(config(&[])).await;
+    let base = format!("http://{}", site.addr);
+    assert_eq!(
+        health_check(&format!("{base}/health"), HEALTH_TIMEOUT).await,
+        Ok(200)
+    );
+    let e = health_check(&format!("{base}/missing"), HEALTH_TIMEOUT)
+        .await
+        .expect_err("404");
+    assert!(e.ends_with("HTTP 404 Not Found"), "{e}");
+    let e = health_check(&format!("{base}/api/ping"), HEALTH_TIMEOUT)
+        .await
+        .expect_err("401");
+    assert!(e.contains("401"), "{e}");
+    site.stop().await;
+
+    // Nothing listens any more.
+    let e = health_check(&format!("{base}/health"), HEALTH_TIMEOUT)
+        .await
+        .expect_err("closed");
+    assert!(e.contains("cannot connect"), "{e}");
+}
+
+#[tokio::test]
+async fn health_check_times_out_on_a_silent_server() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let silent = tokio::spawn(async move {
+        let conn = listener.accept().await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        drop(conn);
+    });
+    let e = health_check(&format!("http://{addr}/health"), Duration::from_millis(200))
+        .await
+        .expect_err("timeout");
+    assert!(e.contains("no answer within 0.2s"), "{e}");
+    silent.abort();
+}
+
+#[test]
+fn health_urls() {
+    let u = parse_url("http://127.0.0.1:8080/health").expect("valid");
+    assert_eq!(
+        (u.host.as_str(), u.port, u.target.as_str()),
+        ("127.0.0.1", 8080, "/health")
+    );
+    let u = parse_url("HTTP://[::1]:9/x?y=1#frag").expect("valid");
+    assert_eq!(
+        (u.host.as_str(), u.port, u.target.as_str()),
+        ("::1", 9, "/x?y=1")
+    );
+    let u = parse_url("http://localhost").expect("valid");
+    assert_eq!((u.port, u.target.as_str()), (80, "/"));
+    let u = parse_url("http://h:1?q").expect("valid");
+    assert_eq!(u.target, "/?q");
+    for (bad, why) in [
+        ("https://127.0.0.1/", "only http://"),
+        ("127.0.0.1:8080/health", "not a URL"),
+        ("http://:8080/", "no host"),
+        ("http://h:0/", "not a port number"),
+        ("http://h:http/", "not a port number"),
+        ("http://u:p@h/", "user names"),
+        ("http://[::1/", "unclosed"),
+        ("http://h/a b", "spaces"),
+    ] {
+        let e = parse_url(bad).expect_err(bad);
+        assert!(e.contains(why), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn site_health_exit_codes() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = std::thread::spawn(move || {
+        for answer in [
+            "HTTP/1.1 204 No Content\r\n\r\n",
+            "HTTP/1.1 503 Service Unavailable\r\n\r\n",
+        ] {
+            let (mut s, _) = listener.accept().expect("accept");
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(answer.as_bytes());
+        }
+    });
+    let url = format!("http://{addr}/health");
+    assert_eq!(run_health(&url), std::process::ExitCode::SUCCESS);
+    assert_eq!(run_health(&url), std::process::ExitCode::from(1));
+    server.join().expect("server thread");
+    assert_eq!(
+        run_health(&url),
+        std::process::ExitCode::from(1),
+        "nothing listens"
+    );
+    assert_eq!(run_health("ftp://x/"), std::process::ExitCode::from(1));
 }
