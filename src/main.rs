@@ -60,6 +60,12 @@ enum Command {
     /// edits. Exit codes: 0 success, 1 error; with --detailed-exitcode 0 means no changes and
     /// 2 means changes are pending.
     Plan(PlanArgs),
+    /// Serve the built-in tenant site (the entrypoint of the built-in site image); env only.
+    #[command(hide = true)]
+    Site,
+    /// Exit 0 if URL (http://host:port/path) answers 2xx within 3 s, else 1: the built-in image's health check.
+    #[command(hide = true)]
+    SiteHealth { url: String },
 }
 
 #[derive(Args, Debug)]
@@ -133,6 +139,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .build()?;
             rt.block_on(plan_command(&cli, args))
         }
+        Command::Site => Ok(tenantctl::site::run()?),
+        Command::SiteHealth { url } => Ok(tenantctl::site::run_health(url)),
     }
 }
 
