@@ -4,5 +4,6 @@ pub mod apply;
 pub mod model;
 pub mod plan;
 pub mod runtime;
+pub mod site;
 pub mod source;
 pub mod store;

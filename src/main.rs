@@ -74,6 +74,12 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Serve the built-in tenant site (the entrypoint of the built-in site image); env only.
+    #[command(hide = true)]
+    Site,
+    /// Exit 0 if URL (http://host:port/path) answers 2xx within 3 s, else 1: the built-in image's health check.
+    #[command(hide = true)]
+    SiteHealth { url: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -192,6 +198,12 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    // The site runs inside tenant containers: it reads only its own env, never the namespace.
+    match &cli.command {
+        Command::Site => return Ok(tenantctl::site::run()?),
+        Command::SiteHealth { url } => return Ok(tenantctl::site::run_health(url)),
+        _ => {}
+    }
     if let Some(problem) = slug_problem(&cli.namespace) {
         bail!("--namespace: {problem}");
     }
@@ -203,12 +215,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
     match &cli.command {
         Command::Validate { r#ref } => validate(&cli, r#ref.as_deref()),
-        Command::Plan(args) => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(plan_command(&cli, args))
-        }
+        Command::Plan(args) => runtime()?.block_on(plan_command(&cli, args)),
+        Command::Apply(args) => runtime()?.block_on(apply_command(&cli, args)),
+        Command::Keys {
+            command: KeysCommand::Rotate { slug, lock_timeout },
+        } => runtime()?.block_on(rotate_command(&cli, slug, *lock_timeout)),
+        Command::Site | Command::SiteHealth { .. } => Ok(ExitCode::SUCCESS),
     }
 }
 

@@ -513,7 +513,7 @@ impl Applier {
         let mut delay = Duration::from_millis(20);
         loop {
             match crate::site::health_check(&health, Duration::from_secs(2)).await {
-                Ok(()) => return Ok(format!("{base}/")),
+                Ok(_) => return Ok(format!("{base}/")),
                 Err(why) => {
                     if let Some(o) = self.runtime.observe_tenant(slug).await?.containers.iter().find(|c| c.id == id)
                         && !o.state.is_running()
