@@ -763,7 +763,7 @@ impl Validator {
     }
 }
 
-const RESERVED_ENV_PREFIXES: [&str; 3] = ["TENANT_", "PLAN_", "THEME_"];
+const RESERVED_ENV_PREFIXES: [&str; 4] = ["TENANT_", "PLAN_", "THEME_", "SITE_"];
 
 const CAPABILITIES: [&str; 41] = [
     "CHOWN",
