@@ -8,6 +8,7 @@ mod env;
 mod error;
 pub mod image;
 mod observe;
+pub mod pool;
 
 #[cfg(test)]
 mod tests;
@@ -23,6 +24,7 @@ pub use observe::{
     ContainerState, ObservedContainer, ObservedNetwork, ObservedRuntime, ObservedVolume,
     PublishedPort, is_managed_by, label_filters, managed_labels,
 };
+pub use pool::{DEFAULT_SUBNET_POOL, DEFAULT_SUBNET_PREFIX, SubnetPool};
 
 /// `"true"` on every object tenantctl manages; nothing without it is ever touched.
 pub const LABEL_MANAGED: &str = "tenantctl.managed";
