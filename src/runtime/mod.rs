@@ -4,6 +4,7 @@
 //! Everything here only ever sees objects carrying `tenantctl.managed=true` and this
 //! reconciler's `tenantctl.namespace`, so several reconcilers can share one engine.
 
+pub mod change;
 mod env;
 mod error;
 pub mod image;
@@ -17,6 +18,10 @@ use std::time::Duration;
 
 use bollard::{API_DEFAULT_VERSION, Docker};
 
+pub use change::{
+    BodyOptions, DATA_MOUNT_PATH, EnsuredNetwork, HealthOutcome, LABEL_EXE_FINGERPRINT,
+    container_body, pull_reference,
+};
 pub use env::Env;
 pub use error::{RuntimeError, is_conflict, is_not_found, status_code};
 pub use image::{build_scratch_image, build_self_image, image_exists, self_image_files};
