@@ -12,6 +12,8 @@ mod observe;
 pub mod pool;
 
 #[cfg(test)]
+mod change_tests;
+#[cfg(test)]
 mod tests;
 
 use std::time::Duration;
