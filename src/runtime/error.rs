@@ -50,6 +50,46 @@ pub enum RuntimeError {
     /// The shared objects of the executable could not be determined.
     #[error("cannot find the shared libraries of {}: {message}", .exe.display())]
     SharedLibraries { exe: PathBuf, message: String },
+
+    /// An operator-given subnet pool that cannot hand out tenant subnets.
+    #[error("invalid subnet pool {pool:?}: {reason}")]
+    InvalidSubnetPool { pool: String, reason: String },
+
+    /// The engine refused a network because its subnet overlaps one that exists: pick another.
+    #[error("subnet {subnet} for network {network} overlaps an existing network: {message}")]
+    SubnetOverlap {
+        network: String,
+        subnet: String,
+        message: String,
+    },
+
+    /// The engine answered 409: the name is taken by another object.
+    #[error("{kind} name {name:?} is already in use: {message}")]
+    NameConflict {
+        kind: &'static str,
+        name: String,
+        message: String,
+    },
+
+    /// An object with that name exists but this namespace does not manage it: never touched.
+    #[error(
+        "{kind} {name:?} exists but is not managed by tenantctl namespace {namespace:?} (labels tenantctl.managed=true and tenantctl.namespace={namespace} are missing); remove or rename it, or use another namespace"
+    )]
+    NotManaged {
+        kind: &'static str,
+        name: String,
+        namespace: String,
+    },
+
+    /// The object an operation needs does not exist.
+    #[error("{kind} {name:?} does not exist")]
+    NotFound { kind: &'static str, name: String },
+
+    /// An image that is neither local nor pullable (this machine has no registry).
+    #[error(
+        "image {reference} is not on this host and could not be pulled: {reason}; build or load it (docker load) first"
+    )]
+    ImageUnavailable { reference: String, reason: String },
 }
 
 impl RuntimeError {
@@ -69,14 +109,16 @@ impl RuntimeError {
         }
     }
 
-    /// True when the engine answered 404 (the object does not exist).
+    /// True when the object does not exist (our check or the engine's 404).
     pub fn is_not_found(&self) -> bool {
-        self.docker_error().is_some_and(is_not_found)
+        matches!(self, RuntimeError::NotFound { .. })
+            || self.docker_error().is_some_and(is_not_found)
     }
 
-    /// True when the engine answered 409 (conflict: name in use, container running, ...).
+    /// True on a conflict (name in use, container running, ...): ours or the engine's 409.
     pub fn is_conflict(&self) -> bool {
-        self.docker_error().is_some_and(is_conflict)
+        matches!(self, RuntimeError::NameConflict { .. })
+            || self.docker_error().is_some_and(is_conflict)
     }
 }
 

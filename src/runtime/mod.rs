@@ -4,11 +4,15 @@
 //! Everything here only ever sees objects carrying `tenantctl.managed=true` and this
 //! reconciler's `tenantctl.namespace`, so several reconcilers can share one engine.
 
+pub mod change;
 mod env;
 mod error;
 pub mod image;
 mod observe;
+pub mod pool;
 
+#[cfg(test)]
+mod change_tests;
 #[cfg(test)]
 mod tests;
 
@@ -16,6 +20,10 @@ use std::time::Duration;
 
 use bollard::{API_DEFAULT_VERSION, Docker};
 
+pub use change::{
+    BodyOptions, DATA_MOUNT_PATH, EnsuredNetwork, HealthOutcome, LABEL_EXE_FINGERPRINT,
+    container_body, pull_reference,
+};
 pub use env::Env;
 pub use error::{RuntimeError, is_conflict, is_not_found, status_code};
 pub use image::{build_scratch_image, build_self_image, image_exists, self_image_files};
@@ -23,6 +31,7 @@ pub use observe::{
     ContainerState, ObservedContainer, ObservedNetwork, ObservedRuntime, ObservedVolume,
     PublishedPort, is_managed_by, label_filters, managed_labels,
 };
+pub use pool::{DEFAULT_SUBNET_POOL, DEFAULT_SUBNET_PREFIX, SubnetPool};
 
 /// `"true"` on every object tenantctl manages; nothing without it is ever touched.
 pub const LABEL_MANAGED: &str = "tenantctl.managed";

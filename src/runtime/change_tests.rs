@@ -1,0 +1,726 @@
+//! Integration tests of the mutations against the real engine of this machine. Each test uses
+//! its own namespace `rc-test-<pid>-<nanos>`; a guard removes every object, also on failure.
+//! No traffic is ever sent to container addresses: ports are only read back, never connected.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Write;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bollard::models::{ContainerCreateBody, Ipam, IpamConfig, NetworkCreateRequest};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
+};
+use ipnet::Ipv4Net;
+
+use super::*;
+use crate::plan::container::{ContainerSpec, labels as container_labels};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Env var that makes [`container_sleeper`] sleep; set only in test containers.
+const SLEEP_ENV: &str = "TENANTCTL_RC_SLEEP";
+/// Env var that makes [`container_sleeper`] print a line and exit with its value.
+const EXIT_ENV: &str = "TENANTCTL_RC_EXIT";
+/// The libtest path of [`container_sleeper`], the fixture image's entrypoint argument.
+const SLEEPER: &str = "runtime::change_tests::container_sleeper";
+
+/// The process of the fixture image: sleeps, or exits with a code, as its env says.
+#[test]
+#[ignore = "run inside test containers as their main process"]
+fn container_sleeper() {
+    if let Some(code) = std::env::var(EXIT_ENV).ok().and_then(|c| c.parse().ok()) {
+        // Straight to the stream: libtest captures print! and exit() would drop the capture.
+        let mut stdout = std::io::stdout();
+        let _ = writeln!(stdout, "rc-exit: exiting with {code}");
+        let _ = stdout.flush();
+        std::process::exit(code);
+    }
+    if std::env::var_os(SLEEP_ENV).is_some() {
+        std::thread::sleep(Duration::from_secs(300));
+    }
+}
+
+fn unique_suffix() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{}-{nanos}", std::process::id())
+}
+
+/// Objects to remove when the test ends, however it ends (same pattern as `tests.rs`).
+#[derive(Default)]
+struct Cleanup {
+    containers: Vec<String>,
+    networks: Vec<String>,
+    volumes: Vec<String>,
+    images: Vec<String>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let containers = std::mem::take(&mut self.containers);
+        let networks = std::mem::take(&mut self.networks);
+        let volumes = std::mem::take(&mut self.volumes);
+        let images = std::mem::take(&mut self.images);
+        // Drop cannot await and the test's runtime may be unwinding: use a fresh one.
+        let worker = std::thread::spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => return eprintln!("cleanup: no runtime: {error}"),
+            };
+            runtime.block_on(async move {
+                let docker = match Runtime::connect("cleanup").await {
+                    Ok(rt) => rt.docker().clone(),
+                    Err(error) => return eprintln!("cleanup: {error}"),
+                };
+                let report =
+                    |what: &str, name: &str, result: Result<(), bollard::errors::Error>| {
+                        if let Err(error) = result
+                            && !is_not_found(&error)
+                        {
+                            eprintln!("cleanup: removing {what} {name}: {error}");
+                        }
+                    };
+                for name in &containers {
+                    let options = RemoveContainerOptionsBuilder::default().force(true).build();
+                    let result = docker.remove_container(name, Some(options)).await;
+                    report("container", name, result);
+                }
+                for name in &networks {
+                    report("network", name, docker.remove_network(name).await);
+                }
+                for name in &volumes {
+                    let result = docker
+                        .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
+                        .await;
+                    report("volume", name, result);
+                }
+                for name in &images {
+                    let options = RemoveImageOptionsBuilder::default().force(true).build();
+                    let result = docker
+                        .remove_image(name, Some(options), None)
+                        .await
+                        .map(|_| ());
+                    report("image", name, result);
+                }
+            });
+        });
+        let _ = worker.join();
+    }
+}
+
+/// The fixture image: this test binary FROM scratch, running [`container_sleeper`].
+async fn fixture_image(rt: &Runtime, cleanup: &mut Cleanup, tag: &str) -> TestResult {
+    cleanup.images.push(tag.to_string());
+    let files = self_image_files()?;
+    let entrypoint: Vec<String> = [image::SELF_PATH_IN_IMAGE, "--ignored", "--exact", SLEEPER]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let labels = BTreeMap::from([("tenantctl.test".to_string(), tag.to_string())]);
+    build_scratch_image(rt.docker(), tag, &files, &entrypoint, &labels).await?;
+    Ok(())
+}
+
+/// Create a tenant network on the lowest free /28 of the default pool, as apply will: when a
+/// parallel run takes that subnet first, the overlap error moves us on to the next one.
+async fn tenant_network(
+    rt: &Runtime,
+    cleanup: &mut Cleanup,
+    slug: &str,
+) -> Result<EnsuredNetwork, Box<dyn std::error::Error>> {
+    let name = rt.network_name(slug);
+    cleanup.networks.push(name.clone());
+    let pool = SubnetPool::default();
+    let mut lost: BTreeSet<Ipv4Net> = BTreeSet::new();
+    for _ in 0..32 {
+        let mut taken = rt.existing_subnets().await?;
+        taken.extend(lost.iter().copied());
+        let subnet = pool.next_free(&taken).ok_or("subnet pool exhausted")?;
+        match rt.create_network(&name, subnet, &rt.labels_for(slug)).await {
+            Err(RuntimeError::SubnetOverlap { .. }) => {
+                lost.insert(subnet);
+            }
+            result => return Ok(result?),
+        }
+    }
+    Err(format!("no free subnet for {name} after 32 tries").into())
+}
+
+/// A network or volume without tenantctl's labels, made behind the runtime's back.
+async fn foreign_network(
+    rt: &Runtime,
+    cleanup: &mut Cleanup,
+    name: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    cleanup.networks.push(name.to_string());
+    let pool = SubnetPool::default();
+    let mut lost = BTreeSet::new();
+    for _ in 0..32 {
+        let mut taken = rt.existing_subnets().await?;
+        taken.extend(lost.iter().copied());
+        let subnet = pool.next_free(&taken).ok_or("subnet pool exhausted")?;
+        let request = NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".to_string()),
+            ipam: Some(Ipam {
+                config: Some(vec![IpamConfig {
+                    subnet: Some(subnet.to_string()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        match rt.docker().create_network(request).await {
+            Ok(_) => return Ok(()),
+            Err(error) if error.to_string().contains("overlap") => {
+                lost.insert(subnet);
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(format!("no free subnet for {name}").into())
+}
+
+fn spec_for(rt: &Runtime, slug: &str, image: &str, env: &[(&str, &str)]) -> ContainerSpec {
+    ContainerSpec {
+        name: rt.container_name(slug),
+        image: image.to_string(),
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        nano_cpus: 500_000_000,
+        memory_bytes: 128 << 20,
+        pids: 64,
+        port: 8080,
+        publish_address: "127.0.0.1".to_string(),
+        // The test binary lists its tests and exits 0: a check that passes without a shell.
+        health_cmd: vec![
+            "CMD".to_string(),
+            image::SELF_PATH_IN_IMAGE.to_string(),
+            "--list".to_string(),
+        ],
+        health_interval_seconds: 1,
+        cap_add: vec!["NET_BIND_SERVICE".to_string()],
+        network: rt.network_name(slug),
+        volume: rt.volume_name(slug),
+    }
+}
+
+#[tokio::test]
+async fn networks_and_volumes_are_idempotent_and_only_ours() -> TestResult {
+    let ns = format!("rc-test-{}", unique_suffix());
+    let rt = Runtime::connect(&ns).await?;
+    let mut cleanup = Cleanup::default();
+
+    // Network: twice gives the same one; the second call creates nothing.
+    let first = tenant_network(&rt, &mut cleanup, "alpha").await?;
+    assert!(first.created);
+    let subnet = first.subnet.ok_or("subnet reported")?;
+    assert!(SubnetPool::default().contains(&subnet), "{subnet}");
+    let other_subnet: Ipv4Net = "10.233.255.240/28".parse()?;
+    let again = rt
+        .create_network(
+            &rt.network_name("alpha"),
+            other_subnet,
+            &rt.labels_for("alpha"),
+        )
+        .await?;
+    assert_eq!(again.id, first.id);
+    assert!(!again.created);
+    assert_eq!(
+        again.subnet,
+        Some(subnet),
+        "the real subnet, not the requested one"
+    );
+    assert!(rt.existing_subnets().await?.contains(&subnet));
+    let inspected = rt.docker().inspect_network(&first.id, None).await?;
+    assert_eq!(inspected.attachable, Some(true));
+    assert_eq!(inspected.driver.as_deref(), Some("bridge"));
+
+    // Two runs racing on one name (pre-1.44 engines would make two networks): one survives.
+    let race = rt.network_name("race");
+    cleanup.networks.push(race.clone());
+    let mut taken = rt.existing_subnets().await?;
+    let a = SubnetPool::default()
+        .next_free(&taken)
+        .ok_or("pool exhausted")?;
+    taken.insert(a);
+    let b = SubnetPool::default()
+        .next_free(&taken)
+        .ok_or("pool exhausted")?;
+    let labels = rt.labels_for("race");
+    let (left, right) = tokio::join!(
+        rt.create_network(&race, a, &labels),
+        rt.create_network(&race, b, &labels)
+    );
+    let (left, right) = (left?, right?);
+    assert_eq!(left.id, right.id);
+    assert_eq!(left.subnet, right.subnet);
+    let named: Vec<String> = rt
+        .docker()
+        .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
+        .await?
+        .into_iter()
+        .filter_map(|n| n.name)
+        .filter(|n| *n == race)
+        .collect();
+    assert_eq!(named.len(), 1, "{named:?}");
+    assert!(rt.remove_network(&race).await?);
+
+    // The same subnet for another network: the engine's overlap is our distinct variant.
+    cleanup.networks.push(rt.network_name("beta"));
+    let overlap = rt
+        .create_network(&rt.network_name("beta"), subnet, &rt.labels_for("beta"))
+        .await;
+    assert!(
+        matches!(overlap, Err(RuntimeError::SubnetOverlap { .. })),
+        "{overlap:?}"
+    );
+
+    // A network of our naming scheme that we did not make is never adopted or removed.
+    let foreign = rt.network_name("foreign");
+    foreign_network(&rt, &mut cleanup, &foreign).await?;
+    let adopted = rt
+        .create_network(&foreign, other_subnet, &rt.labels_for("foreign"))
+        .await;
+    let Err(error) = adopted else {
+        panic!("a foreign network was adopted");
+    };
+    assert!(matches!(error, RuntimeError::NotManaged { .. }), "{error}");
+    assert!(error.to_string().contains(&foreign), "{error}");
+    assert!(matches!(
+        rt.remove_network(&foreign).await,
+        Err(RuntimeError::NotManaged { .. })
+    ));
+    assert!(rt.docker().inspect_network(&foreign, None).await.is_ok());
+
+    // Volume: twice is fine; a foreign one is refused; purge only ours, twice is fine.
+    let volume = rt.volume_name("alpha");
+    cleanup.volumes.push(volume.clone());
+    assert!(rt.create_volume(&volume, &rt.labels_for("alpha")).await?);
+    assert!(!rt.create_volume(&volume, &rt.labels_for("alpha")).await?);
+    let foreign_volume = rt.volume_name("foreign");
+    cleanup.volumes.push(foreign_volume.clone());
+    rt.docker()
+        .create_volume(bollard::models::VolumeCreateRequest {
+            name: Some(foreign_volume.clone()),
+            ..Default::default()
+        })
+        .await?;
+    assert!(matches!(
+        rt.create_volume(&foreign_volume, &rt.labels_for("foreign"))
+            .await,
+        Err(RuntimeError::NotManaged { .. })
+    ));
+    assert!(matches!(
+        rt.purge_volume(&foreign_volume).await,
+        Err(RuntimeError::NotManaged { .. })
+    ));
+
+    // What observe sees is what was made.
+    let observed = rt.observe().await?;
+    assert_eq!(observed.networks.len(), 1, "{:?}", observed.networks);
+    assert_eq!(observed.networks[0].id, first.id);
+    assert_eq!(observed.networks[0].subnet, Some(subnet.to_string()));
+    assert_eq!(observed.volumes.len(), 1);
+    assert_eq!(observed.volumes[0].tenant.as_deref(), Some("alpha"));
+
+    assert!(rt.remove_network(&rt.network_name("alpha")).await?);
+    assert!(!rt.remove_network(&rt.network_name("alpha")).await?);
+    assert!(rt.purge_volume(&volume).await?);
+    assert!(!rt.purge_volume(&volume).await?);
+    assert_eq!(rt.observe().await?, ObservedRuntime::default());
+    Ok(())
+}
+
+#[tokio::test]
+async fn containers_are_created_secured_started_checked_and_removed() -> TestResult {
+    let suffix = unique_suffix();
+    let ns = format!("rc-test-{suffix}");
+    let rt = Runtime::connect(&ns).await?;
+    let mut cleanup = Cleanup::default();
+    let tag = format!("tenantctl-rc-test:{suffix}");
+    fixture_image(&rt, &mut cleanup, &tag).await?;
+
+    // A present image needs no pull and reports no progress.
+    let mut lines = Vec::new();
+    rt.ensure_image(&tag, |line| lines.push(line.to_string()))
+        .await?;
+    assert!(lines.is_empty(), "{lines:?}");
+
+    for slug in ["good", "sick", "crash"] {
+        tenant_network(&rt, &mut cleanup, slug).await?;
+        cleanup.volumes.push(rt.volume_name(slug));
+        rt.create_volume(&rt.volume_name(slug), &rt.labels_for(slug))
+            .await?;
+        cleanup.containers.push(rt.container_name(slug));
+    }
+
+    // good: sleeps, health check passes.
+    let good_spec = spec_for(&rt, "good", &tag, &[(SLEEP_ENV, "1")]);
+    let good_labels = container_labels(&ns, "good", &good_spec, "rev-1");
+    let extra_env = BTreeMap::from([("TENANT_API_KEY_SHA256".to_string(), "f00d".to_string())]);
+    let good = rt
+        .create_container(&good_spec, &good_labels, &extra_env, &good_spec.name)
+        .await?;
+
+    // What the engine holds is what the spec says.
+    let inspected = rt.docker().inspect_container(&good, None).await?;
+    let host = inspected.host_config.clone().unwrap_or_default();
+    assert_eq!(host.nano_cpus, Some(500_000_000));
+    assert_eq!(host.memory, Some(128 << 20));
+    assert_eq!(host.memory_swap, Some(128 << 20));
+    assert_eq!(host.pids_limit, Some(64));
+    assert_eq!(
+        host.security_opt,
+        Some(vec!["no-new-privileges:true".to_string()])
+    );
+    assert_eq!(host.cap_drop, Some(vec!["ALL".to_string()]));
+    assert_eq!(host.cap_add, Some(vec!["NET_BIND_SERVICE".to_string()]));
+    assert_eq!(
+        host.network_mode.as_deref(),
+        Some(good_spec.network.as_str())
+    );
+    let restart = host
+        .restart_policy
+        .and_then(|p| p.name)
+        .map(|n| n.to_string());
+    assert_eq!(restart.as_deref(), Some("unless-stopped"));
+    let log_config = host.log_config.unwrap_or_default();
+    assert_eq!(log_config.typ.as_deref(), Some("json-file"));
+    let log_options = log_config.config.unwrap_or_default();
+    assert_eq!(log_options.get("max-size").map(String::as_str), Some("10m"));
+    assert_eq!(log_options.get("max-file").map(String::as_str), Some("3"));
+    let bindings = host.port_bindings.unwrap_or_default();
+    let binding = bindings
+        .get("8080/tcp")
+        .cloned()
+        .flatten()
+        .unwrap_or_default();
+    assert_eq!(binding.len(), 1, "{bindings:?}");
+    assert_eq!(binding[0].host_ip.as_deref(), Some("127.0.0.1"));
+    let mounts = inspected.mounts.clone().unwrap_or_default();
+    assert!(
+        mounts
+            .iter()
+            .any(|m| m.name.as_deref() == Some(good_spec.volume.as_str())
+                && m.destination.as_deref() == Some("/data")),
+        "{mounts:?}"
+    );
+    let config = inspected.config.clone().unwrap_or_default();
+    // A custom image keeps its own entrypoint and command.
+    assert!(
+        config.cmd.as_ref().is_none_or(|c| c.is_empty()),
+        "{:?}",
+        config.cmd
+    );
+    let health = config.healthcheck.clone().unwrap_or_default();
+    assert_eq!(health.test, Some(good_spec.health_cmd.clone()));
+    assert_eq!(health.interval, Some(1_000_000_000));
+    assert_eq!(health.timeout, Some(3_000_000_000));
+    assert_eq!(health.retries, Some(3));
+    assert_eq!(health.start_period, Some(5_000_000_000));
+    let env = config.env.clone().unwrap_or_default();
+    assert!(
+        env.contains(&"TENANT_API_KEY_SHA256=f00d".to_string()),
+        "{env:?}"
+    );
+    assert!(env.contains(&format!("{SLEEP_ENV}=1")), "{env:?}");
+    let labels = config.labels.clone().unwrap_or_default();
+    assert_eq!(labels.get(LABEL_MANAGED).map(String::as_str), Some("true"));
+    assert_eq!(labels.get(LABEL_NAMESPACE), Some(&ns));
+    assert_eq!(labels.get(LABEL_TENANT).map(String::as_str), Some("good"));
+    assert_eq!(
+        labels.get(LABEL_SPEC_HASH),
+        good_labels.get(LABEL_SPEC_HASH)
+    );
+    assert_eq!(
+        labels.get(LABEL_REVISION).map(String::as_str),
+        Some("rev-1")
+    );
+
+    // The same name again: a conflict, told apart from other failures.
+    let again = rt
+        .create_container(&good_spec, &good_labels, &extra_env, &good_spec.name)
+        .await;
+    let Err(conflict) = again else {
+        panic!("a second container took the same name");
+    };
+    assert!(
+        matches!(conflict, RuntimeError::NameConflict { .. }),
+        "{conflict}"
+    );
+    assert!(conflict.is_conflict());
+
+    // A missing volume is refused before the engine silently makes an unlabeled one.
+    let mut no_volume = good_spec.clone();
+    no_volume.volume = rt.volume_name("missing");
+    let missing = rt
+        .create_container(
+            &no_volume,
+            &good_labels,
+            &extra_env,
+            &rt.container_name("nov"),
+        )
+        .await;
+    assert!(
+        matches!(&missing, Err(RuntimeError::NotFound { kind: "volume", .. })),
+        "{missing:?}"
+    );
+    assert!(rt.docker().inspect_volume(&no_volume.volume).await.is_err());
+
+    // sick: its health check always fails. crash: exits with 3 at once.
+    let mut sick_spec = spec_for(&rt, "sick", &tag, &[(SLEEP_ENV, "1")]);
+    sick_spec.health_cmd = vec![
+        "CMD".to_string(),
+        image::SELF_PATH_IN_IMAGE.to_string(),
+        "--no-such-option".to_string(),
+    ];
+    let sick = rt
+        .create_container(
+            &sick_spec,
+            &container_labels(&ns, "sick", &sick_spec, "rev-1"),
+            &BTreeMap::new(),
+            &sick_spec.name,
+        )
+        .await?;
+    let crash_spec = spec_for(&rt, "crash", &tag, &[(EXIT_ENV, "3")]);
+    let crash = rt
+        .create_container(
+            &crash_spec,
+            &container_labels(&ns, "crash", &crash_spec, "rev-1"),
+            &BTreeMap::new(),
+            &crash_spec.name,
+        )
+        .await?;
+
+    for id in [&good, &good, &sick, &crash] {
+        rt.start_container(id).await?;
+    }
+    let started = Instant::now();
+    let timeout = Duration::from_secs(40);
+    let (good_health, sick_health, crash_health) = tokio::join!(
+        rt.wait_healthy(&good, timeout),
+        rt.wait_healthy(&sick, timeout),
+        rt.wait_healthy(&crash, timeout),
+    );
+    eprintln!("health waits took {:?}", started.elapsed());
+    assert_eq!(good_health?, HealthOutcome::Healthy);
+    match sick_health? {
+        HealthOutcome::Unhealthy(output) => {
+            eprintln!("sick: {output}");
+            assert!(output.contains("no-such-option"), "{output}")
+        }
+        other => panic!("sick: {other:?}"),
+    }
+    // Start period 5s + 3 failing 1s probes: well before the timeout.
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "{:?}",
+        started.elapsed()
+    );
+    match crash_health? {
+        HealthOutcome::Exited { code, logs, .. } => {
+            eprintln!("crash: code {code:?}, logs {logs:?}");
+            assert!(matches!(code, Some(3) | None), "{code:?}");
+            assert!(
+                logs.iter().any(|l| l.contains("rc-exit: exiting with 3")),
+                "{logs:?}"
+            );
+        }
+        other => panic!("crash: {other:?}"),
+    }
+
+    // The port is published on loopback at an engine-chosen port (never connected to).
+    let (host_ip, host_port) = rt
+        .published_port(&good, 8080)
+        .await?
+        .ok_or("8080 published")?;
+    assert_eq!(host_ip, "127.0.0.1");
+    assert_ne!(host_port, 0);
+    assert_eq!(rt.published_port(&good, 9999).await?, None);
+
+    // docker update: new limits without a restart.
+    rt.update_limits(&good, 250_000_000, 96 << 20, 32).await?;
+    let host = rt
+        .docker()
+        .inspect_container(&good, None)
+        .await?
+        .host_config
+        .unwrap_or_default();
+    assert_eq!(
+        (
+            host.nano_cpus,
+            host.memory,
+            host.memory_swap,
+            host.pids_limit
+        ),
+        (Some(250_000_000), Some(96 << 20), Some(96 << 20), Some(32))
+    );
+
+    // Rename: to a new name, again (nothing to do), and onto a taken name (conflict).
+    let old_name = format!("{}-old", good_spec.name);
+    cleanup.containers.push(old_name.clone());
+    rt.rename_container(&good, &old_name).await?;
+    rt.rename_container(&good, &old_name).await?;
+    let renamed = rt.docker().inspect_container(&good, None).await?;
+    assert_eq!(
+        renamed.name.as_deref(),
+        Some(format!("/{old_name}").as_str())
+    );
+    assert!(matches!(
+        rt.rename_container(&good, &sick_spec.name).await,
+        Err(RuntimeError::NameConflict { .. })
+    ));
+
+    // Logs: at most n lines.
+    let tail = rt.container_logs_tail(&good, 2).await?;
+    assert!(!tail.is_empty() && tail.len() <= 2, "{tail:?}");
+
+    // Stop twice (PID 1 ignores SIGTERM, so the 1s timeout kills it), then it reads as exited.
+    rt.stop_container(&good, Duration::from_secs(1)).await?;
+    rt.stop_container(&good, Duration::from_secs(1)).await?;
+    let state = rt
+        .docker()
+        .inspect_container(&good, None)
+        .await?
+        .state
+        .unwrap_or_default();
+    assert_eq!(state.running, Some(false));
+    assert!(matches!(
+        rt.wait_healthy(&good, Duration::from_secs(5)).await?,
+        HealthOutcome::Exited { .. }
+    ));
+    // Stopping ends the crash loop too.
+    rt.stop_container(&crash, Duration::from_secs(1)).await?;
+
+    // Objects that are not ours are never touched, even under our names.
+    let foreign = rt.container_name("foreign");
+    cleanup.containers.push(foreign.clone());
+    rt.docker()
+        .create_container(
+            Some(
+                CreateContainerOptionsBuilder::default()
+                    .name(&foreign)
+                    .build(),
+            ),
+            ContainerCreateBody {
+                image: Some(tag.clone()),
+                labels: Some(HashMap::from([(LABEL_NAMESPACE.to_string(), ns.clone())])),
+                ..Default::default()
+            },
+        )
+        .await?;
+    assert!(matches!(
+        rt.start_container(&foreign).await,
+        Err(RuntimeError::NotManaged { .. })
+    ));
+    assert!(matches!(
+        rt.stop_container(&foreign, Duration::from_secs(1)).await,
+        Err(RuntimeError::NotManaged { .. })
+    ));
+    assert!(matches!(
+        rt.remove_container(&foreign, true).await,
+        Err(RuntimeError::NotManaged { .. })
+    ));
+    assert!(matches!(
+        rt.update_limits(&foreign, 1, 1 << 30, 1).await,
+        Err(RuntimeError::NotManaged { .. })
+    ));
+    assert!(rt.docker().inspect_container(&foreign, None).await.is_ok());
+
+    // Remove twice: the second finds nothing and is fine. Volumes stay.
+    assert!(rt.remove_container(&good, false).await?);
+    assert!(!rt.remove_container(&good, false).await?);
+    assert!(rt.remove_container(&sick_spec.name, true).await?);
+    assert!(rt.remove_container(&crash, true).await?);
+    assert!(matches!(
+        rt.start_container(&good).await,
+        Err(RuntimeError::NotFound { .. })
+    ));
+    for slug in ["good", "sick", "crash"] {
+        assert!(rt.remove_network(&rt.network_name(slug)).await?);
+        assert!(
+            rt.docker()
+                .inspect_volume(&rt.volume_name(slug))
+                .await
+                .is_ok()
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn ensure_image_of_a_missing_reference_fails_fast_and_clearly() -> TestResult {
+    let rt = Runtime::connect(&format!("rc-test-{}", unique_suffix())).await?;
+    let reference = format!("tenantctl-rc-missing-{}:1", unique_suffix());
+    let started = Instant::now();
+    let mut lines = Vec::new();
+    let result = rt
+        .ensure_image(&reference, |line| lines.push(line.to_string()))
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    let Err(error) = result else {
+        panic!("pulled {reference}?");
+    };
+    let message = error.to_string();
+    assert!(
+        matches!(error, RuntimeError::ImageUnavailable { .. }),
+        "{message}"
+    );
+    assert!(
+        message.starts_with(&format!(
+            "image {reference} is not on this host and could not be pulled: "
+        )),
+        "{message}"
+    );
+    assert!(
+        message.ends_with("; build or load it (docker load) first"),
+        "{message}"
+    );
+    eprintln!("{message} (progress: {lines:?})");
+    Ok(())
+}
+
+#[tokio::test]
+async fn site_image_is_built_once_per_binary() -> TestResult {
+    let rt = Runtime::connect(&format!("rc-test-{}", unique_suffix())).await?;
+    let mut cleanup = Cleanup::default();
+    let tag = format!("tenantctl-rc-site:{}", unique_suffix());
+    cleanup.images.push(tag.clone());
+    let first = rt.ensure_site_image(&tag).await?;
+    assert!(first.starts_with("sha256:"), "{first}");
+    let started = Instant::now();
+    let second = rt.ensure_site_image(&tag).await?;
+    let cheap = started.elapsed();
+    assert_eq!(first, second);
+    assert!(
+        cheap < Duration::from_secs(1),
+        "present image took {cheap:?}"
+    );
+    let image = rt.docker().inspect_image(&tag).await?;
+    let labels = image.config.and_then(|c| c.labels).unwrap_or_default();
+    assert!(labels.contains_key(LABEL_EXE_FINGERPRINT), "{labels:?}");
+    let entrypoint = rt
+        .docker()
+        .inspect_image(&tag)
+        .await?
+        .config
+        .and_then(|c| c.entrypoint);
+    assert_eq!(
+        entrypoint,
+        Some(vec![image::SELF_PATH_IN_IMAGE.to_string()])
+    );
+    Ok(())
+}
