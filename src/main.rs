@@ -108,7 +108,12 @@ struct ApplyArgs {
     #[arg(long)]
     prune: bool,
     /// Address pool tenant networks get their /28 subnets from
-    #[arg(long, value_name = "CIDR", env = "TENANTCTL_SUBNET_POOL", default_value = "10.233.0.0/16")]
+    #[arg(
+        long,
+        value_name = "CIDR",
+        env = "TENANTCTL_SUBNET_POOL",
+        default_value = "10.233.0.0/16"
+    )]
     subnet_pool: ipnet::Ipv4Net,
     /// Wait this long for another apply to finish before giving up (e.g. 30s, 2m)
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
@@ -127,16 +132,24 @@ struct ApplyArgs {
 /// `500ms`, `30s`, `2m`, `1h`, or plain seconds.
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
-    let n: f64 = number.parse().map_err(|_| format!("`{text}` is not a duration; write e.g. 30s, 2m or 1h"))?;
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration; write e.g. 30s, 2m or 1h"))?;
     let seconds = match unit {
         "ms" => n / 1000.0,
         "" | "s" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
         "d" => n * 86_400.0,
-        _ => return Err(format!("`{text}`: unknown unit `{unit}`; use ms, s, m, h or d")),
+        _ => {
+            return Err(format!(
+                "`{text}`: unknown unit `{unit}`; use ms, s, m, h or d"
+            ));
+        }
     };
     if !seconds.is_finite() || seconds < 0.0 {
         return Err(format!("`{text}` is not a duration"));
@@ -227,7 +240,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn repo_dir(cli: &Cli) -> Result<PathBuf> {
@@ -326,7 +341,10 @@ impl Loaded {
 
     async fn observe(&self) -> Result<ObservedState> {
         let (containers, db) = tokio::join!(self.runtime.observe(), self.store.observe());
-        let observed = ObservedState { runtime: containers?, db: db? };
+        let observed = ObservedState {
+            runtime: containers?,
+            db: db?,
+        };
         tracing::debug!(
             containers = observed.runtime.containers.len(),
             networks = observed.runtime.networks.len(),
@@ -344,19 +362,37 @@ impl Loaded {
 async fn load(cli: &Cli, reference: &str, worktree: bool) -> Result<Option<Loaded>> {
     let dir = repo_dir(cli)?;
     let repo = Repo::discover(&dir)?;
-    let snapshot: Snapshot = if worktree { repo.snapshot_worktree()? } else { repo.snapshot_at(reference)? };
+    let snapshot: Snapshot = if worktree {
+        repo.snapshot_worktree()?
+    } else {
+        repo.snapshot_at(reference)?
+    };
     let label = format!("revision {}", snapshot.short_revision());
     tracing::debug!(revision = %snapshot.revision, files = snapshot.files.len(), "read desired state");
     let Ok(desired) = check(&snapshot.files, &label) else {
         return Ok(None);
     };
-    let db_url = cli.database_url.clone().unwrap_or_else(|| Store::default_url(repo.root()));
+    let db_url = cli
+        .database_url
+        .clone()
+        .unwrap_or_else(|| Store::default_url(repo.root()));
     let (runtime, store) = tokio::join!(Runtime::connect(&cli.namespace), Store::open(&db_url));
-    Ok(Some(Loaded { repo, snapshot, desired, runtime: runtime?, store: store?, db_url }))
+    Ok(Some(Loaded {
+        repo,
+        snapshot,
+        desired,
+        runtime: runtime?,
+        store: store?,
+        db_url,
+    }))
 }
 
 fn text_style(no_color: bool) -> Style {
-    Style { color: !no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal() }
+    Style {
+        color: !no_color
+            && std::env::var_os("NO_COLOR").is_none()
+            && std::io::stdout().is_terminal(),
+    }
 }
 
 /// Says on stderr when state files have uncommitted edits that a plan of a commit leaves out.
@@ -364,7 +400,11 @@ fn note_uncommitted(repo: &Repo) -> Result<()> {
     let pending = repo.uncommitted_changes()?;
     if !pending.is_empty() {
         let shown: Vec<&str> = pending.iter().take(5).map(String::as_str).collect();
-        let more = if pending.len() > 5 { format!(" and {} more", pending.len() - 5) } else { String::new() };
+        let more = if pending.len() > 5 {
+            format!(" and {} more", pending.len() - 5)
+        } else {
+            String::new()
+        };
         eprintln!(
             "\nNote: {} uncommitted edit{} under plans/, themes/ or tenants/ {} not included ({}{more}). Commit them to deploy, or preview them with --worktree.",
             pending.len(),
@@ -433,7 +473,12 @@ async fn apply_command(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     };
     let style = text_style(args.no_color);
-    let opts = PlanOptions { namespace: cli.namespace.clone(), revision: loaded.revision(), prune: args.prune, tenants: vec![] };
+    let opts = PlanOptions {
+        namespace: cli.namespace.clone(),
+        revision: loaded.revision(),
+        prune: args.prune,
+        tenants: vec![],
+    };
     let plan = plan::compute(&loaded.desired, &loaded.observe().await?, &opts);
     note_uncommitted(&loaded.repo)?;
     if plan.is_empty() {
@@ -445,9 +490,13 @@ async fn apply_command(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
     print!("{}", render::text(&plan, style));
     if !args.auto_approve {
         if !std::io::stdin().is_terminal() {
-            bail!("apply needs confirmation and standard input is not a terminal; review the plan, then run again with --auto-approve");
+            bail!(
+                "apply needs confirmation and standard input is not a terminal; review the plan, then run again with --auto-approve"
+            );
         }
-        print!("\nDo you want to perform these actions? Only 'yes' will be accepted.\n  Enter a value: ");
+        print!(
+            "\nDo you want to perform these actions? Only 'yes' will be accepted.\n  Enter a value: "
+        );
         std::io::Write::flush(&mut std::io::stdout())?;
         let mut answer = String::new();
         std::io::stdin().read_line(&mut answer)?;
@@ -462,7 +511,9 @@ async fn apply_command(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
     let fresh = plan::compute(&loaded.desired, &loaded.observe().await?, &opts);
     if render::json(&fresh)["changes"] != render::json(&plan)["changes"] {
         lock.release().await;
-        bail!("the actual state changed while the plan was shown (another apply or a manual change); nothing was applied. Run apply again to see the new plan");
+        bail!(
+            "the actual state changed while the plan was shown (another apply or a manual change); nothing was applied. Run apply again to see the new plan"
+        );
     }
     println!();
     let config = apply::ApplyConfig {
@@ -476,22 +527,52 @@ async fn apply_command(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
         prune: args.prune,
     };
     let desired = std::sync::Arc::new(loaded.desired.clone());
-    let applier = apply::Applier::new(loaded.runtime.clone(), loaded.store.clone(), config, desired, std::sync::Arc::new(Printer));
+    let applier = apply::Applier::new(
+        loaded.runtime.clone(),
+        loaded.store.clone(),
+        config,
+        desired,
+        std::sync::Arc::new(Printer),
+    );
     let report = applier.run(&fresh.changes).await;
     lock.release().await;
     let report = report?;
     print_report(&report, style);
     loaded.store.close().await;
-    Ok(if report.failed() > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if report.failed() > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn print_report(report: &apply::Report, style: Style) {
     let failed = report.failed();
     println!();
     if failed == 0 {
-        println!("{}", paint(style, "32", &format!("Apply complete! {} changes applied.", report.changes_applied)));
+        println!(
+            "{}",
+            paint(
+                style,
+                "32",
+                &format!(
+                    "Apply complete! {} changes applied.",
+                    report.changes_applied
+                )
+            )
+        );
     } else {
-        println!("{}", paint(style, "31", &format!("Apply finished with errors: {failed} tenant{} failed.", plural(failed))));
+        println!(
+            "{}",
+            paint(
+                style,
+                "31",
+                &format!(
+                    "Apply finished with errors: {failed} tenant{} failed.",
+                    plural(failed)
+                )
+            )
+        );
     }
     if !report.outcomes.is_empty() {
         println!("\nTenants:");
@@ -499,12 +580,16 @@ fn print_report(report: &apply::Report, style: Style) {
             match outcome {
                 apply::Outcome::Converged { url: Some(url) } => println!("  {slug:<24} {url}"),
                 apply::Outcome::Converged { url: None } => println!("  {slug:<24} (not running)"),
-                apply::Outcome::Failed { reason } => println!("  {slug:<24} {} {reason}", paint(style, "31", "FAILED:")),
+                apply::Outcome::Failed { reason } => {
+                    println!("  {slug:<24} {} {reason}", paint(style, "31", "FAILED:"))
+                }
             }
         }
     }
     if !report.new_keys.is_empty() {
-        println!("\nNew API keys (shown once; only their SHA-256 is stored — rotate with `tenantctl keys rotate SLUG`):");
+        println!(
+            "\nNew API keys (shown once; only their SHA-256 is stored — rotate with `tenantctl keys rotate SLUG`):"
+        );
         for (slug, key) in &report.new_keys {
             println!("  {slug:<24} {key}");
         }
@@ -512,10 +597,18 @@ fn print_report(report: &apply::Report, style: Style) {
 }
 
 fn paint(style: Style, code: &str, text: &str) -> String {
-    if style.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+    if style.color {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
 }
 
-async fn rotate_command(cli: &Cli, slug: &str, lock_timeout: std::time::Duration) -> Result<ExitCode> {
+async fn rotate_command(
+    cli: &Cli,
+    slug: &str,
+    lock_timeout: std::time::Duration,
+) -> Result<ExitCode> {
     let Some(loaded) = load(cli, "HEAD", false).await? else {
         return Ok(ExitCode::from(1));
     };
@@ -529,11 +622,23 @@ async fn rotate_command(cli: &Cli, slug: &str, lock_timeout: std::time::Duration
         row.api_key_sha256 = Some(digest);
         row.updated_at = tenantctl::store::now_unix();
         loaded.store.upsert_tenant(&row).await?;
-        loaded.store.record_event(None, Some(slug), "tenant.key-rotated", "API key rotated").await?;
+        loaded
+            .store
+            .record_event(None, Some(slug), "tenant.key-rotated", "API key rotated")
+            .await?;
         // The container carries the key's digest in its env: replace it (the plan sees the stale digest).
-        let opts = PlanOptions { namespace: cli.namespace.clone(), revision: loaded.revision(), prune: false, tenants: vec![slug.to_string()] };
+        let opts = PlanOptions {
+            namespace: cli.namespace.clone(),
+            revision: loaded.revision(),
+            prune: false,
+            tenants: vec![slug.to_string()],
+        };
         let plan = plan::compute(&loaded.desired, &loaded.observe().await?, &opts);
-        let changes: Vec<plan::Change> = plan.changes.into_iter().filter(|c| c.tenant.as_deref() == Some(slug)).collect();
+        let changes: Vec<plan::Change> = plan
+            .changes
+            .into_iter()
+            .filter(|c| c.tenant.as_deref() == Some(slug))
+            .collect();
         let config = apply::ApplyConfig {
             namespace: cli.namespace.clone(),
             revision: loaded.revision(),
@@ -541,13 +646,21 @@ async fn rotate_command(cli: &Cli, slug: &str, lock_timeout: std::time::Duration
             attempts: 3,
             backoff: std::time::Duration::from_millis(500),
             health_timeout: std::time::Duration::from_secs(60),
-            subnet_pool: std::env::var("TENANTCTL_SUBNET_POOL").unwrap_or_else(|_| "10.233.0.0/16".into()).parse()?,
+            subnet_pool: std::env::var("TENANTCTL_SUBNET_POOL")
+                .unwrap_or_else(|_| "10.233.0.0/16".into())
+                .parse()?,
             prune: false,
         };
         let desired = std::sync::Arc::new(loaded.desired.clone());
-        let report = apply::Applier::new(loaded.runtime.clone(), loaded.store.clone(), config, desired, std::sync::Arc::new(Printer))
-            .run(&changes)
-            .await?;
+        let report = apply::Applier::new(
+            loaded.runtime.clone(),
+            loaded.store.clone(),
+            config,
+            desired,
+            std::sync::Arc::new(Printer),
+        )
+        .run(&changes)
+        .await?;
         Ok::<_, anyhow::Error>((key, report))
     }
     .await;
@@ -555,7 +668,9 @@ async fn rotate_command(cli: &Cli, slug: &str, lock_timeout: std::time::Duration
     let (key, report) = result?;
     println!("\nNew API key for {slug} (shown once; only its SHA-256 is stored):\n  {key}");
     if report.failed() > 0 {
-        eprintln!("the key is stored, but the tenant's site did not restart with it: run `tenantctl apply`");
+        eprintln!(
+            "the key is stored, but the tenant's site did not restart with it: run `tenantctl apply`"
+        );
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)

@@ -1,6 +1,9 @@
 //! `tenantctl apply` and `keys rotate` against the real engine and both databases.
 
-use crate::support::{Cleanup, Postgres, Repo, db, docker, http, inspect, names, sqlite_url, unique_namespace, unique_pool};
+use crate::support::{
+    Cleanup, Postgres, Repo, db, docker, http, inspect, names, sqlite_url, unique_namespace,
+    unique_pool,
+};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -15,16 +18,26 @@ struct Env {
 impl Env {
     fn new(repo: Repo) -> Env {
         let ns = unique_namespace();
-        Env { _cleanup: Cleanup::new(&ns), repo, ns, pool: unique_pool(), db_url: None }
+        Env {
+            _cleanup: Cleanup::new(&ns),
+            repo,
+            ns,
+            pool: unique_pool(),
+            db_url: None,
+        }
     }
 
     fn url(&self) -> String {
-        self.db_url.clone().unwrap_or_else(|| sqlite_url(&self.repo))
+        self.db_url
+            .clone()
+            .unwrap_or_else(|| sqlite_url(&self.repo))
     }
 
     fn cmd(&self, args: &[&str]) -> assert_cmd::Command {
         let mut c = self.repo.tenantctl();
-        c.args(["--namespace", &self.ns]).env("TENANTCTL_SUBNET_POOL", &self.pool).timeout(Duration::from_secs(300));
+        c.args(["--namespace", &self.ns])
+            .env("TENANTCTL_SUBNET_POOL", &self.pool)
+            .timeout(Duration::from_secs(300));
         if let Some(url) = &self.db_url {
             c.args(["--database-url", url]);
         }
@@ -40,7 +53,11 @@ impl Env {
 
     fn apply_ok(&self, extra: &[&str]) -> String {
         let out = self.apply(extra);
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(out.status.success(), "apply failed:\n{text}");
         text
     }
@@ -54,7 +71,10 @@ impl Env {
     }
 
     fn ids(&self) -> BTreeMap<String, String> {
-        ["acme", "globex", "initech", "umbrella", "hooli", "stark"].iter().map(|s| (s.to_string(), self.id(s))).collect()
+        ["acme", "globex", "initech", "umbrella", "hooli", "stark"]
+            .iter()
+            .map(|s| (s.to_string(), self.id(s)))
+            .collect()
     }
 
     fn running(&self, slug: &str) -> bool {
@@ -62,12 +82,20 @@ impl Env {
     }
 
     fn site(&self, slug: &str) -> String {
-        let url = db(&self.url()).tenants[slug].url.clone().expect("a URL is recorded");
+        let url = db(&self.url()).tenants[slug]
+            .url
+            .clone()
+            .expect("a URL is recorded");
         url.trim_end_matches('/').to_string()
     }
 
     fn plan_exit(&self) -> i32 {
-        self.cmd(&["plan", "--detailed-exitcode"]).output().unwrap().status.code().unwrap()
+        self.cmd(&["plan", "--detailed-exitcode"])
+            .output()
+            .unwrap()
+            .status
+            .code()
+            .unwrap()
     }
 }
 
@@ -79,7 +107,10 @@ fn apply_brings_up_every_example_tenant_then_changes_nothing() {
     let slugs = ["acme", "globex", "hooli", "initech", "stark", "umbrella"];
     assert_eq!(names("container", &env.ns), slugs.map(|s| env.container(s)));
     assert_eq!(names("network", &env.ns), slugs.map(|s| env.container(s)));
-    assert_eq!(names("volume", &env.ns), slugs.map(|s| format!("{}-data", env.container(s))));
+    assert_eq!(
+        names("volume", &env.ns),
+        slugs.map(|s| format!("{}-data", env.container(s)))
+    );
     // Suspended tenants are created stopped; the others answer on loopback with their theme.
     assert!(!env.running("initech"));
     for slug in ["acme", "globex", "hooli", "stark", "umbrella"] {
@@ -87,21 +118,39 @@ fn apply_brings_up_every_example_tenant_then_changes_nothing() {
     }
     let (status, _, page) = http("GET", &format!("{}/", env.site("acme")), &[]);
     assert_eq!(status, 200);
-    assert!(page.contains("Acme Corp") && page.contains("#0f62fe"), "{page}");
+    assert!(
+        page.contains("Acme Corp") && page.contains("#0f62fe"),
+        "{page}"
+    );
     let (status, _, page) = http("GET", &format!("{}/", env.site("globex")), &[]);
-    assert!(status == 200 && page.contains("Globex Corporation") && page.contains("#7a1f1f"), "{page}");
-    assert_eq!(http("GET", &format!("{}/health", env.site("stark")), &[]).0, 200);
+    assert!(
+        status == 200 && page.contains("Globex Corporation") && page.contains("#7a1f1f"),
+        "{page}"
+    );
+    assert_eq!(
+        http("GET", &format!("{}/health", env.site("stark")), &[]).0,
+        200
+    );
     assert!(env.site("acme").starts_with("http://127.0.0.1:"));
-    assert!(inspect(&env.container("acme"), "{{json .HostConfig.PortBindings}}").contains("\"HostIp\":\"127.0.0.1\""));
+    assert!(
+        inspect(&env.container("acme"), "{{json .HostConfig.PortBindings}}")
+            .contains("\"HostIp\":\"127.0.0.1\"")
+    );
 
     // Limits and security defaults from the plan and DESIGN.md.
     let c = env.container("acme");
-    assert_eq!(inspect(&c, "{{.HostConfig.Memory}}"), (512u64 << 20).to_string());
+    assert_eq!(
+        inspect(&c, "{{.HostConfig.Memory}}"),
+        (512u64 << 20).to_string()
+    );
     assert_eq!(inspect(&c, "{{.HostConfig.NanoCpus}}"), "1000000000");
     assert_eq!(inspect(&c, "{{.HostConfig.PidsLimit}}"), "256");
     assert!(inspect(&c, "{{json .HostConfig.SecurityOpt}}").contains("no-new-privileges"));
     assert!(inspect(&c, "{{json .HostConfig.CapDrop}}").contains("ALL"));
-    assert_eq!(inspect(&c, "{{.HostConfig.RestartPolicy.Name}}"), "unless-stopped");
+    assert_eq!(
+        inspect(&c, "{{.HostConfig.RestartPolicy.Name}}"),
+        "unless-stopped"
+    );
     assert!(inspect(&c, "{{json .Config.Healthcheck}}").contains("site-health"));
 
     // The database holds what the SaaS reads; keys only as digests, shown once in the output.
@@ -111,23 +160,40 @@ fn apply_brings_up_every_example_tenant_then_changes_nothing() {
     assert_eq!(state.tenants.len(), 6);
     let head = env.repo.head();
     for (slug, row) in &state.tenants {
-        assert_eq!(row.applied_revision.as_deref(), Some(head.as_str()), "{slug}");
+        assert_eq!(
+            row.applied_revision.as_deref(),
+            Some(head.as_str()),
+            "{slug}"
+        );
         let digest = row.api_key_sha256.as_deref().expect("a key digest");
-        let key = out.lines().find(|l| l.trim_start().starts_with(slug.as_str()) && l.contains("tk_")).and_then(|l| l.split_whitespace().last()).expect("key printed");
+        let key = out
+            .lines()
+            .find(|l| l.trim_start().starts_with(slug.as_str()) && l.contains("tk_"))
+            .and_then(|l| l.split_whitespace().last())
+            .expect("key printed");
         assert_eq!(tenantctl::apply::keys::digest(key), digest);
         assert!(row.last_error.is_none());
     }
     let now = tenantctl::store::now_unix();
-    let trial = state.tenants["hooli"].trial_ends_at.expect("starter has a 30-day trial");
+    let trial = state.tenants["hooli"]
+        .trial_ends_at
+        .expect("starter has a 30-day trial");
     assert!((trial - now - 30 * 86_400).abs() < 600, "{trial} vs {now}");
-    assert_eq!(state.tenants["globex"].trial_ends_at, None, "enterprise has no trial");
+    assert_eq!(
+        state.tenants["globex"].trial_ends_at, None,
+        "enterprise has no trial"
+    );
 
     // Converged: a second apply and the plan change nothing, fast.
     let ids = env.ids();
     let started = Instant::now();
     let again = env.apply_ok(&[]);
     assert!(again.contains("No changes."), "{again}");
-    assert!(started.elapsed() < Duration::from_secs(5), "no-op apply took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "no-op apply took {:?}",
+        started.elapsed()
+    );
     assert_eq!(env.ids(), ids);
     assert_eq!(env.plan_exit(), 0);
     assert!(!again.contains("tk_"), "keys are shown only once");
@@ -140,7 +206,13 @@ fn changes_touch_only_what_they_must() {
     let before = env.ids();
 
     // One tenant's env: only its container is replaced.
-    env.repo.edit("tenants/us/acme.yaml", "LOG_LEVEL: info", "LOG_LEVEL: debug").commit("acme debug");
+    env.repo
+        .edit(
+            "tenants/us/acme.yaml",
+            "LOG_LEVEL: info",
+            "LOG_LEVEL: debug",
+        )
+        .commit("acme debug");
     env.apply_ok(&[]);
     let after = env.ids();
     assert_ne!(after["acme"], before["acme"]);
@@ -149,37 +221,69 @@ fn changes_touch_only_what_they_must() {
     }
     assert!(inspect(&env.container("acme"), "{{json .Config.Env}}").contains("LOG_LEVEL=debug"));
     assert!(env.running("acme"));
-    assert_eq!(names("container", &env.ns).len(), 6, "no leftover container");
+    assert_eq!(
+        names("container", &env.ns).len(),
+        6,
+        "no leftover container"
+    );
 
     // A plan's memory: every tenant on it gets the new limit.
-    env.repo.edit("plans/professional.yaml", "memory: 512Mi", "memory: 768Mi").commit("more memory");
+    env.repo
+        .edit("plans/professional.yaml", "memory: 512Mi", "memory: 768Mi")
+        .commit("more memory");
     env.apply_ok(&[]);
     for slug in ["acme", "umbrella"] {
-        assert_eq!(inspect(&env.container(slug), "{{.HostConfig.Memory}}"), (768u64 << 20).to_string(), "{slug}");
+        assert_eq!(
+            inspect(&env.container(slug), "{{.HostConfig.Memory}}"),
+            (768u64 << 20).to_string(),
+            "{slug}"
+        );
     }
     assert_eq!(env.id("globex"), before["globex"]);
     assert_eq!(db(&env.url()).plans["professional"].memory_bytes, 768 << 20);
 
     // Suspend: stopped, nothing deleted. Resume: started.
-    env.repo.edit("tenants/eu/stark.yaml", "theme: modern", "theme: modern\n  state: suspended").commit("suspend stark");
+    env.repo
+        .edit(
+            "tenants/eu/stark.yaml",
+            "theme: modern",
+            "theme: modern\n  state: suspended",
+        )
+        .commit("suspend stark");
     env.apply_ok(&[]);
     assert!(!env.running("stark"));
     assert_eq!(names("volume", &env.ns).len(), 6);
     assert_eq!(db(&env.url()).tenants["stark"].state, "suspended");
-    env.repo.edit("tenants/eu/stark.yaml", "  state: suspended\n", "").commit("resume stark");
+    env.repo
+        .edit("tenants/eu/stark.yaml", "  state: suspended\n", "")
+        .commit("resume stark");
     env.apply_ok(&[]);
     assert!(env.running("stark"));
 
     // Remove a tenant's file and cancel another: containers go; volumes and rows stay.
-    env.repo.remove("tenants/us/globex.yaml").edit("tenants/eu/umbrella.yaml", "theme: minimal", "theme: minimal\n  state: cancelled").commit("globex leaves");
+    env.repo
+        .remove("tenants/us/globex.yaml")
+        .edit(
+            "tenants/eu/umbrella.yaml",
+            "theme: minimal",
+            "theme: minimal\n  state: cancelled",
+        )
+        .commit("globex leaves");
     env.apply_ok(&[]);
     let containers = names("container", &env.ns);
-    assert!(!containers.contains(&env.container("globex")) && !containers.contains(&env.container("umbrella")), "{containers:?}");
+    assert!(
+        !containers.contains(&env.container("globex"))
+            && !containers.contains(&env.container("umbrella")),
+        "{containers:?}"
+    );
     assert_eq!(names("volume", &env.ns).len(), 6, "data volumes are kept");
     let rows = db(&env.url()).tenants;
     assert_eq!(rows["globex"].state, "cancelled");
     assert_eq!(rows["umbrella"].state, "cancelled");
-    assert!(names("network", &env.ns).contains(&env.container("globex")), "networks stay without --prune");
+    assert!(
+        names("network", &env.ns).contains(&env.container("globex")),
+        "networks stay without --prune"
+    );
     env.apply_ok(&["--prune"]);
     assert!(!names("network", &env.ns).contains(&env.container("globex")));
     assert_eq!(names("volume", &env.ns).len(), 6, "even --prune keeps data");
@@ -195,29 +299,59 @@ fn a_failing_tenant_is_retried_rolled_back_and_does_not_stop_the_others() {
     env.repo
         .edit("themes/classic.yaml", "path: /health", "path: /not-there")
         .commit("break classic");
-    env.repo.edit("tenants/us/acme.yaml", "LOG_LEVEL: info", "LOG_LEVEL: warn").commit("and change acme");
+    env.repo
+        .edit("tenants/us/acme.yaml", "LOG_LEVEL: info", "LOG_LEVEL: warn")
+        .commit("and change acme");
     let out = env.apply(&["--health-timeout", "3s", "--attempts", "2"]);
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("attempt 1 failed") && text.contains("attempt 2 failed"), "{text}");
+    assert!(
+        text.contains("attempt 1 failed") && text.contains("attempt 2 failed"),
+        "{text}"
+    );
     assert!(text.contains("globex") && text.contains("FAILED"), "{text}");
     // Rolled back: globex keeps its previous container, running; nothing left behind.
     assert_eq!(env.id("globex"), before["globex"]);
     assert!(env.running("globex"));
-    assert_eq!(names("container", &env.ns).len(), 6, "{:?}", names("container", &env.ns));
+    assert_eq!(
+        names("container", &env.ns).len(),
+        6,
+        "{:?}",
+        names("container", &env.ns)
+    );
     // The others went on: acme got its change.
     assert_ne!(env.id("acme"), before["acme"]);
     let row = &db(&env.url()).tenants["globex"];
-    assert!(row.last_error.as_deref().unwrap_or("").contains("/not-there"), "{row:?}");
+    assert!(
+        row.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("/not-there"),
+        "{row:?}"
+    );
     assert!(db(&env.url()).tenants["acme"].last_error.is_none());
 }
 
 #[test]
 fn an_image_that_cannot_be_had_is_a_clear_per_tenant_error() {
     let env = Env::new(Repo::example());
-    env.repo.edit("themes/minimal.yaml", "  port: 8080\n", "  image: registry.invalid/storefront:9.9\n  port: 8080\n").commit("custom image");
+    env.repo
+        .edit(
+            "themes/minimal.yaml",
+            "  port: 8080\n",
+            "  image: registry.invalid/storefront:9.9\n  port: 8080\n",
+        )
+        .commit("custom image");
     let out = env.apply(&["--attempts", "1"]);
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("registry.invalid/storefront:9.9"), "{text}");
     // Tenants on the other themes are up.
@@ -228,15 +362,31 @@ fn an_image_that_cannot_be_had_is_a_clear_per_tenant_error() {
 #[test]
 fn the_site_checks_keys_and_rate_limits_and_keys_rotate() {
     let repo = Repo::example();
-    repo.edit("plans/starter.yaml", "requestsPerMinute: 60", "requestsPerMinute: 3").commit("tight limit");
+    repo.edit(
+        "plans/starter.yaml",
+        "requestsPerMinute: 60",
+        "requestsPerMinute: 3",
+    )
+    .commit("tight limit");
     let env = Env::new(repo);
     let out = env.apply_ok(&[]);
-    let key = out.lines().find(|l| l.trim_start().starts_with("hooli") && l.contains("tk_")).and_then(|l| l.split_whitespace().last()).unwrap().to_string();
+    let key = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("hooli") && l.contains("tk_"))
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap()
+        .to_string();
     let api = format!("{}/api/ping", env.site("hooli"));
     assert_eq!(http("GET", &api, &[]).0, 401);
-    assert_eq!(http("GET", &api, &[("Authorization", "Bearer tk_wrong")]).0, 401);
+    assert_eq!(
+        http("GET", &api, &[("Authorization", "Bearer tk_wrong")]).0,
+        401
+    );
     for _ in 0..3 {
-        assert_eq!(http("GET", &api, &[("Authorization", &format!("Bearer {key}"))]).0, 200);
+        assert_eq!(
+            http("GET", &api, &[("Authorization", &format!("Bearer {key}"))]).0,
+            200
+        );
     }
     let (status, head, _) = http("GET", &api, &[("X-API-Key", &key)]);
     assert_eq!(status, 429);
@@ -245,14 +395,34 @@ fn the_site_checks_keys_and_rate_limits_and_keys_rotate() {
     let old_id = env.id("hooli");
     let rotated = env.cmd(&["keys", "rotate", "hooli"]).output().unwrap();
     let text = String::from_utf8_lossy(&rotated.stdout).to_string();
-    assert!(rotated.status.success(), "{text}{}", String::from_utf8_lossy(&rotated.stderr));
-    let new_key = text.lines().filter(|l| l.trim_start().starts_with("tk_")).last().unwrap().trim().to_string();
+    assert!(
+        rotated.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    let new_key = text
+        .lines()
+        .rfind(|l| l.trim_start().starts_with("tk_"))
+        .unwrap()
+        .trim()
+        .to_string();
     assert_ne!(new_key, key);
-    assert_ne!(env.id("hooli"), old_id, "the site restarted with the new key");
+    assert_ne!(
+        env.id("hooli"),
+        old_id,
+        "the site restarted with the new key"
+    );
     let api = format!("{}/api/ping", env.site("hooli"));
-    assert_eq!(http("GET", &api, &[("X-API-Key", &key)]).0, 401, "the old key no longer works");
+    assert_eq!(
+        http("GET", &api, &[("X-API-Key", &key)]).0,
+        401,
+        "the old key no longer works"
+    );
     assert_eq!(http("GET", &api, &[("X-API-Key", &new_key)]).0, 200);
-    assert_eq!(db(&env.url()).tenants["hooli"].api_key_sha256.as_deref(), Some(tenantctl::apply::keys::digest(&new_key).as_str()));
+    assert_eq!(
+        db(&env.url()).tenants["hooli"].api_key_sha256.as_deref(),
+        Some(tenantctl::apply::keys::digest(&new_key).as_str())
+    );
     assert_eq!(env.plan_exit(), 0);
 }
 
@@ -263,7 +433,10 @@ fn kill_9_at_any_point_then_apply_converges() {
     let points = [50u64, 300, 700, 1200, 2000, 3500];
     for (round, ms) in points.iter().enumerate() {
         if round == 3 {
-            env.repo.edit("themes/modern.yaml", "font: Inter", "font: Roboto").edit("plans/starter.yaml", "memory: 128Mi", "memory: 192Mi").commit("replace many");
+            env.repo
+                .edit("themes/modern.yaml", "font: Inter", "font: Roboto")
+                .edit("plans/starter.yaml", "memory: 128Mi", "memory: 192Mi")
+                .commit("replace many");
         }
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tenantctl"))
             .current_dir(env.repo.path())
@@ -280,17 +453,42 @@ fn kill_9_at_any_point_then_apply_converges() {
     }
     env.apply_ok(&[]);
     let slugs = ["acme", "globex", "hooli", "initech", "stark", "umbrella"];
-    assert_eq!(names("container", &env.ns), slugs.map(|s| env.container(s)), "exactly one container per tenant");
+    assert_eq!(
+        names("container", &env.ns),
+        slugs.map(|s| env.container(s)),
+        "exactly one container per tenant"
+    );
     assert_eq!(names("network", &env.ns).len(), 6, "no leaked networks");
     assert_eq!(names("volume", &env.ns).len(), 6);
     let state = db(&env.url());
     assert_eq!(state.tenants.len(), 6);
-    assert!(state.tenants.values().all(|r| r.api_key_sha256.is_some() && r.last_error.is_none()));
+    assert!(
+        state
+            .tenants
+            .values()
+            .all(|r| r.api_key_sha256.is_some() && r.last_error.is_none())
+    );
     assert_eq!(env.plan_exit(), 0);
     assert!(inspect(&env.container("acme"), "{{json .Config.Env}}").contains("THEME_FONT=Roboto"));
-    let subnets: std::collections::BTreeSet<String> =
-        slugs.iter().map(|s| docker(&["network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", &env.container(s)]).trim().to_string()).collect();
-    assert_eq!(subnets.len(), 6, "each network has its own subnet: {subnets:?}");
+    let subnets: std::collections::BTreeSet<String> = slugs
+        .iter()
+        .map(|s| {
+            docker(&[
+                "network",
+                "inspect",
+                "--format",
+                "{{range .IPAM.Config}}{{.Subnet}}{{end}}",
+                &env.container(s),
+            ])
+            .trim()
+            .to_string()
+        })
+        .collect();
+    assert_eq!(
+        subnets.len(),
+        6,
+        "each network has its own subnet: {subnets:?}"
+    );
 }
 
 #[test]
@@ -324,7 +522,10 @@ fn a_second_apply_waits_or_fails_with_who_holds_the_lock() {
     let out = env.apply(&[]);
     let text = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("locked by") && text.contains(&format!(":{}:", first.id())), "{text}");
+    assert!(
+        text.contains("locked by") && text.contains(&format!(":{}:", first.id())),
+        "{text}"
+    );
     assert!(first.wait().unwrap().success());
     // With a lock timeout it waits instead; here the lock is free again.
     env.apply_ok(&["--lock-timeout", "30s"]);
@@ -336,10 +537,28 @@ fn postgres_apply_and_no_op() {
     let mut env = Env::new(Repo::example());
     env.db_url = Some(pg.url.clone());
     env.apply_ok(&[]);
-    assert_eq!(pg.query("SELECT count(*) FROM tenants WHERE api_key_sha256 IS NOT NULL").trim(), "6");
-    assert_eq!(pg.query("SELECT state FROM tenants WHERE slug = 'initech'").trim(), "suspended");
-    assert_eq!(pg.query("SELECT count(*) FROM reconcile_runs WHERE status = 'succeeded'").trim(), "1");
-    assert!(pg.query("SELECT count(*) FROM events").trim().parse::<i64>().unwrap() >= 24);
+    assert_eq!(
+        pg.query("SELECT count(*) FROM tenants WHERE api_key_sha256 IS NOT NULL")
+            .trim(),
+        "6"
+    );
+    assert_eq!(
+        pg.query("SELECT state FROM tenants WHERE slug = 'initech'")
+            .trim(),
+        "suspended"
+    );
+    assert_eq!(
+        pg.query("SELECT count(*) FROM reconcile_runs WHERE status = 'succeeded'")
+            .trim(),
+        "1"
+    );
+    assert!(
+        pg.query("SELECT count(*) FROM events")
+            .trim()
+            .parse::<i64>()
+            .unwrap()
+            >= 24
+    );
     assert!(env.apply_ok(&[]).contains("No changes."));
     assert!(!std::path::Path::new(&env.repo.path().join(".tenantctl/state.db")).exists());
 }

@@ -15,7 +15,11 @@ pub enum LockError {
     #[error(
         "the state is locked by {holder} (since {since}s ago, lease ends in {left}s); another apply is running. Wait for it, or retry with --lock-timeout 2m"
     )]
-    Locked { holder: String, since: i64, left: i64 },
+    Locked {
+        holder: String,
+        since: i64,
+        left: i64,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -45,7 +49,9 @@ fn holder_is_dead(holder: &str) -> bool {
         return false;
     };
     host == hostname()
-        && pid.parse::<u32>().is_ok_and(|pid| pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists())
+        && pid.parse::<u32>().is_ok_and(|pid| {
+            pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        })
 }
 
 impl ApplyLock {
@@ -70,7 +76,11 @@ impl ApplyLock {
                 let (holder, since, left) = info
                     .map(|i| (i.holder, now - i.acquired_at, (i.expires_at - now).max(0)))
                     .unwrap_or_else(|| ("another process".into(), 0, 0));
-                return Err(LockError::Locked { holder, since, left });
+                return Err(LockError::Locked {
+                    holder,
+                    since,
+                    left,
+                });
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
@@ -85,7 +95,11 @@ impl ApplyLock {
                 }
             }
         });
-        Ok(ApplyLock { store: store.clone(), holder, renewal })
+        Ok(ApplyLock {
+            store: store.clone(),
+            holder,
+            renewal,
+        })
     }
 
     pub fn holder(&self) -> &str {

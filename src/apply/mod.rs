@@ -61,7 +61,10 @@ pub struct Report {
 
 impl Report {
     pub fn failed(&self) -> usize {
-        self.outcomes.values().filter(|o| matches!(o, Outcome::Failed { .. })).count()
+        self.outcomes
+            .values()
+            .filter(|o| matches!(o, Outcome::Failed { .. }))
+            .count()
     }
 }
 
@@ -122,7 +125,9 @@ impl Applier {
 
         let tenants: BTreeSet<String> = changes.iter().filter_map(|c| c.tenant.clone()).collect();
         // Unlabelled leftovers (only with --prune) have no tenant; handle them once here.
-        for c in changes.iter().filter(|c| c.tenant.is_none() && matches!(c.resource, Resource::Container | Resource::Network)) {
+        for c in changes.iter().filter(|c| {
+            c.tenant.is_none() && matches!(c.resource, Resource::Container | Resource::Network)
+        }) {
             self.execute_orphan(c).await;
         }
         let this = Arc::new(self);
@@ -145,7 +150,10 @@ impl Applier {
                 Err(e) => tracing::error!("a tenant task ended abnormally: {e}"),
             }
         }
-        let failed = outcomes.values().filter(|o| matches!(o, Outcome::Failed { .. })).count();
+        let failed = outcomes
+            .values()
+            .filter(|o| matches!(o, Outcome::Failed { .. }))
+            .count();
         let applied = this.applied.load(std::sync::atomic::Ordering::Relaxed);
         let summary = format!(
             "{applied} changes applied, {} tenants converged, {failed} failed in {:.1}s",
@@ -155,11 +163,20 @@ impl Applier {
         let status = if failed == 0 { "succeeded" } else { "failed" };
         this.store.finish_run(this.run_id, status, &summary).await?;
         let new_keys = this.new_keys.lock().await.clone();
-        Ok(Report { run_id: this.run_id, outcomes, new_keys, changes_applied: applied })
+        Ok(Report {
+            run_id: this.run_id,
+            outcomes,
+            new_keys,
+            changes_applied: applied,
+        })
     }
 
     async fn event(&self, tenant: Option<&str>, kind: &str, message: &str) {
-        if let Err(e) = self.store.record_event(Some(self.run_id), tenant, kind, message).await {
+        if let Err(e) = self
+            .store
+            .record_event(Some(self.run_id), tenant, kind, message)
+            .await
+        {
             tracing::warn!("recording an event failed: {e}");
         }
     }
@@ -168,7 +185,10 @@ impl Applier {
     async fn records(&self, changes: &[Change]) -> Result<(), ApplyError> {
         let now = now_unix();
         let rev = &self.config.revision;
-        for c in changes.iter().filter(|c| matches!(c.resource, Resource::PlanRecord | Resource::ThemeRecord)) {
+        for c in changes
+            .iter()
+            .filter(|c| matches!(c.resource, Resource::PlanRecord | Resource::ThemeRecord))
+        {
             match (c.resource, c.action) {
                 (Resource::PlanRecord, Action::Destroy) => {
                     self.store.delete_plan(&c.name).await?;
@@ -187,9 +207,18 @@ impl Applier {
                     }
                 }
             }
-            self.progress.line(None, &format!("{}: {} {}", c.address(), c.action.symbol(), past(c.action)));
-            self.event(None, &format!("{}.{}", c.resource.as_str(), action_word(c.action)), &c.address()).await;
-            self.applied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.progress.line(
+                None,
+                &format!("{}: {} {}", c.address(), c.action.symbol(), past(c.action)),
+            );
+            self.event(
+                None,
+                &format!("{}.{}", c.resource.as_str(), action_word(c.action)),
+                &c.address(),
+            )
+            .await;
+            self.applied
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         Ok(())
     }
@@ -198,20 +227,33 @@ impl Applier {
     /// A missing image fails only the tenants that use it (their container step reports it).
     async fn images(&self, changes: &[Change]) {
         let mut wanted: BTreeSet<String> = BTreeSet::new();
-        for c in changes.iter().filter(|c| c.resource == Resource::Container && matches!(c.action, Action::Create | Action::Replace)) {
-            if let Some(image) = c.after.as_ref().and_then(|a| a.get("image")).and_then(|v| v.as_str()) {
+        for c in changes.iter().filter(|c| {
+            c.resource == Resource::Container
+                && matches!(c.action, Action::Create | Action::Replace)
+        }) {
+            if let Some(image) = c
+                .after
+                .as_ref()
+                .and_then(|a| a.get("image"))
+                .and_then(|v| v.as_str())
+            {
                 wanted.insert(image.to_string());
             }
         }
         for image in wanted {
             let result = if image == builtin_site_image() {
-                self.progress.line(None, &format!("image {image}: building the built-in site image from this binary"));
+                self.progress.line(
+                    None,
+                    &format!("image {image}: building the built-in site image from this binary"),
+                );
                 self.runtime.ensure_site_image(&image).await.map(|_| ())
             } else {
                 let progress = self.progress.clone();
                 let name = image.clone();
                 self.runtime
-                    .ensure_image(&image, move |line: &str| progress.line(None, &format!("image {name}: {line}")))
+                    .ensure_image(&image, move |line: &str| {
+                        progress.line(None, &format!("image {name}: {line}"))
+                    })
                     .await
             };
             if let Err(e) = result {
@@ -222,15 +264,27 @@ impl Applier {
 
     async fn execute_orphan(&self, c: &Change) {
         let result = match c.resource {
-            Resource::Container => self.runtime.remove_container(c.container_id.as_deref().unwrap_or(&c.name), true).await,
+            Resource::Container => {
+                self.runtime
+                    .remove_container(c.container_id.as_deref().unwrap_or(&c.name), true)
+                    .await
+            }
             _ => self.runtime.remove_network(&c.name).await,
         };
         match result {
-            Ok(()) => {
-                self.progress.line(None, &format!("{}: - destroyed", c.address()));
-                self.event(None, &format!("{}.destroy", c.resource.as_str()), &c.address()).await;
+            Ok(_) => {
+                self.progress
+                    .line(None, &format!("{}: - destroyed", c.address()));
+                self.event(
+                    None,
+                    &format!("{}.destroy", c.resource.as_str()),
+                    &c.address(),
+                )
+                .await;
             }
-            Err(e) => self.progress.line(None, &format!("{}: destroy failed: {e}", c.address())),
+            Err(e) => self
+                .progress
+                .line(None, &format!("{}: destroy failed: {e}", c.address())),
         }
     }
 
@@ -240,7 +294,14 @@ impl Applier {
         for attempt in 1..=self.config.attempts.max(1) {
             if attempt > 1 {
                 let delay = self.config.backoff * 2u32.saturating_pow(attempt - 2);
-                self.progress.line(Some(slug), &format!("retrying in {:.1}s (attempt {attempt} of {})", delay.as_secs_f64(), self.config.attempts));
+                self.progress.line(
+                    Some(slug),
+                    &format!(
+                        "retrying in {:.1}s (attempt {attempt} of {})",
+                        delay.as_secs_f64(),
+                        self.config.attempts
+                    ),
+                );
                 tokio::time::sleep(delay).await;
             }
             match self.attempt(slug).await {
@@ -250,8 +311,16 @@ impl Applier {
                 }
                 Err(e) => {
                     last_error = e.to_string();
-                    self.progress.line(Some(slug), &format!("attempt {attempt} failed: {last_error}"));
-                    self.event(Some(slug), "tenant.attempt-failed", &format!("attempt {attempt}: {last_error}")).await;
+                    self.progress.line(
+                        Some(slug),
+                        &format!("attempt {attempt} failed: {last_error}"),
+                    );
+                    self.event(
+                        Some(slug),
+                        "tenant.attempt-failed",
+                        &format!("attempt {attempt}: {last_error}"),
+                    )
+                    .await;
                 }
             }
         }
@@ -264,7 +333,9 @@ impl Applier {
     async fn finish_tenant(&self, slug: &str, error: Option<&str>, url: Option<&str>) {
         let result = async {
             let db = self.store.observe().await?;
-            let Some(mut row) = db.tenants.get(slug).cloned() else { return Ok::<(), StoreError>(()) };
+            let Some(mut row) = db.tenants.get(slug).cloned() else {
+                return Ok::<(), StoreError>(());
+            };
             row.last_error = error.map(str::to_string);
             if error.is_none() {
                 row.applied_revision = Some(self.config.revision.clone());
@@ -283,25 +354,41 @@ impl Applier {
 
     /// Observes this tenant afresh, plans it alone, and carries that plan out in order.
     async fn attempt(&self, slug: &str) -> Result<Option<String>, ApplyError> {
-        let observed = ObservedState { runtime: self.runtime.observe_tenant(slug).await?, db: self.store.observe().await? };
+        let observed = ObservedState {
+            runtime: self.runtime.observe_tenant(slug).await?,
+            db: self.store.observe().await?,
+        };
         let row = self.ensure_row(slug, &observed).await?;
         // The row may have just been made (with its key): plan against it.
         let mut observed = observed;
         if let Some(r) = &row {
             observed.db.tenants.insert(slug.to_string(), r.clone());
         }
-        let plan = crate::plan::compute(&self.desired, &observed, &self.plan_options(vec![slug.to_string()]));
+        let plan = crate::plan::compute(
+            &self.desired,
+            &observed,
+            &self.plan_options(vec![slug.to_string()]),
+        );
         let mut url = None;
-        for change in plan.changes.iter().filter(|c| c.tenant.as_deref() == Some(slug)) {
+        for change in plan
+            .changes
+            .iter()
+            .filter(|c| c.tenant.as_deref() == Some(slug))
+        {
             if let Some(u) = self.step(slug, change, row.as_ref(), &observed).await? {
                 url = Some(u);
             }
-            self.applied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.applied
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         if url.is_none() && self.wants_running(slug) {
             // Nothing changed for the container: report where it answers.
             let observed = self.runtime.observe_tenant(slug).await?;
-            if let Some(c) = observed.containers.iter().find(|c| c.name == self.container_name(slug)) {
+            if let Some(c) = observed
+                .containers
+                .iter()
+                .find(|c| c.name == self.container_name(slug))
+            {
                 url = self.url_of(c).await;
             }
         }
@@ -313,12 +400,19 @@ impl Applier {
     }
 
     fn wants_running(&self, slug: &str) -> bool {
-        self.desired.tenants.get(slug).is_some_and(|t| t.state == TenantState::Active)
+        self.desired
+            .tenants
+            .get(slug)
+            .is_some_and(|t| t.state == TenantState::Active)
     }
 
     /// Makes the tenant's row match git (creating it with a fresh API key and trial end the
     /// first time) before its container is made, since the container carries the key's digest.
-    async fn ensure_row(&self, slug: &str, observed: &ObservedState) -> Result<Option<TenantRow>, ApplyError> {
+    async fn ensure_row(
+        &self,
+        slug: &str,
+        observed: &ObservedState,
+    ) -> Result<Option<TenantRow>, ApplyError> {
         let now = now_unix();
         let existing = observed.db.tenants.get(slug);
         let Some(t) = self.desired.tenants.get(slug) else {
@@ -331,7 +425,12 @@ impl Applier {
             row.state = "cancelled".into();
             row.updated_at = now;
             self.store.upsert_tenant(&row).await?;
-            self.event(Some(slug), "tenant-record.update", "state → cancelled (no longer in git)").await;
+            self.event(
+                Some(slug),
+                "tenant-record.update",
+                "state → cancelled (no longer in git)",
+            )
+            .await;
             return Ok(Some(row));
         };
         let mut row = tenant_row(t, &self.config.revision, now);
@@ -348,12 +447,17 @@ impl Applier {
                 row.updated_at = old.updated_at;
             }
             None => {
-                let trial = self.desired.plans.get(&t.plan).map_or(0, |p| i64::from(p.trial_days));
+                let trial = self
+                    .desired
+                    .plans
+                    .get(&t.plan)
+                    .map_or(0, |p| i64::from(p.trial_days));
                 row.trial_ends_at = (trial > 0).then(|| now + trial * 86_400);
             }
         }
         if row.api_key_sha256.is_none() {
-            let (key, digest) = keys::generate().map_err(|e| ApplyError::Step(format!("cannot generate an API key: {e}")))?;
+            let (key, digest) = keys::generate()
+                .map_err(|e| ApplyError::Step(format!("cannot generate an API key: {e}")))?;
             row.api_key_sha256 = Some(digest);
             self.new_keys.lock().await.insert(slug.to_string(), key);
         }
@@ -361,14 +465,29 @@ impl Applier {
         if changed {
             row.updated_at = now;
             self.store.upsert_tenant(&row).await?;
-            let what = if existing.is_some() { "update" } else { "create" };
-            self.event(Some(slug), &format!("tenant-record.{what}"), &format!("tenant-record.{slug}")).await;
+            let what = if existing.is_some() {
+                "update"
+            } else {
+                "create"
+            };
+            self.event(
+                Some(slug),
+                &format!("tenant-record.{what}"),
+                &format!("tenant-record.{slug}"),
+            )
+            .await;
         }
         Ok(Some(row))
     }
 
     /// One change of one tenant. Returns the tenant's URL when a container was (re)started.
-    async fn step(&self, slug: &str, c: &Change, row: Option<&TenantRow>, observed: &ObservedState) -> Result<Option<String>, ApplyError> {
+    async fn step(
+        &self,
+        slug: &str,
+        c: &Change,
+        row: Option<&TenantRow>,
+        observed: &ObservedState,
+    ) -> Result<Option<String>, ApplyError> {
         let p = &self.progress;
         let address = c.address();
         let mut url = None;
@@ -396,9 +515,18 @@ impl Applier {
                 if self.wants_running(slug) {
                     self.runtime.start_container(&id).await?;
                     url = Some(self.wait_ready(slug, &id).await?);
-                    p.line(Some(slug), &format!("{address}: + created, healthy at {}", url.as_deref().unwrap_or("")));
+                    p.line(
+                        Some(slug),
+                        &format!(
+                            "{address}: + created, healthy at {}",
+                            url.as_deref().unwrap_or("")
+                        ),
+                    );
                 } else {
-                    p.line(Some(slug), &format!("{address}: + created (stopped: tenant is suspended)"));
+                    p.line(
+                        Some(slug),
+                        &format!("{address}: + created (stopped: tenant is suspended)"),
+                    );
                 }
             }
             (Resource::Container, Action::Replace) => {
@@ -406,55 +534,104 @@ impl Applier {
             }
             (Resource::Container, Action::Update) => {
                 let (id, t) = (c.container_id.clone().unwrap_or_default(), self.spec(slug)?);
-                self.runtime.update_limits(&id, t.nano_cpus, t.memory_bytes as i64, i64::from(t.pids)).await?;
+                self.runtime
+                    .update_limits(&id, t.nano_cpus, t.memory_bytes, t.pids)
+                    .await?;
                 p.line(Some(slug), &format!("{address}: ~ limits updated in place"));
             }
             (Resource::Container, Action::Start) => {
                 let id = c.container_id.clone().unwrap_or_default();
                 self.runtime.start_container(&id).await?;
                 url = Some(self.wait_ready(slug, &id).await?);
-                p.line(Some(slug), &format!("{address}: > started, healthy at {}", url.as_deref().unwrap_or("")));
+                p.line(
+                    Some(slug),
+                    &format!(
+                        "{address}: > started, healthy at {}",
+                        url.as_deref().unwrap_or("")
+                    ),
+                );
             }
             (Resource::Container, Action::Stop) => {
                 let id = c.container_id.clone().unwrap_or_default();
-                self.runtime.stop_container(&id, Duration::from_secs(10)).await?;
-                p.line(Some(slug), &format!("{address}: . stopped (nothing deleted)"));
+                self.runtime
+                    .stop_container(&id, Duration::from_secs(10))
+                    .await?;
+                p.line(
+                    Some(slug),
+                    &format!("{address}: . stopped (nothing deleted)"),
+                );
             }
             (Resource::Container, Action::Destroy) => {
                 let id = c.container_id.clone().unwrap_or_else(|| c.name.clone());
                 self.runtime.remove_container(&id, true).await?;
-                p.line(Some(slug), &format!("{address}: - destroyed (data volume kept)"));
+                p.line(
+                    Some(slug),
+                    &format!("{address}: - destroyed (data volume kept)"),
+                );
             }
             (resource, action) => {
-                return Err(ApplyError::Step(format!("no step for {} {:?}", resource.as_str(), action)));
+                return Err(ApplyError::Step(format!(
+                    "no step for {} {:?}",
+                    resource.as_str(),
+                    action
+                )));
             }
         }
         let _ = observed;
-        self.event(Some(slug), &format!("{}.{}", c.resource.as_str(), action_word(c.action)), &address).await;
+        self.event(
+            Some(slug),
+            &format!("{}.{}", c.resource.as_str(), action_word(c.action)),
+            &address,
+        )
+        .await;
         Ok(url)
     }
 
     fn spec(&self, slug: &str) -> Result<crate::plan::container::ContainerSpec, ApplyError> {
-        let t = self.desired.tenants.get(slug).ok_or_else(|| ApplyError::Step(format!("tenant `{slug}` is not in git")))?;
-        match (self.desired.plans.get(&t.plan), self.desired.themes.get(&t.theme)) {
-            (Some(plan), Some(theme)) => Ok(desired_container(&self.config.namespace, t, plan, theme)),
-            _ => Err(ApplyError::Step(format!("tenant `{slug}` names a missing plan or theme"))),
+        let t = self
+            .desired
+            .tenants
+            .get(slug)
+            .ok_or_else(|| ApplyError::Step(format!("tenant `{slug}` is not in git")))?;
+        match (
+            self.desired.plans.get(&t.plan),
+            self.desired.themes.get(&t.theme),
+        ) {
+            (Some(plan), Some(theme)) => {
+                Ok(desired_container(&self.config.namespace, t, plan, theme))
+            }
+            _ => Err(ApplyError::Step(format!(
+                "tenant `{slug}` names a missing plan or theme"
+            ))),
         }
     }
 
-    async fn create_container(&self, slug: &str, row: Option<&TenantRow>, name: &str) -> Result<String, ApplyError> {
+    async fn create_container(
+        &self,
+        slug: &str,
+        row: Option<&TenantRow>,
+        name: &str,
+    ) -> Result<String, ApplyError> {
         let spec = self.spec(slug)?;
         let labels = labels(&self.config.namespace, slug, &spec, &self.config.revision);
         let mut extra = BTreeMap::new();
         if let Some(digest) = row.and_then(|r| r.api_key_sha256.clone()) {
             extra.insert(API_KEY_ENV.to_string(), digest);
         }
-        Ok(self.runtime.create_container(&spec, &labels, &extra, name).await?)
+        Ok(self
+            .runtime
+            .create_container(&spec, &labels, &extra, name)
+            .await?)
     }
 
     /// Blue/green: the new container must answer before the old one goes; if it does not, the
     /// old one was never touched (that is the rollback) and the new one is removed.
-    async fn replace_container(&self, slug: &str, c: &Change, row: Option<&TenantRow>) -> Result<Option<String>, ApplyError> {
+    async fn replace_container(
+        &self,
+        slug: &str,
+        c: &Change,
+        row: Option<&TenantRow>,
+    ) -> Result<Option<String>, ApplyError> {
         let name = self.container_name(slug);
         let next = format!("{name}-next");
         // A `-next` left by an interrupted apply is ours and stale.
@@ -472,7 +649,12 @@ impl Applier {
                 Err(e) => {
                     let _ = self.runtime.remove_container(&new_id, true).await;
                     self.progress.line(Some(slug), &format!("container.{name}: new container did not come up; the previous one keeps running"));
-                    self.event(Some(slug), "container.rollback", &format!("container.{name}: {e}")).await;
+                    self.event(
+                        Some(slug),
+                        "container.rollback",
+                        &format!("container.{name}: {e}"),
+                    )
+                    .await;
                     return Err(e);
                 }
             }
@@ -485,7 +667,13 @@ impl Applier {
         self.runtime.rename_container(&new_id, &name).await?;
         self.progress.line(
             Some(slug),
-            &format!("container.{name}: -/+ replaced ({}){}", c.reasons.join("; "), url.as_deref().map(|u| format!(", healthy at {u}")).unwrap_or_default()),
+            &format!(
+                "container.{name}: -/+ replaced ({}){}",
+                c.reasons.join("; "),
+                url.as_deref()
+                    .map(|u| format!(", healthy at {u}"))
+                    .unwrap_or_default()
+            ),
         );
         Ok(url)
     }
@@ -504,7 +692,10 @@ impl Applier {
                 break port;
             }
             if Instant::now() > deadline {
-                return Err(ApplyError::Step(format!("container {id} never published port {}", theme.port)));
+                return Err(ApplyError::Step(format!(
+                    "container {id} never published port {}",
+                    theme.port
+                )));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
@@ -515,11 +706,26 @@ impl Applier {
             match crate::site::health_check(&health, Duration::from_secs(2)).await {
                 Ok(_) => return Ok(format!("{base}/")),
                 Err(why) => {
-                    if let Some(o) = self.runtime.observe_tenant(slug).await?.containers.iter().find(|c| c.id == id)
+                    if let Some(o) = self
+                        .runtime
+                        .observe_tenant(slug)
+                        .await?
+                        .containers
+                        .iter()
+                        .find(|c| c.id == id)
                         && !o.state.is_running()
                     {
-                        let logs = self.runtime.container_logs_tail(id, 5).await.unwrap_or_default();
-                        return Err(ApplyError::Step(format!("the container exited ({}) before answering {}: {}", o.state, theme.health_path, logs.join(" | "))));
+                        let logs = self
+                            .runtime
+                            .container_logs_tail(id, 5)
+                            .await
+                            .unwrap_or_default();
+                        return Err(ApplyError::Step(format!(
+                            "the container exited ({}) before answering {}: {}",
+                            o.state,
+                            theme.health_path,
+                            logs.join(" | ")
+                        )));
                     }
                     if Instant::now() > deadline {
                         return Err(ApplyError::Step(format!(
@@ -544,25 +750,40 @@ impl Applier {
     /// records it, and creates the network with it; an engine-side overlap moves to the next.
     async fn create_network(&self, slug: &str, name: &str) -> Result<Ipv4Net, ApplyError> {
         let labels = crate::runtime::managed_labels(&self.config.namespace, slug);
-        let pool = SubnetPool::new(self.config.subnet_pool, 28);
+        let pool = SubnetPool::new(self.config.subnet_pool, 28)?;
         let mut refused: BTreeSet<Ipv4Net> = BTreeSet::new();
         for _ in 0..64 {
             let subnet = self.choose_subnet(slug, &pool, &refused).await?;
             // Only the choice is serialised; creating networks runs in parallel.
             match self.runtime.create_network(name, subnet, &labels).await {
-                Ok(_) => return Ok(subnet),
-                Err(e) if e.is_subnet_overlap() => {
+                Ok(net) => {
+                    // A network left by an interrupted apply keeps the subnet it was made with: record that one.
+                    let real = net.subnet.unwrap_or(subnet);
+                    if real != subnet {
+                        self.store.release_network(slug).await?;
+                        self.store.assign_network(slug, &real.to_string()).await?;
+                    }
+                    return Ok(real);
+                }
+                Err(RuntimeError::SubnetOverlap { .. }) => {
                     refused.insert(subnet);
                     self.store.release_network(slug).await?;
                 }
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(ApplyError::Step("no free subnet found after 64 tries".into()))
+        Err(ApplyError::Step(
+            "no free subnet found after 64 tries".into(),
+        ))
     }
 
     /// The tenant's recorded subnet (kept across interrupted applies), or the lowest free one, recorded.
-    async fn choose_subnet(&self, slug: &str, pool: &SubnetPool, refused: &BTreeSet<Ipv4Net>) -> Result<Ipv4Net, ApplyError> {
+    async fn choose_subnet(
+        &self,
+        slug: &str,
+        pool: &SubnetPool,
+        refused: &BTreeSet<Ipv4Net>,
+    ) -> Result<Ipv4Net, ApplyError> {
         let _guard = self.subnets.lock().await;
         let recorded = self.store.networks().await?;
         if let Some(mine) = recorded.get(slug).and_then(|s| s.parse::<Ipv4Net>().ok())

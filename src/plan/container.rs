@@ -1,11 +1,11 @@
 //! The container a tenant should have: a pure function of its tenant, plan and theme.
 
 use crate::model::{Plan, Tenant, Theme};
+pub use crate::runtime::{ContainerSpec, builtin_site_image};
 use crate::runtime::{
     LABEL_HASH_VERSION, LABEL_REVISION, LABEL_SPEC_HASH, ObservedContainer, container_name,
     managed_labels, network_name, volume_name,
 };
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
@@ -13,11 +13,6 @@ use std::collections::BTreeMap;
 /// new shape, keeping the old ones, so containers made by an older tenantctl are compared with
 /// the function that made their label instead of all being recreated.
 pub const HASH_VERSION: &str = "1";
-
-/// The image the built-in site runs from; tenantctl builds it locally from its own binary.
-pub fn builtin_site_image() -> String {
-    format!("tenantctl-site:{}", env!("CARGO_PKG_VERSION"))
-}
 
 /// The env var that carries the SHA-256 of the tenant's API key into its container.
 pub const API_KEY_ENV: &str = "TENANT_API_KEY_SHA256";
@@ -51,24 +46,6 @@ pub fn shown_env_value(key: &str, value: &str) -> String {
 fn shown_env<'a>(env: impl Iterator<Item = (&'a str, &'a str)>) -> BTreeMap<String, String> {
     env.map(|(k, v)| (k.to_string(), shown_env_value(k, v)))
         .collect()
-}
-
-/// Everything that shapes one tenant's container. Its canonical JSON is the spec-hash input.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ContainerSpec {
-    pub name: String,
-    pub image: String,
-    pub env: BTreeMap<String, String>,
-    pub nano_cpus: i64,
-    pub memory_bytes: u64,
-    pub pids: u32,
-    pub port: u16,
-    pub publish_address: String,
-    pub health_cmd: Vec<String>,
-    pub health_interval_seconds: u32,
-    pub cap_add: Vec<String>,
-    pub network: String,
-    pub volume: String,
 }
 
 /// The environment contract of DESIGN.md: derived values first, the tenant's own env merged over them.

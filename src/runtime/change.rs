@@ -28,7 +28,7 @@ use super::{
     status_code,
 };
 // The desired container is the planner's type; only its fields are read here.
-use crate::plan::container::{ContainerSpec, builtin_site_image};
+use crate::runtime::{ContainerSpec, builtin_site_image};
 
 /// Where a tenant's data volume is mounted.
 pub const DATA_MOUNT_PATH: &str = "/data";

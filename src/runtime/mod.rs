@@ -10,6 +10,7 @@ mod error;
 pub mod image;
 mod observe;
 pub mod pool;
+mod spec;
 
 #[cfg(test)]
 mod change_tests;
@@ -32,6 +33,7 @@ pub use observe::{
     PublishedPort, is_managed_by, label_filters, managed_labels,
 };
 pub use pool::{DEFAULT_SUBNET_POOL, DEFAULT_SUBNET_PREFIX, SubnetPool};
+pub use spec::{ContainerSpec, builtin_site_image};
 
 /// `"true"` on every object tenantctl manages; nothing without it is ever touched.
 pub const LABEL_MANAGED: &str = "tenantctl.managed";

@@ -453,17 +453,28 @@ fn next_subnet() -> String {
 pub fn unique_pool() -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!("10.{}.{}.0/20", 100 + (std::process::id() % 40), (n * 16) % 256)
+    format!(
+        "10.{}.{}.0/20",
+        100 + (std::process::id() % 40),
+        (n * 16) % 256
+    )
 }
 
 /// One HTTP/1.1 request over loopback; returns status, raw headers and body.
 pub fn http(method: &str, url: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").expect("http URL");
-    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
     let mut stream = std::net::TcpStream::connect(host).expect("connect");
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: 0\r\n");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: 0\r\n"
+    );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -473,7 +484,11 @@ pub fn http(method: &str, url: &str, headers: &[(&str, &str)]) -> (u16, String, 
     stream.read_to_end(&mut raw).unwrap();
     let text = String::from_utf8_lossy(&raw).to_string();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     (status, head.to_string(), body.to_string())
 }
 
@@ -491,7 +506,9 @@ pub fn names(kind: &str, namespace: &str) -> Vec<String> {
 
 /// `docker inspect` of a container (networks share tenant names, hence the type).
 pub fn inspect(name: &str, format: &str) -> String {
-    docker(&["inspect", "--type", "container", "--format", format, name]).trim().to_string()
+    docker(&["inspect", "--type", "container", "--format", format, name])
+        .trim()
+        .to_string()
 }
 
 /// Reads the state database through tenantctl's own store.
