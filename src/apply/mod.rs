@@ -470,6 +470,8 @@ impl Applier {
             } else {
                 "create"
             };
+            self.applied
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             self.event(
                 Some(slug),
                 &format!("tenant-record.{what}"),
