@@ -9,7 +9,7 @@ use crate::model::{DesiredState, TenantState};
 use crate::plan::container::{API_KEY_ENV, builtin_site_image, desired_container, labels};
 use crate::plan::records::{plan_row, tenant_row, theme_row};
 use crate::plan::{Action, Change, ObservedState, PlanOptions, Resource};
-use crate::runtime::{ObservedContainer, Runtime, RuntimeError, SubnetPool};
+use crate::runtime::{ContainerState, ObservedContainer, Runtime, RuntimeError, SubnetPool};
 use crate::store::{Store, StoreError, TenantRow, now_unix};
 use ipnet::Ipv4Net;
 use std::collections::{BTreeMap, BTreeSet};
@@ -502,6 +502,11 @@ impl Applier {
                 let subnet = self.create_network(slug, &c.name).await?;
                 p.line(Some(slug), &format!("{address}: + created ({subnet})"));
             }
+            (Resource::Network, Action::Update) => {
+                // Ensuring an existing name settles duplicates on the oldest network.
+                self.create_network(slug, &c.name).await?;
+                p.line(Some(slug), &format!("{address}: ~ duplicates removed"));
+            }
             (Resource::Network, Action::Destroy) => {
                 self.runtime.remove_network(&c.name).await?;
                 self.store.release_network(slug).await?;
@@ -542,8 +547,26 @@ impl Applier {
                 p.line(Some(slug), &format!("{address}: ~ limits updated in place"));
             }
             (Resource::Container, Action::Start) => {
-                let id = c.container_id.clone().unwrap_or_default();
-                self.runtime.start_container(&id).await?;
+                let mut id = c.container_id.clone().unwrap_or_default();
+                if let Err(e) = self.runtime.start_container(&id).await {
+                    // A container that never ran holds nothing: when it cannot start (say its
+                    // network was replaced after an interrupted apply), make it afresh.
+                    let never_ran = observed
+                        .runtime
+                        .containers
+                        .iter()
+                        .any(|o| o.id == id && o.state == ContainerState::Created);
+                    if !never_ran {
+                        return Err(e.into());
+                    }
+                    p.line(
+                        Some(slug),
+                        &format!("{address}: could not start ({e}); recreating it"),
+                    );
+                    self.runtime.remove_container(&id, true).await?;
+                    id = self.create_container(slug, row, &c.name).await?;
+                    self.runtime.start_container(&id).await?;
+                }
                 url = Some(self.wait_ready(slug, &id).await?);
                 p.line(
                     Some(slug),
@@ -579,7 +602,6 @@ impl Applier {
                 )));
             }
         }
-        let _ = observed;
         self.event(
             Some(slug),
             &format!("{}.{}", c.resource.as_str(), action_word(c.action)),

@@ -182,8 +182,10 @@ fn compute_with_threads(
             .runtime
             .networks
             .iter()
-            .map(|n| n.name.as_str())
-            .collect(),
+            .fold(HashMap::new(), |mut m, n| {
+                *m.entry(n.name.as_str()).or_insert(0) += 1;
+                m
+            }),
         volumes: observed
             .runtime
             .volumes
@@ -213,7 +215,8 @@ fn compute_with_threads(
 /// Indexes over the observed state, so planning stays linear in the number of tenants.
 struct Index<'a> {
     containers: HashMap<&'a str, Vec<&'a ObservedContainer>>,
-    networks: HashSet<&'a str>,
+    /// How many managed networks carry each name (more than one is a duplicate to repair).
+    networks: HashMap<&'a str, usize>,
     volumes: HashSet<&'a str>,
 }
 
@@ -414,12 +417,30 @@ impl<'a> Planner<'a> {
         spec: &ContainerSpec,
         plan_name: &str,
     ) {
-        if !self.index.networks.contains(spec.network.as_str()) {
-            let mut c = change(Some(slug), Resource::Network, &spec.network, Action::Create);
-            c.reasons
-                .push("the tenant's own network, with a subnet from the pool".into());
-            c.after = Some(serde_json::json!({ "name": spec.network }));
-            self.changes.push(c);
+        match self
+            .index
+            .networks
+            .get(spec.network.as_str())
+            .copied()
+            .unwrap_or(0)
+        {
+            0 => {
+                let mut c = change(Some(slug), Resource::Network, &spec.network, Action::Create);
+                c.reasons
+                    .push("the tenant's own network, with a subnet from the pool".into());
+                c.after = Some(serde_json::json!({ "name": spec.network }));
+                self.changes.push(c);
+            }
+            1 => {}
+            // Engines before API 1.44 accept a second network of one name (an interrupted
+            // apply racing its successor); containers cannot start on an ambiguous name.
+            n => {
+                let mut c = change(Some(slug), Resource::Network, &spec.network, Action::Update);
+                c.reasons.push(format!(
+                    "{n} networks share this name (left by an interrupted apply): the oldest is kept, the others removed"
+                ));
+                self.changes.push(c);
+            }
         }
         if !self.index.volumes.contains(spec.volume.as_str()) {
             let mut c = change(Some(slug), Resource::Volume, &spec.volume, Action::Create);

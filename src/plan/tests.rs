@@ -429,3 +429,18 @@ fn a_rotated_api_key_replaces_the_container_without_showing_the_key() {
     let out = text(&plan, Style { color: false }) + &json(&plan).to_string();
     assert!(!out.contains("digest"), "{out}");
 }
+
+#[test]
+fn duplicate_networks_of_one_name_are_repaired() {
+    let d = desired(&base());
+    let mut observed = converged(&d, &opts());
+    let mut twin = observed.runtime.networks[0].clone();
+    twin.id = "twin".into();
+    observed.runtime.networks.push(twin);
+    let plan = compute(&d, &observed, &opts());
+    assert_eq!(
+        actions(&plan),
+        [("network.tenantctl-acme".to_string(), "~")]
+    );
+    assert!(plan.changes[0].reasons[0].contains("2 networks share this name"));
+}
