@@ -7,24 +7,52 @@ use crate::support::{
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+#[derive(Clone, Copy)]
+enum Db {
+    Sqlite,
+    Postgres,
+}
+
 struct Env {
     repo: Repo,
     ns: String,
     pool: String,
     db_url: Option<String>,
+    pg: Option<Postgres>,
     _cleanup: Cleanup,
 }
 
 impl Env {
-    fn new(repo: Repo) -> Env {
+    /// `None` when PostgreSQL is not configured outside CI (in CI that panics instead).
+    fn new(repo: Repo, db: Db) -> Option<Env> {
         let ns = unique_namespace();
-        Env {
+        let pg = match db {
+            Db::Sqlite => None,
+            Db::Postgres => Some(Postgres::create()?),
+        };
+        Some(Env {
             _cleanup: Cleanup::new(&ns),
             repo,
             ns,
             pool: unique_pool(),
-            db_url: None,
+            db_url: pg.as_ref().map(|p| p.url.clone()),
+            pg,
+        })
+    }
+
+    /// `tenantctl apply --auto-approve` as a child process (for kill -9 and lock tests).
+    fn spawn_apply(&self) -> std::process::Child {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_tenantctl"));
+        c.current_dir(self.repo.path())
+            .args(["--namespace", &self.ns])
+            .env("TENANTCTL_SUBNET_POOL", &self.pool)
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if let Some(url) = &self.db_url {
+            c.args(["--database-url", url]);
         }
+        c.args(["apply", "--auto-approve"]).spawn().unwrap()
     }
 
     fn url(&self) -> String {
@@ -99,9 +127,10 @@ impl Env {
     }
 }
 
-#[test]
-fn apply_brings_up_every_example_tenant_then_changes_nothing() {
-    let env = Env::new(Repo::example());
+fn apply_brings_up_every_example_tenant_then_changes_nothing(backend: Db) {
+    let Some(env) = Env::new(Repo::example(), backend) else {
+        return;
+    };
     let out = env.apply_ok(&[]);
     // One container, network and volume per tenant, all labelled.
     let slugs = ["acme", "globex", "hooli", "initech", "stark", "umbrella"];
@@ -199,9 +228,10 @@ fn apply_brings_up_every_example_tenant_then_changes_nothing() {
     assert!(!again.contains("tk_"), "keys are shown only once");
 }
 
-#[test]
-fn changes_touch_only_what_they_must() {
-    let env = Env::new(Repo::example());
+fn changes_touch_only_what_they_must(backend: Db) {
+    let Some(env) = Env::new(Repo::example(), backend) else {
+        return;
+    };
     env.apply_ok(&[]);
     let before = env.ids();
 
@@ -290,9 +320,10 @@ fn changes_touch_only_what_they_must() {
     assert_eq!(env.plan_exit(), 0);
 }
 
-#[test]
-fn a_failing_tenant_is_retried_rolled_back_and_does_not_stop_the_others() {
-    let env = Env::new(Repo::example());
+fn a_failing_tenant_is_retried_rolled_back_and_does_not_stop_the_others(backend: Db) {
+    let Some(env) = Env::new(Repo::example(), backend) else {
+        return;
+    };
     env.apply_ok(&[]);
     let before = env.ids();
     // A theme whose health path the site does not serve: the new containers never become ready.
@@ -336,9 +367,10 @@ fn a_failing_tenant_is_retried_rolled_back_and_does_not_stop_the_others() {
     assert!(db(&env.url()).tenants["acme"].last_error.is_none());
 }
 
-#[test]
-fn an_image_that_cannot_be_had_is_a_clear_per_tenant_error() {
-    let env = Env::new(Repo::example());
+fn an_image_that_cannot_be_had_is_a_clear_per_tenant_error(backend: Db) {
+    let Some(env) = Env::new(Repo::example(), backend) else {
+        return;
+    };
     env.repo
         .edit(
             "themes/minimal.yaml",
@@ -359,8 +391,7 @@ fn an_image_that_cannot_be_had_is_a_clear_per_tenant_error() {
     assert!(db(&env.url()).tenants["umbrella"].last_error.is_some());
 }
 
-#[test]
-fn the_site_checks_keys_and_rate_limits_and_keys_rotate() {
+fn the_site_checks_keys_and_rate_limits_and_keys_rotate(backend: Db) {
     let repo = Repo::example();
     repo.edit(
         "plans/starter.yaml",
@@ -368,7 +399,9 @@ fn the_site_checks_keys_and_rate_limits_and_keys_rotate() {
         "requestsPerMinute: 3",
     )
     .commit("tight limit");
-    let env = Env::new(repo);
+    let Some(env) = Env::new(repo, backend) else {
+        return;
+    };
     let out = env.apply_ok(&[]);
     let key = out
         .lines()
@@ -426,9 +459,10 @@ fn the_site_checks_keys_and_rate_limits_and_keys_rotate() {
     assert_eq!(env.plan_exit(), 0);
 }
 
-#[test]
-fn kill_9_at_any_point_then_apply_converges() {
-    let env = Env::new(Repo::example());
+fn kill_9_at_any_point_then_apply_converges(backend: Db) {
+    let Some(env) = Env::new(Repo::example(), backend) else {
+        return;
+    };
     // Kill points spread over a cold apply, then over a replace of every tenant.
     let points = [50u64, 300, 700, 1200, 2000, 3500];
     for (round, ms) in points.iter().enumerate() {
@@ -438,15 +472,7 @@ fn kill_9_at_any_point_then_apply_converges() {
                 .edit("plans/starter.yaml", "memory: 128Mi", "memory: 192Mi")
                 .commit("replace many");
         }
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tenantctl"))
-            .current_dir(env.repo.path())
-            .args(["--namespace", &env.ns, "apply", "--auto-approve"])
-            .env("TENANTCTL_SUBNET_POOL", &env.pool)
-            .env("NO_COLOR", "1")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = env.spawn_apply();
         std::thread::sleep(Duration::from_millis(*ms));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
@@ -491,21 +517,17 @@ fn kill_9_at_any_point_then_apply_converges() {
     );
 }
 
-#[test]
-fn a_second_apply_waits_or_fails_with_who_holds_the_lock() {
-    let env = Env::new(Repo::example());
-    let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_tenantctl"))
-        .current_dir(env.repo.path())
-        .args(["--namespace", &env.ns, "apply", "--auto-approve"])
-        .env("TENANTCTL_SUBNET_POOL", &env.pool)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+fn a_second_apply_waits_or_fails_with_who_holds_the_lock(backend: Db) {
+    let Some(env) = Env::new(Repo::example(), backend) else {
+        return;
+    };
+    let mut first = env.spawn_apply();
     // Wait until the first holds the lock (it appears in the database).
     let deadline = Instant::now() + Duration::from_secs(30);
     let url = env.url();
     loop {
-        let held = std::path::Path::new(&env.repo.path().join(".tenantctl/state.db")).exists() && {
+        let created = env.db_url.is_some() || env.repo.path().join(".tenantctl/state.db").exists();
+        let held = created && {
             let rt = tokio::runtime::Runtime::new().unwrap();
             rt.block_on(async {
                 let s = tenantctl::store::Store::open(&url).await.unwrap();
@@ -532,10 +554,11 @@ fn a_second_apply_waits_or_fails_with_who_holds_the_lock() {
 }
 
 #[test]
-fn postgres_apply_and_no_op() {
-    let Some(pg) = Postgres::create() else { return };
-    let mut env = Env::new(Repo::example());
-    env.db_url = Some(pg.url.clone());
+fn postgres_holds_what_the_saas_reads() {
+    let Some(env) = Env::new(Repo::example(), Db::Postgres) else {
+        return;
+    };
+    let pg = env.pg.as_ref().unwrap();
     env.apply_ok(&[]);
     assert_eq!(
         pg.query("SELECT count(*) FROM tenants WHERE api_key_sha256 IS NOT NULL")
@@ -562,3 +585,31 @@ fn postgres_apply_and_no_op() {
     assert!(env.apply_ok(&[]).contains("No changes."));
     assert!(!std::path::Path::new(&env.repo.path().join(".tenantctl/state.db")).exists());
 }
+
+/// Every story runs against SQLite (the default) and PostgreSQL.
+macro_rules! on_both_databases {
+    ($($story:ident),* $(,)?) => {
+        $(
+            mod $story {
+                #[test]
+                fn sqlite() {
+                    super::$story(super::Db::Sqlite);
+                }
+                #[test]
+                fn postgres() {
+                    super::$story(super::Db::Postgres);
+                }
+            }
+        )*
+    };
+}
+
+on_both_databases!(
+    apply_brings_up_every_example_tenant_then_changes_nothing,
+    changes_touch_only_what_they_must,
+    a_failing_tenant_is_retried_rolled_back_and_does_not_stop_the_others,
+    an_image_that_cannot_be_had_is_a_clear_per_tenant_error,
+    kill_9_at_any_point_then_apply_converges,
+    a_second_apply_waits_or_fails_with_who_holds_the_lock,
+    the_site_checks_keys_and_rate_limits_and_keys_rotate,
+);
