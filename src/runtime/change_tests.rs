@@ -4,12 +4,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bollard::models::{ContainerCreateBody, Ipam, IpamConfig, NetworkCreateRequest};
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
-};
+use bollard::query_parameters::CreateContainerOptionsBuilder;
 use ipnet::Ipv4Net;
 
 use super::*;
@@ -40,78 +38,7 @@ fn container_sleeper() {
     }
 }
 
-fn unique_suffix() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{}-{nanos}", std::process::id())
-}
-
-/// Objects to remove when the test ends, however it ends (same pattern as `tests.rs`).
-#[derive(Default)]
-struct Cleanup {
-    containers: Vec<String>,
-    networks: Vec<String>,
-    volumes: Vec<String>,
-    images: Vec<String>,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let containers = std::mem::take(&mut self.containers);
-        let networks = std::mem::take(&mut self.networks);
-        let volumes = std::mem::take(&mut self.volumes);
-        let images = std::mem::take(&mut self.images);
-        // Drop cannot await and the test's runtime may be unwinding: use a fresh one.
-        let worker = std::thread::spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime,
-                Err(error) => return eprintln!("cleanup: no runtime: {error}"),
-            };
-            runtime.block_on(async move {
-                let docker = match Runtime::connect("cleanup").await {
-                    Ok(rt) => rt.docker().clone(),
-                    Err(error) => return eprintln!("cleanup: {error}"),
-                };
-                let report =
-                    |what: &str, name: &str, result: Result<(), bollard::errors::Error>| {
-                        if let Err(error) = result
-                            && !is_not_found(&error)
-                        {
-                            eprintln!("cleanup: removing {what} {name}: {error}");
-                        }
-                    };
-                for name in &containers {
-                    let options = RemoveContainerOptionsBuilder::default().force(true).build();
-                    let result = docker.remove_container(name, Some(options)).await;
-                    report("container", name, result);
-                }
-                for name in &networks {
-                    report("network", name, docker.remove_network(name).await);
-                }
-                for name in &volumes {
-                    let result = docker
-                        .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
-                        .await;
-                    report("volume", name, result);
-                }
-                for name in &images {
-                    let options = RemoveImageOptionsBuilder::default().force(true).build();
-                    let result = docker
-                        .remove_image(name, Some(options), None)
-                        .await
-                        .map(|_| ());
-                    report("image", name, result);
-                }
-            });
-        });
-        let _ = worker.join();
-    }
-}
+use super::tests::{Cleanup, unique_suffix};
 
 /// The fixture image: this test binary FROM scratch, running [`container_sleeper`].
 async fn fixture_image(rt: &Runtime, cleanup: &mut Cleanup, tag: &str) -> TestResult {

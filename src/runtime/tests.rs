@@ -24,7 +24,7 @@ const SLEEP_ENV: &str = "TENANTCTL_RT_SLEEP";
 /// Env var that makes [`connect_from_env_child`] act; set only for the child process.
 const CHILD_ENV: &str = "TENANTCTL_RT_CHILD";
 
-fn unique_suffix() -> String {
+pub(super) fn unique_suffix() -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
@@ -34,11 +34,11 @@ fn unique_suffix() -> String {
 
 /// Objects to remove when the test ends, however it ends.
 #[derive(Default)]
-struct Cleanup {
-    containers: Vec<String>,
-    networks: Vec<String>,
-    volumes: Vec<String>,
-    images: Vec<String>,
+pub(super) struct Cleanup {
+    pub(super) containers: Vec<String>,
+    pub(super) networks: Vec<String>,
+    pub(super) volumes: Vec<String>,
+    pub(super) images: Vec<String>,
 }
 
 impl Drop for Cleanup {
