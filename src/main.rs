@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use tenantctl::apply;
 use tenantctl::model::{self, DesiredState, Diagnostic, slug_problem};
 use tenantctl::plan::render::{self, Style};
+use tenantctl::plan::trial::{self, TrialEnded};
 use tenantctl::plan::{self, ObservedState, PlanOptions};
 use tenantctl::runtime::Runtime;
 use tenantctl::source::{self, Repo, Snapshot};
@@ -69,6 +70,13 @@ enum Command {
     /// its previous container kept running, and marked failed without stopping the others
     /// (exit 1). One apply at a time: the lock lives in the database.
     Apply(ApplyArgs),
+    /// The GitOps loop: apply each new commit within a second, resync on a timer, repair drift
+    /// with --self-heal, suspend tenants whose trial ended. Runs until SIGINT/SIGTERM.
+    ///
+    /// Git changes are noticed through file events on the repository's refs (debounced); the
+    /// --interval resync is the source of truth. Transient faults (engine or database down) are
+    /// reported and retried with backoff; the loop never exits on them.
+    Watch(WatchArgs),
     /// Tenant API keys (stored only as SHA-256 digests; a key is shown once).
     Keys {
         #[command(subcommand)]
@@ -127,6 +135,45 @@ struct ApplyArgs {
     /// Never colour the output (NO_COLOR is honoured too)
     #[arg(long)]
     no_color: bool,
+}
+
+#[derive(Args, Debug)]
+struct WatchArgs {
+    /// The ref to follow: a branch, tag or commit id
+    #[arg(long, value_name = "REF", default_value = "HEAD")]
+    r#ref: String,
+    /// Full resync period (e.g. 30s, 1m)
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_duration)]
+    interval: std::time::Duration,
+    /// Quiet time after a git event before applying
+    #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = parse_duration)]
+    debounce: std::time::Duration,
+    /// Repair drift (containers stopped, removed or edited by hand, database rows edited) without waiting for a commit
+    #[arg(long)]
+    self_heal: bool,
+    /// Also remove managed containers and networks of tenants no longer in git (data volumes are never removed)
+    #[arg(long)]
+    prune: bool,
+    /// How many tenants are worked on at once
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
+    parallelism: u16,
+    /// Address pool tenant networks get their /28 subnets from
+    #[arg(
+        long,
+        value_name = "CIDR",
+        env = "TENANTCTL_SUBNET_POOL",
+        default_value = "10.233.0.0/16"
+    )]
+    subnet_pool: ipnet::Ipv4Net,
+    /// How long a new container has to answer its health path
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    health_timeout: std::time::Duration,
+    /// Attempts per tenant before it is marked failed
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    attempts: u32,
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9464)
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// `500ms`, `30s`, `2m`, `1h`, or plain seconds.
@@ -232,6 +279,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Validate { r#ref } => validate(&cli, r#ref.as_deref()),
         Command::Plan(args) => runtime()?.block_on(plan_command(&cli, args)),
         Command::Apply(args) => runtime()?.block_on(apply_command(&cli, args)),
+        Command::Watch(args) => runtime()?.block_on(watch_command(&cli, args)),
         Command::Keys {
             command: KeysCommand::Rotate { slug, lock_timeout },
         } => runtime()?.block_on(rotate_command(&cli, slug, *lock_timeout)),
@@ -339,6 +387,28 @@ impl Loaded {
         }
     }
 
+    /// The plan against `observed`, with the trial rule applied to the desired state (an ended,
+    /// unconverted trial suspends its tenant); also returns that effective desired state.
+    fn plan(
+        &self,
+        observed: &ObservedState,
+        opts: &PlanOptions,
+    ) -> (plan::Plan, DesiredState, Vec<TrialEnded>) {
+        let (effective, ended) = trial::apply_trials(&self.desired, &observed.db, trial::now());
+        let mut plan = plan::compute(&effective, observed, opts);
+        for e in ended
+            .iter()
+            .filter(|e| opts.tenants.is_empty() || opts.tenants.contains(&e.slug))
+        {
+            plan.notes.push(format!(
+                "the trial of `{}` ended on {}: it stays suspended until `billing: {{converted: true}}` is committed",
+                e.slug,
+                trial::date(e.ended_at)
+            ));
+        }
+        (plan, effective.into_owned(), ended)
+    }
+
     async fn observe(&self) -> Result<ObservedState> {
         let (containers, db) = tokio::join!(self.runtime.observe(), self.store.observe());
         let observed = ObservedState {
@@ -440,7 +510,7 @@ async fn plan_command(cli: &Cli, args: &PlanArgs) -> Result<ExitCode> {
         prune: args.prune,
         tenants: args.tenants.clone(),
     };
-    let plan = plan::compute(desired, &observed, &opts);
+    let (plan, _, _) = loaded.plan(&observed, &opts);
     tracing::debug!(changes = plan.changes.len(), "computed plan");
     match args.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&render::json(&plan))?),
@@ -479,7 +549,7 @@ async fn apply_command(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
         prune: args.prune,
         tenants: vec![],
     };
-    let plan = plan::compute(&loaded.desired, &loaded.observe().await?, &opts);
+    let (plan, _, _) = loaded.plan(&loaded.observe().await?, &opts);
     note_uncommitted(&loaded.repo)?;
     if plan.is_empty() {
         print!("{}", render::text(&plan, style));
@@ -508,7 +578,7 @@ async fn apply_command(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
     let lock = apply::lock::ApplyLock::acquire(&loaded.store, args.lock_timeout).await?;
     // What was shown may be stale by the time the lock is held: re-plan, and refuse to apply a
     // different plan than the one approved.
-    let fresh = plan::compute(&loaded.desired, &loaded.observe().await?, &opts);
+    let (fresh, effective, ended) = loaded.plan(&loaded.observe().await?, &opts);
     if render::json(&fresh)["changes"] != render::json(&plan)["changes"] {
         lock.release().await;
         bail!(
@@ -526,7 +596,22 @@ async fn apply_command(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
         subnet_pool: args.subnet_pool,
         prune: args.prune,
     };
-    let desired = std::sync::Arc::new(loaded.desired.clone());
+    let desired = std::sync::Arc::new(effective);
+    for e in ended.iter().filter(|e| {
+        fresh
+            .changes
+            .iter()
+            .any(|c| c.tenant.as_deref() == Some(e.slug.as_str()))
+    }) {
+        let message = format!(
+            "trial ended on {}; suspended until converted",
+            trial::date(e.ended_at)
+        );
+        loaded
+            .store
+            .record_event(None, Some(&e.slug), "tenant.trial-ended", &message)
+            .await?;
+    }
     let applier = apply::Applier::new(
         loaded.runtime.clone(),
         loaded.store.clone(),
@@ -633,7 +718,7 @@ async fn rotate_command(
             prune: false,
             tenants: vec![slug.to_string()],
         };
-        let plan = plan::compute(&loaded.desired, &loaded.observe().await?, &opts);
+        let (plan, effective, _) = loaded.plan(&loaded.observe().await?, &opts);
         let changes: Vec<plan::Change> = plan
             .changes
             .into_iter()
@@ -651,7 +736,7 @@ async fn rotate_command(
                 .parse()?,
             prune: false,
         };
-        let desired = std::sync::Arc::new(loaded.desired.clone());
+        let desired = std::sync::Arc::new(effective);
         let report = apply::Applier::new(
             loaded.runtime.clone(),
             loaded.store.clone(),
@@ -673,5 +758,127 @@ async fn rotate_command(
         );
         return Ok(ExitCode::from(1));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Watch output: one line per event, with the UTC time.
+struct TimedPrinter;
+
+impl apply::Progress for TimedPrinter {
+    fn line(&self, tenant: Option<&str>, message: &str) {
+        let now = tenantctl::store::now_unix();
+        let clock = format!(
+            "{}T{:02}:{:02}:{:02}Z",
+            trial::date(now),
+            now / 3600 % 24,
+            now / 60 % 60,
+            now % 60
+        );
+        match tenant {
+            Some(t) => println!("{clock} {t}: {message}"),
+            None => println!("{clock} {message}"),
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+async fn watch_command(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
+    let dir = repo_dir(cli)?;
+    let repo = Repo::discover(&dir)?;
+    let root = repo.root().to_path_buf();
+    let db_url = cli
+        .database_url
+        .clone()
+        .unwrap_or_else(|| Store::default_url(&root));
+    let progress = std::sync::Arc::new(TimedPrinter);
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    // The engine or the database may be down when the loop starts: wait for them, never give up.
+    let mut delay = std::time::Duration::from_secs(1);
+    let (runtime, store) = loop {
+        let (runtime, store) = tokio::join!(Runtime::connect(&cli.namespace), Store::open(&db_url));
+        match (runtime, store) {
+            (Ok(r), Ok(s)) => break (r, s),
+            (r, s) => {
+                let why = [
+                    r.err().map(|e| e.to_string()),
+                    s.err().map(|e| e.to_string()),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join("; ");
+                apply::Progress::line(
+                    &*progress,
+                    None,
+                    &format!("{why}; retrying in {}s", delay.as_secs()),
+                );
+                tokio::select! {
+                    () = &mut shutdown => return Ok(ExitCode::SUCCESS),
+                    () = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(std::time::Duration::from_secs(60));
+            }
+        }
+    };
+    let config = tenantctl::watch::WatchConfig {
+        repo: root,
+        reference: args.r#ref.clone(),
+        interval: args.interval.max(std::time::Duration::from_secs(1)),
+        debounce: args.debounce,
+        self_heal: args.self_heal,
+        apply: apply::ApplyConfig {
+            namespace: cli.namespace.clone(),
+            revision: String::new(),
+            parallelism: usize::from(args.parallelism),
+            attempts: args.attempts,
+            backoff: std::time::Duration::from_millis(500),
+            health_timeout: args.health_timeout,
+            subnet_pool: args.subnet_pool,
+            prune: args.prune,
+        },
+    };
+    let watcher = tenantctl::watch::Watcher::new(config, runtime, store.clone(), progress.clone());
+    if let Some(addr) = args.metrics_addr {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("--metrics-addr {addr}: cannot listen"))?;
+        apply::Progress::line(
+            &*progress,
+            None,
+            &format!("metrics on http://{}/metrics", listener.local_addr()?),
+        );
+        tokio::spawn(tenantctl::watch::metrics::serve(
+            listener,
+            watcher.metrics.clone(),
+        ));
+    }
+    apply::Progress::line(
+        &*progress,
+        None,
+        &format!(
+            "watching {} ({}), resync every {}s, self-heal {}",
+            dir.display(),
+            args.r#ref,
+            args.interval.as_secs(),
+            if args.self_heal { "on" } else { "off" }
+        ),
+    );
+    watcher.run(shutdown).await?;
+    store.close().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -132,6 +132,8 @@ pub struct Tenant {
     pub domain: Option<String>,
     pub env: BTreeMap<String, String>,
     pub features: Vec<String>,
+    /// `billing.converted`: a paying customer, no longer limited by the plan's trial.
+    pub converted: bool,
 }
 
 /// Checks a DNS-label slug: `[a-z0-9-]`, 1 to 63 characters, no leading or trailing `-`.

@@ -182,6 +182,17 @@ pub struct TenantSpec {
     pub env: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
     pub features: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub billing: BillingSpec,
+}
+
+/// How the tenant pays. A trial that ends without `converted: true` suspends the tenant.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BillingSpec {
+    /// The tenant became a paying customer: its plan's trial no longer limits it.
+    #[serde(default)]
+    pub converted: bool,
 }
 
 #[derive(

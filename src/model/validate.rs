@@ -659,6 +659,7 @@ impl Validator {
                 domain,
                 env,
                 features,
+                converted: s.billing.converted,
             },
         );
     }

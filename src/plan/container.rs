@@ -304,6 +304,7 @@ mod tests {
             domain: None,
             env: [("LOG_LEVEL".to_string(), "info".to_string())].into(),
             features: vec!["beta".into(), "webhooks".into()],
+            converted: false,
         };
         (tenant, plan, theme)
     }

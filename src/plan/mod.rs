@@ -4,6 +4,7 @@ pub mod container;
 pub mod converged;
 pub mod records;
 pub mod render;
+pub mod trial;
 
 use crate::model::{DesiredState, TenantState};
 use crate::runtime::{ObservedContainer, ObservedRuntime};

@@ -89,6 +89,17 @@ impl Repo {
         &self.root
     }
 
+    /// The git directory (`.git`, or the worktree's own under `.git/worktrees/`), whose refs
+    /// move when someone commits.
+    pub fn git_dir(&self) -> &Path {
+        self.repo.path()
+    }
+
+    /// The directory shared by all worktrees, where `refs/` and `packed-refs` live.
+    pub fn common_dir(&self) -> &Path {
+        self.repo.commondir()
+    }
+
     /// Resolves a ref, branch, tag or commit id to a full commit id.
     pub fn resolve(&self, reference: &str) -> Result<git2::Oid, SourceError> {
         if reference == "HEAD"

@@ -1,0 +1,349 @@
+//! The GitOps loop: apply each new commit, resync on a timer, repair drift with `--self-heal`,
+//! suspend tenants whose trial ended. Transient faults are reported and retried with backoff;
+//! the loop ends only on SIGINT/SIGTERM, after the pass in progress.
+
+pub mod metrics;
+
+use crate::apply::{Applier, ApplyConfig, Progress, lock::ApplyLock};
+use crate::model::TenantState;
+use crate::plan::{self, ObservedState, PlanOptions, trial};
+use crate::runtime::Runtime;
+use crate::source::Repo;
+use crate::store::Store;
+use metrics::{Metrics, TenantGauges};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+#[derive(Debug, Clone)]
+pub struct WatchConfig {
+    pub repo: PathBuf,
+    pub reference: String,
+    /// Full resync period, the source of truth when file events are missed.
+    pub interval: Duration,
+    /// Quiet time after the last git event before a pass starts (git writes several files per commit).
+    pub debounce: Duration,
+    /// Also repair drift (changes made outside git) without a new commit.
+    pub self_heal: bool,
+    /// Template for each apply: namespace, parallelism, attempts, pool, prune.
+    pub apply: ApplyConfig,
+}
+
+/// Why a pass runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    Start,
+    GitChange,
+    Timer,
+}
+
+pub struct Watcher {
+    config: WatchConfig,
+    runtime: Runtime,
+    store: Store,
+    progress: Arc<dyn Progress>,
+    pub metrics: Arc<Metrics>,
+    /// The revision last applied without failures; a different HEAD is a new commit to apply.
+    applied: Option<String>,
+    /// An invalid revision is reported once, not every pass.
+    reported_invalid: Option<String>,
+}
+
+impl Watcher {
+    pub fn new(
+        config: WatchConfig,
+        runtime: Runtime,
+        store: Store,
+        progress: Arc<dyn Progress>,
+    ) -> Watcher {
+        Watcher {
+            config,
+            runtime,
+            store,
+            progress,
+            metrics: Arc::new(Metrics::default()),
+            applied: None,
+            reported_invalid: None,
+        }
+    }
+
+    /// Runs until `shutdown` resolves; returns after the pass in progress finishes.
+    pub async fn run(
+        mut self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let (tx, mut events) = mpsc::channel::<()>(64);
+        let _fs_watch = self.watch_git(tx)?;
+        tokio::pin!(shutdown);
+        let mut timer = tokio::time::interval(self.config.interval);
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        timer.tick().await; // the first tick is immediate: the start pass covers it
+        let mut trigger = Trigger::Start;
+        let mut failures = 0u32;
+        loop {
+            let started = Instant::now();
+            let result = self.pass(trigger).await;
+            self.metrics
+                .pass(started.elapsed().as_secs_f64(), result.is_ok());
+            let wait = match result {
+                Ok(()) => {
+                    failures = 0;
+                    None
+                }
+                Err(e) => {
+                    failures += 1;
+                    // Exponential backoff, capped: a stopped engine or database is waited out, never spun on.
+                    let delay = Duration::from_secs(1u64 << failures.min(6))
+                        .min(self.config.interval.max(Duration::from_secs(1)));
+                    self.progress.line(
+                        None,
+                        &format!("pass failed ({e:#}); retrying in {}s", delay.as_secs()),
+                    );
+                    Some(delay)
+                }
+            };
+            trigger = tokio::select! {
+                () = &mut shutdown => {
+                    self.progress.line(None, "stopping: no pass in progress");
+                    return Ok(());
+                }
+                () = async { tokio::time::sleep(wait.unwrap_or(Duration::MAX / 4)).await }, if wait.is_some() => Trigger::Timer,
+                _ = timer.tick() => Trigger::Timer,
+                Some(()) = events.recv() => {
+                    // Let the commit finish writing; fold the burst of events into one pass.
+                    loop {
+                        tokio::select! {
+                            () = tokio::time::sleep(self.config.debounce) => break,
+                            Some(()) = events.recv() => continue,
+                        }
+                    }
+                    Trigger::GitChange
+                }
+            };
+        }
+    }
+
+    /// inotify on the refs git moves when someone commits; any event only means "maybe changed".
+    fn watch_git(
+        &self,
+        tx: mpsc::Sender<()>,
+    ) -> anyhow::Result<Option<notify::RecommendedWatcher>> {
+        use notify::{RecursiveMode, Watcher as _};
+        let repo = Repo::discover(&self.config.repo)?;
+        let mut watcher =
+            match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                if event.is_ok_and(|e| !matches!(e.kind, notify::EventKind::Access(_))) {
+                    let _ = tx.try_send(());
+                }
+            }) {
+                Ok(w) => w,
+                Err(e) => {
+                    tracing::warn!("file events unavailable ({e}); relying on the resync timer");
+                    return Ok(None);
+                }
+            };
+        let (git, common) = (
+            repo.git_dir().to_path_buf(),
+            repo.common_dir().to_path_buf(),
+        );
+        let mut targets = vec![
+            (git.join("HEAD"), RecursiveMode::NonRecursive),
+            (common.join("refs"), RecursiveMode::Recursive),
+        ];
+        // packed-refs is replaced by rename: watch its directory, not the file.
+        targets.push((common.clone(), RecursiveMode::NonRecursive));
+        for (path, mode) in targets {
+            if path.exists()
+                && let Err(e) = watcher.watch(&path, mode)
+            {
+                tracing::warn!("cannot watch {}: {e}", path.display());
+            }
+        }
+        Ok(Some(watcher))
+    }
+
+    async fn pass(&mut self, trigger: Trigger) -> anyhow::Result<()> {
+        let repo = Repo::discover(&self.config.repo)?;
+        let snapshot = repo.snapshot_at(&self.config.reference)?;
+        let revision = snapshot.revision.clone();
+        let desired = match crate::model::load(&snapshot.files) {
+            Ok(d) => d,
+            Err(diagnostics) => {
+                if self.reported_invalid.as_deref() != Some(revision.as_str()) {
+                    let short = &revision[..12.min(revision.len())];
+                    self.progress.line(
+                        None,
+                        &format!(
+                            "revision {short} is invalid; the last applied state keeps running:"
+                        ),
+                    );
+                    for d in &diagnostics {
+                        self.progress.line(None, &format!("  {d}"));
+                    }
+                    let message =
+                        format!("{} problems; first: {}", diagnostics.len(), diagnostics[0]);
+                    let _ = self
+                        .store
+                        .record_event(None, None, "revision.invalid", &message)
+                        .await;
+                    self.reported_invalid = Some(revision);
+                }
+                return Ok(());
+            }
+        };
+        let opts = PlanOptions {
+            namespace: self.config.apply.namespace.clone(),
+            revision: revision.clone(),
+            prune: self.config.apply.prune,
+            tenants: vec![],
+        };
+        let observed = self.observe().await?;
+        let (effective, _) = trial::apply_trials(&desired, &observed.db, trial::now());
+        let plan = plan::compute(&effective, &observed, &opts);
+        self.gauges(&effective, &observed, &plan);
+        let new_revision = self.applied.as_deref() != Some(revision.as_str());
+        if plan.is_empty() {
+            if new_revision {
+                self.progress.line(
+                    None,
+                    &format!("revision {}: in sync", &revision[..12.min(revision.len())]),
+                );
+            }
+            self.applied = Some(revision);
+            return Ok(());
+        }
+        if !new_revision && !self.config.self_heal {
+            if trigger != Trigger::GitChange {
+                self.progress.line(None, &format!("out of sync: {} changes outside git (self-heal is off; run apply or start watch with --self-heal)", plan.changes.len()));
+            }
+            return Ok(());
+        }
+        let why = if new_revision {
+            format!("revision {}", &revision[..12.min(revision.len())])
+        } else {
+            "drift".to_string()
+        };
+        let lock = match ApplyLock::acquire(&self.store, Duration::ZERO).await {
+            Ok(lock) => lock,
+            Err(crate::apply::lock::LockError::Locked { holder, .. }) => {
+                self.progress.line(
+                    None,
+                    &format!(
+                        "{why}: another apply ({holder}) holds the lock; trying again next pass"
+                    ),
+                );
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // Re-plan under the lock: the state may have moved while we waited for it.
+        let observed = self.observe().await?;
+        let (effective, ended_now) = trial::apply_trials(&desired, &observed.db, trial::now());
+        let plan = plan::compute(&effective, &observed, &opts);
+        for e in &ended_now {
+            if plan
+                .changes
+                .iter()
+                .any(|c| c.tenant.as_deref() == Some(e.slug.as_str()))
+            {
+                let message = format!(
+                    "trial ended on {}; suspended until converted",
+                    trial::date(e.ended_at)
+                );
+                let _ = self
+                    .store
+                    .record_event(None, Some(&e.slug), "tenant.trial-ended", &message)
+                    .await;
+                self.progress.line(Some(&e.slug), &message);
+            }
+        }
+        self.progress.line(
+            None,
+            &format!("{why}: applying {} changes", plan.changes.len()),
+        );
+        let mut config = self.config.apply.clone();
+        config.revision = revision.clone();
+        let applier = Applier::new(
+            self.runtime.clone(),
+            self.store.clone(),
+            config,
+            Arc::new(effective.into_owned()),
+            self.progress.clone(),
+        );
+        let report = applier.run(&plan.changes).await;
+        lock.release().await;
+        let report = report?;
+        let failed = report.failed();
+        self.metrics.applied(report.changes_applied, failed);
+        for (slug, key) in &report.new_keys {
+            // Nobody watches this terminal at commit time; the key is still shown once, here.
+            self.progress.line(
+                Some(slug),
+                &format!("new API key (shown once; only its SHA-256 is stored): {key}"),
+            );
+        }
+        if failed == 0 {
+            self.applied = Some(revision);
+        }
+        self.progress.line(
+            None,
+            &format!(
+                "{why}: {} changes applied, {failed} tenants failed",
+                report.changes_applied
+            ),
+        );
+        Ok(())
+    }
+
+    async fn observe(&self) -> anyhow::Result<ObservedState> {
+        let (runtime, db) = tokio::join!(self.runtime.observe(), self.store.observe());
+        Ok(ObservedState {
+            runtime: runtime?,
+            db: db?,
+        })
+    }
+
+    /// Tenants by sync (changes pending or not) and by container health, for the metrics.
+    fn gauges(
+        &self,
+        desired: &crate::model::DesiredState,
+        observed: &ObservedState,
+        plan: &plan::Plan,
+    ) {
+        let mut g = TenantGauges::default();
+        let out_of_sync: std::collections::BTreeSet<&str> = plan
+            .changes
+            .iter()
+            .filter_map(|c| c.tenant.as_deref())
+            .collect();
+        let containers: BTreeMap<&str, &crate::runtime::ObservedContainer> = observed
+            .runtime
+            .containers
+            .iter()
+            .filter_map(|c| Some((c.tenant.as_deref()?, c)))
+            .collect();
+        for (slug, t) in &desired.tenants {
+            let sync = if out_of_sync.contains(slug.as_str()) {
+                "OutOfSync"
+            } else {
+                "Synced"
+            };
+            *g.by_sync.entry(sync.into()).or_default() += 1;
+            let health = match (t.state, containers.get(slug.as_str())) {
+                (TenantState::Cancelled, _) => continue,
+                (TenantState::Suspended, _) => "Suspended",
+                (_, None) => "Missing",
+                (_, Some(c)) if !c.state.is_running() => "Degraded",
+                (_, Some(c)) => match c.health.as_deref() {
+                    Some("unhealthy") => "Degraded",
+                    Some("starting") => "Progressing",
+                    _ => "Healthy",
+                },
+            };
+            *g.by_health.entry(health.into()).or_default() += 1;
+        }
+        self.metrics.set_tenants(g);
+    }
+}

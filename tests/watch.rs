@@ -1,0 +1,282 @@
+//! `tenantctl watch`: the GitOps loop against a real repository, engine and database.
+
+use crate::support::{
+    Cleanup, Repo, db, docker, http, inspect, sqlite_url, unique_namespace, unique_pool,
+};
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+/// A running `tenantctl watch` whose output goes to a file; SIGTERM and reaped on drop.
+struct Watch {
+    child: Child,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Watch {
+    fn start(repo: &Repo, ns: &str, pool: &str, args: &[&str], env: &[(&str, String)]) -> Watch {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("watch.log");
+        let file = std::fs::File::create(&log).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tenantctl"));
+        cmd.current_dir(repo.path())
+            .args(["--namespace", ns, "watch"])
+            .args(args)
+            .env("TENANTCTL_SUBNET_POOL", pool)
+            .env("NO_COLOR", "1")
+            .stdout(file.try_clone().unwrap())
+            .stderr(file);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Watch {
+            child: cmd.spawn().unwrap(),
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "watch did not stop after SIGTERM:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `check` until it holds, failing with the watch output after `within`.
+fn eventually(watch: &Watch, within: Duration, what: &str, check: impl Fn() -> bool) -> Duration {
+    let started = Instant::now();
+    while !check() {
+        assert!(
+            started.elapsed() < within,
+            "{what} did not happen within {within:?}; watch output:\n{}",
+            watch.output()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    started.elapsed()
+}
+
+fn state(name: &str) -> String {
+    std::process::Command::new("docker")
+        .args([
+            "inspect",
+            "--type",
+            "container",
+            "--format",
+            "{{.State.Status}} {{.Id}}",
+            name,
+        ])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+fn running(name: &str) -> bool {
+    state(name).starts_with("running")
+}
+
+#[test]
+fn commits_are_applied_in_seconds_and_drift_is_repaired() {
+    let repo = Repo::example();
+    let (ns, pool) = (unique_namespace(), unique_pool());
+    let _cleanup = Cleanup::new(&ns);
+    let mut watch = Watch::start(
+        &repo,
+        &ns,
+        &pool,
+        &[
+            "--interval",
+            "3s",
+            "--self-heal",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    let c = |slug: &str| format!("{ns}-{slug}");
+    eventually(&watch, Duration::from_secs(120), "the first apply", || {
+        watch.output().contains("changes applied")
+            && ["acme", "globex", "umbrella", "hooli", "stark"]
+                .iter()
+                .all(|s| running(&c(s)))
+    });
+
+    // A commit: applied within a second plus container start, far below the resync interval.
+    let before = state(&c("acme"));
+    repo.edit(
+        "tenants/us/acme.yaml",
+        "LOG_LEVEL: info",
+        "LOG_LEVEL: debug",
+    )
+    .commit("acme debug");
+    let took = eventually(
+        &watch,
+        Duration::from_secs(30),
+        "applying the commit",
+        || {
+            running(&c("acme"))
+                && inspect(&c("acme"), "{{json .Config.Env}}").contains("LOG_LEVEL=debug")
+        },
+    );
+    assert_ne!(state(&c("acme")), before);
+    assert!(
+        took < Duration::from_secs(10),
+        "commit to running took {took:?}"
+    );
+
+    // Drift: stopped and removed by hand; self-heal repairs both on the next pass.
+    docker(&["stop", "-t", "1", &c("stark")]);
+    docker(&["rm", "-f", &c("hooli")]);
+    eventually(&watch, Duration::from_secs(60), "self-heal", || {
+        running(&c("stark")) && running(&c("hooli"))
+    });
+    let events = db(&sqlite_url(&repo));
+    assert_eq!(
+        events.tenants["acme"].applied_revision.as_deref(),
+        Some(repo.head().as_str())
+    );
+
+    // Metrics on the address it printed.
+    let out = watch.output();
+    let url = out
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:") && w.ends_with("/metrics"))
+        .expect("metrics address printed");
+    let (status, _, body) = http("GET", url, &[]);
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("tenantctl_reconcile_passes_total")
+            && body.contains("tenantctl_tenants{sync=\"Synced\"}"),
+        "{body}"
+    );
+    assert!(body.contains("tenantctl_changes_applied_total"), "{body}");
+
+    // SIGTERM: the loop stops cleanly.
+    assert!(watch.terminate().success(), "{}", watch.output());
+}
+
+#[test]
+fn without_self_heal_drift_is_reported_not_repaired() {
+    let repo = Repo::example();
+    let (ns, pool) = (unique_namespace(), unique_pool());
+    let _cleanup = Cleanup::new(&ns);
+    let watch = Watch::start(&repo, &ns, &pool, &["--interval", "1s"], &[]);
+    let name = format!("{ns}-globex");
+    eventually(&watch, Duration::from_secs(120), "the first apply", || {
+        running(&name) && watch.output().contains("changes applied")
+    });
+    docker(&["stop", "-t", "1", &name]);
+    eventually(&watch, Duration::from_secs(20), "the drift report", || {
+        watch.output().contains("out of sync")
+    });
+    assert!(!running(&name), "without --self-heal nothing is repaired");
+}
+
+#[test]
+fn an_ended_trial_suspends_until_converted_and_bad_commits_change_nothing() {
+    let repo = Repo::example();
+    let (ns, pool) = (unique_namespace(), unique_pool());
+    let _cleanup = Cleanup::new(&ns);
+    repo.tenantctl()
+        .args(["--namespace", &ns, "apply", "--auto-approve"])
+        .env("TENANTCTL_SUBNET_POOL", &pool)
+        .assert()
+        .success();
+    // 31 days later: the starter (30 days) and professional (14 days) trials have ended.
+    let later = (tenantctl::store::now_unix() + 31 * 86_400).to_string();
+    let watch = Watch::start(
+        &repo,
+        &ns,
+        &pool,
+        &["--interval", "2s"],
+        &[("TENANTCTL_NOW", later)],
+    );
+    let c = |slug: &str| format!("{ns}-{slug}");
+    eventually(&watch, Duration::from_secs(60), "trial suspensions", || {
+        ["acme", "umbrella", "hooli"]
+            .iter()
+            .all(|s| !running(&c(s)))
+    });
+    assert!(
+        running(&c("globex")) && running(&c("stark")),
+        "enterprise has no trial"
+    );
+    assert!(
+        watch.output().contains("trial ended on"),
+        "{}",
+        watch.output()
+    );
+    let rows = db(&sqlite_url(&repo)).tenants;
+    assert_eq!(rows["hooli"].state, "suspended");
+
+    // A broken commit: reported, nothing changes.
+    repo.write("tenants/broken.yaml", "kind: Tenant\nname: Broken\n")
+        .commit("broken");
+    eventually(
+        &watch,
+        Duration::from_secs(20),
+        "the invalid revision report",
+        || watch.output().contains("is invalid"),
+    );
+    assert!(running(&c("globex")));
+    repo.remove("tenants/broken.yaml").commit("fix");
+
+    // Converting in git brings the tenant back.
+    repo.edit(
+        "tenants/eu/umbrella.yaml",
+        "  plan: starter\n  theme: modern\n",
+        "  plan: starter\n  theme: modern\n  billing: { converted: true }\n",
+    )
+    .commit("hooli pays");
+    eventually(
+        &watch,
+        Duration::from_secs(60),
+        "the converted tenant starting",
+        || running(&c("hooli")),
+    );
+    assert!(!running(&c("acme")));
+}
+
+#[test]
+fn an_unreachable_engine_is_waited_for_not_fatal() {
+    let repo = Repo::example();
+    let (ns, pool) = (unique_namespace(), unique_pool());
+    let mut watch = Watch::start(
+        &repo,
+        &ns,
+        &pool,
+        &["--interval", "1s"],
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock".to_string())],
+    );
+    eventually(&watch, Duration::from_secs(20), "two retries", || {
+        watch.output().matches("retrying in").count() >= 2
+    });
+    assert!(watch.child.try_wait().unwrap().is_none(), "still running");
+    assert!(watch.terminate().success());
+}
