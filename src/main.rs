@@ -174,6 +174,21 @@ struct WatchArgs {
     /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9464)
     #[arg(long, value_name = "ADDR")]
     metrics_addr: Option<std::net::SocketAddr>,
+    /// Follow a remote repository (https://, ssh://, git@host:path or a path) instead of a local one;
+    /// it is fetched into a local cache every pass and on SIGHUP
+    #[arg(long, value_name = "URL", conflicts_with = "ref")]
+    remote: Option<String>,
+    /// The remote branch to follow
+    #[arg(
+        long,
+        value_name = "BRANCH",
+        default_value = "main",
+        requires = "remote"
+    )]
+    branch: String,
+    /// Where the remote's cache lives [default: .tenantctl/remote/ in the current directory]
+    #[arg(long, value_name = "DIR", requires = "remote")]
+    cache_dir: Option<PathBuf>,
 }
 
 /// `500ms`, `30s`, `2m`, `1h`, or plain seconds.
@@ -798,8 +813,22 @@ async fn shutdown_signal() {
 
 async fn watch_command(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
     let dir = repo_dir(cli)?;
-    let repo = Repo::discover(&dir)?;
-    let root = repo.root().to_path_buf();
+    // With --remote nobody commits here: the state directory is the current (or --repo) directory.
+    let root = match &args.remote {
+        Some(_) => dir.clone(),
+        None => Repo::discover(&dir)?.root().to_path_buf(),
+    };
+    let remote = args.remote.as_ref().map(|url| {
+        let base = args
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| root.join(".tenantctl").join("remote"));
+        tenantctl::source::remote::RemoteSource {
+            url: url.clone(),
+            branch: args.branch.clone(),
+            cache: tenantctl::source::remote::RemoteSource::default_cache(&base, url),
+        }
+    });
     let db_url = cli
         .database_url
         .clone()
@@ -851,6 +880,7 @@ async fn watch_command(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
             subnet_pool: args.subnet_pool,
             prune: args.prune,
         },
+        remote,
     };
     let watcher = tenantctl::watch::Watcher::new(config, runtime, store.clone(), progress.clone());
     if let Some(addr) = args.metrics_addr {
@@ -872,8 +902,14 @@ async fn watch_command(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
         None,
         &format!(
             "watching {} ({}), resync every {}s, self-heal {}",
-            dir.display(),
-            args.r#ref,
+            args.remote
+                .as_deref()
+                .map_or_else(|| dir.display().to_string(), |u| u.to_string()),
+            if args.remote.is_some() {
+                &args.branch
+            } else {
+                &args.r#ref
+            },
             args.interval.as_secs(),
             if args.self_heal { "on" } else { "off" }
         ),

@@ -16,11 +16,21 @@ struct Watch {
 
 impl Watch {
     fn start(repo: &Repo, ns: &str, pool: &str, args: &[&str], env: &[(&str, String)]) -> Watch {
+        Watch::start_in(repo.path(), ns, pool, args, env)
+    }
+
+    fn start_in(
+        cwd: &std::path::Path,
+        ns: &str,
+        pool: &str,
+        args: &[&str],
+        env: &[(&str, String)],
+    ) -> Watch {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("watch.log");
         let file = std::fs::File::create(&log).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tenantctl"));
-        cmd.current_dir(repo.path())
+        cmd.current_dir(cwd)
             .args(["--namespace", ns, "watch"])
             .args(args)
             .env("TENANTCTL_SUBNET_POOL", pool)
@@ -279,4 +289,79 @@ fn an_unreachable_engine_is_waited_for_not_fatal() {
     });
     assert!(watch.child.try_wait().unwrap().is_none(), "still running");
     assert!(watch.terminate().success());
+}
+
+#[test]
+fn a_remote_branch_is_followed_through_a_local_cache() {
+    let origin = tempfile::tempdir().unwrap();
+    let status = Command::new("git")
+        .args(["init", "-q", "--bare", "-b", "main"])
+        .arg(origin.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let work = Repo::example();
+    let url = format!("file://{}", origin.path().display());
+    work.git(&["remote", "add", "origin", &url]);
+    work.git(&["push", "-q", "origin", "main"]);
+    // The reconciler runs where nobody commits: a plain directory.
+    let host = tempfile::tempdir().unwrap();
+    let (ns, pool) = (unique_namespace(), unique_pool());
+    let _cleanup = Cleanup::new(&ns);
+    let mut watch = Watch::start_in(
+        host.path(),
+        &ns,
+        &pool,
+        &["--remote", &url, "--branch", "main", "--interval", "2s"],
+        &[],
+    );
+    let acme = format!("{ns}-acme");
+    eventually(&watch, Duration::from_secs(120), "the first apply", || {
+        running(&acme) && watch.output().contains("changes applied")
+    });
+    assert!(host.path().join(".tenantctl/state.db").exists());
+
+    work.edit(
+        "tenants/us/acme.yaml",
+        "LOG_LEVEL: info",
+        "LOG_LEVEL: debug",
+    )
+    .commit("acme debug");
+    work.git(&["push", "-q", "origin", "main"]);
+    // SIGHUP fetches now rather than at the next interval.
+    Command::new("kill")
+        .args(["-HUP", &watch.child.id().to_string()])
+        .status()
+        .unwrap();
+    eventually(
+        &watch,
+        Duration::from_secs(30),
+        "the pushed commit applied",
+        || running(&acme) && inspect(&acme, "{{json .Config.Env}}").contains("LOG_LEVEL=debug"),
+    );
+    assert!(
+        watch.output().contains("SIGHUP: syncing now"),
+        "{}",
+        watch.output()
+    );
+    assert!(watch.terminate().success());
+
+    // A remote that cannot be fetched is reported and retried, not fatal.
+    let mut bad = Watch::start_in(
+        host.path(),
+        &ns,
+        &pool,
+        &[
+            "--remote",
+            "file:///nonexistent/repo.git",
+            "--interval",
+            "1s",
+        ],
+        &[],
+    );
+    eventually(&bad, Duration::from_secs(20), "the fetch error", || {
+        bad.output()
+            .contains("fetching branch `main` of file:///nonexistent/repo.git failed")
+    });
+    assert!(bad.terminate().success());
 }

@@ -3,6 +3,8 @@
 use crate::model::{MAX_FILE_BYTES, SourceContent, SourceFile};
 use std::path::{Path, PathBuf};
 
+pub mod remote;
+
 /// The directories that hold desired state; everything else in the repository is ignored.
 pub const STATE_DIRS: [&str; 3] = ["plans", "themes", "tenants"];
 
@@ -30,6 +32,14 @@ pub enum SourceError {
     NoCommits { repo: PathBuf },
     #[error("reading {what} failed: {source}")]
     Git { what: String, source: git2::Error },
+    #[error(
+        "fetching branch `{branch}` of {url} failed: {message}; check the URL, the branch, and credentials (ssh agent, or a git credential helper for https)"
+    )]
+    Fetch {
+        url: String,
+        branch: String,
+        message: String,
+    },
     #[error("reading {path} failed: {source}")]
     Io {
         path: PathBuf,
@@ -62,6 +72,18 @@ pub struct Repo {
 }
 
 impl Repo {
+    /// Opens a bare repository (the cache of a remote); it has no worktree, so only commits are read.
+    pub fn open_bare(path: &Path) -> Result<Repo, SourceError> {
+        let repo = git2::Repository::open_bare(path).map_err(|source| SourceError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Repo {
+            repo,
+            root: path.to_path_buf(),
+        })
+    }
+
     /// Opens the repository that contains `start` (a directory), like git does.
     pub fn discover(start: &Path) -> Result<Repo, SourceError> {
         let repo = git2::Repository::discover(start).map_err(|e| {

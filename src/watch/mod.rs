@@ -9,6 +9,7 @@ use crate::model::TenantState;
 use crate::plan::{self, ObservedState, PlanOptions, trial};
 use crate::runtime::Runtime;
 use crate::source::Repo;
+use crate::source::remote::RemoteSource;
 use crate::store::Store;
 use metrics::{Metrics, TenantGauges};
 use std::collections::BTreeMap;
@@ -29,6 +30,8 @@ pub struct WatchConfig {
     pub self_heal: bool,
     /// Template for each apply: namespace, parallelism, attempts, pool, prune.
     pub apply: ApplyConfig,
+    /// Follow this remote branch (fetched into a cache each pass) instead of the local repository.
+    pub remote: Option<RemoteSource>,
 }
 
 /// Why a pass runs.
@@ -37,6 +40,8 @@ enum Trigger {
     Start,
     GitChange,
     Timer,
+    /// SIGHUP: fetch and apply now.
+    Demand,
 }
 
 pub struct Watcher {
@@ -81,6 +86,8 @@ impl Watcher {
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         timer.tick().await; // the first tick is immediate: the start pass covers it
         let mut trigger = Trigger::Start;
+        let mut hangup =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
         let mut failures = 0u32;
         loop {
             let started = Instant::now();
@@ -111,6 +118,10 @@ impl Watcher {
                 }
                 () = async { tokio::time::sleep(wait.unwrap_or(Duration::MAX / 4)).await }, if wait.is_some() => Trigger::Timer,
                 _ = timer.tick() => Trigger::Timer,
+                Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                    self.progress.line(None, "SIGHUP: syncing now");
+                    Trigger::Demand
+                }
                 Some(()) = events.recv() => {
                     // Let the commit finish writing; fold the burst of events into one pass.
                     loop {
@@ -131,6 +142,10 @@ impl Watcher {
         tx: mpsc::Sender<()>,
     ) -> anyhow::Result<Option<notify::RecommendedWatcher>> {
         use notify::{RecursiveMode, Watcher as _};
+        if self.config.remote.is_some() {
+            // Nobody commits here: the interval and SIGHUP trigger fetches.
+            return Ok(None);
+        }
         let repo = Repo::discover(&self.config.repo)?;
         let mut watcher =
             match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -165,8 +180,16 @@ impl Watcher {
     }
 
     async fn pass(&mut self, trigger: Trigger) -> anyhow::Result<()> {
-        let repo = Repo::discover(&self.config.repo)?;
-        let snapshot = repo.snapshot_at(&self.config.reference)?;
+        let snapshot = match self.config.remote.clone() {
+            Some(remote) => {
+                // git2 blocks: keep it off the async workers.
+                tokio::task::spawn_blocking(move || {
+                    remote.fetch()?.snapshot_at(&remote.tracking_ref())
+                })
+                .await??
+            }
+            None => Repo::discover(&self.config.repo)?.snapshot_at(&self.config.reference)?,
+        };
         let revision = snapshot.revision.clone();
         let desired = match crate::model::load(&snapshot.files) {
             Ok(d) => d,
