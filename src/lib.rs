@@ -7,3 +7,4 @@ pub mod runtime;
 pub mod site;
 pub mod source;
 pub mod store;
+pub mod usage;
