@@ -717,9 +717,14 @@ async fn meter_command(cli: &Cli, args: &MeterArgs) -> Result<ExitCode> {
         ..usage::MeterOptions::default()
     };
     let now = tenantctl::store::now_unix();
-    let summary =
-        usage::meter_once_with(&loaded.runtime, &loaded.store, &loaded.desired, now, &options)
-            .await?;
+    let summary = usage::meter_once_with(
+        &loaded.runtime,
+        &loaded.store,
+        &loaded.desired,
+        now,
+        &options,
+    )
+    .await?;
     loaded.store.close().await;
     match args.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&summary)?),

@@ -89,7 +89,13 @@ pub fn cpu_percent_between(before: &ContainerStats, after: &ContainerStats) -> O
     )
 }
 
-fn cpu_percent_from(total: u64, pre_total: u64, system: u64, pre_system: u64, online: f64) -> Option<f64> {
+fn cpu_percent_from(
+    total: u64,
+    pre_total: u64,
+    system: u64,
+    pre_system: u64,
+    online: f64,
+) -> Option<f64> {
     // A restart resets the container's counter: no meaningful delta then.
     let cpu_delta = total.checked_sub(pre_total)?;
     let system_delta = system.checked_sub(pre_system).filter(|&d| d > 0)?;

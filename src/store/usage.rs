@@ -365,9 +365,7 @@ impl Store {
     /// hour before `from` are read only as the previous reading for counter growth.
     pub async fn rollup_usage_from(&self, from: i64) -> Result<RollupReport, StoreError> {
         let hour_from = bucket_start(from, HOUR);
-        let samples = self
-            .usage_samples(None, hour_from - HOUR, i64::MAX)
-            .await?;
+        let samples = self.usage_samples(None, hour_from - HOUR, i64::MAX).await?;
         let hourly = buckets(&samples, HOUR, hour_from);
         self.upsert_buckets(Rollup::Hourly, &hourly).await?;
         let day_from = bucket_start(from, DAY);
@@ -499,7 +497,14 @@ impl Store {
 mod tests {
     use super::*;
 
-    fn sample(tenant: &str, at: i64, cpu: Option<f64>, mem: i64, rx: i64, api: Option<i64>) -> UsageSample {
+    fn sample(
+        tenant: &str,
+        at: i64,
+        cpu: Option<f64>,
+        mem: i64,
+        rx: i64,
+        api: Option<i64>,
+    ) -> UsageSample {
         UsageSample {
             tenant: tenant.into(),
             at,
@@ -555,7 +560,10 @@ mod tests {
         // Reset to 200 counts 200, then +500.
         assert_eq!(h1.net_rx_delta, 700);
         assert_eq!(h1.api_calls_max, Some(9));
-        assert_eq!((g.tenant.as_str(), g.samples, g.net_rx_delta), ("globex", 1, 0));
+        assert_eq!(
+            (g.tenant.as_str(), g.samples, g.net_rx_delta),
+            ("globex", 1, 0)
+        );
     }
 
     #[test]

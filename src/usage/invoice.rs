@@ -63,10 +63,7 @@ pub fn preview(input: &InvoiceInput, now: i64) -> Invoice {
     } else {
         month_bounds(now)
     };
-    let trial_until = input
-        .trial_ends_at
-        .filter(|&t| t > now)
-        .map(day_key);
+    let trial_until = input.trial_ends_at.filter(|&t| t > now).map(day_key);
     let mut lines = vec![InvoiceLine {
         description: format!(
             "{} plan, {}",
@@ -123,7 +120,9 @@ fn over_quota(used: u64, quota: Option<u64>) -> Option<u64> {
 }
 
 fn times(count: u64, cents: i64) -> i64 {
-    i64::try_from(count).unwrap_or(i64::MAX).saturating_mul(cents)
+    i64::try_from(count)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(cents)
 }
 
 /// `USD 79.99`.
@@ -157,7 +156,10 @@ mod tests {
         let now = unix_of(2025, 6, 15);
         let inv = preview(&input(), now);
         assert_eq!(inv.total_cents, 7999);
-        assert_eq!((inv.period_start.as_str(), inv.period_end.as_str()), ("2025-06-01", "2025-07-01"));
+        assert_eq!(
+            (inv.period_start.as_str(), inv.period_end.as_str()),
+            ("2025-06-01", "2025-07-01")
+        );
         assert_eq!(inv.lines.len(), 1);
         assert_eq!(money(inv.total_cents, "USD"), "USD 79.99");
     }
@@ -169,7 +171,10 @@ mod tests {
         i.price_cents = 960_000;
         let inv = preview(&i, unix_of(2025, 6, 15));
         assert_eq!(inv.total_cents, 960_000);
-        assert_eq!((inv.period_start.as_str(), inv.period_end.as_str()), ("2025-01-01", "2026-01-01"));
+        assert_eq!(
+            (inv.period_start.as_str(), inv.period_end.as_str()),
+            ("2025-01-01", "2026-01-01")
+        );
         assert_eq!(inv.cycle, "yearly");
     }
 
@@ -188,7 +193,11 @@ mod tests {
         i.ai_interactions_month = 10_025;
         let inv = preview(&i, 0);
         assert_eq!(inv.total_cents, 7999 + 25 * 2);
-        assert!(inv.lines[1].description.contains("25 at USD 0.02"), "{:?}", inv.lines);
+        assert!(
+            inv.lines[1].description.contains("25 at USD 0.02"),
+            "{:?}",
+            inv.lines
+        );
         // Unlimited quotas never overrun.
         i.api_calls_quota = None;
         i.ai_interactions_quota = None;

@@ -224,20 +224,30 @@ fn quota_text(q: &QuotaUsage) -> String {
 /// The text form: an aligned table, then each tenant's invoice preview.
 pub fn render_text(r: &UsageReport) -> String {
     let header = [
-        "TENANT", "PLAN", "SAMPLES", "CPU AVG/MAX", "OF PLAN", "MEM AVG/MAX", "OF LIMIT", "NET RX/TX",
-        "BLOCK R/W", "API CALLS", "AI",
+        "TENANT",
+        "PLAN",
+        "SAMPLES",
+        "CPU AVG/MAX",
+        "OF PLAN",
+        "MEM AVG/MAX",
+        "OF LIMIT",
+        "NET RX/TX",
+        "BLOCK R/W",
+        "API CALLS",
+        "AI",
     ];
     let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     for t in &r.tenants {
-        let cpus = t
-            .cpu
-            .plan_cpus
-            .map_or("-".into(), |c| format!("{c} CPU"));
+        let cpus = t.cpu.plan_cpus.map_or("-".into(), |c| format!("{c} CPU"));
         let mem = match (t.memory.avg_bytes, t.memory.max_bytes) {
             (Some(a), Some(m)) => format!("{}/{}", human_bytes(a), human_bytes(m)),
             _ => "-".into(),
         };
-        let mem_of = match (t.memory.avg_percent, t.memory.max_percent, t.memory.limit_bytes) {
+        let mem_of = match (
+            t.memory.avg_percent,
+            t.memory.max_percent,
+            t.memory.limit_bytes,
+        ) {
             (Some(a), Some(m), Some(l)) => format!("{a}%/{m}% of {}", human_bytes(l)),
             _ => "-".into(),
         };
@@ -245,7 +255,11 @@ pub fn render_text(r: &UsageReport) -> String {
             t.tenant.clone(),
             t.plan.clone(),
             t.samples.to_string(),
-            format!("{}/{}", opt_pct(t.cpu.avg_percent), opt_pct(t.cpu.max_percent)),
+            format!(
+                "{}/{}",
+                opt_pct(t.cpu.avg_percent),
+                opt_pct(t.cpu.max_percent)
+            ),
             format!(
                 "{}/{} of {cpus}",
                 opt_pct(t.cpu.avg_of_plan_percent),

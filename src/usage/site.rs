@@ -176,10 +176,7 @@ mod tests {
             loopback_addr(&p("0.0.0.0")).unwrap().to_string(),
             "127.0.0.1:4000"
         );
-        assert_eq!(
-            loopback_addr(&p("")).unwrap().to_string(),
-            "127.0.0.1:4000"
-        );
+        assert_eq!(loopback_addr(&p("")).unwrap().to_string(), "127.0.0.1:4000");
         assert!(loopback_addr(&p("10.0.0.5")).is_none());
         assert!(loopback_addr(&p("192.168.1.2")).is_none());
     }

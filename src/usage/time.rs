@@ -76,11 +76,20 @@ mod tests {
         assert_eq!(day_key(t), "2024-02-29");
         assert_eq!(month_key(t), "2024-02");
         let (a, b) = month_bounds(t);
-        assert_eq!((day_key(a), day_key(b)), ("2024-02-01".into(), "2024-03-01".into()));
+        assert_eq!(
+            (day_key(a), day_key(b)),
+            ("2024-02-01".into(), "2024-03-01".into())
+        );
         let (a, b) = month_bounds(unix_of(2024, 12, 31));
-        assert_eq!((day_key(a), day_key(b)), ("2024-12-01".into(), "2025-01-01".into()));
+        assert_eq!(
+            (day_key(a), day_key(b)),
+            ("2024-12-01".into(), "2025-01-01".into())
+        );
         let (a, b) = year_bounds(t);
-        assert_eq!((day_key(a), day_key(b)), ("2024-01-01".into(), "2025-01-01".into()));
+        assert_eq!(
+            (day_key(a), day_key(b)),
+            ("2024-01-01".into(), "2025-01-01".into())
+        );
         assert_eq!(unix_of(1970, 1, 1), 0);
     }
 }
