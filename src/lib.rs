@@ -7,4 +7,5 @@ pub mod runtime;
 pub mod site;
 pub mod source;
 pub mod store;
+pub mod usage;
 pub mod watch;

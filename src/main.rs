@@ -13,6 +13,7 @@ use tenantctl::plan::{self, ObservedState, PlanOptions};
 use tenantctl::runtime::Runtime;
 use tenantctl::source::{self, Repo, Snapshot};
 use tenantctl::store::Store;
+use tenantctl::usage;
 
 /// GitOps for tenants: plans, themes and tenants are YAML files in git; tenantctl diffs them
 /// against the running Docker containers and the database and shows what it would change.
@@ -77,6 +78,15 @@ enum Command {
     /// --interval resync is the source of truth. Transient faults (engine or database down) are
     /// reported and retried with backoff; the loop never exits on them.
     Watch(WatchArgs),
+    /// Sample every running tenant once and store it: container CPU, memory, network and block
+    /// I/O, and the site's API-call counters; roll up, prune, and record threshold crossings.
+    ///
+    /// One pass of what `watch` does on its interval. Reads plans at HEAD for the limits.
+    Meter(MeterArgs),
+    /// Usage against each tenant's plan over a window, and an invoice preview.
+    ///
+    /// Reads only the database (the meter's rollups and the plan rows).
+    Usage(UsageArgs),
     /// Tenant API keys (stored only as SHA-256 digests; a key is shown once).
     Keys {
         #[command(subcommand)]
@@ -99,6 +109,26 @@ enum KeysCommand {
         #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
         lock_timeout: std::time::Duration,
     },
+}
+
+#[derive(Args, Debug)]
+struct MeterArgs {
+    /// Raw samples older than this are deleted after the rollup (rollups are kept)
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_duration)]
+    retention: std::time::Duration,
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+#[derive(Args, Debug)]
+struct UsageArgs {
+    /// Only this tenant
+    slug: Option<String>,
+    /// The window to report (e.g. 90m, 24h, 7d)
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
+    since: std::time::Duration,
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
 }
 
 #[derive(Args, Debug)]
@@ -295,6 +325,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plan(args) => runtime()?.block_on(plan_command(&cli, args)),
         Command::Apply(args) => runtime()?.block_on(apply_command(&cli, args)),
         Command::Watch(args) => runtime()?.block_on(watch_command(&cli, args)),
+        Command::Meter(args) => runtime()?.block_on(meter_command(&cli, args)),
+        Command::Usage(args) => runtime()?.block_on(usage_command(&cli, args)),
         Command::Keys {
             command: KeysCommand::Rotate { slug, lock_timeout },
         } => runtime()?.block_on(rotate_command(&cli, slug, *lock_timeout)),
@@ -916,5 +948,98 @@ async fn watch_command(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
     );
     watcher.run(shutdown).await?;
     store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn meter_command(cli: &Cli, args: &MeterArgs) -> Result<ExitCode> {
+    let Some(loaded) = load(cli, "HEAD", false).await? else {
+        return Ok(ExitCode::from(1));
+    };
+    let options = usage::MeterOptions {
+        retention: args.retention,
+        ..usage::MeterOptions::default()
+    };
+    let now = tenantctl::store::now_unix();
+    let summary = usage::meter_once_with(
+        &loaded.runtime,
+        &loaded.store,
+        &loaded.desired,
+        now,
+        &options,
+    )
+    .await?;
+    loaded.store.close().await;
+    match args.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
+        Output::Text => print!("{}", meter_text(&summary)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn meter_text(s: &usage::MeterSummary) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for x in &s.samples {
+        let cpu = x
+            .cpu_percent
+            .map_or("-".to_string(), |c| format!("{c:.1}%"));
+        let api = match (x.api_calls_month, x.ai_interactions_month, &x.month) {
+            (Some(api), Some(ai), Some(month)) => {
+                format!("api {api}, ai {ai} ({month})")
+            }
+            _ => "no site counters".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<24} cpu {cpu:>7}  mem {:>8} / {:<8} net {}/{}  blk {}/{}  {api}",
+            x.tenant,
+            usage::human_bytes(x.memory_bytes),
+            usage::human_bytes(x.memory_limit_bytes),
+            usage::human_bytes(x.net_rx_bytes),
+            usage::human_bytes(x.net_tx_bytes),
+            usage::human_bytes(x.blk_read_bytes),
+            usage::human_bytes(x.blk_write_bytes),
+        );
+    }
+    for n in &s.failed {
+        let _ = writeln!(out, "{:<24} not sampled: {}", n.tenant, n.message);
+    }
+    for n in &s.no_counters {
+        let _ = writeln!(out, "{:<24} no counters: {}", n.tenant, n.message);
+    }
+    for e in &s.events {
+        let _ = writeln!(out, "{:<24} usage.threshold: {}", e.tenant, e.message);
+    }
+    let _ = writeln!(
+        out,
+        "\nStored {} sample{}; rolled up {} hourly and {} daily bucket{}; pruned {} old sample{}; {} threshold event{}.",
+        s.samples.len(),
+        plural(s.samples.len()),
+        s.rollup.hourly,
+        s.rollup.daily,
+        plural(s.rollup.daily as usize),
+        s.pruned,
+        plural(s.pruned as usize),
+        s.events.len(),
+        plural(s.events.len()),
+    );
+    out
+}
+
+async fn usage_command(cli: &Cli, args: &UsageArgs) -> Result<ExitCode> {
+    // Only the database is needed: plan limits and prices are in its rows.
+    let db_url = match &cli.database_url {
+        Some(url) => url.clone(),
+        None => Store::default_url(Repo::discover(&repo_dir(cli)?)?.root()),
+    };
+    let store = Store::open(&db_url).await?;
+    let now = tenantctl::store::now_unix();
+    let report = usage::report(&store, args.slug.as_deref(), args.since, now).await;
+    store.close().await;
+    let report = report?;
+    match args.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Output::Text => print!("{}", usage::render_text(&report)),
+    }
     Ok(ExitCode::SUCCESS)
 }

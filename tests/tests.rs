@@ -4,5 +4,6 @@ mod support;
 
 mod apply;
 mod plan;
+mod usage;
 mod validate;
 mod watch;

@@ -11,6 +11,7 @@ pub mod image;
 mod observe;
 pub mod pool;
 mod spec;
+pub mod stats;
 
 #[cfg(test)]
 mod change_tests;
@@ -34,6 +35,7 @@ pub use observe::{
 };
 pub use pool::{DEFAULT_SUBNET_POOL, DEFAULT_SUBNET_PREFIX, SubnetPool};
 pub use spec::{ContainerSpec, builtin_site_image};
+pub use stats::{ContainerStats, StatsMode, cpu_percent, cpu_percent_between, parse_stats};
 
 /// `"true"` on every object tenantctl manages; nothing without it is ever touched.
 pub const LABEL_MANAGED: &str = "tenantctl.managed";

@@ -94,6 +94,13 @@ macro_rules! with_pool {
     };
 }
 
+// After the macro: `usage` expands `with_pool!`, and macros are visible only below their definition.
+mod usage;
+
+pub use usage::{
+    DAY, HOUR, Rollup, RollupReport, UsageBucket, UsageSample, bucket_start, buckets, merge_buckets,
+};
+
 /// A handle on the database; cheap to clone (the pool is shared).
 #[derive(Clone)]
 pub struct Store {

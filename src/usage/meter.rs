@@ -1,0 +1,301 @@
+//! One metering pass: sample every running managed container of the namespace, store the
+//! samples, roll them up, prune old raw samples, and report threshold crossings.
+
+use futures_util::{StreamExt, stream};
+use serde::Serialize;
+use std::time::Duration;
+
+use super::UsageError;
+use super::site::{SITE_TIMEOUT, SiteCounters, fetch_counters, loopback_addr};
+use super::threshold::{crossing, percent};
+use super::time::{day_key, month_key};
+use crate::model::DesiredState;
+use crate::model::quantity::format_bytes;
+use crate::runtime::{ContainerStats, ObservedContainer, Runtime, StatsMode};
+use crate::store::{RollupReport, Store, UsageSample};
+
+/// Raw samples are kept this long by default; rollups are kept.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 86_400);
+/// Sites asked for their counters at once.
+const SITE_CONCURRENCY: usize = 16;
+
+/// How a pass samples.
+#[derive(Debug, Clone)]
+pub struct MeterOptions {
+    /// Raw samples older than this are deleted after the rollup.
+    pub retention: Duration,
+    /// `TwoReads` (default) gives CPU percent at the cost of about a second per container.
+    pub stats_mode: StatsMode,
+    pub site_timeout: Duration,
+}
+
+impl Default for MeterOptions {
+    fn default() -> Self {
+        MeterOptions {
+            retention: DEFAULT_RETENTION,
+            stats_mode: StatsMode::TwoReads,
+            site_timeout: SITE_TIMEOUT,
+        }
+    }
+}
+
+/// A threshold crossing recorded in this pass (also written as a `usage.threshold` event).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ThresholdEvent {
+    pub tenant: String,
+    /// `memory`, `api_calls` or `ai_interactions`.
+    pub metric: String,
+    /// `YYYY-MM-DD` for memory, `YYYY-MM` for quotas.
+    pub period: String,
+    pub level: u8,
+    pub message: String,
+}
+
+/// A tenant that could not be (fully) sampled, and why; never fails the pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MeterNote {
+    pub tenant: String,
+    pub message: String,
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MeterSummary {
+    pub at: i64,
+    /// The stored samples, by tenant.
+    pub samples: Vec<UsageSample>,
+    /// Containers whose stats could not be read (no sample stored).
+    pub failed: Vec<MeterNote>,
+    /// Sites that did not answer `/usage` (sample stored without counters).
+    pub no_counters: Vec<MeterNote>,
+    pub rollup: RollupReport,
+    pub pruned: u64,
+    pub events: Vec<ThresholdEvent>,
+}
+
+/// One pass with the default options: what the watch loop calls on its interval.
+/// `now` is unix seconds (the caller's clock, so tests can place samples in time).
+pub async fn meter_once(
+    runtime: &Runtime,
+    store: &Store,
+    desired: &DesiredState,
+    now: i64,
+) -> Result<MeterSummary, UsageError> {
+    meter_once_with(runtime, store, desired, now, &MeterOptions::default()).await
+}
+
+/// One pass with explicit options.
+pub async fn meter_once_with(
+    runtime: &Runtime,
+    store: &Store,
+    desired: &DesiredState,
+    now: i64,
+    options: &MeterOptions,
+) -> Result<MeterSummary, UsageError> {
+    let observed = runtime.observe().await?;
+    // Only the tenant's own container: a blue/green `-next` would count the tenant twice.
+    let containers: Vec<ObservedContainer> = observed
+        .containers
+        .into_iter()
+        .filter(|c| {
+            c.state.is_running()
+                && c.tenant
+                    .as_deref()
+                    .is_some_and(|t| c.name == runtime.container_name(t))
+        })
+        .collect();
+    let stats = runtime.stats_of(&containers, options.stats_mode).await;
+
+    let mut failed = Vec::new();
+    let mut sampled: Vec<(ObservedContainer, ContainerStats)> = Vec::new();
+    for (c, result) in stats {
+        let tenant = c.tenant.clone().unwrap_or_default();
+        match result {
+            Ok(s) => sampled.push((c, s)),
+            Err(e) => failed.push(MeterNote {
+                tenant,
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    let counters: Vec<Result<SiteCounters, String>> = stream::iter(sampled.iter())
+        .map(|(c, _)| site_counters(c, desired, options.site_timeout))
+        .buffered(SITE_CONCURRENCY)
+        .collect()
+        .await;
+
+    let mut samples = Vec::with_capacity(sampled.len());
+    let mut no_counters = Vec::new();
+    for ((c, s), counters) in sampled.iter().zip(counters) {
+        let tenant = c.tenant.clone().unwrap_or_default();
+        let counters = match counters {
+            Ok(k) => Some(k),
+            Err(message) => {
+                no_counters.push(MeterNote {
+                    tenant: tenant.clone(),
+                    message,
+                });
+                None
+            }
+        };
+        samples.push(sample(&tenant, now, s, counters.as_ref()));
+    }
+
+    store.insert_usage_samples(&samples).await?;
+    let rollup = store.rollup_usage(now).await?;
+    let keep = i64::try_from(options.retention.as_secs()).unwrap_or(i64::MAX);
+    let pruned = store.prune_usage_samples(now.saturating_sub(keep)).await?;
+    let events = thresholds(store, desired, &samples, now).await?;
+    Ok(MeterSummary {
+        at: now,
+        samples,
+        failed,
+        no_counters,
+        rollup,
+        pruned,
+        events,
+    })
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn sample(
+    tenant: &str,
+    now: i64,
+    s: &ContainerStats,
+    counters: Option<&SiteCounters>,
+) -> UsageSample {
+    UsageSample {
+        tenant: tenant.to_string(),
+        at: now,
+        cpu_percent: s.cpu_percent,
+        memory_bytes: to_i64(s.memory_bytes),
+        memory_limit_bytes: to_i64(s.memory_limit_bytes),
+        net_rx_bytes: to_i64(s.net_rx_bytes),
+        net_tx_bytes: to_i64(s.net_tx_bytes),
+        blk_read_bytes: to_i64(s.blk_read_bytes),
+        blk_write_bytes: to_i64(s.blk_write_bytes),
+        api_calls_month: counters.map(|k| to_i64(k.api_calls_month)),
+        ai_interactions_month: counters.map(|k| to_i64(k.ai_interactions_month)),
+        month: counters.map(|k| k.month.clone()),
+    }
+}
+
+/// The site's counters over loopback, on the port the tenant's theme serves.
+async fn site_counters(
+    c: &ObservedContainer,
+    desired: &DesiredState,
+    timeout: Duration,
+) -> Result<SiteCounters, String> {
+    let tenant = c.tenant.as_deref().unwrap_or_default();
+    let theme_port = desired
+        .tenants
+        .get(tenant)
+        .and_then(|t| desired.themes.get(&t.theme))
+        .map(|th| th.port);
+    let port = c
+        .published_ports
+        .iter()
+        .find(|p| Some(p.container_port) == theme_port)
+        .or_else(|| c.published_ports.first())
+        .ok_or("no published port")?;
+    let addr = loopback_addr(port).ok_or_else(|| {
+        format!(
+            "port {} is published on {} only, not on loopback",
+            port.host_port, port.host_ip
+        )
+    })?;
+    let counters = fetch_counters(addr, timeout).await?;
+    // A port taken over by another tenant's site must not hand its counters over.
+    match &counters.tenant {
+        Some(t) if t != tenant => Err(format!("{addr} answers for tenant `{t}`")),
+        _ => Ok(counters),
+    }
+}
+
+/// Records each 80%/100% crossing of the plan's memory limit and monthly quotas, once per period.
+async fn thresholds(
+    store: &Store,
+    desired: &DesiredState,
+    samples: &[UsageSample],
+    now: i64,
+) -> Result<Vec<ThresholdEvent>, UsageError> {
+    let levels = store.usage_threshold_levels().await?;
+    let mut events = Vec::new();
+    for s in samples {
+        let Some(plan) = desired
+            .tenants
+            .get(&s.tenant)
+            .and_then(|t| desired.plans.get(&t.plan))
+        else {
+            continue;
+        };
+        let month = s.month.clone().unwrap_or_else(|| month_key(now));
+        let limit_text = format_bytes(plan.resources.memory_bytes);
+        let mut checks = vec![(
+            "memory",
+            day_key(now),
+            u64::try_from(s.memory_bytes).unwrap_or(0),
+            Some(plan.resources.memory_bytes),
+            Box::new(move |pct: u64| format!("memory at {pct}% of {limit_text}"))
+                as Box<dyn Fn(u64) -> String + Send>,
+        )];
+        if let Some(used) = s.api_calls_month {
+            let quota = plan.quotas.api_calls_per_month;
+            checks.push((
+                "api_calls",
+                month.clone(),
+                u64::try_from(used).unwrap_or(0),
+                quota,
+                Box::new(move |pct| {
+                    format!(
+                        "API calls at {pct}% of {} this month",
+                        quota.unwrap_or_default()
+                    )
+                }),
+            ));
+        }
+        if let Some(used) = s.ai_interactions_month {
+            let quota = plan.quotas.ai_interactions_per_month;
+            checks.push((
+                "ai_interactions",
+                month.clone(),
+                u64::try_from(used).unwrap_or(0),
+                quota,
+                Box::new(move |pct| {
+                    format!(
+                        "AI interactions at {pct}% of {} this month",
+                        quota.unwrap_or_default()
+                    )
+                }),
+            ));
+        }
+        for (metric, period, used, limit, message) in checks {
+            let Some(pct) = percent(used, limit) else {
+                continue;
+            };
+            let key = (s.tenant.clone(), metric.to_string(), period.clone());
+            let Some(level) = crossing(levels.get(&key).copied(), pct) else {
+                continue;
+            };
+            let message = message(pct);
+            // The store re-checks atomically, so a concurrent meter cannot record it twice.
+            if store
+                .raise_usage_threshold(&s.tenant, metric, &period, i64::from(level), now, &message)
+                .await?
+            {
+                events.push(ThresholdEvent {
+                    tenant: s.tenant.clone(),
+                    metric: metric.to_string(),
+                    period,
+                    level,
+                    message,
+                });
+            }
+        }
+    }
+    Ok(events)
+}
