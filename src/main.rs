@@ -204,6 +204,9 @@ struct WatchArgs {
     /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9464)
     #[arg(long, value_name = "ADDR")]
     metrics_addr: Option<std::net::SocketAddr>,
+    /// Sample each tenant's CPU, memory, I/O and API counters this often (0s turns metering off)
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_duration)]
+    meter_interval: std::time::Duration,
     /// Follow a remote repository (https://, ssh://, git@host:path or a path) instead of a local one;
     /// it is fetched into a local cache every pass and on SIGHUP
     #[arg(long, value_name = "URL", conflicts_with = "ref")]
@@ -913,6 +916,7 @@ async fn watch_command(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
             prune: args.prune,
         },
         remote,
+        meter_interval: (!args.meter_interval.is_zero()).then_some(args.meter_interval),
     };
     let watcher = tenantctl::watch::Watcher::new(config, runtime, store.clone(), progress.clone());
     if let Some(addr) = args.metrics_addr {

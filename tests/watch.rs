@@ -186,6 +186,13 @@ fn commits_are_applied_in_seconds_and_drift_is_repaired() {
         "{body}"
     );
     assert!(body.contains("tenantctl_changes_applied_total"), "{body}");
+    // The meter runs beside the loop: per-tenant usage appears in the metrics.
+    eventually(&watch, Duration::from_secs(30), "usage gauges", || {
+        http("GET", url, &[]).2.contains(&format!(
+            "tenantctl_tenant_memory_bytes{{tenant=\"{}\"}}",
+            "acme"
+        ))
+    });
 
     // SIGTERM: the loop stops cleanly.
     assert!(watch.terminate().success(), "{}", watch.output());

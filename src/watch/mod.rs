@@ -32,6 +32,8 @@ pub struct WatchConfig {
     pub apply: ApplyConfig,
     /// Follow this remote branch (fetched into a cache each pass) instead of the local repository.
     pub remote: Option<RemoteSource>,
+    /// Sample usage this often (engine stats and site counters); `None` turns metering off.
+    pub meter_interval: Option<Duration>,
 }
 
 /// Why a pass runs.
@@ -54,6 +56,9 @@ pub struct Watcher {
     applied: Option<String>,
     /// An invalid revision is reported once, not every pass.
     reported_invalid: Option<String>,
+    /// The last valid effective desired state, which the meter compares usage with.
+    last_desired: Option<Arc<crate::model::DesiredState>>,
+    last_meter: Option<Instant>,
 }
 
 impl Watcher {
@@ -71,6 +76,8 @@ impl Watcher {
             metrics: Arc::new(Metrics::default()),
             applied: None,
             reported_invalid: None,
+            last_desired: None,
+            last_meter: None,
         }
     }
 
@@ -111,26 +118,45 @@ impl Watcher {
                     Some(delay)
                 }
             };
-            trigger = tokio::select! {
-                () = &mut shutdown => {
-                    self.progress.line(None, "stopping: no pass in progress");
-                    return Ok(());
-                }
-                () = async { tokio::time::sleep(wait.unwrap_or(Duration::MAX / 4)).await }, if wait.is_some() => Trigger::Timer,
-                _ = timer.tick() => Trigger::Timer,
-                Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
-                    self.progress.line(None, "SIGHUP: syncing now");
-                    Trigger::Demand
-                }
-                Some(()) = events.recv() => {
-                    // Let the commit finish writing; fold the burst of events into one pass.
-                    loop {
-                        tokio::select! {
-                            () = tokio::time::sleep(self.config.debounce) => break,
-                            Some(()) = events.recv() => continue,
+            let retry_at = wait.map(|d| tokio::time::Instant::now() + d);
+            // Metering runs while the loop waits; a git event or signal cancels it (it is retried later).
+            let mut meter = self.meter_due();
+            let mut resync_pending = false;
+            trigger = loop {
+                tokio::select! {
+                    () = &mut shutdown => {
+                        self.progress.line(None, "stopping: no pass in progress");
+                        return Ok(());
+                    }
+                    () = async { tokio::time::sleep_until(retry_at.unwrap_or_else(tokio::time::Instant::now)).await }, if retry_at.is_some() => break Trigger::Timer,
+                    _ = timer.tick() => {
+                        // A resync can wait for the meter to finish; commits and signals cannot.
+                        if meter.is_none() {
+                            break Trigger::Timer;
+                        }
+                        resync_pending = true;
+                    }
+                    Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                        self.progress.line(None, "SIGHUP: syncing now");
+                        break Trigger::Demand;
+                    }
+                    Some(()) = events.recv() => {
+                        // Let the commit finish writing; fold the burst of events into one pass.
+                        loop {
+                            tokio::select! {
+                                () = tokio::time::sleep(self.config.debounce) => break,
+                                Some(()) = events.recv() => continue,
+                            }
+                        }
+                        break Trigger::GitChange;
+                    }
+                    () = async { if let Some(m) = meter.as_mut() { m.await } }, if meter.is_some() => {
+                        meter = None;
+                        self.last_meter = Some(Instant::now());
+                        if resync_pending {
+                            break Trigger::Timer;
                         }
                     }
-                    Trigger::GitChange
                 }
             };
         }
@@ -224,6 +250,7 @@ impl Watcher {
         };
         let observed = self.observe().await?;
         let (effective, _) = trial::apply_trials(&desired, &observed.db, trial::now());
+        self.last_desired = Some(Arc::new(effective.clone().into_owned()));
         let plan = plan::compute(&effective, &observed, &opts);
         self.gauges(&effective, &observed, &plan);
         let new_revision = self.applied.as_deref() != Some(revision.as_str());
@@ -318,6 +345,53 @@ impl Watcher {
             ),
         );
         Ok(())
+    }
+
+    /// A meter pass, when one is due: engine stats and site counters, stored and rolled up.
+    fn meter_due(&mut self) -> Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>> {
+        let (every, desired) = (self.config.meter_interval?, self.last_desired.clone()?);
+        if self.last_meter.is_some_and(|t| t.elapsed() < every) {
+            return None;
+        }
+        let (runtime, store, metrics, progress) = (
+            self.runtime.clone(),
+            self.store.clone(),
+            self.metrics.clone(),
+            self.progress.clone(),
+        );
+        Some(Box::pin(async move {
+            match crate::usage::meter_once(&runtime, &store, &desired, crate::store::now_unix())
+                .await
+            {
+                Ok(summary) => {
+                    let usage = summary
+                        .samples
+                        .iter()
+                        .map(|s| {
+                            let mut v = vec![
+                                ("memory_bytes".to_string(), s.memory_bytes as f64),
+                                (
+                                    "memory_limit_bytes".to_string(),
+                                    s.memory_limit_bytes as f64,
+                                ),
+                            ];
+                            if let Some(cpu) = s.cpu_percent {
+                                v.push(("cpu_percent".to_string(), cpu));
+                            }
+                            if let Some(calls) = s.api_calls_month {
+                                v.push(("api_calls_month".to_string(), calls as f64));
+                            }
+                            (s.tenant.clone(), v)
+                        })
+                        .collect();
+                    metrics.set_usage(usage);
+                    for e in &summary.events {
+                        progress.line(Some(&e.tenant), &format!("usage: {}", e.message));
+                    }
+                }
+                Err(e) => progress.line(None, &format!("metering failed: {e}")),
+            }
+        }))
     }
 
     async fn observe(&self) -> anyhow::Result<ObservedState> {
