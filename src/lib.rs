@@ -6,4 +6,5 @@ pub mod plan;
 pub mod runtime;
 pub mod site;
 pub mod source;
+pub mod status;
 pub mod store;
