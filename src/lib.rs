@@ -6,6 +6,7 @@ pub mod plan;
 pub mod runtime;
 pub mod site;
 pub mod source;
+pub mod status;
 pub mod store;
 pub mod usage;
 pub mod watch;

@@ -87,6 +87,19 @@ enum Command {
     ///
     /// Reads only the database (the meter's rollups and the plan rows).
     Usage(UsageArgs),
+    /// Per tenant: sync (does the engine and database match git at HEAD?) and health (does its
+    /// site serve?), with plan, theme, state, applied revision, URL, last error and trial end.
+    ///
+    /// Synced: the planner has nothing to do for the tenant; OutOfSync: it has (each reason is
+    /// listed); Unknown: HEAD is invalid. Health: Healthy, Progressing, Degraded, Suspended,
+    /// Missing or Unknown. Exits 0 whatever the state; 1 only when the engine or the database
+    /// cannot be read.
+    Status(StatusArgs),
+    /// Show a tenant's container logs (stdout and stderr, both written to stdout).
+    ///
+    /// With --follow, new lines stream until Ctrl-C (exit 0); if apply replaces the container
+    /// meanwhile, the new one is followed from its first line (a note on stderr says so).
+    Logs(LogsArgs),
     /// Tenant API keys (stored only as SHA-256 digests; a key is shown once).
     Keys {
         #[command(subcommand)]
@@ -281,6 +294,36 @@ struct PlanArgs {
     no_color: bool,
 }
 
+#[derive(Args, Debug)]
+struct StatusArgs {
+    /// Only these tenants; repeatable
+    #[arg(long = "tenant", value_name = "SLUG")]
+    tenants: Vec<String>,
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+    /// Never colour the output (NO_COLOR is honoured too)
+    #[arg(long)]
+    no_color: bool,
+}
+
+#[derive(Args, Debug)]
+struct LogsArgs {
+    /// The tenant's slug
+    slug: String,
+    /// Keep streaming new lines until Ctrl-C
+    #[arg(short, long)]
+    follow: bool,
+    /// How many past lines to show first: a number or `all`
+    #[arg(long, value_name = "N", default_value = "100")]
+    tail: tenantctl::runtime::Tail,
+    /// Only lines since then: a duration back from now (10m, 2h, 1d) or an RFC 3339 time
+    #[arg(long, value_name = "DUR|TIME")]
+    since: Option<String>,
+    /// Prefix every line with the engine's timestamp
+    #[arg(long)]
+    timestamps: bool,
+}
+
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 enum Output {
     Text,
@@ -330,6 +373,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Watch(args) => runtime()?.block_on(watch_command(&cli, args)),
         Command::Meter(args) => runtime()?.block_on(meter_command(&cli, args)),
         Command::Usage(args) => runtime()?.block_on(usage_command(&cli, args)),
+        Command::Status(args) => runtime()?.block_on(status_command(&cli, args)),
+        Command::Logs(args) => runtime()?.block_on(logs_command(&cli, args)),
         Command::Keys {
             command: KeysCommand::Rotate { slug, lock_timeout },
         } => runtime()?.block_on(rotate_command(&cli, slug, *lock_timeout)),
@@ -1046,4 +1091,141 @@ async fn usage_command(cli: &Cli, args: &UsageArgs) -> Result<ExitCode> {
         Output::Text => print!("{}", usage::render_text(&report)),
     }
     Ok(ExitCode::SUCCESS)
+}
+/// `status`: reads HEAD (an invalid one makes every sync Unknown, with the problems shown once
+/// on stderr), observes the engine and the database, and prints the table or JSON.
+async fn status_command(cli: &Cli, args: &StatusArgs) -> Result<ExitCode> {
+    let dir = repo_dir(cli)?;
+    let repo = Repo::discover(&dir)?;
+    let snapshot = repo.snapshot_at("HEAD")?;
+    let (desired, error) = match model::load(&snapshot.files) {
+        Ok(d) => (Some(d), None),
+        Err(diags) => {
+            for d in &diags {
+                eprintln!("{d}");
+            }
+            let why = format!(
+                "revision {} is invalid ({} problem{}; `tenantctl validate --ref HEAD` lists them)",
+                snapshot.short_revision(),
+                diags.len(),
+                plural(diags.len())
+            );
+            (None, Some(why))
+        }
+    };
+    let db_url = cli
+        .database_url
+        .clone()
+        .unwrap_or_else(|| Store::default_url(repo.root()));
+    let (runtime, store) = tokio::join!(Runtime::connect(&cli.namespace), Store::open(&db_url));
+    let (runtime, store) = (runtime?, store?);
+    let report = tenantctl::status::gather(
+        &runtime,
+        &store,
+        desired.as_ref(),
+        Some(&snapshot.revision),
+        error,
+        &args.tenants,
+    )
+    .await;
+    store.close().await;
+    let report = report?;
+    for slug in &args.tenants {
+        if !report.tenants.iter().any(|t| &t.slug == slug) {
+            bail!("--tenant {slug}: no tenant of that name in git, the database or the engine");
+        }
+    }
+    match args.output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&tenantctl::status::render::json(&report))?
+        ),
+        Output::Text => print!(
+            "{}",
+            tenantctl::status::render::text(
+                &report,
+                text_style(args.no_color),
+                tenantctl::store::now_unix()
+            )
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `logs`: streams the tenant's container logs to stdout until done, or with --follow until
+/// Ctrl-C (exit 0) or the container stops or goes away.
+async fn logs_command(cli: &Cli, args: &LogsArgs) -> Result<ExitCode> {
+    use std::io::Write;
+    use std::ops::ControlFlow;
+    use tenantctl::runtime::{LogEnd, LogEvent, LogOptions};
+
+    let slug = args.slug.as_str();
+    if let Some(problem) = slug_problem(slug) {
+        bail!("tenant {problem}");
+    }
+    let since = match &args.since {
+        Some(text) => Some(
+            tenantctl::status::time::parse_since(text, tenantctl::store::now_unix())
+                .map_err(|e| anyhow::anyhow!("--since {e}"))?,
+        ),
+        None => None,
+    };
+    let runtime = Runtime::connect(&cli.namespace).await?;
+    let Some(container) = runtime.log_container(slug).await? else {
+        if !in_git_at_head(cli, slug) {
+            bail!(
+                "no tenant {slug}: it is not in git at HEAD and namespace {} has no container for it",
+                cli.namespace
+            );
+        }
+        bail!(
+            "tenant {slug} has no container; is it applied? suspended tenants keep their container stopped: their past logs still show"
+        );
+    };
+    let options = LogOptions {
+        follow: args.follow,
+        tail: args.tail,
+        since,
+        timestamps: args.timestamps,
+    };
+    let stdout = std::io::stdout();
+    let streamed = runtime.stream_logs(slug, &container, options, |event| match event {
+        LogEvent::Output { bytes, .. } => {
+            let mut out = stdout.lock();
+            // A closed pipe (`| head`) ends the stream quietly.
+            match out.write_all(&bytes).and_then(|()| out.flush()) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(_) => ControlFlow::Break(()),
+            }
+        }
+        LogEvent::Note(note) => {
+            eprintln!("tenantctl: {note}");
+            ControlFlow::Continue(())
+        }
+    });
+    tokio::select! {
+        end = streamed => match end? {
+            LogEnd::Done | LogEnd::Cancelled => {}
+            LogEnd::Stopped { state } => {
+                eprintln!("tenantctl: container {} is {state}; no more lines", container.name)
+            }
+            LogEnd::Removed => {
+                eprintln!("tenantctl: container {} was removed; no more lines", container.name)
+            }
+        },
+        // Ctrl-C ends a follow: that is how it is meant to stop, so exit 0.
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Whether the repository around (or at --repo) names `slug` at HEAD; `true` when that cannot
+/// be told, so the error falls back to the "not applied" wording.
+fn in_git_at_head(cli: &Cli, slug: &str) -> bool {
+    let desired = repo_dir(cli)
+        .ok()
+        .and_then(|dir| Repo::discover(&dir).ok())
+        .and_then(|repo| repo.snapshot_at("HEAD").ok())
+        .and_then(|snap| model::load(&snap.files).ok());
+    desired.is_none_or(|d| d.tenants.contains_key(slug))
 }

@@ -4,6 +4,7 @@ mod support;
 
 mod apply;
 mod plan;
+mod status;
 mod usage;
 mod validate;
 mod watch;

@@ -8,6 +8,7 @@ pub mod change;
 mod env;
 mod error;
 pub mod image;
+mod logs;
 mod observe;
 pub mod pool;
 mod spec;
@@ -29,6 +30,7 @@ pub use change::{
 pub use env::Env;
 pub use error::{RuntimeError, is_conflict, is_not_found, status_code};
 pub use image::{build_scratch_image, build_self_image, image_exists, self_image_files};
+pub use logs::{LogEnd, LogEvent, LogOptions, LogSource, Tail};
 pub use observe::{
     ContainerState, ObservedContainer, ObservedNetwork, ObservedRuntime, ObservedVolume,
     PublishedPort, is_managed_by, label_filters, managed_labels,

@@ -182,7 +182,8 @@ impl Drop for Cleanup {
             args.extend(ids.iter().map(String::as_str));
             run(&args);
         }
-        for (kind, fmt) in [("network", "{{.Name}}"), ("volume", "{{.Name}}")] {
+        // Networks by id: an interrupted apply can leave two of one name, which a name cannot remove.
+        for (kind, fmt) in [("network", "{{.ID}}"), ("volume", "{{.Name}}")] {
             let names = run(&[kind, "ls", "-q", "--filter", &filter, "--format", fmt]);
             for name in names.split_whitespace() {
                 run(&[kind, "rm", name]);

@@ -1,0 +1,310 @@
+//! A tenant's container logs, streamed from the engine (stdout and stderr, in order).
+
+use std::ops::ControlFlow;
+use std::time::Duration;
+
+use bollard::container::LogOutput;
+use bollard::query_parameters::LogsOptionsBuilder;
+use futures_util::StreamExt;
+
+use super::{ObservedContainer, Runtime, RuntimeError, container_name, is_not_found};
+
+/// How many lines of the past to show first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tail {
+    All,
+    Lines(u64),
+}
+
+impl std::str::FromStr for Tail {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Tail, String> {
+        match s.trim() {
+            "all" => Ok(Tail::All),
+            n => n
+                .parse()
+                .map(Tail::Lines)
+                .map_err(|_| format!("`{s}` is not a number of lines (or `all`)")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogOptions {
+    /// Keep streaming new lines until cancelled.
+    pub follow: bool,
+    pub tail: Tail,
+    /// Only lines from this Unix time on.
+    pub since: Option<i64>,
+    /// Prefix each line with the engine's RFC 3339 timestamp.
+    pub timestamps: bool,
+}
+
+/// Which of the container's streams a chunk came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogSource {
+    Stdout,
+    Stderr,
+}
+
+/// What a log stream hands its consumer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogEvent {
+    /// Bytes as the container wrote them (usually one whole line, newline included).
+    Output {
+        source: LogSource,
+        bytes: hyper::body::Bytes,
+    },
+    /// Something about the stream itself, e.g. the container was replaced and is followed anew.
+    Note(String),
+}
+
+/// Why a log stream ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogEnd {
+    /// Not following: everything asked for was shown.
+    Done,
+    /// The consumer asked to stop.
+    Cancelled,
+    /// Following, the container stopped and did not come back (state as the engine reports it).
+    Stopped { state: String },
+    /// Following, the container was removed and none replaced it.
+    Removed,
+}
+
+/// How long a following stream waits for a restarting container to run again.
+const RESTART_WAIT: Duration = Duration::from_secs(30);
+
+impl Runtime {
+    /// The container to read a tenant's logs from: its own name first, else any it owns
+    /// (a `-next` of an interrupted replace), running ones before stopped ones.
+    pub async fn log_container(
+        &self,
+        slug: &str,
+    ) -> Result<Option<ObservedContainer>, RuntimeError> {
+        let seen = self.observe_tenant(slug).await?;
+        Ok(pick(
+            &seen.containers,
+            &container_name(self.namespace(), slug),
+            None,
+        ))
+    }
+
+    /// Streams the logs of `container` (a container of `slug`) into `on`, until done, the
+    /// consumer breaks, or — when following — the container stops for good or is removed.
+    /// When following and the tenant's container is replaced (apply's blue/green), the new
+    /// container is followed from its first line, with a [`LogEvent::Note`] saying so.
+    pub async fn stream_logs<F>(
+        &self,
+        slug: &str,
+        container: &ObservedContainer,
+        options: LogOptions,
+        mut on: F,
+    ) -> Result<LogEnd, RuntimeError>
+    where
+        F: FnMut(LogEvent) -> ControlFlow<()>,
+    {
+        let name = container_name(self.namespace(), slug);
+        let mut current = container.clone();
+        let mut options = options;
+        loop {
+            let mut stream = self.docker.logs(&current.id, Some(query(&options)));
+            while let Some(item) = stream.next().await {
+                let event = match item {
+                    Ok(LogOutput::StdErr { message }) => LogEvent::Output {
+                        source: LogSource::Stderr,
+                        bytes: message,
+                    },
+                    Ok(
+                        LogOutput::StdOut { message }
+                        | LogOutput::Console { message }
+                        | LogOutput::StdIn { message },
+                    ) => LogEvent::Output {
+                        source: LogSource::Stdout,
+                        bytes: message,
+                    },
+                    // Removed under us: decided below, like any other end of a follow.
+                    Err(e) if is_not_found(&e) => break,
+                    Err(e) => {
+                        return Err(RuntimeError::api(
+                            format!("read logs of {}", current.name),
+                            e,
+                        ));
+                    }
+                };
+                if on(event).is_break() {
+                    return Ok(LogEnd::Cancelled);
+                }
+            }
+            if !options.follow {
+                return Ok(LogEnd::Done);
+            }
+            // A follow ends when the container stops: find out whether it comes back or was replaced.
+            let ended_at = crate::store::now_unix();
+            let deadline = tokio::time::Instant::now() + RESTART_WAIT;
+            let next = loop {
+                let seen = self.observe_tenant(slug).await?;
+                match pick(&seen.containers, &name, Some(&current.id)) {
+                    Some(c) if c.id != current.id && c.state.is_running() => break Some(c),
+                    Some(c) if c.id == current.id && c.state.is_running() => break Some(c),
+                    Some(c)
+                        if c.id == current.id
+                            && matches!(c.state, super::ContainerState::Restarting)
+                            && tokio::time::Instant::now() < deadline =>
+                    {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    Some(c) if c.id == current.id => {
+                        return Ok(LogEnd::Stopped {
+                            state: c.state.to_string(),
+                        });
+                    }
+                    Some(c) => break Some(c),
+                    None => break None,
+                }
+            };
+            let Some(next) = next else {
+                return Ok(LogEnd::Removed);
+            };
+            if next.id == current.id {
+                // Restarted: carry on from where the stream ended (lines of that second may repeat).
+                options.since = Some(ended_at);
+                options.tail = Tail::All;
+            } else {
+                let note = format!(
+                    "container {} ({}) was replaced by {} ({}); following the new one",
+                    current.name,
+                    short_id(&current.id),
+                    next.name,
+                    short_id(&next.id)
+                );
+                if on(LogEvent::Note(note)).is_break() {
+                    return Ok(LogEnd::Cancelled);
+                }
+                options.since = None;
+                options.tail = Tail::All;
+            }
+            current = next;
+        }
+    }
+}
+
+fn short_id(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
+
+fn query(options: &LogOptions) -> bollard::query_parameters::LogsOptions {
+    let tail = match options.tail {
+        Tail::All => "all".to_string(),
+        Tail::Lines(n) => n.to_string(),
+    };
+    // The API takes a 32-bit Unix time; 0 means "from the start".
+    let since = options
+        .since
+        .map(|s| i32::try_from(s.max(0)).unwrap_or(i32::MAX))
+        .unwrap_or(0);
+    LogsOptionsBuilder::default()
+        .follow(options.follow)
+        .stdout(true)
+        .stderr(true)
+        .timestamps(options.timestamps)
+        .tail(&tail)
+        .since(since)
+        .build()
+}
+
+/// The container to read: a running one over a stopped one, a different running one (a
+/// replacement) over `current`, then the tenant's own name over other names.
+fn pick(
+    containers: &[ObservedContainer],
+    name: &str,
+    current: Option<&str>,
+) -> Option<ObservedContainer> {
+    containers
+        .iter()
+        .min_by_key(|c| {
+            (
+                !c.state.is_running(),
+                Some(c.id.as_str()) == current,
+                c.name != name,
+                c.name.clone(),
+            )
+        })
+        .cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::{ContainerState, Env};
+
+    fn container(id: &str, name: &str, state: ContainerState) -> ObservedContainer {
+        ObservedContainer {
+            id: id.into(),
+            name: name.into(),
+            tenant: Some("acme".into()),
+            spec_hash: None,
+            hash_version: None,
+            revision: None,
+            state,
+            health: None,
+            image: String::new(),
+            env: Env::from_entries(&[]),
+            nano_cpus: None,
+            memory_bytes: None,
+            pids_limit: None,
+            published_ports: vec![],
+            labels: Default::default(),
+        }
+    }
+
+    #[test]
+    fn tail_parses_numbers_and_all() {
+        assert_eq!("all".parse::<Tail>(), Ok(Tail::All));
+        assert_eq!("5".parse::<Tail>(), Ok(Tail::Lines(5)));
+        assert!("-1".parse::<Tail>().is_err());
+        assert!("many".parse::<Tail>().is_err());
+    }
+
+    #[test]
+    fn query_maps_every_option() {
+        let q = query(&LogOptions {
+            follow: true,
+            tail: Tail::Lines(5),
+            since: Some(1_700_000_000),
+            timestamps: true,
+        });
+        assert!(q.follow && q.stdout && q.stderr && q.timestamps);
+        assert_eq!((q.tail.as_str(), q.since), ("5", 1_700_000_000));
+        let q = query(&LogOptions {
+            follow: false,
+            tail: Tail::All,
+            since: None,
+            timestamps: false,
+        });
+        assert_eq!((q.tail.as_str(), q.since, q.follow), ("all", 0, false));
+    }
+
+    #[test]
+    fn pick_prefers_a_running_replacement() {
+        let old = container("a", "ns-acme", ContainerState::Exited);
+        let next = container("b", "ns-acme-next", ContainerState::Running);
+        let both = [old.clone(), next.clone()];
+        assert_eq!(
+            pick(&both, "ns-acme", Some("a")).map(|c| c.id),
+            Some("b".into())
+        );
+        let running_old = container("a", "ns-acme", ContainerState::Running);
+        let both = [running_old, next];
+        assert_eq!(pick(&both, "ns-acme", None).map(|c| c.id), Some("a".into()));
+        assert_eq!(
+            pick(&both, "ns-acme", Some("a")).map(|c| c.id),
+            Some("b".into())
+        );
+        assert_eq!(
+            pick(&[old], "ns-acme", Some("a")).map(|c| c.id),
+            Some("a".into())
+        );
+        assert_eq!(pick(&[], "ns-acme", None), None);
+    }
+}

@@ -1,0 +1,99 @@
+//! The IO around [`compute`](super::compute): observe the engine and the database, plan, and
+//! inspect the containers whose state needs explaining.
+
+use super::{ContainerDetail, Inputs, Report, Summary, compute};
+use crate::model::DesiredState;
+use crate::plan::{self, ObservedState, PlanOptions};
+use crate::runtime::{ObservedContainer, Runtime, RuntimeError, is_not_found};
+use crate::store::{Store, StoreError};
+use futures_util::{StreamExt, TryStreamExt, stream};
+use std::collections::HashMap;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Exit code, OOM kill, restart count and start error of every container that is not running
+/// (a running one needs none of them), by container id. A container gone meanwhile is skipped.
+pub async fn container_details(
+    runtime: &Runtime,
+    containers: &[ObservedContainer],
+) -> Result<HashMap<String, ContainerDetail>, RuntimeError> {
+    let docker = runtime.docker();
+    stream::iter(containers.iter().filter(|c| !c.state.is_running()))
+        .map(|c| async move {
+            match docker.inspect_container(&c.id, None).await {
+                Ok(r) => {
+                    let state = r.state.unwrap_or_default();
+                    Ok(Some((
+                        c.id.clone(),
+                        ContainerDetail {
+                            exit_code: state.exit_code,
+                            oom_killed: state.oom_killed.unwrap_or(false),
+                            restart_count: r.restart_count.unwrap_or(0),
+                            error: state.error.filter(|e| !e.is_empty()),
+                        },
+                    )))
+                }
+                Err(e) if is_not_found(&e) => Ok(None),
+                Err(e) => Err(RuntimeError::api(
+                    format!("inspect container {}", c.name),
+                    e,
+                )),
+            }
+        })
+        .buffer_unordered(8)
+        .try_filter_map(|x| async move { Ok(x) })
+        .try_collect()
+        .await
+}
+
+/// Observes everything once and computes the status of every tenant (or of `tenants`).
+///
+/// `desired` is `None` when the revision is invalid; `error` then says why, once.
+pub async fn gather(
+    runtime: &Runtime,
+    store: &Store,
+    desired: Option<&DesiredState>,
+    revision: Option<&str>,
+    error: Option<String>,
+    tenants: &[String],
+) -> Result<Report, StatusError> {
+    let (containers, db) = tokio::join!(runtime.observe(), store.observe());
+    let observed = ObservedState {
+        runtime: containers?,
+        db: db?,
+    };
+    let details = container_details(runtime, &observed.runtime.containers).await?;
+    let plan = desired.map(|d| {
+        plan::compute(
+            d,
+            &observed,
+            &PlanOptions {
+                namespace: runtime.namespace().to_string(),
+                revision: revision.unwrap_or_default().to_string(),
+                prune: false,
+                tenants: tenants.to_vec(),
+            },
+        )
+    });
+    let statuses = compute(&Inputs {
+        desired,
+        observed: &observed,
+        plan: plan.as_ref(),
+        details: &details,
+        namespace: runtime.namespace(),
+        tenants,
+    });
+    Ok(Report {
+        revision: revision.map(str::to_string),
+        namespace: runtime.namespace().to_string(),
+        error,
+        summary: Summary::of(&statuses),
+        tenants: statuses,
+    })
+}

@@ -1,0 +1,438 @@
+//! Per-tenant sync state and health, the way Argo CD shows applications.
+//!
+//! Sync says whether the planner, run against the HEAD revision, would change anything for the
+//! tenant; health says whether its container serves. [`compute`] is a pure function of the
+//! desired state, the observed state and the plan; [`gather`] does the IO around it.
+
+mod gather;
+pub mod render;
+pub mod time;
+
+#[cfg(test)]
+mod tests;
+
+pub use gather::{StatusError, container_details, gather};
+
+use crate::model::quantity::format_bytes;
+use crate::model::{DesiredState, TenantState};
+use crate::plan::{Change, ObservedState, Plan, Resource};
+use crate::runtime::{ContainerState, ObservedContainer, container_name};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Does the observed state match git at HEAD?
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum SyncStatus {
+    Synced,
+    OutOfSync,
+    /// The revision is invalid (or could not be read): nothing to compare with.
+    Unknown,
+}
+
+/// Does the tenant's site serve?
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum Health {
+    /// Running, and its health check passes (or it has none).
+    Healthy,
+    /// Health check starting, restarting, or created and not started yet.
+    Progressing,
+    /// Unhealthy, exited while active, dead, OOM-killed, crash-looping or paused.
+    Degraded,
+    /// Suspended (or cancelled) on purpose and its container is stopped (or gone, if cancelled).
+    Suspended,
+    /// Active (or suspended) in git but there is no container.
+    Missing,
+    Unknown,
+}
+
+impl SyncStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncStatus::Synced => "Synced",
+            SyncStatus::OutOfSync => "OutOfSync",
+            SyncStatus::Unknown => "Unknown",
+        }
+    }
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Healthy => "Healthy",
+            Health::Progressing => "Progressing",
+            Health::Degraded => "Degraded",
+            Health::Suspended => "Suspended",
+            Health::Missing => "Missing",
+            Health::Unknown => "Unknown",
+        }
+    }
+}
+
+/// What `docker inspect` says about a container beyond its state; fetched only for containers
+/// that are not running, since only they need it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerDetail {
+    pub exit_code: Option<i64>,
+    pub oom_killed: bool,
+    pub restart_count: i64,
+    /// The engine's error for a container that failed to start.
+    pub error: Option<String>,
+}
+
+/// One tenant's row of `tenantctl status`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TenantStatus {
+    pub slug: String,
+    pub sync: SyncStatus,
+    /// The planner's changes for this tenant, one line each: address, verb, reasons.
+    pub sync_reasons: Vec<String>,
+    pub health: Health,
+    pub health_reason: Option<String>,
+    pub plan: Option<String>,
+    pub theme: Option<String>,
+    /// Lifecycle state: git's (`cancelled` once removed from git), else the database row's.
+    pub state: Option<String>,
+    /// The commit last applied to this tenant (full id).
+    pub applied_revision: Option<String>,
+    pub url: Option<String>,
+    pub last_error: Option<String>,
+    #[serde(serialize_with = "serialize_time")]
+    pub trial_ends_at: Option<i64>,
+}
+
+fn serialize_time<S: serde::Serializer>(t: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&time::rfc3339(*t)),
+        None => s.serialize_none(),
+    }
+}
+
+/// Everything [`compute`] reads; nothing here does IO.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    /// `None` when the revision is invalid: every tenant's sync is Unknown.
+    pub desired: Option<&'a DesiredState>,
+    pub observed: &'a ObservedState,
+    /// The planner's output for `desired` against `observed` (`None` with `desired`).
+    pub plan: Option<&'a Plan>,
+    /// By container id; see [`ContainerDetail`].
+    pub details: &'a HashMap<String, ContainerDetail>,
+    pub namespace: &'a str,
+    /// Only these tenants; empty means every tenant in git, the database or the engine.
+    pub tenants: &'a [String],
+}
+
+/// Counts by sync state and by health, every key present (zero or not) so scripts can index.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub tenants: usize,
+    pub sync: SyncCounts,
+    pub health: HealthCounts,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SyncCounts {
+    #[serde(rename = "Synced")]
+    pub synced: usize,
+    #[serde(rename = "OutOfSync")]
+    pub out_of_sync: usize,
+    #[serde(rename = "Unknown")]
+    pub unknown: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HealthCounts {
+    #[serde(rename = "Healthy")]
+    pub healthy: usize,
+    #[serde(rename = "Progressing")]
+    pub progressing: usize,
+    #[serde(rename = "Degraded")]
+    pub degraded: usize,
+    #[serde(rename = "Suspended")]
+    pub suspended: usize,
+    #[serde(rename = "Missing")]
+    pub missing: usize,
+    #[serde(rename = "Unknown")]
+    pub unknown: usize,
+}
+
+impl Summary {
+    pub fn of(tenants: &[TenantStatus]) -> Summary {
+        let mut s = Summary {
+            tenants: tenants.len(),
+            ..Summary::default()
+        };
+        for t in tenants {
+            *match t.sync {
+                SyncStatus::Synced => &mut s.sync.synced,
+                SyncStatus::OutOfSync => &mut s.sync.out_of_sync,
+                SyncStatus::Unknown => &mut s.sync.unknown,
+            } += 1;
+            *match t.health {
+                Health::Healthy => &mut s.health.healthy,
+                Health::Progressing => &mut s.health.progressing,
+                Health::Degraded => &mut s.health.degraded,
+                Health::Suspended => &mut s.health.suspended,
+                Health::Missing => &mut s.health.missing,
+                Health::Unknown => &mut s.health.unknown,
+            } += 1;
+        }
+        s
+    }
+}
+
+/// The whole answer of `tenantctl status`: what `--output json` prints.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// The HEAD commit compared against (full id); `None` if it could not be read.
+    pub revision: Option<String>,
+    pub namespace: String,
+    /// Why sync is Unknown for every tenant (an invalid revision), shown once.
+    pub error: Option<String>,
+    pub tenants: Vec<TenantStatus>,
+    pub summary: Summary,
+}
+
+/// What git wants for the tenant's lifecycle, as far as it can be known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Intent {
+    Active,
+    Suspended,
+    /// Cancelled in git, or removed from it.
+    Gone,
+}
+
+/// Sync and health of every tenant (sorted by slug). Pure.
+pub fn compute(inputs: &Inputs<'_>) -> Vec<TenantStatus> {
+    let observed = inputs.observed;
+    let mut by_tenant: HashMap<&str, Vec<&ObservedContainer>> = HashMap::new();
+    for c in &observed.runtime.containers {
+        if let Some(t) = c.tenant.as_deref() {
+            by_tenant.entry(t).or_default().push(c);
+        }
+    }
+    let mut changes: HashMap<&str, Vec<&Change>> = HashMap::new();
+    let mut records: BTreeMap<(Resource, &str), Vec<&Change>> = BTreeMap::new();
+    for c in inputs
+        .plan
+        .map(|p| p.changes.as_slice())
+        .unwrap_or_default()
+    {
+        match (&c.tenant, c.resource) {
+            (Some(t), _) => changes.entry(t.as_str()).or_default().push(c),
+            (None, r @ (Resource::PlanRecord | Resource::ThemeRecord)) => {
+                records.entry((r, c.name.as_str())).or_default().push(c)
+            }
+            // Unlabelled leftovers (--prune) belong to no tenant.
+            (None, _) => {}
+        }
+    }
+
+    let mut slugs: BTreeSet<&str> = BTreeSet::new();
+    if let Some(d) = inputs.desired {
+        slugs.extend(d.tenants.keys().map(String::as_str));
+    }
+    slugs.extend(observed.db.tenants.keys().map(String::as_str));
+    slugs.extend(by_tenant.keys().copied());
+    slugs.extend(
+        observed
+            .runtime
+            .networks
+            .iter()
+            .filter_map(|n| n.tenant.as_deref()),
+    );
+    slugs
+        .into_iter()
+        .filter(|s| inputs.tenants.is_empty() || inputs.tenants.iter().any(|t| t == s))
+        .map(|slug| {
+            let wanted = inputs.desired.and_then(|d| d.tenants.get(slug));
+            let row = observed.db.tenants.get(slug);
+            let intent = match (inputs.desired, wanted) {
+                (Some(_), Some(t)) => match t.state {
+                    TenantState::Active => Intent::Active,
+                    TenantState::Suspended => Intent::Suspended,
+                    TenantState::Cancelled => Intent::Gone,
+                },
+                (Some(_), None) => Intent::Gone,
+                // No valid revision: the database holds the last state applied.
+                (None, _) => match row.map(|r| r.state.as_str()) {
+                    Some("suspended") => Intent::Suspended,
+                    Some("cancelled") => Intent::Gone,
+                    _ => Intent::Active,
+                },
+            };
+            let (sync, sync_reasons) = match inputs.desired {
+                None => (SyncStatus::Unknown, Vec::new()),
+                Some(_) => {
+                    let mut own: Vec<&Change> = Vec::new();
+                    // A plan or theme row the SaaS reads for this tenant is out of date too.
+                    if let Some(t) = wanted {
+                        for key in [
+                            (Resource::PlanRecord, t.plan.as_str()),
+                            (Resource::ThemeRecord, t.theme.as_str()),
+                        ] {
+                            own.extend(records.get(&key).into_iter().flatten());
+                        }
+                    }
+                    own.extend(changes.get(slug).into_iter().flatten());
+                    let reasons: Vec<String> = own.iter().map(|c| describe(c)).collect();
+                    let sync = if reasons.is_empty() {
+                        SyncStatus::Synced
+                    } else {
+                        SyncStatus::OutOfSync
+                    };
+                    (sync, reasons)
+                }
+            };
+            let primary = container_name(inputs.namespace, slug);
+            let mut mine = by_tenant.get(slug).cloned().unwrap_or_default();
+            mine.sort_by_key(|c| (c.name != primary, c.name.clone()));
+            let container = mine.first().copied();
+            let detail = container.and_then(|c| inputs.details.get(&c.id));
+            let (health, health_reason) = health(intent, container, detail);
+            let state = match (inputs.desired, wanted) {
+                (Some(_), Some(t)) => Some(t.state.as_str().to_string()),
+                (Some(_), None) => Some("cancelled".to_string()),
+                (None, _) => row.map(|r| r.state.clone()),
+            };
+            TenantStatus {
+                slug: slug.to_string(),
+                sync,
+                sync_reasons,
+                health,
+                health_reason,
+                plan: wanted
+                    .map(|t| t.plan.clone())
+                    .or_else(|| row.map(|r| r.plan.clone())),
+                theme: wanted
+                    .map(|t| t.theme.clone())
+                    .or_else(|| row.map(|r| r.theme.clone())),
+                state,
+                applied_revision: row.and_then(|r| r.applied_revision.clone()),
+                url: row.and_then(|r| r.url.clone()),
+                last_error: row.and_then(|r| r.last_error.clone()),
+                trial_ends_at: row.and_then(|r| r.trial_ends_at),
+            }
+        })
+        .collect()
+}
+
+/// One line for a planned change: `container.tenantctl-acme will be started: tenant is active; …`.
+fn describe(c: &Change) -> String {
+    if c.reasons.is_empty() {
+        format!("{} {}", c.address(), c.action.verb())
+    } else {
+        format!(
+            "{} {}: {}",
+            c.address(),
+            c.action.verb(),
+            c.reasons.join("; ")
+        )
+    }
+}
+
+/// Health from what git wants and what the engine reports.
+fn health(
+    intent: Intent,
+    container: Option<&ObservedContainer>,
+    detail: Option<&ContainerDetail>,
+) -> (Health, Option<String>) {
+    let Some(c) = container else {
+        return match intent {
+            Intent::Active => (
+                Health::Missing,
+                Some("active in git but there is no container".into()),
+            ),
+            Intent::Suspended => (
+                Health::Missing,
+                Some(
+                    "suspended in git but there is no container (apply creates it stopped)".into(),
+                ),
+            ),
+            Intent::Gone => (
+                Health::Suspended,
+                Some("cancelled: no container; its data volume is kept".into()),
+            ),
+        };
+    };
+    let stopped_on_purpose = match intent {
+        Intent::Active => None,
+        Intent::Suspended => Some("suspended: container stopped"),
+        Intent::Gone => Some("cancelled: container stopped (apply removes it)"),
+    };
+    let detail = detail.cloned().unwrap_or_default();
+    let limit = c
+        .memory_bytes
+        .map(|m| format!(" ({})", format_bytes(m.max(0) as u64)))
+        .unwrap_or_default();
+    let oom = || {
+        (
+            Health::Degraded,
+            Some(format!(
+                "OOM-killed: the container hit its memory limit{limit}"
+            )),
+        )
+    };
+    match &c.state {
+        ContainerState::Running => match c.health.as_deref() {
+            Some("unhealthy") => (
+                Health::Degraded,
+                Some("running, but its health check fails".into()),
+            ),
+            Some("starting") => (
+                Health::Progressing,
+                Some("running; health check starting".into()),
+            ),
+            Some(_) => (Health::Healthy, None),
+            None => (Health::Healthy, Some("running (no health check)".into())),
+        },
+        ContainerState::Restarting if detail.oom_killed => oom(),
+        // Docker backs off between restarts; three or more means it keeps dying.
+        ContainerState::Restarting if detail.restart_count >= 3 => (
+            Health::Degraded,
+            Some(format!(
+                "crash-looping: restarted {} times{}",
+                detail.restart_count,
+                detail
+                    .exit_code
+                    .map(|c| format!(", last exit code {c}"))
+                    .unwrap_or_default()
+            )),
+        ),
+        ContainerState::Restarting => (Health::Progressing, Some("restarting".into())),
+        ContainerState::Removing => (Health::Progressing, Some("being removed".into())),
+        ContainerState::Dead => (
+            Health::Degraded,
+            Some("dead: the engine failed to stop or remove it".into()),
+        ),
+        ContainerState::Created | ContainerState::Exited | ContainerState::Paused => {
+            if let Some(why) = stopped_on_purpose {
+                return (Health::Suspended, Some(why.into()));
+            }
+            match &c.state {
+                ContainerState::Created => match detail.error.filter(|e| !e.is_empty()) {
+                    Some(e) => (Health::Degraded, Some(format!("failed to start: {e}"))),
+                    None => (Health::Progressing, Some("created, not started yet".into())),
+                },
+                ContainerState::Paused => (
+                    Health::Degraded,
+                    Some("paused while the tenant is active (not serving)".into()),
+                ),
+                _ if detail.oom_killed => oom(),
+                _ => (
+                    Health::Degraded,
+                    Some(match detail.exit_code {
+                        Some(code) => {
+                            format!("exited (code {code}) while the tenant is active")
+                        }
+                        None => "exited while the tenant is active".into(),
+                    }),
+                ),
+            }
+        }
+        ContainerState::Unknown(s) => (
+            Health::Unknown,
+            Some(format!("the engine reports state `{s}`")),
+        ),
+    }
+}

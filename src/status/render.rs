@@ -1,0 +1,217 @@
+//! `tenantctl status` output: an aligned table with notes below it, or one JSON document.
+
+use super::{Health, Report, SyncStatus, TenantStatus, time};
+use crate::plan::render::Style;
+use std::fmt::Write as _;
+
+/// The table never grows past this many columns (the widest column, the URL, is cut first).
+pub const WIDTH: usize = 100;
+
+/// The report as one JSON document (what `--output json` prints).
+pub fn json(report: &Report) -> serde_json::Value {
+    serde_json::to_value(report).unwrap_or(serde_json::Value::Null)
+}
+
+fn paint(style: Style, code: &str, text: &str) -> String {
+    if style.color {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+fn sync_color(s: SyncStatus) -> Option<&'static str> {
+    match s {
+        SyncStatus::OutOfSync => Some("33"),
+        _ => None,
+    }
+}
+
+fn health_color(h: Health) -> Option<&'static str> {
+    match h {
+        Health::Degraded | Health::Missing => Some("31"),
+        _ => None,
+    }
+}
+
+/// Cuts `text` to `width` characters, marking the cut with `…`.
+fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_string()
+    } else {
+        let mut s: String = text.chars().take(width.saturating_sub(1)).collect();
+        s.push('…');
+        s
+    }
+}
+
+fn short(rev: &str) -> String {
+    rev.chars().take(7).collect()
+}
+
+/// The human view: header line, table, notes per tenant that needs one, summary line.
+/// `now` (Unix seconds) only words trial ends ("in 3 days").
+pub fn text(report: &Report, style: Style, now: i64) -> String {
+    let mut out = String::new();
+    let rev = report
+        .revision
+        .as_deref()
+        .map(|r| r.chars().take(12).collect::<String>())
+        .unwrap_or_else(|| "(unknown)".into());
+    let _ = writeln!(out, "Revision {rev}, namespace {}.", report.namespace);
+    if let Some(e) = &report.error {
+        let _ = writeln!(
+            out,
+            "{}",
+            paint(
+                style,
+                "33",
+                &format!("Sync is Unknown for every tenant: {e}")
+            )
+        );
+    }
+    if report.tenants.is_empty() {
+        let _ = writeln!(out, "\nNo tenants in git, the database or the engine.");
+        return out;
+    }
+    out.push('\n');
+    let dash = || "-".to_string();
+    let rows: Vec<[String; 8]> = report
+        .tenants
+        .iter()
+        .map(|t| {
+            [
+                t.slug.clone(),
+                t.sync.as_str().to_string(),
+                t.health.as_str().to_string(),
+                t.plan.clone().unwrap_or_else(dash),
+                t.theme.clone().unwrap_or_else(dash),
+                t.state.clone().unwrap_or_else(dash),
+                t.applied_revision
+                    .as_deref()
+                    .map(short)
+                    .unwrap_or_else(dash),
+                t.url.clone().unwrap_or_else(dash),
+            ]
+        })
+        .collect();
+    let header = [
+        "TENANT", "SYNC", "HEALTH", "PLAN", "THEME", "STATE", "APPLIED", "URL",
+    ];
+    let caps = [24, 9, 11, 16, 16, 9, 7, usize::MAX];
+    let mut widths: Vec<usize> = (0..8)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+                .min(caps[i])
+        })
+        .collect();
+    let fixed: usize = widths[..7].iter().sum::<usize>() + 2 * 7;
+    widths[7] = widths[7].min(WIDTH.saturating_sub(fixed)).max(3);
+    let line = |cells: &[String], colors: [Option<&str>; 8]| -> String {
+        let mut l = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            let text = fit(cell, widths[i]);
+            let pad = widths[i].saturating_sub(text.chars().count());
+            let shown = match colors[i] {
+                Some(code) => paint(style, code, &text),
+                None => text,
+            };
+            l.push_str(&shown);
+            if i + 1 < cells.len() {
+                l.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        l.trim_end().to_string()
+    };
+    let head: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    let _ = writeln!(out, "{}", line(&head, [None; 8]));
+    for (row, t) in rows.iter().zip(&report.tenants) {
+        let mut colors = [None; 8];
+        colors[1] = sync_color(t.sync);
+        colors[2] = health_color(t.health);
+        let _ = writeln!(out, "{}", line(row, colors));
+    }
+    let notes: Vec<String> = report
+        .tenants
+        .iter()
+        .filter_map(|t| notes(t, now))
+        .collect();
+    if !notes.is_empty() {
+        out.push('\n');
+        for n in notes {
+            out.push_str(&n);
+        }
+    }
+    let _ = writeln!(out, "\n{}", summary_line(report));
+    out
+}
+
+/// What the table cannot hold for one tenant: sync reasons, health reason, last error, trial end.
+fn notes(t: &TenantStatus, now: i64) -> Option<String> {
+    let mut lines = Vec::new();
+    for r in &t.sync_reasons {
+        lines.push(format!("  out of sync: {r}"));
+    }
+    // Healthy and Suspended need no words: that is what was asked for.
+    if let Some(r) = &t.health_reason
+        && !matches!(t.health, Health::Healthy | Health::Suspended)
+    {
+        lines.push(format!("  {}: {r}", t.health.as_str()));
+    }
+    if let Some(e) = &t.last_error {
+        lines.push(format!("  last error: {e}"));
+    }
+    if let Some(end) = t.trial_ends_at {
+        let date: String = time::rfc3339(end).chars().take(10).collect();
+        let days = (end - now + 86_399).div_euclid(86_400);
+        lines.push(if end > now {
+            format!(
+                "  trial ends {date} (in {} day{})",
+                days,
+                if days == 1 { "" } else { "s" }
+            )
+        } else {
+            format!("  trial ended {date}")
+        });
+    }
+    (!lines.is_empty()).then(|| format!("{}:\n{}\n", t.slug, lines.join("\n")))
+}
+
+/// `6 tenants. Sync: 5 Synced, 1 OutOfSync. Health: 4 Healthy, 1 Degraded, 1 Suspended.`
+pub fn summary_line(report: &Report) -> String {
+    let s = &report.summary;
+    let list = |pairs: &[(usize, &str)]| {
+        let parts: Vec<String> = pairs
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, name)| format!("{n} {name}"))
+            .collect();
+        if parts.is_empty() {
+            "none".to_string()
+        } else {
+            parts.join(", ")
+        }
+    };
+    format!(
+        "{} tenant{}. Sync: {}. Health: {}.",
+        s.tenants,
+        if s.tenants == 1 { "" } else { "s" },
+        list(&[
+            (s.sync.synced, "Synced"),
+            (s.sync.out_of_sync, "OutOfSync"),
+            (s.sync.unknown, "Unknown"),
+        ]),
+        list(&[
+            (s.health.healthy, "Healthy"),
+            (s.health.progressing, "Progressing"),
+            (s.health.degraded, "Degraded"),
+            (s.health.suspended, "Suspended"),
+            (s.health.missing, "Missing"),
+            (s.health.unknown, "Unknown"),
+        ]),
+    )
+}
