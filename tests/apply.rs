@@ -477,6 +477,9 @@ fn kill_9_at_any_point_then_apply_converges(backend: Db) {
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
     }
+    // The engine still completes requests the killed process had already sent (a network create
+    // landing after the next apply looked): give them a moment, as an operator's rerun would.
+    std::thread::sleep(Duration::from_secs(1));
     env.apply_ok(&[]);
     let slugs = ["acme", "globex", "hooli", "initech", "stark", "umbrella"];
     assert_eq!(
