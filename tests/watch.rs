@@ -1,7 +1,7 @@
 //! `tenantctl watch`: the GitOps loop against a real repository, engine and database.
 
 use crate::support::{
-    Cleanup, Repo, db, docker, http, inspect, sqlite_url, unique_namespace, unique_pool,
+    Cleanup, Postgres, Repo, db, docker, http, inspect, sqlite_url, unique_namespace, unique_pool,
 };
 use std::path::PathBuf;
 use std::process::{Child, Command};
@@ -371,4 +371,59 @@ fn a_remote_branch_is_followed_through_a_local_cache() {
             .contains("fetching branch `main` of file:///nonexistent/repo.git failed")
     });
     assert!(bad.terminate().success());
+}
+
+#[test]
+fn a_database_outage_is_reported_and_waited_out() {
+    let Some(pg) = Postgres::create() else { return };
+    let repo = Repo::example();
+    let (ns, pool) = (unique_namespace(), unique_pool());
+    let _cleanup = Cleanup::new(&ns);
+    let mut watch = Watch::start(
+        &repo,
+        &ns,
+        &pool,
+        &[
+            "--database-url",
+            &pg.url,
+            "--interval",
+            "1s",
+            "--meter-interval",
+            "0s",
+        ],
+        &[],
+    );
+    let acme = format!("{ns}-acme");
+    eventually(&watch, Duration::from_secs(120), "the first apply", || {
+        running(&acme) && watch.output().contains("changes applied")
+    });
+
+    pg.set_available(false);
+    let before = watch.output().matches("pass failed").count();
+    eventually(
+        &watch,
+        Duration::from_secs(30),
+        "the outage reported",
+        || watch.output().matches("pass failed").count() > before,
+    );
+    assert!(
+        watch.child.try_wait().unwrap().is_none(),
+        "the loop must not exit on a transient fault"
+    );
+    // A commit made during the outage is applied once the database is back.
+    repo.edit(
+        "tenants/us/acme.yaml",
+        "LOG_LEVEL: info",
+        "LOG_LEVEL: debug",
+    )
+    .commit("during the outage");
+    std::thread::sleep(Duration::from_secs(2));
+    pg.set_available(true);
+    eventually(
+        &watch,
+        Duration::from_secs(90),
+        "recovery and the commit applied",
+        || running(&acme) && inspect(&acme, "{{json .Config.Env}}").contains("LOG_LEVEL=debug"),
+    );
+    assert!(watch.terminate().success());
 }

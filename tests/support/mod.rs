@@ -296,6 +296,27 @@ impl Postgres {
     pub fn query(&self, sql: &str) -> String {
         psql(&self.url, sql)
     }
+
+    /// Makes the database refuse connections (and drops the open ones), or accept them again:
+    /// a database that is briefly unavailable.
+    pub fn set_available(&self, available: bool) {
+        psql(
+            &self.admin_url,
+            &format!(
+                "ALTER DATABASE {} WITH ALLOW_CONNECTIONS {available}",
+                self.name
+            ),
+        );
+        if !available {
+            psql(
+                &self.admin_url,
+                &format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
+                    self.name
+                ),
+            );
+        }
+    }
 }
 
 impl Drop for Postgres {
