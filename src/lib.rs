@@ -1,6 +1,7 @@
 //! tenantctl: GitOps for tenants. See ARCHITECTURE.md for the map.
 
 pub mod apply;
+pub mod calendar;
 pub mod model;
 pub mod plan;
 pub mod runtime;

@@ -53,20 +53,7 @@ pub fn now() -> i64 {
 }
 
 /// `2026-11-26` for unix seconds (UTC), for notes and events.
-pub fn date(unix: i64) -> String {
-    // Civil-from-days (Howard Hinnant's algorithm): no date crate needed for one format.
-    let days = unix.div_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
+pub use crate::calendar::day_key as date;
 
 #[cfg(test)]
 mod tests {
