@@ -152,6 +152,19 @@ struct ApplyArgs {
     /// Apply without asking for confirmation
     #[arg(long)]
     auto_approve: bool,
+    #[command(flatten)]
+    tuning: ApplyTuning,
+    /// Wait this long for another apply to finish before giving up (e.g. 30s, 2m)
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    lock_timeout: std::time::Duration,
+    /// Never colour the output (NO_COLOR is honoured too)
+    #[arg(long)]
+    no_color: bool,
+}
+
+/// How applies run, shared by `apply` and `watch`.
+#[derive(Args, Debug)]
+struct ApplyTuning {
     /// How many tenants are worked on at once
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
     parallelism: u16,
@@ -166,18 +179,27 @@ struct ApplyArgs {
         default_value = "10.233.0.0/16"
     )]
     subnet_pool: ipnet::Ipv4Net,
-    /// Wait this long for another apply to finish before giving up (e.g. 30s, 2m)
-    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
-    lock_timeout: std::time::Duration,
     /// How long a new container has to answer its health path
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     health_timeout: std::time::Duration,
     /// Attempts per tenant before it is marked failed (with exponential backoff between)
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
     attempts: u32,
-    /// Never colour the output (NO_COLOR is honoured too)
-    #[arg(long)]
-    no_color: bool,
+}
+
+impl ApplyTuning {
+    fn config(&self, namespace: &str, revision: String) -> apply::ApplyConfig {
+        apply::ApplyConfig {
+            namespace: namespace.to_string(),
+            revision,
+            parallelism: usize::from(self.parallelism),
+            attempts: self.attempts,
+            backoff: std::time::Duration::from_millis(500),
+            health_timeout: self.health_timeout,
+            subnet_pool: self.subnet_pool,
+            prune: self.prune,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -194,26 +216,9 @@ struct WatchArgs {
     /// Repair drift (containers stopped, removed or edited by hand, database rows edited) without waiting for a commit
     #[arg(long)]
     self_heal: bool,
-    /// Also remove managed containers and networks of tenants no longer in git (data volumes are never removed)
-    #[arg(long)]
-    prune: bool,
-    /// How many tenants are worked on at once
-    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
-    parallelism: u16,
-    /// Address pool tenant networks get their /28 subnets from
-    #[arg(
-        long,
-        value_name = "CIDR",
-        env = "TENANTCTL_SUBNET_POOL",
-        default_value = "10.233.0.0/16"
-    )]
-    subnet_pool: ipnet::Ipv4Net,
-    /// How long a new container has to answer its health path
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
-    health_timeout: std::time::Duration,
-    /// Attempts per tenant before it is marked failed
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
-    attempts: u32,
+    #[command(flatten)]
+    tuning: ApplyTuning,
+
     /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9464)
     #[arg(long, value_name = "ADDR")]
     metrics_addr: Option<std::net::SocketAddr>,
@@ -641,7 +646,7 @@ async fn apply_command(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
     let opts = PlanOptions {
         namespace: cli.namespace.clone(),
         revision: loaded.revision(),
-        prune: args.prune,
+        prune: args.tuning.prune,
         tenants: vec![],
     };
     let (plan, _, _) = loaded.plan(&loaded.observe().await?, &opts);
@@ -681,32 +686,9 @@ async fn apply_command(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
         );
     }
     println!();
-    let config = apply::ApplyConfig {
-        namespace: cli.namespace.clone(),
-        revision: loaded.revision(),
-        parallelism: usize::from(args.parallelism),
-        attempts: args.attempts,
-        backoff: std::time::Duration::from_millis(500),
-        health_timeout: args.health_timeout,
-        subnet_pool: args.subnet_pool,
-        prune: args.prune,
-    };
+    let config = args.tuning.config(&cli.namespace, loaded.revision());
     let desired = std::sync::Arc::new(effective);
-    for e in ended.iter().filter(|e| {
-        fresh
-            .changes
-            .iter()
-            .any(|c| c.tenant.as_deref() == Some(e.slug.as_str()))
-    }) {
-        let message = format!(
-            "trial ended on {}; suspended until converted",
-            trial::date(e.ended_at)
-        );
-        loaded
-            .store
-            .record_event(None, Some(&e.slug), "tenant.trial-ended", &message)
-            .await?;
-    }
+    apply::record_trial_ends(&loaded.store, &ended, &fresh.changes, &Printer).await;
     let applier = apply::Applier::new(
         loaded.runtime.clone(),
         loaded.store.clone(),
@@ -950,16 +932,7 @@ async fn watch_command(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
         interval: args.interval.max(std::time::Duration::from_secs(1)),
         debounce: args.debounce,
         self_heal: args.self_heal,
-        apply: apply::ApplyConfig {
-            namespace: cli.namespace.clone(),
-            revision: String::new(),
-            parallelism: usize::from(args.parallelism),
-            attempts: args.attempts,
-            backoff: std::time::Duration::from_millis(500),
-            health_timeout: args.health_timeout,
-            subnet_pool: args.subnet_pool,
-            prune: args.prune,
-        },
+        apply: args.tuning.config(&cli.namespace, String::new()),
         remote,
         meter_interval: (!args.meter_interval.is_zero()).then_some(args.meter_interval),
     };

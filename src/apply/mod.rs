@@ -833,6 +833,35 @@ impl Applier {
     }
 }
 
+/// Records a `tenant.trial-ended` event (and says so) for each ended trial this plan acts on,
+/// so the audit log tells why a tenant was suspended.
+pub async fn record_trial_ends(
+    store: &Store,
+    ended: &[crate::plan::trial::TrialEnded],
+    changes: &[Change],
+    progress: &dyn Progress,
+) {
+    for e in ended {
+        if !changes
+            .iter()
+            .any(|c| c.tenant.as_deref() == Some(e.slug.as_str()))
+        {
+            continue;
+        }
+        let message = format!(
+            "trial ended on {}; suspended until converted",
+            crate::plan::trial::date(e.ended_at)
+        );
+        if let Err(err) = store
+            .record_event(None, Some(&e.slug), "tenant.trial-ended", &message)
+            .await
+        {
+            tracing::warn!("recording an event failed: {err}");
+        }
+        progress.line(Some(&e.slug), &message);
+    }
+}
+
 fn action_word(a: Action) -> &'static str {
     match a {
         Action::Create => "create",

@@ -292,23 +292,8 @@ impl Watcher {
         let observed = self.observe().await?;
         let (effective, ended_now) = trial::apply_trials(&desired, &observed.db, trial::now());
         let plan = plan::compute(&effective, &observed, &opts);
-        for e in &ended_now {
-            if plan
-                .changes
-                .iter()
-                .any(|c| c.tenant.as_deref() == Some(e.slug.as_str()))
-            {
-                let message = format!(
-                    "trial ended on {}; suspended until converted",
-                    trial::date(e.ended_at)
-                );
-                let _ = self
-                    .store
-                    .record_event(None, Some(&e.slug), "tenant.trial-ended", &message)
-                    .await;
-                self.progress.line(Some(&e.slug), &message);
-            }
-        }
+        crate::apply::record_trial_ends(&self.store, &ended_now, &plan.changes, &*self.progress)
+            .await;
         self.progress.line(
             None,
             &format!("{why}: applying {} changes", plan.changes.len()),
