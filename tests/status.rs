@@ -1,92 +1,33 @@
 //! `tenantctl status` and `tenantctl logs` against the real engine and both databases.
 
-use crate::support::{
-    Cleanup, Postgres, Repo, docker, http, sqlite_url, unique_namespace, unique_pool,
-};
+use crate::support::{Db, Env, Repo, docker, http};
 use serde_json::Value;
 use std::io::Read;
 use std::process::{Command as Std, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-#[derive(Clone, Copy)]
-enum Db {
-    Sqlite,
-    Postgres,
+/// The status tests' deployment: the example repository with acme logging at debug.
+fn new_env(db: Db) -> Option<Env> {
+    let repo = Repo::example();
+    // The built-in site logs nothing at its default level (warn): debug makes it log its
+    // start and every request, which the logs tests can then trigger and look for.
+    repo.edit(
+        "tenants/us/acme.yaml",
+        "env: { LOG_LEVEL: info }",
+        "env: { LOG_LEVEL: info, RUST_LOG: debug }",
+    )
+    .commit("acme logs at debug");
+    Env::new(repo, db)
 }
 
-struct Env {
-    repo: Repo,
-    ns: String,
-    pool: String,
-    db_url: Option<String>,
-    _pg: Option<Postgres>,
-    _cleanup: Cleanup,
+trait StatusEnv {
+    fn status(&self) -> Value;
+    fn status_until(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value;
+    fn edit_row(&self, slug: &str, edit: impl FnOnce(&mut tenantctl::store::TenantRow));
 }
 
-impl Env {
-    /// `None` when PostgreSQL is not configured outside CI (in CI that panics instead).
-    fn new(db: Db) -> Option<Env> {
-        let repo = Repo::example();
-        // The built-in site logs nothing at its default level (warn): debug makes it log its
-        // start and every request, which the logs tests can then trigger and look for.
-        repo.edit(
-            "tenants/us/acme.yaml",
-            "env: { LOG_LEVEL: info }",
-            "env: { LOG_LEVEL: info, RUST_LOG: debug }",
-        )
-        .commit("acme logs at debug");
-        let ns = unique_namespace();
-        let pg = match db {
-            Db::Sqlite => None,
-            Db::Postgres => Some(Postgres::create()?),
-        };
-        Some(Env {
-            _cleanup: Cleanup::new(&ns),
-            repo,
-            ns,
-            pool: unique_pool(),
-            db_url: pg.as_ref().map(|p| p.url.clone()),
-            _pg: pg,
-        })
-    }
-
-    fn url(&self) -> String {
-        self.db_url
-            .clone()
-            .unwrap_or_else(|| sqlite_url(&self.repo))
-    }
-
-    fn args(&self) -> Vec<String> {
-        let mut a = vec!["--namespace".to_string(), self.ns.clone()];
-        if let Some(url) = &self.db_url {
-            a.extend(["--database-url".to_string(), url.clone()]);
-        }
-        a
-    }
-
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        self.repo
-            .tenantctl()
-            .args(self.args())
-            .args(args)
-            .env("TENANTCTL_SUBNET_POOL", &self.pool)
-            .timeout(Duration::from_secs(300))
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "tenantctl {args:?} failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).to_string()
-    }
-
+impl StatusEnv for Env {
     fn status(&self) -> Value {
         let text = self.ok(&["status", "--output", "json"]);
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
@@ -103,10 +44,6 @@ impl Env {
             assert!(Instant::now() < deadline, "{what} never happened: {s:#}");
             std::thread::sleep(Duration::from_millis(500));
         }
-    }
-
-    fn container(&self, slug: &str) -> String {
-        format!("{}-{slug}", self.ns)
     }
 
     fn edit_row(&self, slug: &str, edit: impl FnOnce(&mut tenantctl::store::TenantRow)) {
@@ -190,7 +127,7 @@ fn wait_for(seen: &Mutex<String>, needle: &str, within: Duration) -> bool {
 }
 
 fn status_tells_sync_and_health_through_drift(backend: Db) {
-    let Some(env) = Env::new(backend) else {
+    let Some(env) = new_env(backend) else {
         return;
     };
     env.ok(&["apply", "--auto-approve"]);
@@ -326,7 +263,7 @@ fn status_tells_sync_and_health_through_drift(backend: Db) {
 }
 
 fn logs_show_tail_and_follow(backend: Db) {
-    let Some(env) = Env::new(backend) else {
+    let Some(env) = new_env(backend) else {
         return;
     };
     env.ok(&["apply", "--auto-approve"]);
@@ -419,7 +356,7 @@ fn logs_show_tail_and_follow(backend: Db) {
 
 /// While following, `keys rotate` replaces the container: the stream says so and follows the new one.
 fn logs_follow_the_replacement_container(backend: Db) {
-    let Some(env) = Env::new(backend) else {
+    let Some(env) = new_env(backend) else {
         return;
     };
     env.ok(&["apply", "--auto-approve"]);

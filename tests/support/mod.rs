@@ -543,3 +543,151 @@ pub fn db(url: &str) -> tenantctl::store::ObservedDb {
         seen
     })
 }
+
+/// Which database a test runs against.
+#[derive(Clone, Copy)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// A tenantctl deployment for one test: an example-like repository, its own namespace, subnet
+/// pool and database, all removed when dropped.
+pub struct Env {
+    pub repo: Repo,
+    pub ns: String,
+    pub pool: String,
+    pub db_url: Option<String>,
+    pub pg: Option<Postgres>,
+    _cleanup: Cleanup,
+}
+
+impl Env {
+    /// `None` when PostgreSQL is not configured outside CI (in CI that panics instead).
+    pub fn new(repo: Repo, db: Db) -> Option<Env> {
+        let ns = unique_namespace();
+        let pg = match db {
+            Db::Sqlite => None,
+            Db::Postgres => Some(Postgres::create()?),
+        };
+        Some(Env {
+            _cleanup: Cleanup::new(&ns),
+            repo,
+            ns,
+            pool: unique_pool(),
+            db_url: pg.as_ref().map(|p| p.url.clone()),
+            pg,
+        })
+    }
+
+    /// `tenantctl apply --auto-approve` as a child process (for kill -9 and lock tests).
+    pub fn spawn_apply(&self) -> std::process::Child {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_tenantctl"));
+        c.current_dir(self.repo.path())
+            .args(["--namespace", &self.ns])
+            .env("TENANTCTL_SUBNET_POOL", &self.pool)
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if let Some(url) = &self.db_url {
+            c.args(["--database-url", url]);
+        }
+        c.args(["apply", "--auto-approve"]).spawn().unwrap()
+    }
+
+    pub fn url(&self) -> String {
+        self.db_url
+            .clone()
+            .unwrap_or_else(|| sqlite_url(&self.repo))
+    }
+
+    /// `--namespace` and, for PostgreSQL, `--database-url`.
+    pub fn args(&self) -> Vec<String> {
+        let mut a = vec!["--namespace".to_string(), self.ns.clone()];
+        if let Some(url) = &self.db_url {
+            a.extend(["--database-url".to_string(), url.clone()]);
+        }
+        a
+    }
+
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// Runs tenantctl, asserting success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "tenantctl {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> assert_cmd::Command {
+        let mut c = self.repo.tenantctl();
+        c.args(["--namespace", &self.ns])
+            .env("TENANTCTL_SUBNET_POOL", &self.pool)
+            .timeout(std::time::Duration::from_secs(300));
+        if let Some(url) = &self.db_url {
+            c.args(["--database-url", url]);
+        }
+        c.args(args);
+        c
+    }
+
+    pub fn apply(&self, extra: &[&str]) -> std::process::Output {
+        let mut args = vec!["apply", "--auto-approve"];
+        args.extend(extra);
+        self.cmd(&args).output().unwrap()
+    }
+
+    pub fn apply_ok(&self, extra: &[&str]) -> String {
+        let out = self.apply(extra);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "apply failed:\n{text}");
+        text
+    }
+
+    pub fn container(&self, slug: &str) -> String {
+        format!("{}-{slug}", self.ns)
+    }
+
+    pub fn id(&self, slug: &str) -> String {
+        inspect(&self.container(slug), "{{.Id}}")
+    }
+
+    pub fn ids(&self) -> std::collections::BTreeMap<String, String> {
+        ["acme", "globex", "initech", "umbrella", "hooli", "stark"]
+            .iter()
+            .map(|s| (s.to_string(), self.id(s)))
+            .collect()
+    }
+
+    pub fn running(&self, slug: &str) -> bool {
+        inspect(&self.container(slug), "{{.State.Running}}") == "true"
+    }
+
+    pub fn site(&self, slug: &str) -> String {
+        let url = db(&self.url()).tenants[slug]
+            .url
+            .clone()
+            .expect("a URL is recorded");
+        url.trim_end_matches('/').to_string()
+    }
+
+    pub fn plan_exit(&self) -> i32 {
+        self.cmd(&["plan", "--detailed-exitcode"])
+            .output()
+            .unwrap()
+            .status
+            .code()
+            .unwrap()
+    }
+}
