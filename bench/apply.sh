@@ -51,7 +51,10 @@ POOL_FLOOR=10.250.32.0/20
 POOL_FLOOR_HEALTH=10.250.48.0/20
 POOL_WARMUP=10.250.64.0/20
 
-log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+# Progress goes to the original stderr (fd 3), also from inside a redirected `time` group, where
+# the exit trap may run too.
+exec 3>&2
+log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&3; }
 
 # Removes one tenantctl namespace (or floor namespace: same labels). Parallel xargs because the
 # engine answers removals one at a time per request and 50 sequential ones take ~40 s.
