@@ -51,7 +51,10 @@ POOL_FLOOR=10.250.32.0/20
 POOL_FLOOR_HEALTH=10.250.48.0/20
 POOL_WARMUP=10.250.64.0/20
 
-log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+# Progress goes to the original stderr (fd 3), also from inside a redirected `time` group, where
+# the exit trap may run too.
+exec 3>&2
+log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&3; }
 
 # Removes one tenantctl namespace (or floor namespace: same labels). Parallel xargs because the
 # engine answers removals one at a time per request and 50 sequential ones take ~40 s.
@@ -191,24 +194,46 @@ log "site image $SITE_TAG = ${IMAGE:7:12}"
 
 # ----------------------------------------------------------------------------- timing
 
-# Runs "$@" under a timeout with output to $LOG; sets ELAPSED (seconds, whole process).
-ELAPSED=
+# CPU-seconds the whole machine spent busy so far (all CPUs; /proc/stat counts in USER_HZ).
+machine_cpu() { awk -v hz="$HZ" '/^cpu / { printf "%.2f", ($2 + $3 + $4 + $7 + $8) / hz }' /proc/stat; }
+# CPU-seconds of the engine daemon so far, when it runs on this host and we may read it.
+DOCKERD_PID=$(pidof dockerd 2>/dev/null | awk '{ print $1 }' || true)
+dockerd_cpu() {
+  if [[ -n $DOCKERD_PID && -r /proc/$DOCKERD_PID/stat ]]; then
+    # utime stime cutime cstime: its own and its reaped children's (iptables, docker-proxy…)
+    awk -v hz="$HZ" '{ printf "%.2f", ($14 + $15 + $16 + $17) / hz }' "/proc/$DOCKERD_PID/stat"
+  else
+    echo ""
+  fi
+}
+HZ=$(getconf CLK_TCK)
+
+# Runs "$@" under a timeout with output to $LOG. Sets ELAPSED (seconds, whole process),
+# OWN_CPU (user+sys of the command and its children), MACHINE_CPU and DOCKERD_CPU (busy
+# CPU-seconds of the whole machine and of dockerd meanwhile).
+ELAPSED= OWN_CPU= MACHINE_CPU= DOCKERD_CPU=
 timed() {
-  local start end
+  local start end m0 m1 d0 d1 TIMEFORMAT='%U %S'
+  m0=$(machine_cpu) d0=$(dockerd_cpu)
   start=$EPOCHREALTIME
-  if ! timeout "$STEP_TIMEOUT" "$@" >"$LOG" 2>&1; then
+  if ! { time timeout "$STEP_TIMEOUT" "$@" >"$LOG" 2>&1; } 2>"$WORK/rusage"; then
     log "FAILED ($*); last lines of $LOG:"
     tail -n 20 "$LOG" >&2
     return 1
   fi
   end=$EPOCHREALTIME
+  m1=$(machine_cpu) d1=$(dockerd_cpu)
   ELAPSED=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')
+  OWN_CPU=$(awk '{ printf "%.2f", $1 + $2 }' "$WORK/rusage")
+  MACHINE_CPU=$(awk -v a="$m0" -v b="$m1" 'BEGIN { printf "%.2f", b - a }')
+  DOCKERD_CPU=$([[ -n $d0 && -n $d1 ]] && awk -v a="$d0" -v b="$d1" 'BEGIN { printf "%.2f", b - a }' || echo "-")
 }
 
-# contender kind seconds: one sample; cold ones also note how idle the machine was just before.
+# contender kind seconds: one sample. A cold one also keeps how idle the machine was just
+# before, and the CPU-seconds spent meanwhile by the contender itself, by dockerd and by all.
 record() {
   if [[ $2 == cold ]]; then
-    echo "$3 $IDLE_BEFORE" >>"$WORK/samples.$1.$2"
+    echo "$3 $IDLE_BEFORE $OWN_CPU $DOCKERD_CPU $MACHINE_CPU" >>"$WORK/samples.$1.$2"
   else
     echo "$3" >>"$WORK/samples.$1.$2"
   fi
@@ -382,11 +407,11 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ----------------------------------------------------------------------------- the table
 
-stat_of() { # contender kind median|min → seconds or empty
-  local file=$WORK/samples.$1.$2
+stat_of() { # contender kind median|min [column] → seconds or empty
+  local file=$WORK/samples.$1.$2 column=${4:-1}
   [[ -f $file ]] || return 0
-  sort -g "$file" | awk -v what="$3" '
-    { v[NR] = $1 }
+  sort -g -k"$column,$column" "$file" | awk -v what="$3" -v col="$column" '
+    { v[NR] = $col }
     END {
       # the median; with an even count, the mean of the middle two
       m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
@@ -437,7 +462,19 @@ COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
   echo
   echo "Targets: cold tenantctl ≤ 1.15 × floor; no-op tenantctl ≤ 0.1 s."
   echo
-  echo "Cold samples in run order (seconds, and % CPU idle in the second before):"
+  echo "Where the CPU went during a cold run (medians, CPU-seconds; $(nproc) cores × the wall time is"
+  echo "what there was). \"dockerd\" includes the processes it ran and reaped (iptables, …); the"
+  echo "rest is containerd, its shims and runc, the tenants' own processes and the kernel."
+  echo
+  echo "| contender | wall | the contender itself | dockerd | whole machine |"
+  echo "|---|---|---|---|---|"
+  for c in tenantctl compose floor floor-health; do
+    [[ -f $WORK/samples.$c.cold ]] || continue
+    printf '| %s | %s | %s | %s | %s |\n' "$c" "$(stat_of "$c" cold median)" \
+      "$(stat_of "$c" cold median 3)" "$(stat_of "$c" cold median 4)" "$(stat_of "$c" cold median 5)"
+  done
+  echo
+  echo "Cold samples in run order: seconds (% CPU idle in the second before):"
   echo
   for c in tenantctl compose floor floor-health; do
     [[ -f $WORK/samples.$c.cold ]] || continue
