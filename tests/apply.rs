@@ -466,24 +466,6 @@ fn postgres_holds_what_the_saas_reads() {
     assert!(!std::path::Path::new(&env.repo.path().join(".tenantctl/state.db")).exists());
 }
 
-/// Every story runs against SQLite (the default) and PostgreSQL.
-macro_rules! on_both_databases {
-    ($($story:ident),* $(,)?) => {
-        $(
-            mod $story {
-                #[test]
-                fn sqlite() {
-                    super::$story(super::Db::Sqlite);
-                }
-                #[test]
-                fn postgres() {
-                    super::$story(super::Db::Postgres);
-                }
-            }
-        )*
-    };
-}
-
 on_both_databases!(
     apply_brings_up_every_example_tenant_then_changes_nothing,
     changes_touch_only_what_they_must,

@@ -402,24 +402,7 @@ fn logs_follow_the_replacement_container(backend: Db) {
     }
 }
 
-macro_rules! both_databases {
-    ($($story:ident),* $(,)?) => {
-        $(
-            mod $story {
-                #[test]
-                fn sqlite() {
-                    super::$story(super::Db::Sqlite);
-                }
-                #[test]
-                fn postgres() {
-                    super::$story(super::Db::Postgres);
-                }
-            }
-        )*
-    };
-}
-
-both_databases!(status_tells_sync_and_health_through_drift);
+on_both_databases!(status_tells_sync_and_health_through_drift);
 
 #[test]
 fn logs_tail_follow_and_errors() {

@@ -1,5 +1,6 @@
 //! Integration tests: the real binary, real git repositories, the real Docker engine and both databases.
 
+#[macro_use]
 mod support;
 
 mod apply;

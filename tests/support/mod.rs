@@ -3,6 +3,25 @@
 
 #![allow(dead_code)]
 
+/// Every story `fn story(backend: Db)` runs as two tests: SQLite (the default) and PostgreSQL.
+/// The calling module must have `Db` in scope.
+macro_rules! on_both_databases {
+    ($($story:ident),* $(,)?) => {
+        $(
+            mod $story {
+                #[test]
+                fn sqlite() {
+                    super::$story(super::Db::Sqlite);
+                }
+                #[test]
+                fn postgres() {
+                    super::$story(super::Db::Postgres);
+                }
+            }
+        )*
+    };
+}
+
 use assert_cmd::Command;
 use std::path::{Path, PathBuf};
 use std::process::Command as Std;
