@@ -9,5 +9,6 @@ pub mod site;
 pub mod source;
 pub mod status;
 pub mod store;
+pub mod tui;
 pub mod usage;
 pub mod watch;

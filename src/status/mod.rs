@@ -158,17 +158,22 @@ pub struct HealthCounts {
 
 impl Summary {
     pub fn of(tenants: &[TenantStatus]) -> Summary {
-        let mut s = Summary {
-            tenants: tenants.len(),
-            ..Summary::default()
-        };
-        for t in tenants {
-            *match t.sync {
+        Summary::of_counts(tenants.iter().map(|t| (Some(t.sync), Some(t.health))))
+    }
+
+    /// Counts (sync, health) pairs; a missing value counts as Unknown.
+    pub fn of_counts(
+        tenants: impl IntoIterator<Item = (Option<SyncStatus>, Option<Health>)>,
+    ) -> Summary {
+        let mut s = Summary::default();
+        for (sync, health) in tenants {
+            s.tenants += 1;
+            *match sync.unwrap_or(SyncStatus::Unknown) {
                 SyncStatus::Synced => &mut s.sync.synced,
                 SyncStatus::OutOfSync => &mut s.sync.out_of_sync,
                 SyncStatus::Unknown => &mut s.sync.unknown,
             } += 1;
-            *match t.health {
+            *match health.unwrap_or(Health::Unknown) {
                 Health::Healthy => &mut s.health.healthy,
                 Health::Progressing => &mut s.health.progressing,
                 Health::Degraded => &mut s.health.degraded,

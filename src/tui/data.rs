@@ -1,0 +1,177 @@
+//! What the background side hands the dashboard, and what the dashboard asks of it.
+//!
+//! The UI never waits on Docker, git or the database: workers send [`Update`]s over a channel and
+//! the UI sends [`Request`]s back; the newest request of a kind replaces one still waiting.
+
+use crate::status::{Health, SyncStatus};
+
+/// One row of the tenant table: status joined with live usage and the plan's limits.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TenantRow {
+    pub slug: String,
+    pub plan: Option<String>,
+    pub theme: Option<String>,
+    /// Lifecycle state (active, suspended, cancelled).
+    pub state: Option<String>,
+    pub sync: Option<SyncStatus>,
+    pub health: Option<Health>,
+    pub health_reason: Option<String>,
+    /// The planner's pending changes for this tenant, one line each.
+    pub sync_reasons: Vec<String>,
+    /// Percent of one CPU, from the last two stats readings.
+    pub cpu_percent: Option<f64>,
+    /// The plan's CPUs (1.0 = one CPU).
+    pub cpu_limit: Option<f64>,
+    pub memory_bytes: Option<u64>,
+    /// The plan's memory limit.
+    pub memory_limit: Option<u64>,
+    /// API calls this month (from the site's counters) and the plan's monthly quota.
+    pub api_calls: Option<i64>,
+    pub api_quota: Option<i64>,
+    /// Unix time the container started (running containers only).
+    pub started_at: Option<i64>,
+    pub url: Option<String>,
+    pub last_error: Option<String>,
+    /// The file in the repository that declares the tenant (None when it is not in git).
+    pub file: Option<String>,
+}
+
+/// Who runs the reconcile loop the dashboard shows.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Reconciler {
+    /// This process runs it (the default).
+    #[default]
+    InProcess,
+    /// Read-only: another process (`tenantctl watch`, by its lease holder `host:pid:…`) runs it.
+    External { holder: String },
+    /// Read-only and nothing reconciles: the dashboard only observes.
+    None,
+}
+
+/// The top bar.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Header {
+    pub namespace: String,
+    /// The commit the dashboard compares with (the ref followed, resolved).
+    pub revision: Option<String>,
+    /// The newest commit applied (from the last successful reconcile run).
+    pub applied_revision: Option<String>,
+    /// Changes the planner would make now.
+    pub pending_changes: usize,
+    /// Unix time the last reconcile run finished, and how it ended.
+    pub last_reconcile: Option<i64>,
+    pub last_reconcile_status: Option<String>,
+    pub reconciler: Reconciler,
+    /// Why the revision could not be used (invalid commit, engine down …), if so.
+    pub error: Option<String>,
+}
+
+/// One whole observation: the header and every row, replacing the previous one.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Snapshot {
+    pub header: Header,
+    pub rows: Vec<TenantRow>,
+    /// Unix time of the observation.
+    pub at: i64,
+}
+
+/// One line of the audit log, for the detail view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventLine {
+    pub at: i64,
+    pub kind: String,
+    pub message: String,
+}
+
+/// A usage history against a limit, oldest first, for sparklines.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Series {
+    pub points: Vec<u64>,
+    pub limit: Option<u64>,
+}
+
+/// What the detail view shows of one tenant.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Detail {
+    pub slug: String,
+    /// The tenant's spec as committed (YAML), or why it is not in git.
+    pub spec: String,
+    /// The same unified diff as `plan` (uncoloured; the UI colours it), empty when in sync.
+    pub diff: String,
+    pub events: Vec<EventLine>,
+    /// CPU in hundredths of a percent of one CPU, limit = plan CPUs × 10 000.
+    pub cpu: Series,
+    /// Memory in bytes against the plan's memory.
+    pub memory: Series,
+}
+
+/// One log line of the followed tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// The engine's RFC 3339 timestamp, split off the line.
+    pub timestamp: Option<String>,
+    pub stderr: bool,
+    pub text: String,
+}
+
+/// A one-key action the user confirmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Reconcile everything now.
+    SyncAll,
+    /// Reconcile one tenant now.
+    SyncTenant(String),
+    /// Restart the tenant's container (not a desired-state change).
+    Restart(String),
+}
+
+impl Action {
+    pub fn describe(&self) -> String {
+        match self {
+            Action::SyncAll => "sync all tenants".to_string(),
+            Action::SyncTenant(s) => format!("sync tenant {s}"),
+            Action::Restart(s) => format!("restart the container of {s}"),
+        }
+    }
+}
+
+/// Background → UI.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Update {
+    Snapshot(Box<Snapshot>),
+    Detail(Box<Detail>),
+    /// Log lines of `slug`'s stream (lines of another tenant than the one shown are dropped).
+    Logs {
+        slug: String,
+        lines: Vec<LogLine>,
+    },
+    /// Something about the log stream itself (container replaced, stream ended …).
+    LogNote {
+        slug: String,
+        message: String,
+    },
+    /// A line of the reconcile loop's progress, or of an action.
+    Activity(String),
+    /// An action finished: `Ok(message)` or `Err(reason)`.
+    ActionDone {
+        action: Action,
+        result: Result<String, String>,
+    },
+    /// A background fault the user should see (engine or database down); the worker retries.
+    Fault(String),
+}
+
+/// UI → background.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Observe again now.
+    Refresh,
+    /// Load (and keep refreshing) the detail of this tenant; `None` stops.
+    Detail(Option<String>),
+    /// Stream this tenant's logs (the last `tail` lines, then follow); `None` stops.
+    Logs {
+        slug: Option<String>,
+        tail: u64,
+    },
+    Run(Action),
+}
