@@ -117,6 +117,8 @@ pub enum InputKind {
 pub struct Input {
     pub kind: InputKind,
     pub text: String,
+    /// What the field held before, restored by Esc or by a filter that does not parse.
+    pub original: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -390,6 +392,7 @@ impl App {
                 self.input = Some(Input {
                     kind: InputKind::Filter,
                     text: self.filter_text.clone(),
+                    original: self.filter_text.clone(),
                 })
             }
             Act::SortNext => {
@@ -429,12 +432,14 @@ impl App {
                 self.input = Some(Input {
                     kind: InputKind::LogSearch,
                     text: self.logs.search.clone(),
+                    original: self.logs.search.clone(),
                 })
             }
             Act::LogFilter => {
                 self.input = Some(Input {
                     kind: InputKind::LogFilter,
                     text: self.logs.filter.clone(),
+                    original: self.logs.filter.clone(),
                 })
             }
             Act::NextMatch | Act::PrevMatch => {
@@ -621,6 +626,12 @@ impl App {
         }
     }
 
+    fn restore_filter(&mut self, original: &str) {
+        self.filter = Filter::parse(original).unwrap_or_default();
+        self.filter_text = original.to_string();
+        self.resort();
+    }
+
     fn input_key(&mut self, k: KeyEvent) {
         let Some(mut input) = self.input.take() else {
             return;
@@ -629,10 +640,8 @@ impl App {
         match k.code {
             KeyCode::Esc => {
                 // Esc leaves the input and undoes what it typed.
-                match input.kind {
-                    InputKind::Filter => self.message = None,
-                    InputKind::LogSearch => {}
-                    InputKind::LogFilter => {}
+                if input.kind == InputKind::Filter {
+                    self.restore_filter(&input.original);
                 }
                 return;
             }
@@ -644,7 +653,12 @@ impl App {
                 input.text.pop();
             }
             KeyCode::Char('u') if ctrl => input.text.clear(),
-            KeyCode::Char('c') if ctrl => return,
+            KeyCode::Char('c') if ctrl => {
+                if input.kind == InputKind::Filter {
+                    self.restore_filter(&input.original);
+                }
+                return;
+            }
             KeyCode::Char(c) if !ctrl => input.text.push(c),
             _ => {}
         }
@@ -665,7 +679,14 @@ impl App {
 
     fn commit_input(&mut self, input: &Input) {
         match input.kind {
-            InputKind::Filter => self.set_filter(input.text.trim().to_string()),
+            InputKind::Filter => {
+                if let Err(e) = Filter::parse(&input.text) {
+                    self.restore_filter(&input.original);
+                    self.say(Level::Error, format!("filter: {e}"));
+                } else {
+                    self.set_filter(input.text.trim().to_string());
+                }
+            }
             InputKind::LogSearch => {
                 self.logs.search = input.text.clone();
                 if !input.text.is_empty() {

@@ -238,12 +238,13 @@ fn scope_bindings(scope: Scope) -> &'static [Binding] {
     }
 }
 
-/// Every binding of `scope`, its own first, then moving, then global ones.
+/// Every binding of `scope`: help and quit first (so the hint bar always shows them), then its
+/// own, then moving.
 pub fn bindings(scope: Scope) -> impl Iterator<Item = &'static Binding> {
-    scope_bindings(scope)
+    GLOBAL
         .iter()
+        .chain(scope_bindings(scope).iter())
         .chain(MOVE.iter())
-        .chain(GLOBAL.iter())
 }
 
 /// What `event` does in `scope`, if anything.

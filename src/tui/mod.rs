@@ -10,6 +10,9 @@ pub mod logbuf;
 pub mod ui;
 pub mod worker;
 
+#[cfg(test)]
+mod tests;
+
 use crate::runtime::Runtime;
 use crate::store::Store;
 use crate::watch::WatchConfig;

@@ -10,7 +10,7 @@ use crate::status::{Health, SyncStatus};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
-use ratatui::text::{Line, Span, Text};
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Sparkline, Wrap};
 
 /// Styles that read on dark and light terminals: the 16 named colours only, never a fixed
@@ -99,14 +99,15 @@ impl Palette {
 pub fn draw(frame: &mut Frame, app: &mut App) {
     let p = Palette::new(app.color);
     let area = frame.area();
+    let head = header_lines(app, p, area.width);
     let [header, body, message, hints] = Layout::vertical([
-        Constraint::Length(2),
+        Constraint::Length(head.len() as u16),
         Constraint::Min(3),
         Constraint::Length(1),
         Constraint::Length(1),
     ])
     .areas(area);
-    draw_header(frame, app, p, header);
+    frame.render_widget(Paragraph::new(head), header);
     match app.view {
         View::Table => draw_table(frame, app, p, body),
         View::Detail => draw_detail(frame, app, p, body),
@@ -116,11 +117,21 @@ pub fn draw(frame: &mut Frame, app: &mut App) {
     match &app.overlay {
         Some(Overlay::Help) => draw_help(frame, app, p, area),
         Some(Overlay::Confirm(action)) => {
-            let text = format!("{}? y to confirm, any other key cancels", action.describe());
-            draw_popup(frame, p, area, "Confirm", vec![Line::from(text)], 60);
+            let lines = vec![
+                Line::styled(format!("{}?", capitalise(&action.describe())), p.title()),
+                Line::from("y or Enter: yes    any other key: no"),
+            ];
+            draw_popup(frame, p, area, "Confirm", lines, 50);
         }
         None => {}
     }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 fn short(rev: &str) -> &str {
@@ -138,63 +149,71 @@ pub fn ago(seconds: i64) -> String {
     }
 }
 
-fn draw_header(frame: &mut Frame, app: &App, p: Palette, area: Rect) {
+/// The header's pieces: what runs and where it stands, then the counts. Pieces flow onto
+/// further lines on narrow terminals rather than being cut off.
+fn header_groups(app: &App, p: Palette) -> Vec<Vec<Vec<Span<'static>>>> {
     let h = &app.snapshot.header;
-    let mut first = vec![
+    let mut first = vec![vec![
         Span::styled("tenantctl ", p.title()),
-        Span::styled(format!("{} ", h.namespace), p.accent()),
-    ];
+        Span::styled(h.namespace.clone(), p.accent()),
+    ]];
     if !app.loaded {
-        first.push(Span::raw("│ observing…"));
-    } else {
-        let rev = h.revision.as_deref().map(short).unwrap_or("-");
-        first.push(Span::raw(format!("│ HEAD {rev} ")));
-        let applied = h.applied_revision.as_deref().map(short);
-        match applied {
-            Some(a) if Some(a) == h.revision.as_deref().map(short) => {
-                first.push(Span::styled("applied ", p.good()))
-            }
-            Some(a) => first.push(Span::styled(format!("applied {a} "), p.warn())),
-            None => first.push(Span::styled("never applied ", p.warn())),
+        first.push(vec![Span::styled("observing…", p.dim())]);
+        return vec![first];
+    }
+    let rev = h.revision.as_deref().map(short).unwrap_or("-").to_string();
+    let mut head = vec![Span::raw(format!("HEAD {rev} "))];
+    match h.applied_revision.as_deref().map(short) {
+        Some(a) if a == rev => head.push(Span::styled("applied", p.good())),
+        Some(a) => head.push(Span::styled(format!("(applied {a})"), p.warn())),
+        None => head.push(Span::styled("(never applied)", p.warn())),
+    }
+    first.push(head);
+    let pending = h.pending_changes;
+    first.push(vec![Span::styled(
+        format!("{pending} pending"),
+        if pending == 0 { p.good() } else { p.warn() },
+    )]);
+    first.push(match h.last_reconcile {
+        Some(t) => {
+            let failed = h.last_reconcile_status.as_deref() == Some("failed");
+            vec![Span::styled(
+                format!(
+                    "reconciled {} ago{}",
+                    ago(app.now - t),
+                    if failed { " (failed)" } else { "" }
+                ),
+                if failed { p.bad() } else { p.dim() },
+            )]
         }
-        let pending = h.pending_changes;
-        let pending_style = if pending == 0 { p.good() } else { p.warn() };
-        first.push(Span::styled(
-            format!(
-                "│ {pending} pending change{} ",
-                if pending == 1 { "" } else { "s" }
-            ),
-            pending_style,
-        ));
-        match h.last_reconcile {
-            Some(t) => {
-                let status = h.last_reconcile_status.as_deref().unwrap_or("");
-                let style = if status == "failed" { p.bad() } else { p.dim() };
-                first.push(Span::styled(
-                    format!("│ reconciled {} ago {status} ", ago(app.now - t)),
-                    style,
-                ));
-            }
-            None => first.push(Span::styled("│ never reconciled ", p.dim())),
-        }
-        first.push(Span::styled(
-            match &h.reconciler {
-                Reconciler::InProcess => "│ loop: in-process".to_string(),
-                Reconciler::External { holder } => format!("│ read-only, loop: {holder}"),
-                Reconciler::None => "│ read-only, no loop".to_string(),
-            },
-            p.dim(),
-        ));
+        None => vec![Span::styled("never reconciled", p.dim())],
+    });
+    first.push(vec![Span::styled(
+        match &h.reconciler {
+            Reconciler::InProcess => "loop: in-process".to_string(),
+            Reconciler::External { holder } => format!("read-only, loop: {holder}"),
+            Reconciler::None => "read-only, no loop".to_string(),
+        },
+        p.dim(),
+    )]);
+    if let Some(e) = &h.error {
+        first.push(vec![Span::styled(e.clone(), p.bad())]);
     }
     let s = crate::status::Summary::of_counts(app.snapshot.rows.iter().map(|r| (r.sync, r.health)));
-    let mut second = vec![Span::styled(format!("{} tenants  ", s.tenants), p.title())];
+    let mut second = vec![vec![Span::styled(
+        format!("{} tenants", s.tenants),
+        p.title(),
+    )]];
+    // Zero counts are left out (but for the two that say all is well) to keep the header short.
     let mut count = |label: &str, n: usize, style: Style| {
-        let style = if n == 0 { p.dim() } else { style };
-        second.push(Span::styled(format!("{label} {n}  "), style));
+        if n > 0 || label == "Synced" || label == "Healthy" {
+            let style = if n == 0 { p.dim() } else { style };
+            second.push(vec![Span::styled(format!("{label} {n}"), style)]);
+        }
     };
     count("Synced", s.sync.synced, p.good());
     count("OutOfSync", s.sync.out_of_sync, p.warn());
-    count("│ Healthy", s.health.healthy, p.good());
+    count("Healthy", s.health.healthy, p.good());
     count("Progressing", s.health.progressing, p.accent());
     count("Degraded", s.health.degraded, p.bad());
     count("Missing", s.health.missing, p.bad());
@@ -202,8 +221,40 @@ fn draw_header(frame: &mut Frame, app: &App, p: Palette, area: Rect) {
     if s.sync.unknown > 0 || s.health.unknown > 0 {
         count("Unknown", s.sync.unknown.max(s.health.unknown), p.warn());
     }
-    let text = Text::from(vec![Line::from(first), Line::from(second)]);
-    frame.render_widget(Paragraph::new(text), area);
+    first.extend(second);
+    vec![first]
+}
+
+fn width_of(spans: &[Span]) -> usize {
+    spans.iter().map(|s| s.content.chars().count()).sum()
+}
+
+/// Lays pieces out greedily, two spaces apart; each group starts a new line.
+fn flow(groups: Vec<Vec<Vec<Span<'static>>>>, width: u16) -> Vec<Line<'static>> {
+    let width = usize::from(width);
+    let mut lines = Vec::new();
+    for group in groups {
+        let mut line: Vec<Span<'static>> = Vec::new();
+        for piece in group {
+            let used = width_of(&line);
+            if !line.is_empty() && used + 2 + width_of(&piece) > width {
+                lines.push(Line::from(std::mem::take(&mut line)));
+            }
+            if !line.is_empty() {
+                line.push(Span::raw("  "));
+            }
+            line.extend(piece);
+        }
+        lines.push(Line::from(line));
+    }
+    lines
+}
+
+/// The header's lines at `width` (at most three).
+fn header_lines(app: &App, p: Palette, width: u16) -> Vec<Line<'static>> {
+    let mut lines = flow(header_groups(app, p), width);
+    lines.truncate(3);
+    lines
 }
 
 /// A bar of `width` cells filled to `percent` (0–100+), e.g. `███░░`.
@@ -572,18 +623,21 @@ fn event_style(kind: &str, p: Palette) -> Style {
 fn text_lines(text: &str, p: Palette, diff: bool) -> Vec<Line<'static>> {
     text.lines()
         .map(|l| {
+            let t = l.trim_start();
             let style = if !diff {
                 Style::default()
-            } else if l.starts_with("+++") || l.starts_with("---") {
+            } else if t.starts_with("+++") || t.starts_with("---") {
                 p.title()
-            } else if l.starts_with('+') {
-                p.good()
-            } else if l.starts_with('-') {
-                p.fg(Color::Red)
-            } else if l.starts_with("@@") {
-                p.accent()
-            } else if l.starts_with("  ~") || l.starts_with("  #") {
+            } else if t.starts_with("-/+") || t.starts_with('~') {
                 p.warn()
+            } else if t.starts_with('+') || t.starts_with('>') {
+                p.good()
+            } else if t.starts_with('-') || t.starts_with('.') {
+                p.fg(Color::Red)
+            } else if t.starts_with("@@") {
+                p.accent()
+            } else if t.starts_with('#') {
+                p.title()
             } else {
                 Style::default()
             };
@@ -847,7 +901,14 @@ fn draw_hints(frame: &mut Frame, app: &App, p: Palette, area: Rect) {
         keymap::hints(app.scope())
     };
     let mut spans = Vec::new();
+    let mut used = 0;
     for (key, help) in hints {
+        let piece = format!("<{key}>").chars().count() + help.chars().count() + 3;
+        // Whole hints only: one cut in half helps nobody.
+        if used + piece > usize::from(area.width) {
+            break;
+        }
+        used += piece;
         spans.push(Span::styled(
             format!("<{key}>"),
             p.accent().add_modifier(Modifier::BOLD),
@@ -891,7 +952,9 @@ fn draw_popup(
     width: u16,
 ) {
     let w = width.min(area.width.saturating_sub(2)).max(10);
-    let h = (lines.len() as u16 + 2).min(area.height);
+    let inner = usize::from(w - 2);
+    let rows: usize = lines.iter().map(|l| l.width().div_ceil(inner).max(1)).sum();
+    let h = (u16::try_from(rows).unwrap_or(u16::MAX).saturating_add(2)).min(area.height);
     let popup = Rect {
         x: area.x + (area.width.saturating_sub(w)) / 2,
         y: area.y + (area.height.saturating_sub(h)) / 2,
