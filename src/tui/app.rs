@@ -29,6 +29,8 @@ pub enum Msg {
 pub enum View {
     Table,
     Detail,
+    /// The in-process loop's progress and action results, newest last.
+    Activity,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,6 +243,7 @@ impl App {
     pub fn scope(&self) -> Scope {
         match (self.view, self.tab) {
             (View::Table, _) => Scope::Table,
+            (View::Activity, _) => Scope::Activity,
             (View::Detail, Tab::Logs) => Scope::Logs,
             (View::Detail, _) => Scope::Detail,
         }
@@ -303,7 +306,9 @@ impl App {
         if self.activity.len() == ACTIVITY_LINES {
             self.activity.pop_front();
         }
-        self.activity.push_back(line);
+        let stamp = crate::calendar::rfc3339(self.now);
+        let clock = stamp.get(11..19).unwrap_or("");
+        self.activity.push_back(format!("{clock} {line}"));
     }
 
     /// Re-filters and re-sorts, keeping `keep` selected when it is still shown.
@@ -442,6 +447,16 @@ impl App {
                     original: self.logs.filter.clone(),
                 })
             }
+            Act::GoTab(n) => {
+                if let Some(t) = Tab::ALL.get(usize::from(n).saturating_sub(1)) {
+                    self.tab = *t;
+                    self.detail_scroll = 0;
+                }
+            }
+            Act::Activity => {
+                self.view = View::Activity;
+                self.detail_scroll = usize::MAX / 2;
+            }
             Act::NextMatch | Act::PrevMatch => {
                 if self.logs.search.is_empty() {
                     self.say(Level::Info, "no search: press / first");
@@ -498,14 +513,14 @@ impl App {
 
     fn current_row(&self) -> Option<&TenantRow> {
         match self.view {
-            View::Table => self.selected_row(),
+            View::Table | View::Activity => self.selected_row(),
             View::Detail => self.detail_row(),
         }
     }
 
     fn current_slug(&self) -> Option<String> {
         match self.view {
-            View::Table => self.selected_row().map(|r| r.slug.clone()),
+            View::Table | View::Activity => self.selected_row().map(|r| r.slug.clone()),
             View::Detail => self.detail_slug.clone(),
         }
     }
@@ -524,7 +539,7 @@ impl App {
                     self.logs.scroll_down(delta.unsigned_abs());
                 }
             }
-            (View::Detail, _) => {
+            (View::Detail | View::Activity, _) => {
                 self.detail_scroll = self.detail_scroll.saturating_add_signed(delta);
             }
         }
@@ -537,7 +552,7 @@ impl App {
                 self.keep_selection_on_screen();
             }
             (View::Detail, Tab::Logs) => self.logs.top(),
-            (View::Detail, _) => self.detail_scroll = 0,
+            (View::Detail | View::Activity, _) => self.detail_scroll = 0,
         }
     }
 
@@ -548,7 +563,7 @@ impl App {
                 self.keep_selection_on_screen();
             }
             (View::Detail, Tab::Logs) => self.logs.bottom(),
-            (View::Detail, _) => self.detail_scroll = usize::MAX / 2,
+            (View::Detail | View::Activity, _) => self.detail_scroll = usize::MAX / 2,
         }
     }
 
@@ -573,6 +588,7 @@ impl App {
 
     fn back(&mut self) {
         match self.view {
+            View::Activity => self.view = View::Table,
             View::Detail => {
                 self.view = View::Table;
                 self.detail_slug = None;
@@ -739,6 +755,7 @@ impl App {
                     }
                 }
             }
+            View::Activity => {}
             View::Detail => {
                 if inside(self.hits.tabs_row)
                     && let Some((t, _, _)) =

@@ -34,6 +34,9 @@ pub enum Act {
     LogFilter,
     NextMatch,
     PrevMatch,
+    Activity,
+    /// Detail tab by number, 1 = Overview.
+    GoTab(u8),
 }
 
 /// Where a binding applies.
@@ -42,6 +45,7 @@ pub enum Scope {
     Table,
     Detail,
     Logs,
+    Activity,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +148,12 @@ const TABLE: &[Binding] = &[
     bind(&[ch('l')], Act::Logs, "logs", true),
     bind(&[ch('/')], Act::Filter, "filter", true),
     bind(
+        &[ch('a')],
+        Act::Activity,
+        "activity: what the loop and actions did",
+        false,
+    ),
+    bind(
         &[ch('o')],
         Act::SortNext,
         "sort by the next column (or click a header)",
@@ -195,6 +205,15 @@ const DETAIL: &[Binding] = &[
     bind(&[code(KeyCode::End), ch('G')], Act::Bottom, "last", false),
 ];
 
+/// `1`–`5` jump to a detail tab.
+const TABS: &[Binding] = &[
+    bind(&[ch('1')], Act::GoTab(1), "Overview tab", false),
+    bind(&[ch('2')], Act::GoTab(2), "Spec tab", false),
+    bind(&[ch('3')], Act::GoTab(3), "Diff tab", false),
+    bind(&[ch('4')], Act::GoTab(4), "Events tab", false),
+    bind(&[ch('5')], Act::GoTab(5), "Logs tab", false),
+];
+
 const LOGS: &[Binding] = &[
     bind(&[code(KeyCode::Esc)], Act::Back, "back", true),
     bind(
@@ -230,20 +249,32 @@ const LOGS: &[Binding] = &[
     ),
 ];
 
+const ACTIVITY: &[Binding] = &[
+    bind(&[code(KeyCode::Esc)], Act::Back, "back", true),
+    bind(&[ch('S')], Act::SyncAll, "sync all now", true),
+    bind(&[code(KeyCode::End), ch('G')], Act::Bottom, "newest", false),
+];
+
 fn scope_bindings(scope: Scope) -> &'static [Binding] {
     match scope {
         Scope::Table => TABLE,
         Scope::Detail => DETAIL,
         Scope::Logs => LOGS,
+        Scope::Activity => ACTIVITY,
     }
 }
 
 /// Every binding of `scope`: help and quit first (so the hint bar always shows them), then its
 /// own, then moving.
 pub fn bindings(scope: Scope) -> impl Iterator<Item = &'static Binding> {
+    let tabs: &'static [Binding] = match scope {
+        Scope::Detail | Scope::Logs => TABS,
+        Scope::Table | Scope::Activity => &[],
+    };
     GLOBAL
         .iter()
         .chain(scope_bindings(scope).iter())
+        .chain(tabs.iter())
         .chain(MOVE.iter())
 }
 
@@ -287,7 +318,7 @@ mod tests {
 
     #[test]
     fn no_key_is_bound_twice_in_one_scope() {
-        for scope in [Scope::Table, Scope::Detail, Scope::Logs] {
+        for scope in [Scope::Table, Scope::Detail, Scope::Logs, Scope::Activity] {
             let mut seen = Vec::new();
             for b in bindings(scope) {
                 for k in b.keys {

@@ -427,6 +427,16 @@ fn detail_tabs_show_spec_diff_and_events() {
     insta::assert_snapshot!("detail_diff", screen(&mut app, 80, 16));
     key(&mut app, KeyCode::Tab);
     insta::assert_snapshot!("detail_events", screen(&mut app, 80, 12));
+    key(&mut app, KeyCode::Char('2'));
+    assert_eq!(app.tab, Tab::Spec, "number keys jump to a tab");
+    key(&mut app, KeyCode::Char('5'));
+    assert_eq!(app.tab, Tab::Logs);
+    key(&mut app, KeyCode::Char('1'));
+    assert_eq!(
+        app.tab,
+        Tab::Overview,
+        "number keys work from the logs pane too"
+    );
     // Detail of another tenant (a late answer) is ignored.
     let mut other = detail();
     other.slug = "globex".into();
@@ -678,4 +688,24 @@ fn background_faults_show_until_the_next_observation() {
     assert!(s.contains("! engine: cannot connect"), "{s}");
     app.update(Msg::Update(Update::Snapshot(Box::new(snapshot()))));
     assert!(app.fault.is_none());
+}
+
+#[test]
+fn activity_keeps_what_the_loop_and_actions_said() {
+    let mut app = app();
+    for i in 0..300 {
+        app.update(Msg::Update(Update::Activity(format!(
+            "pass {i}: no changes"
+        ))));
+    }
+    app.update(Msg::Update(Update::ActionDone {
+        action: Action::SyncAll,
+        result: Ok("1 change applied".into()),
+    }));
+    assert_eq!(app.activity.len(), 200, "bounded");
+    key(&mut app, KeyCode::Char('a'));
+    assert_eq!(app.view, View::Activity);
+    insta::assert_snapshot!("activity", screen(&mut app, 80, 12));
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.view, View::Table);
 }

@@ -111,6 +111,21 @@ pub fn draw(frame: &mut Frame, app: &mut App) {
     match app.view {
         View::Table => draw_table(frame, app, p, body),
         View::Detail => draw_detail(frame, app, p, body),
+        View::Activity => {
+            let block = Block::default().borders(Borders::TOP).title(Span::styled(
+                " Activity (the loop's progress and actions, newest last) ",
+                p.title(),
+            ));
+            let inner = block.inner(body);
+            frame.render_widget(block, body);
+            app.hits.page = inner.height;
+            let lines: Vec<Line<'static>> = if app.activity.is_empty() {
+                vec![Line::styled("nothing yet", p.dim())]
+            } else {
+                app.activity.iter().map(|a| Line::raw(a.clone())).collect()
+            };
+            draw_scrolled(frame, app, lines, inner);
+        }
     }
     draw_message(frame, app, p, message);
     draw_hints(frame, app, p, hints);
