@@ -181,6 +181,8 @@ pub struct App {
     pub fault: Option<String>,
     pub now: i64,
     pub color: bool,
+    /// Capture the mouse (clicks, wheel); off lets the terminal select text.
+    pub mouse: bool,
     pub quit: bool,
     pub hits: Hits,
     /// Last left click (row, time) to tell a double click.
@@ -214,6 +216,7 @@ impl App {
             fault: None,
             now,
             color,
+            mouse: true,
             quit: false,
             hits: Hits::default(),
             last_click: None,
@@ -446,6 +449,17 @@ impl App {
                     text: self.logs.filter.clone(),
                     original: self.logs.filter.clone(),
                 })
+            }
+            Act::Mouse => {
+                self.mouse = !self.mouse;
+                self.say(
+                    Level::Info,
+                    if self.mouse {
+                        "mouse on: click and wheel work (m turns it off to select text)"
+                    } else {
+                        "mouse off: select and copy text with the mouse (m turns it on)"
+                    },
+                );
             }
             Act::GoTab(n) => {
                 if let Some(t) = Tab::ALL.get(usize::from(n).saturating_sub(1)) {

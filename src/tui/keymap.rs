@@ -37,6 +37,8 @@ pub enum Act {
     Activity,
     /// Detail tab by number, 1 = Overview.
     GoTab(u8),
+    /// Mouse capture on/off (off lets the terminal select and copy text).
+    Mouse,
 }
 
 /// Where a binding applies.
@@ -141,24 +143,15 @@ const MOVE: &[Binding] = &[
 const GLOBAL: &[Binding] = &[
     bind(&[ch('?')], Act::Help, "help", true),
     bind(&[ch('q'), ctrl('c')], Act::Quit, "quit", true),
+    bind(&[ch('m')], Act::Mouse, "mouse on/off (off: copy)", false),
 ];
 
 const TABLE: &[Binding] = &[
     bind(&[code(KeyCode::Enter)], Act::Open, "details", true),
     bind(&[ch('l')], Act::Logs, "logs", true),
     bind(&[ch('/')], Act::Filter, "filter", true),
-    bind(
-        &[ch('a')],
-        Act::Activity,
-        "activity: what the loop and actions did",
-        false,
-    ),
-    bind(
-        &[ch('o')],
-        Act::SortNext,
-        "sort by the next column (or click a header)",
-        true,
-    ),
+    bind(&[ch('a')], Act::Activity, "activity log", false),
+    bind(&[ch('o')], Act::SortNext, "sort by next column", true),
     bind(
         &[ch('O')],
         Act::SortReverse,
@@ -167,14 +160,14 @@ const TABLE: &[Binding] = &[
     ),
     bind(&[ch('S')], Act::SyncAll, "sync all now", true),
     bind(&[ch('s')], Act::SyncTenant, "sync this tenant now", true),
+    bind(&[ch('R')], Act::Restart, "restart container (asks)", true),
     bind(
-        &[ch('R')],
-        Act::Restart,
-        "restart its container (asks first)",
-        true,
+        &[ch('z')],
+        Act::Suspend,
+        "suspend (says how, in git)",
+        false,
     ),
-    bind(&[ch('z')], Act::Suspend, "suspend (how to, in git)", false),
-    bind(&[ch('r')], Act::Resume, "resume (how to, in git)", false),
+    bind(&[ch('r')], Act::Resume, "resume (says how, in git)", false),
     bind(&[code(KeyCode::End), ch('G')], Act::Bottom, "last", false),
     bind(&[code(KeyCode::Esc)], Act::Back, "clear the filter", false),
 ];
@@ -194,14 +187,14 @@ const DETAIL: &[Binding] = &[
         false,
     ),
     bind(&[ch('s')], Act::SyncTenant, "sync this tenant now", true),
+    bind(&[ch('R')], Act::Restart, "restart container (asks)", true),
     bind(
-        &[ch('R')],
-        Act::Restart,
-        "restart its container (asks first)",
-        true,
+        &[ch('z')],
+        Act::Suspend,
+        "suspend (says how, in git)",
+        false,
     ),
-    bind(&[ch('z')], Act::Suspend, "suspend (how to, in git)", false),
-    bind(&[ch('r')], Act::Resume, "resume (how to, in git)", false),
+    bind(&[ch('r')], Act::Resume, "resume (says how, in git)", false),
     bind(&[code(KeyCode::End), ch('G')], Act::Bottom, "last", false),
 ];
 
@@ -241,12 +234,7 @@ const LOGS: &[Binding] = &[
     bind(&[ch('n')], Act::NextMatch, "older match", false),
     bind(&[ch('N')], Act::PrevMatch, "newer match", false),
     bind(&[ch('f')], Act::LogFilter, "filter lines", true),
-    bind(
-        &[ch('R')],
-        Act::Restart,
-        "restart its container (asks first)",
-        false,
-    ),
+    bind(&[ch('R')], Act::Restart, "restart container (asks)", false),
 ];
 
 const ACTIVITY: &[Binding] = &[
@@ -347,7 +335,7 @@ mod tests {
         assert!(help.contains(&("w".to_string(), "wrap")));
         assert!(help.contains(&("q C-c".to_string(), "quit")));
         let hints = hints(Scope::Table);
-        assert!(hints.contains(&("R".to_string(), "restart its container")));
+        assert!(hints.contains(&("R".to_string(), "restart container")));
         assert!(!hints.iter().any(|(k, _)| k == "O"), "O is in help only");
     }
 }

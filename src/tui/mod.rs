@@ -115,7 +115,16 @@ pub async fn run(config: TuiConfig) -> anyhow::Result<()> {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut mouse = true;
     let result = loop {
+        if app.mouse != mouse {
+            mouse = app.mouse;
+            if mouse {
+                execute!(std::io::stdout(), EnableMouseCapture)?;
+            } else {
+                execute!(std::io::stdout(), DisableMouseCapture)?;
+            }
+        }
         guard.terminal.draw(|f| ui::draw(f, &mut app))?;
         tokio::select! {
             event = events.next() => match event {

@@ -573,7 +573,9 @@ fn read_only_dashboards_refuse_restarts_with_the_reason() {
 fn help_is_generated_from_the_key_map_of_the_view() {
     let mut app = app();
     key(&mut app, KeyCode::Char('?'));
-    insta::assert_snapshot!("help_table", screen(&mut app, 80, 30));
+    insta::assert_snapshot!("help_table", screen(&mut app, 80, 24));
+    let wide = screen(&mut app, 120, 40);
+    assert!(wide.contains("restart container (asks)"), "{wide}");
     key(&mut app, KeyCode::Char('x'));
     assert_eq!(app.overlay, None, "any key closes help");
     key(&mut app, KeyCode::Char('l'));
@@ -708,4 +710,16 @@ fn activity_keeps_what_the_loop_and_actions_said() {
     insta::assert_snapshot!("activity", screen(&mut app, 80, 12));
     key(&mut app, KeyCode::Esc);
     assert_eq!(app.view, View::Table);
+}
+
+#[test]
+fn m_lets_the_terminal_have_the_mouse_for_copying() {
+    let mut app = app();
+    assert!(app.mouse);
+    key(&mut app, KeyCode::Char('m'));
+    assert!(!app.mouse);
+    let s = screen(&mut app, 100, 10);
+    assert!(s.contains("mouse off: select and copy text"), "{s}");
+    key(&mut app, KeyCode::Char('m'));
+    assert!(app.mouse);
 }

@@ -934,28 +934,57 @@ fn draw_hints(frame: &mut Frame, app: &App, p: Palette, area: Rect) {
 }
 
 fn draw_help(frame: &mut Frame, app: &App, p: Palette, area: Rect) {
-    let mut lines = Vec::new();
     let help = keymap::help(app.scope());
-    let width = help
+    let key_width = help
         .iter()
         .map(|(k, _)| k.chars().count())
         .max()
         .unwrap_or(0);
-    for (keys, what) in help {
-        lines.push(Line::from(vec![
-            Span::styled(format!("{keys:>width$}  "), p.accent()),
-            Span::raw(what),
-        ]));
-    }
+    let entry = |(keys, what): &(String, &'static str)| {
+        Line::from(vec![
+            Span::styled(format!("{keys:>key_width$}  "), p.accent()),
+            Span::raw(*what),
+        ])
+    };
+    let mut footer = Vec::new();
     if app.scope() == keymap::Scope::Table {
-        lines.push(Line::default());
-        lines.push(Line::styled(
-            "filter: health=degraded plan=pro acme  (key=a,b any of; key!=x not; words match slug, plan, theme, url)",
+        footer.push(Line::styled(
+            "filter: health=degraded plan=pro acme (key=a,b any; key!=x not; words: slug plan theme url)",
             p.dim(),
         ));
     }
-    lines.push(Line::styled("any key closes this", p.dim()));
-    draw_popup(frame, p, area, "Keys", lines, 76);
+    footer.push(Line::styled("any key closes this", p.dim()));
+    // One column when it fits the screen, else two side by side.
+    let room = usize::from(area.height.saturating_sub(4)).saturating_sub(footer.len() + 1);
+    let columns = if help.len() <= room { 1 } else { 2 };
+    let per_column = help.len().div_ceil(columns);
+    let width = (if columns == 1 { 76 } else { 120 }).min(area.width.saturating_sub(2));
+    let height = (per_column + footer.len() + 3).min(usize::from(area.height)) as u16;
+    let popup = Rect {
+        x: area.x + area.width.saturating_sub(width) / 2,
+        y: area.y + area.height.saturating_sub(height) / 2,
+        width,
+        height,
+    };
+    frame.render_widget(Clear, popup);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(" Keys ", p.title()));
+    let inner = block.inner(popup);
+    frame.render_widget(block, popup);
+    let [body, _, foot] = Layout::vertical([
+        Constraint::Length(per_column as u16),
+        Constraint::Length(1),
+        Constraint::Min(0),
+    ])
+    .areas(inner);
+    let halves =
+        Layout::horizontal(vec![Constraint::Ratio(1, columns as u32); columns]).split(body);
+    for (i, chunk) in help.chunks(per_column).enumerate() {
+        let lines: Vec<Line> = chunk.iter().map(entry).collect();
+        frame.render_widget(Paragraph::new(lines), halves[i]);
+    }
+    frame.render_widget(Paragraph::new(footer).wrap(Wrap { trim: false }), foot);
 }
 
 fn draw_popup(
