@@ -986,14 +986,18 @@ async fn follow_logs(shared: Arc<Shared>, slug: String, tail: u64) {
             note(message.clone());
             last_note = Some(message);
         }
-        if streamed || options.since.is_none() {
-            // Next time, everything since this follow began (a line of that second may repeat).
-            options = LogOptions {
-                tail: Tail::All,
-                since: Some(started),
-                ..options
-            };
-        }
+        // Next time: what came after this stream ended (a line of that second may repeat), or,
+        // when there was nothing to follow, everything since that was first found.
+        let since = match (streamed, options.since) {
+            (true, _) => Some(now_unix()),
+            (false, None) => Some(started),
+            (false, kept) => kept,
+        };
+        options = LogOptions {
+            tail: Tail::All,
+            since,
+            ..options
+        };
         tokio::time::sleep(LOG_RETRY).await;
     }
 }
