@@ -95,6 +95,14 @@ enum Command {
     /// Missing or Unknown. Exits 0 whatever the state; 1 only when the engine or the database
     /// cannot be read.
     Status(StatusArgs),
+    /// The interactive dashboard: every tenant's sync, health, usage against its plan, events,
+    /// pending diff and live logs, with sync and restart actions.
+    ///
+    /// Runs the reconcile loop in-process (what `watch` does; --interval, --self-heal and the
+    /// apply flags tune it), unless --read-only, or unless a `tenantctl watch` already runs
+    /// against this database: then it attaches read-only and says so. Docker, git and database
+    /// work never blocks the screen. q quits (after the reconcile pass in progress); ? lists keys.
+    Tui(TuiArgs),
     /// Show a tenant's container logs (stdout and stderr, both written to stdout).
     ///
     /// With --follow, new lines stream until Ctrl-C (exit 0); if apply replaces the container
@@ -312,6 +320,36 @@ struct StatusArgs {
 }
 
 #[derive(Args, Debug)]
+struct TuiArgs {
+    /// The ref to compare with (and, in-process, to follow): a branch, tag or commit id
+    #[arg(long, value_name = "REF", default_value = "HEAD")]
+    r#ref: String,
+    /// Never reconcile: only observe (the default when `tenantctl watch` already runs)
+    #[arg(long)]
+    read_only: bool,
+    /// How often the engine and the database are observed
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    refresh: std::time::Duration,
+    /// Log lines kept for the log pane
+    #[arg(long, value_name = "N", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..=1_000_000))]
+    log_lines: u64,
+    /// Never colour the screen (NO_COLOR is honoured too)
+    #[arg(long)]
+    no_color: bool,
+    /// Full resync period of the in-process loop (e.g. 30s, 1m)
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_duration)]
+    interval: std::time::Duration,
+    /// The in-process loop repairs drift without waiting for a commit
+    #[arg(long)]
+    self_heal: bool,
+    /// The in-process loop samples usage this often (0s turns metering off)
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_duration)]
+    meter_interval: std::time::Duration,
+    #[command(flatten)]
+    tuning: ApplyTuning,
+}
+
+#[derive(Args, Debug)]
 struct LogsArgs {
     /// The tenant's slug
     slug: String,
@@ -336,16 +374,24 @@ enum Output {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        // Inside containers stderr is a log file: no colour codes there.
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
     let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    if matches!(cli.command, Command::Tui(_)) {
+        // The dashboard owns the terminal: a stray log line would tear the screen. What matters
+        // reaches it as activity and faults instead.
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::sink)
+            .init();
+    } else {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            // Inside containers stderr is a log file: no colour codes there.
+            .with_ansi(std::io::stderr().is_terminal())
+            .init();
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -380,6 +426,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Usage(args) => runtime()?.block_on(usage_command(&cli, args)),
         Command::Status(args) => runtime()?.block_on(status_command(&cli, args)),
         Command::Logs(args) => runtime()?.block_on(logs_command(&cli, args)),
+        Command::Tui(args) => runtime()?.block_on(tui_command(&cli, args)),
         Command::Keys {
             command: KeysCommand::Rotate { slug, lock_timeout },
         } => runtime()?.block_on(rotate_command(&cli, slug, *lock_timeout)),
@@ -1122,6 +1169,49 @@ async fn status_command(cli: &Cli, args: &StatusArgs) -> Result<ExitCode> {
             )
         ),
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `tui`: connects to the engine and the database first (so "engine unreachable" fails as in
+/// every other command), decides who reconciles, then hands the terminal to the dashboard.
+/// Errors are printed by `main`, after the terminal is restored.
+async fn tui_command(cli: &Cli, args: &TuiArgs) -> Result<ExitCode> {
+    let dir = repo_dir(cli)?;
+    let repo = Repo::discover(&dir)?;
+    // A mistyped ref fails here, not as a header line.
+    repo.resolve(&args.r#ref)?;
+    let root = repo.root().to_path_buf();
+    let db_url = cli
+        .database_url
+        .clone()
+        .unwrap_or_else(|| Store::default_url(&root));
+    let (runtime, store) = tokio::join!(Runtime::connect(&cli.namespace), Store::open(&db_url));
+    let (runtime, store) = (runtime?, store?);
+    // Another loop already runs against this database: attach to it read-only (the header says so).
+    let attach = !args.read_only && tenantctl::watch::presence::present(&store).await?.is_some();
+    let watch = (!args.read_only && !attach).then(|| tenantctl::watch::WatchConfig {
+        repo: root.clone(),
+        reference: args.r#ref.clone(),
+        interval: args.interval.max(std::time::Duration::from_secs(1)),
+        debounce: std::time::Duration::from_millis(200),
+        self_heal: args.self_heal,
+        apply: args.tuning.config(&cli.namespace, String::new()),
+        remote: None,
+        meter_interval: (!args.meter_interval.is_zero()).then_some(args.meter_interval),
+    });
+    let config = tenantctl::tui::TuiConfig {
+        repo: root,
+        reference: args.r#ref.clone(),
+        runtime,
+        store: store.clone(),
+        watch,
+        refresh: args.refresh,
+        log_lines: usize::try_from(args.log_lines).unwrap_or(usize::MAX),
+        color: tenantctl::tui::color_wanted(args.no_color),
+    };
+    let result = tenantctl::tui::run(config).await;
+    store.close().await;
+    result?;
     Ok(ExitCode::SUCCESS)
 }
 

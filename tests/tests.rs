@@ -6,6 +6,7 @@ mod support;
 mod apply;
 mod plan;
 mod status;
+mod tui;
 mod usage;
 mod validate;
 mod watch;

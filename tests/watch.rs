@@ -8,14 +8,20 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 /// A running `tenantctl watch` whose output goes to a file; SIGTERM and reaped on drop.
-struct Watch {
-    child: Child,
+pub(crate) struct Watch {
+    pub(crate) child: Child,
     log: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Watch {
-    fn start(repo: &Repo, ns: &str, pool: &str, args: &[&str], env: &[(&str, String)]) -> Watch {
+    pub(crate) fn start(
+        repo: &Repo,
+        ns: &str,
+        pool: &str,
+        args: &[&str],
+        env: &[(&str, String)],
+    ) -> Watch {
         Watch::start_in(repo.path(), ns, pool, args, env)
     }
 
@@ -47,11 +53,11 @@ impl Watch {
         }
     }
 
-    fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    fn terminate(&mut self) -> std::process::ExitStatus {
+    pub(crate) fn terminate(&mut self) -> std::process::ExitStatus {
         Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -79,7 +85,12 @@ impl Drop for Watch {
 }
 
 /// Polls `check` until it holds, failing with the watch output after `within`.
-fn eventually(watch: &Watch, within: Duration, what: &str, check: impl Fn() -> bool) -> Duration {
+pub(crate) fn eventually(
+    watch: &Watch,
+    within: Duration,
+    what: &str,
+    check: impl Fn() -> bool,
+) -> Duration {
     let started = Instant::now();
     while !check() {
         assert!(

@@ -36,14 +36,14 @@ pub fn holder_id() -> String {
     format!("{}:{}:{}", hostname(), std::process::id(), now_unix())
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "unknown-host".into())
 }
 
 /// True when the holder ran on this host and its process is gone (killed, crashed).
-fn holder_is_dead(holder: &str) -> bool {
+pub(crate) fn holder_is_dead(holder: &str) -> bool {
     let mut parts = holder.split(':');
     let (Some(host), Some(pid)) = (parts.next(), parts.next()) else {
         return false;

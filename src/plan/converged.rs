@@ -65,6 +65,7 @@ pub fn converged(desired: &DesiredState, opts: &PlanOptions) -> ObservedState {
                 host_port: 0,
             }],
             labels,
+            started_at: None,
         });
     }
     o

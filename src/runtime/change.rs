@@ -16,7 +16,7 @@ use bollard::models::{
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListNetworksOptionsBuilder,
     LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder,
-    RenameContainerOptionsBuilder, StopContainerOptionsBuilder,
+    RenameContainerOptionsBuilder, RestartContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 use ipnet::Ipv4Net;
@@ -686,6 +686,31 @@ impl Runtime {
             Err(error) if super::is_not_found(&error) => Ok(()),
             Err(error) => Err(RuntimeError::api(format!("stop container {id}"), error)),
         }
+    }
+
+    /// Restart our running container: stop it (killed after `timeout`) and start it again, in
+    /// place (same id, same spec). Not a desired-state change: nothing in git or the database
+    /// moves. A stopped container is refused, so a suspended tenant is never started this way.
+    pub async fn restart_container(&self, id: &str, timeout: Duration) -> Result<(), RuntimeError> {
+        let response = self.inspect_ours(id).await?;
+        let state = response.state.unwrap_or_default();
+        if state.running != Some(true) {
+            let status = state.status.map(|s| s.to_string()).unwrap_or_default();
+            return Err(RuntimeError::NotRunning {
+                name: response
+                    .name
+                    .unwrap_or_else(|| id.to_string())
+                    .trim_start_matches('/')
+                    .to_string(),
+                state: status,
+            });
+        }
+        let seconds = i32::try_from(timeout.as_secs()).unwrap_or(i32::MAX);
+        let options = RestartContainerOptionsBuilder::default().t(seconds).build();
+        self.docker()
+            .restart_container(id, Some(options))
+            .await
+            .map_err(|e| RuntimeError::api(format!("restart container {id}"), e))
     }
 
     /// Remove our container (by id or name); `force` kills a running one first. True when

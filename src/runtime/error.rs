@@ -81,6 +81,12 @@ pub enum RuntimeError {
         namespace: String,
     },
 
+    /// A restart asked of a container that is not running (a suspended tenant's, or a crashed one).
+    #[error(
+        "container {name} is {state}, not running: only a running container is restarted (a suspended tenant starts with `state: active` in git)"
+    )]
+    NotRunning { name: String, state: String },
+
     /// The object an operation needs does not exist.
     #[error("{kind} {name:?} does not exist")]
     NotFound { kind: &'static str, name: String },

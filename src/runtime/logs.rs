@@ -255,6 +255,7 @@ mod tests {
             pids_limit: None,
             published_ports: vec![],
             labels: Default::default(),
+            started_at: None,
         }
     }
 

@@ -79,6 +79,8 @@ pub struct ObservedContainer {
     pub published_ports: Vec<PublishedPort>,
     /// Labels other than tenantctl's own (those are parsed into the fields above).
     pub labels: BTreeMap<String, String>,
+    /// Unix time the container last started (inspect's `State.StartedAt`); None if it never did.
+    pub started_at: Option<i64>,
 }
 
 /// A container's lifecycle state, as Docker names it.
@@ -298,6 +300,12 @@ pub(crate) fn from_inspect(response: ContainerInspectResponse) -> Option<Observe
         .and_then(|h| h.status)
         .map(|s| s.to_string())
         .filter(|s| matches!(s.as_str(), "healthy" | "unhealthy" | "starting"));
+    // A container that never started reports the zero time (year 1): not a start.
+    let started_at = state
+        .started_at
+        .as_deref()
+        .and_then(crate::status::time::parse_rfc3339)
+        .filter(|t| *t > 0);
     let container_state = state
         .status
         .map(|s| ContainerState::parse(s.as_ref()))
@@ -338,6 +346,7 @@ pub(crate) fn from_inspect(response: ContainerInspectResponse) -> Option<Observe
         pids_limit: host_config.pids_limit.filter(|v| *v > 0),
         published_ports,
         labels,
+        started_at,
     })
 }
 
@@ -643,6 +652,7 @@ mod unit_tests {
                     status: Some(HealthStatusEnum::HEALTHY),
                     ..Default::default()
                 }),
+                started_at: Some("2026-01-02T03:04:05.123456789Z".into()),
                 ..Default::default()
             }),
             ..Default::default()
@@ -663,6 +673,10 @@ mod unit_tests {
         assert_eq!(c.state, ContainerState::Running);
         assert_eq!(c.health.as_deref(), Some("healthy"));
         assert_eq!(c.image, "tenantctl-site:1");
+        assert_eq!(
+            c.started_at,
+            crate::status::time::parse_rfc3339("2026-01-02T03:04:05Z")
+        );
         assert_eq!(c.env.get("TENANT_SLUG"), Some("acme"));
         assert_eq!(c.nano_cpus, Some(500_000_000));
         assert_eq!(c.memory_bytes, None, "0 means unlimited");
@@ -715,6 +729,7 @@ mod unit_tests {
         };
         assert_eq!(c.health, None);
         assert_eq!(c.state, ContainerState::Created);
+        assert_eq!(c.started_at, None, "no StartedAt: never started");
 
         let mut response = inspect_fixture();
         response.state = None;

@@ -24,13 +24,19 @@ pub async fn container_details(
     containers: &[ObservedContainer],
 ) -> Result<HashMap<String, ContainerDetail>, RuntimeError> {
     let docker = runtime.docker();
-    stream::iter(containers.iter().filter(|c| !c.state.is_running()))
-        .map(|c| async move {
-            match docker.inspect_container(&c.id, None).await {
+    // Owned ids and names, so the stream's future is Send (the dashboard runs this in a task).
+    let stopped: Vec<(String, String)> = containers
+        .iter()
+        .filter(|c| !c.state.is_running())
+        .map(|c| (c.id.clone(), c.name.clone()))
+        .collect();
+    stream::iter(stopped)
+        .map(|(id, name)| async move {
+            match docker.inspect_container(&id, None).await {
                 Ok(r) => {
                     let state = r.state.unwrap_or_default();
                     Ok(Some((
-                        c.id.clone(),
+                        id,
                         ContainerDetail {
                             exit_code: state.exit_code,
                             oom_killed: state.oom_killed.unwrap_or(false),
@@ -40,10 +46,7 @@ pub async fn container_details(
                     )))
                 }
                 Err(e) if is_not_found(&e) => Ok(None),
-                Err(e) => Err(RuntimeError::api(
-                    format!("inspect container {}", c.name),
-                    e,
-                )),
+                Err(e) => Err(RuntimeError::api(format!("inspect container {name}"), e)),
             }
         })
         .buffer_unordered(8)

@@ -153,9 +153,14 @@ pub async fn run(config: TuiConfig) -> anyhow::Result<()> {
     };
     drop(guard);
     let _ = workers.stop.send(true);
-    if !workers.done.is_finished() {
+    let mut done = workers.done;
+    // Idle workers end at once; only a pass in progress is worth a word.
+    if tokio::time::timeout(Duration::from_millis(500), &mut done)
+        .await
+        .is_err()
+    {
         eprintln!("tenantctl tui: waiting for the reconcile pass in progress to finish…");
+        let _ = done.await;
     }
-    let _ = workers.done.await;
     result
 }

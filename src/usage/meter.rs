@@ -3,6 +3,7 @@
 
 use futures_util::{StreamExt, stream};
 use serde::Serialize;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::UsageError;
@@ -119,8 +120,17 @@ pub async fn meter_once_with(
         }
     }
 
-    let counters: Vec<Result<SiteCounters, String>> = stream::iter(sampled.iter())
-        .map(|(c, _)| site_counters(c, desired, options.site_timeout))
+    // Owned addresses, so the stream's future is Send (the loop also runs inside the dashboard's tasks).
+    let targets: Vec<(String, Result<SocketAddr, String>)> = sampled
+        .iter()
+        .map(|(c, _)| {
+            let tenant = c.tenant.clone().unwrap_or_default();
+            (tenant, site_addr(c, desired))
+        })
+        .collect();
+    let timeout = options.site_timeout;
+    let counters: Vec<Result<SiteCounters, String>> = stream::iter(targets)
+        .map(|(tenant, addr)| async move { site_counters(&tenant, addr?, timeout).await })
         .buffered(SITE_CONCURRENCY)
         .collect()
         .await;
@@ -184,12 +194,8 @@ fn sample(
     }
 }
 
-/// The site's counters over loopback, on the port the tenant's theme serves.
-async fn site_counters(
-    c: &ObservedContainer,
-    desired: &DesiredState,
-    timeout: Duration,
-) -> Result<SiteCounters, String> {
+/// The loopback address of the tenant's site: the published port of its theme's port.
+fn site_addr(c: &ObservedContainer, desired: &DesiredState) -> Result<SocketAddr, String> {
     let tenant = c.tenant.as_deref().unwrap_or_default();
     let theme_port = desired
         .tenants
@@ -202,12 +208,20 @@ async fn site_counters(
         .find(|p| Some(p.container_port) == theme_port)
         .or_else(|| c.published_ports.first())
         .ok_or("no published port")?;
-    let addr = loopback_addr(port).ok_or_else(|| {
+    loopback_addr(port).ok_or_else(|| {
         format!(
             "port {} is published on {} only, not on loopback",
             port.host_port, port.host_ip
         )
-    })?;
+    })
+}
+
+/// The site's counters over loopback, checked to be `tenant`'s.
+async fn site_counters(
+    tenant: &str,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<SiteCounters, String> {
     let counters = fetch_counters(addr, timeout).await?;
     // A port taken over by another tenant's site must not hand its counters over.
     match &counters.tenant {

@@ -3,6 +3,7 @@
 //! the loop ends only on SIGINT/SIGTERM, after the pass in progress.
 
 pub mod metrics;
+pub mod presence;
 
 use crate::apply::{Applier, ApplyConfig, Progress, lock::ApplyLock};
 use crate::model::TenantState;
@@ -16,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 #[derive(Debug, Clone)]
 pub struct WatchConfig {
@@ -44,6 +45,42 @@ enum Trigger {
     Timer,
     /// SIGHUP: fetch and apply now.
     Demand,
+    /// Someone asked through [`Watcher::with_demands`]; the demand rides beside the trigger.
+    Asked,
+}
+
+/// A sync someone asks the loop for (the dashboard's keys). Unlike a timer pass it applies
+/// what is pending even without `--self-heal`: a person asked for exactly that.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Demand {
+    SyncAll,
+    /// A pass limited to one tenant (plan and theme records are always included).
+    SyncTenant(String),
+}
+
+/// Where the answer to a [`Demand`] goes when its pass ends: what was done, or why not.
+pub type DemandReply = oneshot::Sender<Result<String, String>>;
+
+/// How a pass ended, for whoever asked for it.
+struct PassOutcome {
+    ok: bool,
+    message: String,
+}
+
+impl PassOutcome {
+    fn ok(message: impl Into<String>) -> PassOutcome {
+        PassOutcome {
+            ok: true,
+            message: message.into(),
+        }
+    }
+
+    fn refused(message: impl Into<String>) -> PassOutcome {
+        PassOutcome {
+            ok: false,
+            message: message.into(),
+        }
+    }
 }
 
 pub struct Watcher {
@@ -59,6 +96,8 @@ pub struct Watcher {
     /// The last valid effective desired state, which the meter compares usage with.
     last_desired: Option<Arc<crate::model::DesiredState>>,
     last_meter: Option<Instant>,
+    /// Syncs asked for by a dashboard running this loop in-process.
+    demands: Option<mpsc::Receiver<(Demand, DemandReply)>>,
 }
 
 impl Watcher {
@@ -78,11 +117,36 @@ impl Watcher {
             reported_invalid: None,
             last_desired: None,
             last_meter: None,
+            demands: None,
         }
     }
 
-    /// Runs until `shutdown` resolves; returns after the pass in progress finishes.
-    pub async fn run(
+    /// Makes this the loop of a dashboard: each [`Demand`] received runs a pass at once (after
+    /// the one in progress) and is answered on its reply. SIGHUP is left to the dashboard (there
+    /// it means the terminal hung up), and the presence lease says `tui` rather than `watch`.
+    pub fn with_demands(mut self, demands: mpsc::Receiver<(Demand, DemandReply)>) -> Watcher {
+        self.demands = Some(demands);
+        self
+    }
+
+    fn role(&self) -> presence::Role {
+        if self.demands.is_some() {
+            presence::Role::Dashboard
+        } else {
+            presence::Role::Watch
+        }
+    }
+
+    /// Runs until `shutdown` resolves; returns after the pass in progress finishes. Holds the
+    /// presence lease ([`presence::LEASE`]) all the while.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+        let presence = presence::Presence::start(self.store.clone(), self.role());
+        let result = self.run_loop(shutdown).await;
+        presence.release().await;
+        result
+    }
+
+    async fn run_loop(
         mut self,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> anyhow::Result<()> {
@@ -93,16 +157,32 @@ impl Watcher {
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         timer.tick().await; // the first tick is immediate: the start pass covers it
         let mut trigger = Trigger::Start;
-        let mut hangup =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        let mut demands = self.demands.take();
+        let mut asked: Option<(Demand, DemandReply)> = None;
+        let mut hangup = match demands {
+            Some(_) => None,
+            None => tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok(),
+        };
         let mut failures = 0u32;
         loop {
             let started = Instant::now();
-            let result = self.pass(trigger).await;
+            let (demand, reply) = match asked.take() {
+                Some((d, r)) => (Some(d), Some(r)),
+                None => (None, None),
+            };
+            let result = self.pass(trigger, demand.as_ref()).await;
             self.metrics
                 .pass(started.elapsed().as_secs_f64(), result.is_ok());
+            if let Some(reply) = reply {
+                let answer = match &result {
+                    Ok(o) if o.ok => Ok(o.message.clone()),
+                    Ok(o) => Err(o.message.clone()),
+                    Err(e) => Err(format!("{e:#}")),
+                };
+                let _ = reply.send(answer);
+            }
             let wait = match result {
-                Ok(()) => {
+                Ok(_) => {
                     failures = 0;
                     None
                 }
@@ -139,6 +219,10 @@ impl Watcher {
                     Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
                         self.progress.line(None, "SIGHUP: syncing now");
                         break Trigger::Demand;
+                    }
+                    Some(demand) = async { match demands.as_mut() { Some(d) => d.recv().await, None => std::future::pending().await } } => {
+                        asked = Some(demand);
+                        break Trigger::Asked;
                     }
                     Some(()) = events.recv() => {
                         // Let the commit finish writing; fold the burst of events into one pass.
@@ -205,7 +289,25 @@ impl Watcher {
         Ok(Some(watcher))
     }
 
-    async fn pass(&mut self, trigger: Trigger) -> anyhow::Result<()> {
+    /// One pass: read the revision, plan, and apply when there is reason to (a new revision,
+    /// drift with self-heal, or a [`Demand`]). `demand` limits the pass to one tenant when it
+    /// names one, and applies drift even without self-heal.
+    async fn pass(
+        &mut self,
+        trigger: Trigger,
+        demand: Option<&Demand>,
+    ) -> anyhow::Result<PassOutcome> {
+        let only = match demand {
+            Some(Demand::SyncTenant(slug)) => Some(slug.clone()),
+            _ => None,
+        };
+        match &only {
+            Some(slug) => self
+                .progress
+                .line(None, &format!("sync of {slug} asked for: syncing now")),
+            None if demand.is_some() => self.progress.line(None, "sync asked for: syncing now"),
+            None => {}
+        }
         let snapshot = match self.config.remote.clone() {
             Some(remote) => {
                 // git2 blocks: keep it off the async workers.
@@ -217,11 +319,12 @@ impl Watcher {
             None => Repo::discover(&self.config.repo)?.snapshot_at(&self.config.reference)?,
         };
         let revision = snapshot.revision.clone();
+        let short = revision[..12.min(revision.len())].to_string();
         let desired = match crate::model::load(&snapshot.files) {
             Ok(d) => d,
             Err(diagnostics) => {
+                let message = format!("{} problems; first: {}", diagnostics.len(), diagnostics[0]);
                 if self.reported_invalid.as_deref() != Some(revision.as_str()) {
-                    let short = &revision[..12.min(revision.len())];
                     self.progress.line(
                         None,
                         &format!(
@@ -231,60 +334,73 @@ impl Watcher {
                     for d in &diagnostics {
                         self.progress.line(None, &format!("  {d}"));
                     }
-                    let message =
-                        format!("{} problems; first: {}", diagnostics.len(), diagnostics[0]);
                     let _ = self
                         .store
                         .record_event(None, None, "revision.invalid", &message)
                         .await;
                     self.reported_invalid = Some(revision);
                 }
-                return Ok(());
+                return Ok(PassOutcome::refused(format!(
+                    "revision {short} is invalid ({message}); nothing was applied"
+                )));
             }
         };
+        if let Some(slug) = &only
+            && !desired.tenants.contains_key(slug)
+        {
+            return Ok(PassOutcome::refused(format!(
+                "{slug} is not in git at revision {short}; only `tenantctl apply --prune` removes what git no longer has"
+            )));
+        }
         let opts = PlanOptions {
             namespace: self.config.apply.namespace.clone(),
             revision: revision.clone(),
             prune: self.config.apply.prune,
-            tenants: vec![],
+            tenants: only.iter().cloned().collect(),
         };
         let observed = self.observe().await?;
         let (effective, _) = trial::apply_trials(&desired, &observed.db, trial::now());
         self.last_desired = Some(Arc::new(effective.clone().into_owned()));
         let plan = plan::compute(&effective, &observed, &opts);
-        self.gauges(&effective, &observed, &plan);
+        if only.is_none() {
+            self.gauges(&effective, &observed, &plan);
+        }
         let new_revision = self.applied.as_deref() != Some(revision.as_str());
         if plan.is_empty() {
+            if only.is_some() {
+                return Ok(PassOutcome::ok("in sync: nothing to do"));
+            }
             if new_revision {
-                self.progress.line(
-                    None,
-                    &format!("revision {}: in sync", &revision[..12.min(revision.len())]),
-                );
+                self.progress
+                    .line(None, &format!("revision {short}: in sync"));
             }
             self.applied = Some(revision);
-            return Ok(());
+            return Ok(PassOutcome::ok("in sync: nothing to do"));
         }
-        if !new_revision && !self.config.self_heal {
+        if !new_revision && !self.config.self_heal && demand.is_none() {
+            let message = format!(
+                "out of sync: {} changes outside git (self-heal is off; run apply or start watch with --self-heal)",
+                plan.changes.len()
+            );
             if trigger != Trigger::GitChange {
-                self.progress.line(None, &format!("out of sync: {} changes outside git (self-heal is off; run apply or start watch with --self-heal)", plan.changes.len()));
+                self.progress.line(None, &message);
             }
-            return Ok(());
+            return Ok(PassOutcome::ok(message));
         }
-        let why = if new_revision {
-            format!("revision {}", &revision[..12.min(revision.len())])
-        } else {
-            "drift".to_string()
+        let why = match (&only, new_revision) {
+            (Some(slug), _) => format!("{slug} at revision {short}"),
+            (None, true) => format!("revision {short}"),
+            (None, false) if demand.is_some() => "sync".to_string(),
+            (None, false) => "drift".to_string(),
         };
         let lock = match ApplyLock::acquire(&self.store, Duration::ZERO).await {
             Ok(lock) => lock,
             Err(crate::apply::lock::LockError::Locked { holder, .. }) => {
-                self.progress.line(
-                    None,
-                    &format!(
-                        "{why}: another apply ({holder}) holds the lock; trying again next pass"
-                    ),
+                let message = format!(
+                    "{why}: another apply ({holder}) holds the lock; trying again next pass"
                 );
-                return Ok(());
+                self.progress.line(None, &message);
+                return Ok(PassOutcome::refused(message));
             }
             Err(e) => return Err(e.into()),
         };
@@ -319,21 +435,26 @@ impl Watcher {
                 &format!("new API key (shown once; only its SHA-256 is stored): {key}"),
             );
         }
-        if failed == 0 {
+        // A pass limited to one tenant does not make the whole revision applied.
+        if failed == 0 && only.is_none() {
             self.applied = Some(revision);
         }
-        self.progress.line(
-            None,
-            &format!(
-                "{why}: {} changes applied, {failed} tenants failed",
-                report.changes_applied
-            ),
+        let message = format!(
+            "{why}: {} changes applied, {failed} tenants failed",
+            report.changes_applied
         );
-        Ok(())
+        self.progress.line(None, &message);
+        Ok(if failed == 0 {
+            PassOutcome::ok(message)
+        } else {
+            PassOutcome::refused(message)
+        })
     }
 
     /// A meter pass, when one is due: engine stats and site counters, stored and rolled up.
-    fn meter_due(&mut self) -> Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>> {
+    fn meter_due(
+        &mut self,
+    ) -> Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> {
         let (every, desired) = (self.config.meter_interval?, self.last_desired.clone()?);
         if self.last_meter.is_some_and(|t| t.elapsed() < every) {
             return None;
