@@ -52,6 +52,8 @@ pub enum Reconciler {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Header {
     pub namespace: String,
+    /// The ref followed (`HEAD`, a branch, a tag).
+    pub reference: String,
     /// The commit the dashboard compares with (the ref followed, resolved).
     pub revision: Option<String>,
     /// The newest commit applied (from the last successful reconcile run).

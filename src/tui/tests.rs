@@ -74,6 +74,7 @@ fn snapshot() -> Snapshot {
     Snapshot {
         header: Header {
             namespace: "tenantctl".into(),
+            reference: "HEAD".into(),
             revision: Some("4f2a9c1e0b7d".into()),
             applied_revision: Some("4f2a9c1e0b7d".into()),
             pending_changes: 2,
@@ -722,4 +723,28 @@ fn m_lets_the_terminal_have_the_mouse_for_copying() {
     assert!(s.contains("mouse off: select and copy text"), "{s}");
     key(&mut app, KeyCode::Char('m'));
     assert!(app.mouse);
+}
+
+#[test]
+fn the_header_names_the_ref_and_says_in_sync_when_nothing_is_pending() {
+    let mut app = App::new(true, 100, NOW);
+    let mut s = snapshot();
+    s.header.reference = "release".into();
+    s.header.applied_revision = Some("0123456789ab".into());
+    app.update(Msg::Update(Update::Snapshot(Box::new(s.clone()))));
+    let shown = screen(&mut app, 120, 10);
+    assert!(
+        shown.contains("release 4f2a9c1 (applied 0123456)"),
+        "{shown}"
+    );
+    s.header.pending_changes = 0;
+    app.update(Msg::Update(Update::Snapshot(Box::new(s.clone()))));
+    let shown = screen(&mut app, 120, 10);
+    assert!(shown.contains("release 4f2a9c1 in sync"), "{shown}");
+    s.header.error =
+        Some("revision 4f2a9c1 is invalid: tenants/x.yaml:3:7: unknown field `plna`".into());
+    app.update(Msg::Update(Update::Snapshot(Box::new(s))));
+    let shown = screen(&mut app, 120, 10);
+    assert!(shown.contains("unknown field `plna`"), "{shown}");
+    assert!(!shown.contains("in sync"), "{shown}");
 }

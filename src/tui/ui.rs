@@ -177,8 +177,18 @@ fn header_groups(app: &App, p: Palette) -> Vec<Vec<Vec<Span<'static>>>> {
         return vec![first];
     }
     let rev = h.revision.as_deref().map(short).unwrap_or("-").to_string();
-    let mut head = vec![Span::raw(format!("HEAD {rev} "))];
+    let reference = if h.reference.is_empty() {
+        "HEAD"
+    } else {
+        h.reference.as_str()
+    };
+    let mut head = vec![Span::raw(format!("{reference} {rev} "))];
+    // Nothing pending means the engine and database match this commit, whichever run last
+    // changed something; otherwise say which commit was applied last.
     match h.applied_revision.as_deref().map(short) {
+        _ if h.pending_changes == 0 && h.revision.is_some() && h.error.is_none() => {
+            head.push(Span::styled("in sync", p.good()))
+        }
         Some(a) if a == rev => head.push(Span::styled("applied", p.good())),
         Some(a) => head.push(Span::styled(format!("(applied {a})"), p.warn())),
         None => head.push(Span::styled("(never applied)", p.warn())),
@@ -318,9 +328,9 @@ const PRIORITY: [Column; 11] = [
     Column::Cpu,
     Column::Plan,
     Column::Api,
-    Column::State,
-    Column::Uptime,
     Column::Url,
+    Column::Uptime,
+    Column::State,
     Column::Theme,
 ];
 

@@ -399,7 +399,7 @@ impl Poller {
             },
         );
         self.record(shared, &rows, now);
-        let header = header(
+        let mut header = header(
             &namespace,
             revision_id,
             plan.as_ref().map_or(0, |p| p.changes.len()),
@@ -407,6 +407,7 @@ impl Poller {
             reconciler,
             error,
         );
+        header.reference = shared.reference.clone();
         let observation = Arc::new(Observation {
             revision,
             effective,
@@ -526,6 +527,7 @@ fn header(
     let last = runs.first();
     Header {
         namespace: namespace.to_string(),
+        reference: String::new(),
         revision,
         applied_revision: runs
             .iter()
