@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 /// A tmux server of its own (its socket in a temporary directory), running one command in a
-/// 120×40 pane; killed on drop.
+/// 170×40 pane (wide enough for every column); killed on drop.
 struct Tmux {
     socket: String,
     _dir: tempfile::TempDir,
@@ -53,7 +53,7 @@ impl Tmux {
             "new-session",
             "-d",
             "-x",
-            "120",
+            "170",
             "-y",
             "40",
             "-s",
@@ -173,7 +173,7 @@ fn the_dashboard_runs_the_loop_filters_and_streams_live_logs() {
         "{screen}"
     );
     assert!(screen.contains("loop: in-process"), "{screen}");
-    assert!(screen.contains("0 pending changes"), "{screen}");
+    assert!(screen.contains("in sync  0 pending"), "{screen}");
     for slug in SLUGS {
         assert!(row(&screen, slug).is_some(), "no row for {slug}:\n{screen}");
     }
@@ -181,6 +181,10 @@ fn the_dashboard_runs_the_loop_filters_and_streams_live_logs() {
     for cell in ["professional", "modern", "active", "Synced", "Healthy"] {
         assert!(acme.contains(cell), "{cell} missing: {acme}");
     }
+    // Live usage against the plan's limits arrives with the next stats readings.
+    let screen = tmux.wait_for("acme's memory gauge", Duration::from_secs(30), |s| {
+        row(s, "acme").is_some_and(|r| r.contains("/512M") && r.contains('%'))
+    });
     let initech = row(&screen, "initech").unwrap_or_default();
     assert!(
         initech.contains("suspended") && initech.contains("Suspended"),

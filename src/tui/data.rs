@@ -60,7 +60,8 @@ pub struct Header {
     pub applied_revision: Option<String>,
     /// Changes the planner would make now.
     pub pending_changes: usize,
-    /// Unix time the last reconcile run finished, and how it ended.
+    /// Unix time the last reconcile pass ended (in-process), or the last apply run that changed
+    /// something finished (read-only: no-op passes of another process leave no trace), and how.
     pub last_reconcile: Option<i64>,
     pub last_reconcile_status: Option<String>,
     pub reconciler: Reconciler,

@@ -202,16 +202,26 @@ fn header_groups(app: &App, p: Palette) -> Vec<Vec<Vec<Span<'static>>>> {
     first.push(match h.last_reconcile {
         Some(t) => {
             let failed = h.last_reconcile_status.as_deref() == Some("failed");
+            let what = match h.reconciler {
+                Reconciler::InProcess => "reconciled",
+                _ => "last apply",
+            };
             vec![Span::styled(
                 format!(
-                    "reconciled {} ago{}",
+                    "{what} {} ago{}",
                     ago(app.now - t),
                     if failed { " (failed)" } else { "" }
                 ),
                 if failed { p.bad() } else { p.dim() },
             )]
         }
-        None => vec![Span::styled("never reconciled", p.dim())],
+        None => vec![Span::styled(
+            match h.reconciler {
+                Reconciler::InProcess => "first pass…",
+                _ => "never applied",
+            },
+            p.dim(),
+        )],
     });
     first.push(vec![Span::styled(
         match &h.reconciler {
@@ -833,7 +843,11 @@ fn draw_logs(frame: &mut Frame, app: &App, p: Palette, area: Rect) {
     frame.render_widget(block, area);
     if logs.is_empty() {
         frame.render_widget(
-            Paragraph::new(Span::styled("no log lines yet", p.dim())),
+            Paragraph::new(Span::styled(
+                "the container has written no log lines yet (the built-in site logs warnings only unless the tenant sets RUST_LOG: info)",
+                p.dim(),
+            ))
+            .wrap(Wrap { trim: false }),
             inner,
         );
         return;

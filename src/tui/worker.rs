@@ -74,6 +74,8 @@ struct Shared {
     updates: mpsc::Sender<Update>,
     /// Live readings by tenant, oldest first (written by the poller, read by the detail task).
     rings: Mutex<HashMap<String, VecDeque<Reading>>>,
+    /// The in-process loop's metrics: when its last pass ended (no-op passes record no run).
+    metrics: std::sync::OnceLock<Arc<crate::watch::metrics::Metrics>>,
     /// Wakes the poller early (a refresh asked for, an action done, the loop's progress).
     refresh: Notify,
 }
@@ -129,16 +131,10 @@ struct Forward {
 
 impl Progress for Forward {
     fn line(&self, tenant: Option<&str>, message: &str) {
-        let now = now_unix();
-        let clock = format!(
-            "{:02}:{:02}:{:02}Z",
-            now / 3600 % 24,
-            now / 60 % 60,
-            now % 60
-        );
+        // The app stamps each activity line with its clock.
         let line = match tenant {
-            Some(t) => format!("{clock} {t}: {message}"),
-            None => format!("{clock} {message}"),
+            Some(t) => format!("{t}: {message}"),
+            None => message.to_string(),
         };
         // Never block the loop on the UI: a line the UI has no room for is dropped.
         let _ = self.shared.updates.try_send(Update::Activity(line));
@@ -171,6 +167,7 @@ async fn run(
         log_lines: config.log_lines.max(1),
         updates,
         rings: Mutex::new(HashMap::new()),
+        metrics: std::sync::OnceLock::new(),
         refresh: Notify::new(),
     });
 
@@ -197,6 +194,7 @@ async fn run(
                 progress.clone(),
             )
             .with_demands(rx);
+            let _ = shared.metrics.set(watcher.metrics.clone());
             let mut stopped = stop.clone();
             let shutdown = async move {
                 let _ = stopped.wait_for(|s| *s).await;
@@ -408,6 +406,11 @@ impl Poller {
             error,
         );
         header.reference = shared.reference.clone();
+        if let Some((at, ok)) = shared.metrics.get().and_then(|m| m.last_pass()) {
+            header.last_reconcile = Some(at);
+            header.last_reconcile_status =
+                Some(if ok { "succeeded" } else { "failed" }.to_string());
+        }
         let observation = Arc::new(Observation {
             revision,
             effective,

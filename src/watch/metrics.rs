@@ -17,6 +17,9 @@ pub struct Metrics {
     /// Gauges replaced whole each pass: tenants by sync state and by health.
     tenants: Mutex<TenantGauges>,
     last_success: AtomicU64,
+    /// When the last pass ended (unix seconds; 0: none yet) and whether it succeeded.
+    last_pass: AtomicU64,
+    last_pass_ok: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -48,9 +51,20 @@ impl Metrics {
         }
         h.sum += seconds;
         h.count += 1;
+        self.last_pass_ok.store(ok, Ordering::Relaxed);
+        self.last_pass
+            .store(crate::store::now_unix().max(0) as u64, Ordering::Relaxed);
         if ok {
             self.last_success
                 .store(crate::store::now_unix().max(0) as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// When the last pass ended and whether it succeeded; None before the first.
+    pub fn last_pass(&self) -> Option<(i64, bool)> {
+        match self.last_pass.load(Ordering::Relaxed) {
+            0 => None,
+            at => Some((at as i64, self.last_pass_ok.load(Ordering::Relaxed))),
         }
     }
 
