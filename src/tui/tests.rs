@@ -748,3 +748,35 @@ fn the_header_names_the_ref_and_says_in_sync_when_nothing_is_pending() {
     assert!(shown.contains("unknown field `plna`"), "{shown}");
     assert!(!shown.contains("in sync"), "{shown}");
 }
+
+#[test]
+fn tiny_terminals_never_panic_in_any_view() {
+    for (w, h) in [(1, 1), (5, 2), (10, 4), (20, 6), (30, 8), (40, 10)] {
+        let mut app = app();
+        screen(&mut app, w, h);
+        key(&mut app, KeyCode::Char('?'));
+        screen(&mut app, w, h);
+        key(&mut app, KeyCode::Esc);
+        key(&mut app, KeyCode::Char('R'));
+        screen(&mut app, w, h);
+        key(&mut app, KeyCode::Char('n'));
+        key(&mut app, KeyCode::Enter);
+        app.update(Msg::Update(Update::Detail(Box::new(detail()))));
+        for tab in ['1', '2', '3', '4', '5'] {
+            key(&mut app, KeyCode::Char(tab));
+            screen(&mut app, w, h);
+        }
+        app.update(Msg::Update(Update::Logs {
+            slug: "acme".into(),
+            lines: vec![log("x"); 50],
+        }));
+        key(&mut app, KeyCode::Char('w'));
+        screen(&mut app, w, h);
+        key(&mut app, KeyCode::Esc);
+        key(&mut app, KeyCode::Char('a'));
+        screen(&mut app, w, h);
+        key(&mut app, KeyCode::Char('/'));
+        keys(&mut app, "health=degraded");
+        screen(&mut app, w, h);
+    }
+}
