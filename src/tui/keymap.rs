@@ -173,19 +173,6 @@ const TABLE: &[Binding] = &[
 ];
 
 const DETAIL: &[Binding] = &[
-    bind(&[code(KeyCode::Esc)], Act::Back, "back", true),
-    bind(
-        &[code(KeyCode::Tab), code(KeyCode::Right)],
-        Act::NextTab,
-        "next tab",
-        true,
-    ),
-    bind(
-        &[code(KeyCode::BackTab), code(KeyCode::Left)],
-        Act::PrevTab,
-        "previous tab",
-        false,
-    ),
     bind(&[ch('s')], Act::SyncTenant, "sync this tenant now", true),
     bind(&[ch('R')], Act::Restart, "restart container (asks)", true),
     bind(
@@ -198,16 +185,8 @@ const DETAIL: &[Binding] = &[
     bind(&[code(KeyCode::End), ch('G')], Act::Bottom, "last", false),
 ];
 
-/// `1`–`5` jump to a detail tab.
-const TABS: &[Binding] = &[
-    bind(&[ch('1')], Act::GoTab(1), "Overview tab", false),
-    bind(&[ch('2')], Act::GoTab(2), "Spec tab", false),
-    bind(&[ch('3')], Act::GoTab(3), "Diff tab", false),
-    bind(&[ch('4')], Act::GoTab(4), "Events tab", false),
-    bind(&[ch('5')], Act::GoTab(5), "Logs tab", false),
-];
-
-const LOGS: &[Binding] = &[
+/// Back and tab keys of the detail view, whatever its tab.
+const DETAIL_NAV: &[Binding] = &[
     bind(&[code(KeyCode::Esc)], Act::Back, "back", true),
     bind(
         &[code(KeyCode::Tab), code(KeyCode::Right)],
@@ -221,6 +200,18 @@ const LOGS: &[Binding] = &[
         "previous tab",
         false,
     ),
+];
+
+/// `1`–`5` jump to a detail tab.
+const TABS: &[Binding] = &[
+    bind(&[ch('1')], Act::GoTab(1), "Overview tab", false),
+    bind(&[ch('2')], Act::GoTab(2), "Spec tab", false),
+    bind(&[ch('3')], Act::GoTab(3), "Diff tab", false),
+    bind(&[ch('4')], Act::GoTab(4), "Events tab", false),
+    bind(&[ch('5')], Act::GoTab(5), "Logs tab", false),
+];
+
+const LOGS: &[Binding] = &[
     bind(&[ch('s')], Act::Follow, "follow on/off", true),
     bind(
         &[code(KeyCode::End), ch('G')],
@@ -255,12 +246,13 @@ fn scope_bindings(scope: Scope) -> &'static [Binding] {
 /// Every binding of `scope`: help and quit first (so the hint bar always shows them), then its
 /// own, then moving.
 pub fn bindings(scope: Scope) -> impl Iterator<Item = &'static Binding> {
-    let tabs: &'static [Binding] = match scope {
-        Scope::Detail | Scope::Logs => TABS,
-        Scope::Table | Scope::Activity => &[],
+    let (nav, tabs): (&'static [Binding], &'static [Binding]) = match scope {
+        Scope::Detail | Scope::Logs => (DETAIL_NAV, TABS),
+        Scope::Table | Scope::Activity => (&[], &[]),
     };
     GLOBAL
         .iter()
+        .chain(nav.iter())
         .chain(scope_bindings(scope).iter())
         .chain(tabs.iter())
         .chain(MOVE.iter())
