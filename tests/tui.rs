@@ -276,3 +276,72 @@ fn with_watch_running_the_dashboard_attaches_read_only() {
     });
     assert!(screen.contains("tui exited with 0"), "{screen}");
 }
+
+#[test]
+fn a_database_outage_and_a_broken_commit_show_on_screen_and_keys_keep_working() {
+    let Some(env) = Env::new(Repo::example(), Db::Postgres) else {
+        return;
+    };
+    let Some(pg) = env.pg.as_ref() else {
+        return;
+    };
+    let url = env.url();
+    let Some(tmux) = Tmux::start(
+        env.repo.path(),
+        &[("TENANTCTL_SUBNET_POOL", env.pool.clone())],
+        &[
+            "--namespace",
+            &env.ns,
+            "--database-url",
+            &url,
+            "tui",
+            "--refresh",
+            "1s",
+            "--interval",
+            "5s",
+        ],
+    ) else {
+        return;
+    };
+    tmux.wait_for("the converged example", Duration::from_secs(180), |s| {
+        s.contains("Synced 6") && s.contains("in sync")
+    });
+
+    // The database goes away: a fault line, and the dashboard still answers keys.
+    pg.set_available(false);
+    tmux.wait_for("the fault line", Duration::from_secs(30), |s| {
+        s.lines()
+            .any(|l| l.starts_with("! ") && l.contains("retrying"))
+    });
+    tmux.keys(&["?"]);
+    tmux.wait_for("help during the outage", Duration::from_secs(5), |s| {
+        s.contains("Keys") && s.contains("sync this tenant now")
+    });
+    tmux.keys(&["Escape"]);
+    pg.set_available(true);
+    let screen = tmux.wait_for("recovery", Duration::from_secs(60), |s| {
+        !s.lines().any(|l| l.starts_with("! ")) && s.contains("Synced 6") && !s.contains(" old")
+    });
+    assert!(!screen.contains("Keys"), "{screen}");
+
+    // A broken commit: the header says why, syncs turn Unknown, nothing is changed.
+    let before = crate::support::names("container", &env.ns);
+    env.repo
+        .edit(
+            "tenants/us/acme.yaml",
+            "plan: professional",
+            "plna: professional",
+        )
+        .commit("a typo");
+    let screen = tmux.wait_for("the invalid revision", Duration::from_secs(30), |s| {
+        s.contains("is invalid") && s.contains("Unknown 6")
+    });
+    assert!(screen.contains("tenants/us/acme.yaml"), "{screen}");
+    std::thread::sleep(Duration::from_secs(6)); // a loop pass (interval 5 s) sees the broken commit too
+    assert_eq!(crate::support::names("container", &env.ns), before);
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("the exit", Duration::from_secs(30), |s| {
+        s.contains("tui exited with")
+    });
+    assert!(screen.contains("tui exited with 0"), "{screen}");
+}

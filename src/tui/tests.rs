@@ -780,3 +780,16 @@ fn tiny_terminals_never_panic_in_any_view() {
         screen(&mut app, w, h);
     }
 }
+
+#[test]
+fn an_old_observation_is_flagged_in_the_header() {
+    let mut app = app();
+    assert!(!screen(&mut app, 120, 8).contains(" old"));
+    app.update(Msg::Tick(NOW + 40));
+    let s = screen(&mut app, 120, 8);
+    assert!(s.contains("data 40s old"), "{s}");
+    let mut fresh = snapshot();
+    fresh.at = NOW + 40;
+    app.update(Msg::Update(Update::Snapshot(Box::new(fresh))));
+    assert!(!screen(&mut app, 120, 8).contains(" old"));
+}

@@ -13,6 +13,10 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Sparkline, Wrap};
 
+/// An observation this old (seconds) is flagged in the header: the engine or database is slow
+/// or down, and the worker is still waiting or retrying.
+const STALE_AFTER: i64 = 15;
+
 /// Styles that read on dark and light terminals: the 16 named colours only, never a fixed
 /// background; with colour off (`NO_COLOR`) only bold, reverse and underline remain.
 #[derive(Debug, Clone, Copy)]
@@ -233,6 +237,14 @@ fn header_groups(app: &App, p: Palette) -> Vec<Vec<Vec<Span<'static>>>> {
     )]);
     if let Some(e) = &h.error {
         first.push(vec![Span::styled(e.clone(), p.bad())]);
+    }
+    // The figures shown are only as fresh as the last observation: say so when it is old.
+    let age = app.now - app.snapshot.at;
+    if age >= STALE_AFTER {
+        first.push(vec![Span::styled(
+            format!("data {} old", ago(age)),
+            p.bad(),
+        )]);
     }
     let s = crate::status::Summary::of_counts(app.snapshot.rows.iter().map(|r| (r.sync, r.health)));
     let mut second = vec![vec![Span::styled(

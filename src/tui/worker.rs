@@ -57,6 +57,8 @@ const RESTART_TIMEOUT: Duration = Duration::from_secs(10);
 const RESTART_LOCK_WAIT: Duration = Duration::from_secs(5);
 /// Progress lines arrive in bursts during an apply: observe once the burst settles a little.
 const REFRESH_SETTLE: Duration = Duration::from_millis(150);
+/// One observation may take this long before it is reported as a fault (and retried).
+const POLL_TIMEOUT: Duration = Duration::from_secs(12);
 /// Reconcile runs read to find the newest successful one.
 const RUNS: i64 = 20;
 
@@ -277,13 +279,23 @@ async fn poll_loop(
             _ = tick.tick() => {}
             () = shared.refresh.notified() => tokio::time::sleep(REFRESH_SETTLE).await,
         }
-        let update = match poller.poll(&shared).await {
+        // A hung engine or database must show as a fault, not as figures that silently age.
+        let polled = tokio::time::timeout(POLL_TIMEOUT, poller.poll(&shared))
+            .await
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "observing the engine and the database took longer than {}s",
+                    POLL_TIMEOUT.as_secs()
+                ))
+            });
+        let update = match polled {
             Ok((snapshot, observation)) => {
                 observations.send_replace(Some(observation));
                 Update::Snapshot(Box::new(snapshot))
             }
+            // The retry first: a long reason is cut at the screen's edge.
             Err(fault) => Update::Fault(format!(
-                "{fault} (retrying every {}s)",
+                "retrying every {}s: {fault}",
                 every.as_secs().max(1)
             )),
         };
