@@ -311,6 +311,10 @@ struct Poller {
     revision: Option<Arc<Revision>>,
     /// The previous stats reading of each container, by id (CPU percent needs two).
     previous: HashMap<String, ContainerStats>,
+    /// The last usage figures of each container, by id: kept between the polls that sample it.
+    live: HashMap<String, Live>,
+    /// Where the next poll's stats sample starts among the running containers (by id).
+    cursor: usize,
 }
 
 impl Poller {
@@ -367,35 +371,49 @@ impl Poller {
 
         let now = now_unix();
         let month = crate::calendar::month_key(now);
+        let sample = stats_sample(&observed.runtime.containers, &mut self.cursor);
         let (stats, runs, counters, reconciler) = tokio::join!(
-            shared
-                .runtime
-                .stats_of(&observed.runtime.containers, StatsMode::OneShot),
+            shared.runtime.stats_of(&sample, StatsMode::OneShot),
             shared.store.runs(RUNS),
             shared.store.usage_month_counters(&month, None),
             reconciler(shared),
         );
         let runs = runs.map_err(|e| e.to_string())?;
         let counters = counters.map_err(|e| e.to_string())?;
-        let mut live: HashMap<String, Live> = HashMap::new();
-        let mut current = HashMap::new();
+        // Containers gone since the last poll drop out; those not sampled now keep their figures.
+        let ids: std::collections::HashSet<&str> = observed
+            .runtime
+            .containers
+            .iter()
+            .map(|c| c.id.as_str())
+            .collect();
+        self.live.retain(|id, _| ids.contains(id.as_str()));
+        self.previous.retain(|id, _| ids.contains(id.as_str()));
+        for c in observed
+            .runtime
+            .containers
+            .iter()
+            .filter(|c| !c.state.is_running())
+        {
+            self.live.remove(&c.id);
+        }
         for (container, reading) in stats {
-            // A container whose stats failed (stopped meanwhile, slow engine) just has none this time.
+            // A container whose stats failed (stopped meanwhile, slow engine) keeps its last figures.
             let Ok(reading) = reading else { continue };
             let cpu = self
                 .previous
                 .get(&container.id)
                 .and_then(|before| cpu_percent_between(before, &reading));
-            live.insert(
+            self.live.insert(
                 container.id.clone(),
                 Live {
                     cpu_percent: cpu,
                     memory_bytes: Some(reading.memory_bytes),
                 },
             );
-            current.insert(container.id.clone(), reading);
+            self.previous.insert(container.id.clone(), reading);
         }
-        self.previous = current;
+        let live = &self.live;
 
         let rows = join_rows(
             statuses,
@@ -404,7 +422,7 @@ impl Poller {
                 db: &observed.db,
                 containers: &observed.runtime.containers,
                 namespace: &namespace,
-                live: &live,
+                live,
                 api_calls: &counters,
             },
         );
@@ -529,6 +547,31 @@ async fn reconciler(shared: &Shared) -> Reconciler {
         // The store being down is reported by the poll itself.
         Ok(None) | Err(_) => Reconciler::None,
     }
+}
+
+/// Stats readings asked of the engine per poll at most: with more running containers, each
+/// poll samples the next slice, so every container is read every few polls and the engine is
+/// never asked for thousands of readings at once.
+const STATS_PER_POLL: usize = 100;
+
+/// The running containers to read stats of this poll, moving `cursor` on.
+fn stats_sample(containers: &[ObservedContainer], cursor: &mut usize) -> Vec<ObservedContainer> {
+    let mut running: Vec<&ObservedContainer> =
+        containers.iter().filter(|c| c.state.is_running()).collect();
+    if running.len() <= STATS_PER_POLL {
+        *cursor = 0;
+        return running.into_iter().cloned().collect();
+    }
+    running.sort_by(|a, b| a.id.cmp(&b.id));
+    let start = *cursor % running.len();
+    *cursor = start + STATS_PER_POLL;
+    running
+        .iter()
+        .cycle()
+        .skip(start)
+        .take(STATS_PER_POLL)
+        .map(|c| (*c).clone())
+        .collect()
 }
 
 fn header(
@@ -1180,6 +1223,36 @@ async fn restart(shared: &Shared, slug: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stats_are_sampled_in_slices_that_cover_every_running_container() {
+        let mut containers: Vec<ObservedContainer> = (0..250)
+            .map(|i| {
+                container(
+                    &format!("id{i:03}"),
+                    "t",
+                    &format!("c{i}"),
+                    crate::runtime::ContainerState::Running,
+                )
+            })
+            .collect();
+        containers[7].state = crate::runtime::ContainerState::Exited;
+        let mut cursor = 0;
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..3 {
+            let sample = stats_sample(&containers, &mut cursor);
+            assert_eq!(sample.len(), STATS_PER_POLL);
+            seen.extend(sample.into_iter().map(|c| c.id));
+        }
+        assert_eq!(
+            seen.len(),
+            249,
+            "every running container within three polls"
+        );
+        assert!(!seen.contains("id007"), "stopped containers are not read");
+        let few = &containers[..10];
+        assert_eq!(stats_sample(few, &mut cursor).len(), 9);
+    }
     use crate::model::SourceFile;
     use crate::runtime::{ContainerState, Env};
     use crate::status::{Health, SyncStatus};
