@@ -413,3 +413,51 @@ fn logs_tail_follow_and_errors() {
 fn logs_follow_a_replaced_container() {
     logs_follow_the_replacement_container(Db::Sqlite);
 }
+
+/// An ended, unconverted trial: status counts the suspension the loop will make as pending, and
+/// once it is made, the stopped tenant as in sync (status applies the trial rule like apply).
+#[test]
+fn status_applies_the_trial_rule() {
+    let Some(env) = Env::new(Repo::example(), Db::Sqlite) else {
+        return;
+    };
+    env.apply_ok(&[]);
+    let later = (tenantctl::store::now_unix() + 31 * 86_400).to_string();
+    let status_later = || -> Value {
+        let out = env
+            .cmd(&["status", "--output", "json"])
+            .env("TENANTCTL_NOW", &later)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    // acme is on a plan with a 14-day trial and has not converted.
+    let s = status_later();
+    assert_eq!(pair(&s, "acme").0, "OutOfSync", "{s}");
+    assert!(
+        reasons(&s, "acme").iter().any(|r| r.contains("stopped")),
+        "{:?}",
+        reasons(&s, "acme")
+    );
+    let out = env
+        .cmd(&["apply", "--auto-approve"])
+        .env("TENANTCTL_NOW", &later)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = status_later();
+    assert_eq!(
+        pair(&s, "acme"),
+        ("Synced".to_string(), "Suspended".to_string()),
+        "{s}"
+    );
+}

@@ -55,7 +55,8 @@ pub async fn container_details(
         .await
 }
 
-/// Observes everything once and computes the status of every tenant (or of `tenants`).
+/// Observes everything once and computes the status of every tenant (or of `tenants`), with
+/// the trial rule applied as `apply` and `watch` apply it.
 ///
 /// `desired` is `None` when the revision is invalid; `error` then says why, once.
 pub async fn gather(
@@ -72,6 +73,11 @@ pub async fn gather(
         db: db?,
     };
     let details = container_details(runtime, &observed.runtime.containers).await?;
+    // The trial rule is part of what the loop converges to: an ended, unconverted trial is
+    // suspended, and a suspended container is then in sync, not drift.
+    let effective = desired
+        .map(|d| crate::plan::trial::apply_trials(d, &observed.db, crate::plan::trial::now()).0);
+    let desired = effective.as_deref();
     let plan = desired.map(|d| {
         plan::compute(
             d,
