@@ -42,7 +42,10 @@ impl Tmux {
             line.push(' ');
             line.push_str(&quote(a));
         }
-        line.push_str("; echo \"tui exited with $?\"; exec sleep 600");
+        // After the exit: the code, and whether the terminal is back in canonical (cooked) mode.
+        line.push_str(
+            "; echo \"tui exited with $?\"; if stty -a | tr ' ;' '\\n\\n' | grep -qx icanon; then echo 'terminal: cooked'; else echo 'terminal: raw'; fi; exec sleep 600",
+        );
         let dir = tempfile::tempdir().expect("tempdir");
         let tmux = Tmux {
             socket: dir.path().join("tmux").display().to_string(),
@@ -223,6 +226,7 @@ fn the_dashboard_runs_the_loop_filters_and_streams_live_logs() {
         s.contains("tui exited with")
     });
     assert!(screen.contains("tui exited with 0"), "{screen}");
+    assert!(screen.contains("terminal: cooked"), "{screen}");
     assert!(
         !screen.contains("TENANT") && !screen.contains("following"),
         "the dashboard is still on screen:\n{screen}"
@@ -344,4 +348,63 @@ fn a_database_outage_and_a_broken_commit_show_on_screen_and_keys_keep_working() 
         s.contains("tui exited with")
     });
     assert!(screen.contains("tui exited with 0"), "{screen}");
+}
+
+#[test]
+fn a_panic_or_sigterm_gives_the_terminal_back() {
+    let Some(env) = Env::new(Repo::example(), Db::Sqlite) else {
+        return;
+    };
+    // A panic (debug builds panic on purpose with this variable, once the first frame is drawn).
+    let Some(tmux) = Tmux::start(
+        env.repo.path(),
+        &[
+            ("TENANTCTL_TUI_TEST_PANIC", "1".to_string()),
+            ("RUST_BACKTRACE", "0".to_string()),
+        ],
+        &["--namespace", &env.ns, "tui", "--read-only"],
+    ) else {
+        return;
+    };
+    let screen = tmux.wait_for("the exit", Duration::from_secs(60), |s| {
+        s.contains("terminal: ")
+    });
+    assert!(
+        screen.lines().any(|l| l == "tui exited with 101"),
+        "the exit line is whole (nothing printed over):\n{screen}"
+    );
+    assert!(
+        screen.contains("panicking on purpose"),
+        "the message is readable:\n{screen}"
+    );
+    assert!(screen.contains("terminal: cooked"), "{screen}");
+    assert!(!screen.contains("sort: tenant"), "{screen}");
+    drop(tmux);
+
+    // SIGTERM: a clean exit, terminal restored.
+    let Some(tmux) = Tmux::start(
+        env.repo.path(),
+        &[],
+        &["--namespace", &env.ns, "tui", "--read-only"],
+    ) else {
+        return;
+    };
+    tmux.wait_for("the dashboard", Duration::from_secs(60), |s| {
+        s.contains("TENANT")
+    });
+    let pid = tmux.run(&["list-panes", "-t", "t", "-F", "#{pane_pid}"]);
+    let shell = String::from_utf8_lossy(&pid.stdout).trim().to_string();
+    let out = Command::new("pkill")
+        .args(["-TERM", "-P", &shell, "-x", "tenantctl"])
+        .output()
+        .expect("pkill");
+    assert!(
+        out.status.success(),
+        "no tenantctl under the pane's shell {shell}"
+    );
+    let screen = tmux.wait_for("the exit", Duration::from_secs(30), |s| {
+        s.contains("terminal: ")
+    });
+    assert!(screen.contains("tui exited with 0"), "{screen}");
+    assert!(screen.contains("terminal: cooked"), "{screen}");
 }

@@ -60,7 +60,15 @@ struct TerminalGuard {
     terminal: Terminal<CrosstermBackend<Stdout>>,
 }
 
+/// Whether the dashboard holds the terminal: restoring twice (the panic hook, then the guard
+/// while unwinding) would leave the alternate screen twice, and the second time moves the cursor
+/// back over what the panic printed.
+static TERMINAL_TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn restore_terminal() {
+    if !TERMINAL_TAKEN.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
     let _ = disable_raw_mode();
     let _ = execute!(
         std::io::stdout(),
@@ -82,6 +90,7 @@ impl TerminalGuard {
             restore_terminal();
             previous(info);
         }));
+        TERMINAL_TAKEN.store(true, std::sync::atomic::Ordering::SeqCst);
         enable_raw_mode()?;
         let mut stdout = std::io::stdout();
         if let Err(e) = execute!(stdout, EnterAlternateScreen, EnableMouseCapture) {
@@ -102,6 +111,15 @@ impl Drop for TerminalGuard {
 /// Whether colours are on: off with a non-empty `NO_COLOR` (no-color.org) or `no_color`.
 pub fn color_wanted(no_color: bool) -> bool {
     !no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Test hook of debug builds only: `TENANTCTL_TUI_TEST_PANIC=1` panics once a frame is drawn,
+/// so the end-to-end tests can check that a panic gives the terminal back.
+#[cfg(debug_assertions)]
+fn panic_for_test() {
+    if std::env::var_os("TENANTCTL_TUI_TEST_PANIC").is_some() {
+        panic!("TENANTCTL_TUI_TEST_PANIC is set: panicking on purpose");
+    }
 }
 
 /// Runs the dashboard until the user quits or SIGINT/SIGTERM arrives.
@@ -126,6 +144,8 @@ pub async fn run(config: TuiConfig) -> anyhow::Result<()> {
             }
         }
         guard.terminal.draw(|f| ui::draw(f, &mut app))?;
+        #[cfg(debug_assertions)]
+        panic_for_test();
         tokio::select! {
             event = events.next() => match event {
                 Some(Ok(e)) => app.update(Msg::Term(e)),
