@@ -245,13 +245,12 @@ impl Watcher {
                         fence.term, p.holder, p.term
                     ),
                     None => format!(
-                        "leading (term {}): the lease lasts {}s and is renewed every {}s",
+                        "leading (term {}): the lease lasts {:.1}s and is renewed every {:.1}s",
                         fence.term,
                         self.config.lease_ttl.as_secs_f64(),
                         leader::Timing::of(self.config.lease_ttl)
                             .renew_every
                             .as_secs_f64()
-                            .round()
                     ),
                 },
             );
@@ -263,7 +262,10 @@ impl Watcher {
                 Ok(0) => {}
                 Ok(n) => self.progress.line(
                     None,
-                    &format!("marked {n} runs left running by an earlier leader as interrupted"),
+                    &format!(
+                        "marked {n} run{} left running by an earlier leader as interrupted",
+                        if n == 1 { "" } else { "s" }
+                    ),
                 ),
                 Err(e) => tracing::warn!("marking interrupted runs failed: {e}"),
             }
@@ -305,14 +307,16 @@ impl Watcher {
                 Some((d, r)) => (Some(d), Some(r)),
                 None => (None, None),
             };
+            // Biased: a lease already lost wins over a pass that could start.
             let result = tokio::select! {
-                result = self.pass(trigger, demand.as_ref()) => result,
+                biased;
                 () = fence.lost() => {
                     if let Some(reply) = reply {
                         let _ = reply.send(Err("this loop lost the leader lease; the pass was stopped".into()));
                     }
                     return Ok(());
                 }
+                result = self.pass(trigger, demand.as_ref()) => result,
             };
             self.metrics
                 .pass(started.elapsed().as_secs_f64(), result.is_ok());
