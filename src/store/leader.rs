@@ -219,6 +219,34 @@ impl Store {
         }
     }
 
+    /// A handle on the same database with one connection of its own, for the election: the
+    /// lease is then renewed on time even while a pass holds every connection of the main pool.
+    /// (An in-memory SQLite database lives in its one connection: it is shared instead.)
+    pub fn with_own_connection(&self) -> Store {
+        let pool = match &self.pool {
+            Pool::Sqlite(_) if super::url::sqlite_in_memory(&self.redacted_url) => {
+                return self.clone();
+            }
+            Pool::Sqlite(p) => Pool::Sqlite(
+                sqlx::sqlite::SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(super::CONNECT_TIMEOUT)
+                    .connect_lazy_with((*p.connect_options()).clone()),
+            ),
+            Pool::Postgres(p) => Pool::Postgres(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(super::CONNECT_TIMEOUT)
+                    .connect_lazy_with((*p.connect_options()).clone()),
+            ),
+        };
+        Store {
+            pool,
+            redacted_url: self.redacted_url.clone(),
+            fence: None,
+        }
+    }
+
     /// A handle whose every write is made only while `fence` holds (see the module docs).
     pub fn fenced(&self, fence: Fence) -> Store {
         Store {
@@ -347,6 +375,24 @@ impl Store {
                 holder,
             }),
             None => Ok(()),
+        }
+    }
+}
+
+/// A connection taken from a store's pool and kept (tests: a pool with none to spare).
+#[cfg(test)]
+#[allow(dead_code)]
+pub(crate) enum HeldConnection {
+    Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
+    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
+}
+
+#[cfg(test)]
+impl Store {
+    pub(crate) async fn hold_connection(&self) -> HeldConnection {
+        match &self.pool {
+            Pool::Sqlite(p) => HeldConnection::Sqlite(p.acquire().await.expect("a connection")),
+            Pool::Postgres(p) => HeldConnection::Postgres(p.acquire().await.expect("a connection")),
         }
     }
 }

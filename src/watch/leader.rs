@@ -98,8 +98,10 @@ pub struct Elector {
 }
 
 impl Elector {
-    /// Starts taking part as `holder` (`host:pid:start:role`) from `host`.
+    /// Starts taking part as `holder` (`host:pid:start:role`) from `host`, on a connection of
+    /// its own (see [`Store::with_own_connection`]).
     pub fn start(store: Store, holder: String, host: String, ttl: Duration) -> Elector {
+        let store = store.with_own_connection();
         let (tx, role) = watch::channel(Role::Starting);
         let task = tokio::spawn(elect(
             store.clone(),
@@ -353,6 +355,30 @@ mod tests {
         assert_eq!(fence.term, 2);
         assert_eq!(previous.map(|p| p.holder).as_deref(), Some("h:1:1:watch"));
         b.release().await;
+        store.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_lease_is_renewed_while_the_main_pool_is_exhausted() {
+        let (_dir, store) = scratch().await;
+        let a = Elector::start(
+            store.clone(),
+            "h:1:1:watch".into(),
+            "h".into(),
+            Duration::from_secs(1),
+        );
+        let mut ra = a.role();
+        let Role::Leader { fence, .. } = until(&mut ra, |r| matches!(r, Role::Leader { .. })).await
+        else {
+            unreachable!()
+        };
+        // Every connection of the main pool busy reading, for three lease lengths.
+        let held: Vec<_> =
+            futures_util::future::join_all((0..5).map(|_| store.hold_connection())).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(fence.is_valid(), "renewed on its own connection");
+        drop(held);
+        a.release().await;
         store.close().await;
     }
 
