@@ -14,12 +14,15 @@
 # What to expect: the standby takes the lease once it has lapsed by the database's clock, i.e.
 # `ttl - (time since the leader's last renewal)` after the kill, plus up to one retry interval
 # (min(ttl/5, 1s)). The leader renews every ttl/3, so with the default 10 s lease the takeover
-# lands between about 6.7 s and 11 s after the kill; each run prints how long before the kill
-# the lease was last renewed, which explains where in that window it fell.
+# lands between about 6.7 s and 11 s after the kill. The kill comes at a random point of the
+# renewal cycle; each run prints how long before the kill the lease was last renewed, which
+# explains where in that window it fell.
 set -euo pipefail
 root=$(pwd)
 runs=${BENCH_RUNS:-5}
 ttl=${BENCH_LEASE_TTL:-10s}
+ttl_s=${ttl%s}
+[[ "$ttl_s" =~ ^[0-9]+$ ]] || { echo "BENCH_LEASE_TTL: whole seconds, e.g. 10s" >&2; exit 1; }
 admin=${TENANTCTL_TEST_POSTGRES_URL:-postgres://tenantctl:tenantctl@127.0.0.1:5432/postgres}
 ns="benchf$$"
 db="tenantctl_bench_failover_$$"
@@ -96,10 +99,12 @@ for r in $(seq 1 "$runs"); do
         leader=$b; standby=$a; slog="$work/a$r.log"
     fi
     wait_for 30 "the standby standing by (run $r)" grep -q "standing by: leader is" "$slog"
-    sleep 1
+    # Kill at a random point of the renewal cycle (every ttl/3), not always at the same one.
+    sleep "$(awk -v t="$ttl_s" -v s="$RANDOM" 'BEGIN { srand(s); printf "%.3f", 1 + rand() * t / 3 }')"
     age=$(psql "$url" -qAtc "SELECT (extract(epoch from now()) * 1000)::bigint - renewed_at_ms FROM leader")
     kill -9 "$leader"
     killed=$(now_ms)
+    { wait "$leader"; } 2>/dev/null || true
     sed -i "s/BENCH: \"[0-9]*\"/BENCH: \"$r\"/" tenants/us/acme.yaml
     git -c user.name=bench -c user.email=bench@invalid commit -qam "bench $r"
     wait_for 60 "the takeover (run $r)" grep -q "took over from" "$slog"
@@ -109,8 +114,7 @@ for r in $(seq 1 "$runs"); do
     echo "run $r: lease last renewed ${age} ms before the kill; new leader after ${led} ms; commit running and healthy after ${applied} ms"
     leads+=("$led"); applies+=("$applied"); ages+=("$age")
     kill "$standby"
-    wait "$standby" 2>/dev/null || true
-    wait "$leader" 2>/dev/null || true
+    { wait "$standby"; } 2>/dev/null || true
 done
 
 stats() { # label, values...

@@ -177,6 +177,7 @@ async fn elect(store: Store, holder: String, host: String, t: Timing, tx: watch:
             return;
         }
         let sent = Instant::now();
+        let mut wait = t.retry_every;
         let attempt =
             tokio::time::timeout(t.ttl, store.acquire_leader(&holder, &host, t.ttl)).await;
         match attempt {
@@ -199,6 +200,10 @@ async fn elect(store: Store, holder: String, host: String, t: Timing, tx: watch:
             }
             Ok(Ok(None)) => match store.leader().await {
                 Ok(row) => {
+                    // Try again when the lease lapses, if that comes before the next try.
+                    if let Some(l) = &row {
+                        wait = t.retry_every.min(until_lapsed(l));
+                    }
                     seen = row.clone();
                     publish(
                         &tx,
@@ -217,8 +222,15 @@ async fn elect(store: Store, holder: String, host: String, t: Timing, tx: watch:
                 format!("the database did not answer within {}s", t.ttl.as_secs()),
             ),
         }
-        tokio::time::sleep(t.retry_every).await;
+        tokio::time::sleep(wait).await;
     }
+}
+
+/// How long until a lease read just now lapses by the database's clock, plus a little (its
+/// clock counts whole milliseconds), and never less than that little.
+fn until_lapsed(l: &LeaderRow) -> Duration {
+    let ms = u64::try_from(l.expires_in_ms()).unwrap_or(0);
+    Duration::from_millis(ms.saturating_add(5))
 }
 
 fn unreachable_db(tx: &watch::Sender<Role>, seen: &Option<LeaderRow>, error: String) {
@@ -271,6 +283,23 @@ async fn lead(store: &Store, holder: &str, fence: &Fence, t: &Timing) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_standby_tries_again_when_the_lease_lapses() {
+        let mut l = LeaderRow {
+            name: "watch".into(),
+            term: 1,
+            holder: "h:1:1:watch".into(),
+            host: "h".into(),
+            acquired_at_ms: 0,
+            renewed_at_ms: 0,
+            expires_at_ms: 10_300,
+            now_ms: 10_000,
+        };
+        assert_eq!(until_lapsed(&l), Duration::from_millis(305));
+        l.now_ms = 20_000;
+        assert_eq!(until_lapsed(&l), Duration::from_millis(5));
+    }
 
     #[test]
     fn timing_leaves_room_for_failed_renewals() {
