@@ -77,6 +77,11 @@ enum Command {
     /// Git changes are noticed through file events on the repository's refs (debounced); the
     /// --interval resync is the source of truth. Transient faults (engine or database down) are
     /// reported and retried with backoff; the loop never exits on them.
+    ///
+    /// High availability: run it on several hosts against one PostgreSQL database. Exactly one
+    /// applies, the holder of a leader lease in the database (every write it makes carries its
+    /// term, so a deposed leader cannot write); the others stand by, and one takes over within
+    /// --lease-ttl of the leader dying. A SQLite file serves one host only.
     Watch(WatchArgs),
     /// Sample every running tenant once and store it: container CPU, memory, network and block
     /// I/O, and the site's API-call counters; roll up, prune, and record threshold crossings.
@@ -248,6 +253,18 @@ struct WatchArgs {
     /// Where the remote's cache lives [default: .tenantctl/remote/ in the current directory]
     #[arg(long, value_name = "DIR", requires = "remote")]
     cache_dir: Option<PathBuf>,
+    /// The leader lease's length (1s to 5m): a standby takes over within it when the leader
+    /// dies; the leader renews every third of it and stops applying if it cannot
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_lease_ttl)]
+    lease_ttl: std::time::Duration,
+}
+
+fn parse_lease_ttl(text: &str) -> Result<std::time::Duration, String> {
+    let ttl = parse_duration(text)?;
+    if !(std::time::Duration::from_secs(1)..=std::time::Duration::from_secs(300)).contains(&ttl) {
+        return Err(format!("`{text}`: the lease lasts from 1s to 5m"));
+    }
+    Ok(ttl)
 }
 
 /// `500ms`, `30s`, `2m`, `1h`, or plain seconds.
@@ -982,6 +999,7 @@ async fn watch_command(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
         apply: args.tuning.config(&cli.namespace, String::new()),
         remote,
         meter_interval: (!args.meter_interval.is_zero()).then_some(args.meter_interval),
+        lease_ttl: args.lease_ttl,
     };
     let watcher = tenantctl::watch::Watcher::new(config, runtime, store.clone(), progress.clone());
     if let Some(addr) = args.metrics_addr {
@@ -1198,6 +1216,7 @@ async fn tui_command(cli: &Cli, args: &TuiArgs) -> Result<ExitCode> {
         apply: args.tuning.config(&cli.namespace, String::new()),
         remote: None,
         meter_interval: (!args.meter_interval.is_zero()).then_some(args.meter_interval),
+        lease_ttl: tenantctl::watch::leader::DEFAULT_TTL,
     });
     let config = tenantctl::tui::TuiConfig {
         repo: root,

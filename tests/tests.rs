@@ -4,6 +4,7 @@
 mod support;
 
 mod apply;
+mod ha;
 mod plan;
 mod status;
 mod tui;

@@ -54,10 +54,32 @@ pub(crate) fn holder_is_dead(holder: &str) -> bool {
         })
 }
 
+/// The apply lock's holder for a watch leader's pass: the leader's holder and its term, so a
+/// later leader can tell a deposed leader's lock from a live apply.
+pub fn leader_holder(holder: &str, term: i64) -> String {
+    format!("{holder}:term={term}")
+}
+
+/// The term of a watch leader that holds the apply lock, if it is one.
+fn leader_term(holder: &str) -> Option<i64> {
+    holder.rsplit_once(":term=")?.1.parse().ok()
+}
+
 impl ApplyLock {
-    /// Takes the lock, waiting up to `timeout` for another holder; a dead holder on this host is taken over at once.
+    /// Takes the lock, waiting up to `timeout` for another holder; a dead holder on this host is
+    /// taken over at once. Through a fenced store (a watch leader's pass), the lock is held in the
+    /// leader's name and term, and a lock left by the leader of an earlier term is taken over at
+    /// once too: that leader stopped applying before its lease lapsed.
     pub async fn acquire(store: &Store, timeout: Duration) -> Result<ApplyLock, LockError> {
-        let holder = holder_id();
+        let holder = match store.fence() {
+            Some(f) => leader_holder(&f.holder, f.term),
+            None => {
+                // A SQLite file in use by another host's loop is refused before anything is done.
+                store.refuse_other_hosts(&hostname()).await?;
+                holder_id()
+            }
+        };
+        let my_term = store.fence().map(|f| f.term);
         let started = Instant::now();
         loop {
             if store.try_lock(LOCK_NAME, &holder, TTL).await? {
@@ -68,6 +90,13 @@ impl ApplyLock {
                 && holder_is_dead(&info.holder)
             {
                 tracing::warn!(holder = %info.holder, "taking over the apply lock of a process that no longer runs");
+                store.unlock(LOCK_NAME, &info.holder).await?;
+                continue;
+            }
+            if let (Some(info), Some(mine)) = (&info, my_term)
+                && leader_term(&info.holder).is_some_and(|t| t < mine)
+            {
+                tracing::warn!(holder = %info.holder, "taking over the apply lock of a deposed leader");
                 store.unlock(LOCK_NAME, &info.holder).await?;
                 continue;
             }
@@ -111,5 +140,27 @@ impl ApplyLock {
         if let Err(e) = self.store.unlock(LOCK_NAME, &self.holder).await {
             tracing::warn!("releasing the apply lock failed (it expires by itself): {e}");
         }
+    }
+}
+
+/// A pass stopped mid-way (its leader lost the lease) drops its lock unreleased: renewing stops,
+/// and the row lapses or is taken over by the next leader.
+impl Drop for ApplyLock {
+    fn drop(&mut self) {
+        self.renewal.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leader_holders_carry_their_term() {
+        let h = leader_holder("host:42:1700000000:watch", 7);
+        assert_eq!(h, "host:42:1700000000:watch:term=7");
+        assert_eq!(leader_term(&h), Some(7));
+        assert_eq!(leader_term("host:42:1700000000"), None);
+        assert_eq!(leader_term("host:42:1:watch:term=x"), None);
     }
 }

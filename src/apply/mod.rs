@@ -309,6 +309,13 @@ impl Applier {
                     self.finish_tenant(slug, None, url.as_deref()).await;
                     return Outcome::Converged { url };
                 }
+                // A deposed leader stops at once: no retry, nothing more recorded.
+                Err(ApplyError::Store(e)) if e.is_fenced() => {
+                    self.progress.line(Some(slug), &format!("stopped: {e}"));
+                    return Outcome::Failed {
+                        reason: e.to_string(),
+                    };
+                }
                 Err(e) => {
                     last_error = e.to_string();
                     self.progress.line(

@@ -98,11 +98,15 @@ pub async fn gather(
         namespace: runtime.namespace(),
         tenants,
     });
+    let (leader, loops) = tokio::join!(store.leader(), crate::watch::presence::loops(store));
+    let present: Vec<String> = loops?.into_iter().map(|r| r.holder).collect();
+    let reconciler = super::Reconciler::of(leader?.as_ref(), &present);
     Ok(Report {
         revision: revision.map(str::to_string),
         namespace: runtime.namespace().to_string(),
         error,
         summary: Summary::of(&statuses),
         tenants: statuses,
+        reconciler: Some(reconciler),
     })
 }

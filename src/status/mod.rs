@@ -196,6 +196,69 @@ pub struct Report {
     pub error: Option<String>,
     pub tenants: Vec<TenantStatus>,
     pub summary: Summary,
+    /// Who reconciles: the leader lease and the loops standing by (`None`: not read).
+    pub reconciler: Option<Reconciler>,
+}
+
+/// The reconcile loops of this database: the leader lease, and who stands by.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reconciler {
+    /// The lease as it stands, live or lapsed; `None` if no loop ever led here.
+    pub leader: Option<LeaderStatus>,
+    /// Loops present (alive) that do not hold the lease, by holder (`host:pid:start:role`).
+    pub standbys: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LeaderStatus {
+    pub holder: String,
+    pub host: String,
+    pub term: i64,
+    /// The lease has not lapsed (by the database's clock).
+    pub live: bool,
+    #[serde(serialize_with = "serialize_ms")]
+    pub acquired_at: i64,
+    #[serde(serialize_with = "serialize_ms")]
+    pub renewed_at: i64,
+    #[serde(serialize_with = "serialize_ms")]
+    pub expires_at: i64,
+    /// Milliseconds until the lease lapses (negative: since it lapsed), by the database's clock.
+    pub expires_in_ms: i64,
+    /// Milliseconds since the last renewal, by the database's clock.
+    pub renewed_ms_ago: i64,
+}
+
+fn serialize_ms<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&time::rfc3339(ms.div_euclid(1000)))
+}
+
+impl Reconciler {
+    /// From the lease row and the presence rows of live loops. Pure.
+    pub fn of(leader: Option<&crate::store::LeaderRow>, present: &[String]) -> Reconciler {
+        let leader = leader.map(|l| LeaderStatus {
+            holder: l.holder.clone(),
+            host: l.host.clone(),
+            term: l.term,
+            live: l.live(),
+            acquired_at: l.acquired_at_ms,
+            renewed_at: l.renewed_at_ms,
+            expires_at: l.expires_at_ms,
+            expires_in_ms: l.expires_in_ms(),
+            renewed_ms_ago: l.now_ms - l.renewed_at_ms,
+        });
+        let leading = leader
+            .as_ref()
+            .filter(|l| l.live)
+            .map(|l| l.holder.as_str());
+        let mut standbys: Vec<String> = present
+            .iter()
+            .filter(|h| Some(h.as_str()) != leading)
+            .cloned()
+            .collect();
+        standbys.sort();
+        standbys.dedup();
+        Reconciler { leader, standbys }
+    }
 }
 
 /// What git wants for the tenant's lifecycle, as far as it can be known.

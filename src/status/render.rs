@@ -59,6 +59,9 @@ pub fn text(report: &Report, style: Style, now: i64) -> String {
         .map(|r| r.chars().take(12).collect::<String>())
         .unwrap_or_else(|| "(unknown)".into());
     let _ = writeln!(out, "Revision {rev}, namespace {}.", report.namespace);
+    if let Some(r) = &report.reconciler {
+        let _ = writeln!(out, "{}", reconciler_line(r));
+    }
     if let Some(e) = &report.error {
         let _ = writeln!(
             out,
@@ -148,6 +151,34 @@ pub fn text(report: &Report, style: Style, now: i64) -> String {
     }
     let _ = writeln!(out, "\n{}", summary_line(report));
     out
+}
+
+/// `Reconciler: h:1:…:watch leads (term 3; lease renewed 2s ago, lapses in 8s). Standing by: h2:7:…:watch.`
+pub fn reconciler_line(r: &super::Reconciler) -> String {
+    let secs = |ms: i64| format!("{}s", (ms as f64 / 1000.0).round() as i64);
+    let mut line = match &r.leader {
+        Some(l) if l.live => format!(
+            "Reconciler: {} leads (term {}; lease renewed {} ago, lapses in {}).",
+            l.holder,
+            l.term,
+            secs(l.renewed_ms_ago),
+            secs(l.expires_in_ms)
+        ),
+        Some(l) => format!(
+            "Reconciler: no leader (the last, {} in term {}, let its lease lapse {} ago).",
+            l.holder,
+            l.term,
+            secs(-l.expires_in_ms)
+        ),
+        None if r.standbys.is_empty() => {
+            "Reconciler: none (no `tenantctl watch` runs against this database).".to_string()
+        }
+        None => "Reconciler: no leader yet.".to_string(),
+    };
+    if !r.standbys.is_empty() {
+        line.push_str(&format!(" Standing by: {}.", r.standbys.join(", ")));
+    }
+    line
 }
 
 /// What the table cannot hold for one tenant: sync reasons, health reason, last error, trial end.

@@ -511,6 +511,7 @@ fn report(all: Vec<TenantStatus>) -> Report {
         error: None,
         summary: Summary::of(&all),
         tenants: all,
+        reconciler: None,
     }
 }
 
@@ -666,5 +667,54 @@ fn long_urls_are_cut_to_fit() {
             .filter(|l| l.starts_with("acme"))
             .all(|l| l.chars().count() <= 100 && l.ends_with('…')),
         "{out}"
+    );
+}
+
+fn lease(holder: &str, term: i64, expires_in_ms: i64) -> crate::store::LeaderRow {
+    crate::store::LeaderRow {
+        name: "watch".into(),
+        term,
+        holder: holder.into(),
+        host: holder.split(':').next().unwrap_or_default().into(),
+        acquired_at_ms: 1_700_000_000_000,
+        renewed_at_ms: 1_700_000_002_000,
+        expires_at_ms: 1_700_000_004_000 + expires_in_ms,
+        now_ms: 1_700_000_004_000,
+    }
+}
+
+#[test]
+fn the_reconciler_line_names_the_leader_and_who_stands_by() {
+    use super::render::reconciler_line;
+    let present = ["b:2:1:watch".to_string(), "a:1:1:watch".to_string()];
+    let live = Reconciler::of(Some(&lease("a:1:1:watch", 3, 8_000)), &present);
+    assert_eq!(live.standbys, ["b:2:1:watch"]);
+    assert_eq!(
+        reconciler_line(&live),
+        "Reconciler: a:1:1:watch leads (term 3; lease renewed 2s ago, lapses in 8s). Standing by: b:2:1:watch."
+    );
+    let lapsed = Reconciler::of(Some(&lease("a:1:1:watch", 3, -3_000)), &present[..1]);
+    assert_eq!(
+        reconciler_line(&lapsed),
+        "Reconciler: no leader (the last, a:1:1:watch in term 3, let its lease lapse 3s ago). Standing by: b:2:1:watch."
+    );
+    assert_eq!(
+        reconciler_line(&Reconciler::of(None, &[])),
+        "Reconciler: none (no `tenantctl watch` runs against this database)."
+    );
+    let mut r = report(Vec::new());
+    r.reconciler = Some(live);
+    let v = json(&r);
+    let leader = &v["reconciler"]["leader"];
+    assert_eq!(leader["holder"], "a:1:1:watch");
+    assert_eq!(leader["term"], 3);
+    assert_eq!(leader["live"], true);
+    assert_eq!(leader["expires_at"], "2023-11-14T22:13:32Z");
+    assert_eq!(leader["expires_in_ms"], 8000);
+    assert_eq!(v["reconciler"]["standbys"][0], "b:2:1:watch");
+    assert!(
+        text(&r, Style { color: false }, 0).starts_with(
+            "Revision 0123456789ab, namespace tenantctl.\nReconciler: a:1:1:watch leads"
+        )
     );
 }

@@ -60,6 +60,43 @@ pub enum StoreError {
     },
     #[error("no reconcile run with id {id} in {url}")]
     NoSuchRun { id: i64, url: String },
+    /// A write under a [`Fence`] whose lease this process no longer holds.
+    #[error(
+        "write refused: this process ({holder}) no longer leads (it wrote as term {term}; {why}); it stops applying"
+    )]
+    Fenced {
+        term: i64,
+        holder: String,
+        why: String,
+    },
+    #[error(
+        "the SQLite database {url} is in use by host `{host}` ({holder}); a SQLite file cannot be shared across hosts — use PostgreSQL: --database-url postgres://USER@HOST/DB"
+    )]
+    SharedSqlite {
+        url: String,
+        host: String,
+        holder: String,
+    },
+}
+
+impl StoreError {
+    /// A deposed leader's write: the caller stops, rather than retrying.
+    pub fn is_fenced(&self) -> bool {
+        matches!(self, StoreError::Fenced { .. })
+    }
+}
+
+/// Why a write failed: the database, or the fence.
+enum WriteError {
+    Sql(sqlx::Error),
+    /// Always [`StoreError::Fenced`].
+    Fenced(StoreError),
+}
+
+impl From<sqlx::Error> for WriteError {
+    fn from(e: sqlx::Error) -> WriteError {
+        WriteError::Sql(e)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -94,8 +131,65 @@ macro_rules! with_pool {
     };
 }
 
-// After the macro: `usage` expands `with_pool!`, and macros are visible only below their definition.
+/// Runs `$body` (a `Result<T, sqlx::Error>` written with `&mut *$tx`) in a transaction of its own
+/// and commits it; in a [`Store::fenced`] handle, the fence is checked first, inside the same
+/// transaction (see [`leader`]). SQLite takes its write lock at `BEGIN IMMEDIATE`, so the check
+/// and the write see one state; PostgreSQL locks the lease row `FOR SHARE`, so a takeover waits
+/// for the write to commit, or the write sees the takeover. Evaluates to `Result<T, StoreError>`.
+macro_rules! write_tx {
+    ($store:expr, $what:expr, |$tx:ident| $body:expr) => {{
+        let store: &Store = &$store;
+        let result: Result<_, WriteError> = async {
+            if let Some(fence) = &store.fence {
+                fence.check_local()?;
+            }
+            match &store.pool {
+                Pool::Sqlite(pool) => {
+                    let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                    if let Some(fence) = &store.fence {
+                        let row = sqlx::query_as($crate::store::leader::SQLITE.fence)
+                            .bind($crate::store::leader::ELECTION)
+                            .fetch_optional(&mut *$tx)
+                            .await?;
+                        fence.verdict(row)?;
+                    }
+                    let out = $body?;
+                    $tx.commit().await?;
+                    Ok(out)
+                }
+                Pool::Postgres(pool) => {
+                    let mut $tx = pool.begin().await?;
+                    if let Some(fence) = &store.fence {
+                        let row = sqlx::query_as($crate::store::leader::POSTGRES.fence)
+                            .bind($crate::store::leader::ELECTION)
+                            .fetch_optional(&mut *$tx)
+                            .await?;
+                        fence.verdict(row)?;
+                    }
+                    let out = $body?;
+                    $tx.commit().await?;
+                    Ok(out)
+                }
+            }
+        }
+        .await;
+        result.map_err(|e| match e {
+            WriteError::Sql(error) => StoreError::Query {
+                what: String::from($what),
+                url: store.redacted_url.clone(),
+                error,
+            },
+            WriteError::Fenced(e) => e,
+        })
+    }};
+}
+
+// After the macros: `usage` and `leader` expand them, and macros are visible only below their
+// definition.
+pub mod leader;
 mod usage;
+
+pub use leader::{Fence, LeaderRow};
 
 pub use usage::{
     DAY, HOUR, Rollup, RollupReport, UsageBucket, UsageSample, bucket_start, buckets, merge_buckets,
@@ -106,6 +200,8 @@ pub use usage::{
 pub struct Store {
     pool: Pool,
     redacted_url: String,
+    /// Set on a leader's handle ([`Store::fenced`]): every write checks it.
+    fence: Option<Fence>,
 }
 
 impl fmt::Debug for Store {
@@ -113,6 +209,7 @@ impl fmt::Debug for Store {
         f.debug_struct("Store")
             .field("backend", &self.backend())
             .field("url", &self.redacted_url)
+            .field("fence", &self.fence)
             .finish()
     }
 }
@@ -290,7 +387,11 @@ impl Store {
                 return Err(StoreError::UnsupportedUrl { url: redacted_url });
             }
         };
-        let store = Store { pool, redacted_url };
+        let store = Store {
+            pool,
+            redacted_url,
+            fence: None,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -386,7 +487,7 @@ impl Store {
 
     /// Inserts the plan, or replaces every column of the row with that name.
     pub async fn upsert_plan(&self, r: &PlanRow) -> Result<(), StoreError> {
-        with_pool!(self, |pool| {
+        write_tx!(self, format!("writing plan `{}`", r.name), |tx| {
             sqlx::query(UPSERT_PLAN)
                 .bind(&r.name)
                 .bind(&r.display_name)
@@ -405,16 +506,15 @@ impl Store {
                 .bind(&r.features)
                 .bind(&r.revision)
                 .bind(r.updated_at)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await
                 .map(|_| ())
         })
-        .map_err(self.query_failed(format!("writing plan `{}`", r.name)))
     }
 
     /// Inserts the theme, or replaces every column of the row with that name.
     pub async fn upsert_theme(&self, r: &ThemeRow) -> Result<(), StoreError> {
-        with_pool!(self, |pool| {
+        write_tx!(self, format!("writing theme `{}`", r.name), |tx| {
             sqlx::query(UPSERT_THEME)
                 .bind(&r.name)
                 .bind(&r.display_name)
@@ -426,16 +526,15 @@ impl Store {
                 .bind(&r.config)
                 .bind(&r.revision)
                 .bind(r.updated_at)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await
                 .map(|_| ())
         })
-        .map_err(self.query_failed(format!("writing theme `{}`", r.name)))
     }
 
     /// Inserts the tenant, or replaces every column but `created_at` of the row with that slug.
     pub async fn upsert_tenant(&self, r: &TenantRow) -> Result<(), StoreError> {
-        with_pool!(self, |pool| {
+        write_tx!(self, format!("writing tenant `{}`", r.slug), |tx| {
             sqlx::query(UPSERT_TENANT)
                 .bind(&r.slug)
                 .bind(&r.display_name)
@@ -453,47 +552,43 @@ impl Store {
                 .bind(&r.last_error)
                 .bind(r.created_at)
                 .bind(r.updated_at)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await
                 .map(|_| ())
         })
-        .map_err(self.query_failed(format!("writing tenant `{}`", r.slug)))
     }
 
     /// Deletes a plan row; true if there was one.
     pub async fn delete_plan(&self, name: &str) -> Result<bool, StoreError> {
-        with_pool!(self, |pool| {
+        write_tx!(self, format!("deleting plan `{name}`"), |tx| {
             sqlx::query("DELETE FROM plans WHERE name = $1")
                 .bind(name)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await
                 .map(|r| r.rows_affected() > 0)
         })
-        .map_err(self.query_failed(format!("deleting plan `{name}`")))
     }
 
     /// Deletes a theme row; true if there was one.
     pub async fn delete_theme(&self, name: &str) -> Result<bool, StoreError> {
-        with_pool!(self, |pool| {
+        write_tx!(self, format!("deleting theme `{name}`"), |tx| {
             sqlx::query("DELETE FROM themes WHERE name = $1")
                 .bind(name)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await
                 .map(|r| r.rows_affected() > 0)
         })
-        .map_err(self.query_failed(format!("deleting theme `{name}`")))
     }
 
     /// Deletes a tenant row (an explicit purge only: removal from git keeps the row); true if there was one.
     pub async fn delete_tenant(&self, slug: &str) -> Result<bool, StoreError> {
-        with_pool!(self, |pool| {
+        write_tx!(self, format!("deleting tenant `{slug}`"), |tx| {
             sqlx::query("DELETE FROM tenants WHERE slug = $1")
                 .bind(slug)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await
                 .map(|r| r.rows_affected() > 0)
         })
-        .map_err(self.query_failed(format!("deleting tenant `{slug}`")))
     }
 
     /// Appends a line to the audit log, stamped now. Callers must keep secrets out of `message`.
@@ -504,20 +599,22 @@ impl Store {
         kind: &str,
         message: &str,
     ) -> Result<(), StoreError> {
-        with_pool!(self, |pool| {
+        let term = self.fence.as_ref().map(|f| f.term);
+        write_tx!(self, format!("recording a `{kind}` event"), |tx| {
             sqlx::query(
-                "INSERT INTO events (at, run_id, tenant, kind, message) VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO events (at, run_id, tenant, kind, message, term) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(now_unix())
             .bind(run_id)
             .bind(tenant)
             .bind(kind)
             .bind(message)
-            .execute(pool)
+            .bind(term)
+            .execute(&mut *tx)
             .await
             .map(|_| ())
         })
-        .map_err(self.query_failed(format!("recording a `{kind}` event")))
     }
 
     /// The newest events first, at most `limit`, of one tenant or of all.
@@ -539,24 +636,26 @@ impl Store {
         .map_err(self.query_failed("reading events"))
     }
 
-    /// Records the start of a reconcile pass at `revision`; returns its id.
+    /// Records the start of a reconcile pass at `revision` (with the leader's term, in a fenced
+    /// handle); returns its id.
     pub async fn start_run(&self, revision: &str) -> Result<i64, StoreError> {
-        with_pool!(self, |pool| {
+        let term = self.fence.as_ref().map(|f| f.term);
+        write_tx!(self, "starting a reconcile run", |tx| {
             sqlx::query_scalar(
-                "INSERT INTO reconcile_runs (started_at, revision, status, summary) \
-                 VALUES ($1, $2, 'running', '') RETURNING id",
+                "INSERT INTO reconcile_runs (started_at, revision, status, summary, term) \
+                 VALUES ($1, $2, 'running', '', $3) RETURNING id",
             )
             .bind(now_unix())
             .bind(revision)
-            .fetch_one(pool)
+            .bind(term)
+            .fetch_one(&mut *tx)
             .await
         })
-        .map_err(self.query_failed("starting a reconcile run"))
     }
 
     /// Stamps a run finished with its final status and summary.
     pub async fn finish_run(&self, id: i64, status: &str, summary: &str) -> Result<(), StoreError> {
-        let updated = with_pool!(self, |pool| {
+        let updated = write_tx!(self, format!("finishing reconcile run {id}"), |tx| {
             sqlx::query(
                 "UPDATE reconcile_runs SET finished_at = $1, status = $2, summary = $3 WHERE id = $4",
             )
@@ -564,11 +663,10 @@ impl Store {
             .bind(status)
             .bind(summary)
             .bind(id)
-            .execute(pool)
+            .execute(&mut *tx)
             .await
             .map(|r| r.rows_affected())
-        })
-        .map_err(self.query_failed(format!("finishing reconcile run {id}")))?;
+        })?;
         if updated == 0 {
             return Err(StoreError::NoSuchRun {
                 id,
@@ -607,7 +705,8 @@ impl Store {
     /// exactly `subnet` (also when it already did); false if the slug holds another subnet or
     /// the subnet belongs to another tenant, so the caller picks again.
     pub async fn assign_network(&self, slug: &str, subnet: &str) -> Result<bool, StoreError> {
-        let held: Option<String> = with_pool!(self, |pool| {
+        let what = format!("assigning subnet {subnet} to `{slug}`");
+        let held: Option<String> = write_tx!(self, what, |tx| {
             async {
                 // DO NOTHING on either unique key: concurrent allocators never fail, one simply loses.
                 sqlx::query(
@@ -615,29 +714,27 @@ impl Store {
                 )
                 .bind(slug)
                 .bind(subnet)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
                 sqlx::query_scalar::<_, String>("SELECT subnet FROM tenant_networks WHERE slug = $1")
                     .bind(slug)
-                    .fetch_optional(pool)
+                    .fetch_optional(&mut *tx)
                     .await
             }
             .await
-        })
-        .map_err(self.query_failed(format!("assigning subnet {subnet} to `{slug}`")))?;
+        })?;
         Ok(held.as_deref() == Some(subnet))
     }
 
     /// Forgets a tenant's subnet (after its network is removed); true if there was one.
     pub async fn release_network(&self, slug: &str) -> Result<bool, StoreError> {
-        with_pool!(self, |pool| {
+        write_tx!(self, format!("releasing the subnet of `{slug}`"), |tx| {
             sqlx::query("DELETE FROM tenant_networks WHERE slug = $1")
                 .bind(slug)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await
                 .map(|r| r.rows_affected() > 0)
         })
-        .map_err(self.query_failed(format!("releasing the subnet of `{slug}`")))
     }
 
     /// Takes (or renews, for the same holder) the lease `name` for `ttl`. False if another holder
@@ -650,30 +747,28 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let now = now_unix();
         let expires = now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
-        with_pool!(self, |pool| {
+        write_tx!(self, format!("taking lock `{name}`"), |tx| {
             sqlx::query(TRY_LOCK)
                 .bind(name)
                 .bind(holder)
                 .bind(now)
                 .bind(expires)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await
                 .map(|r| r.rows_affected() == 1)
         })
-        .map_err(self.query_failed(format!("taking lock `{name}`")))
     }
 
     /// Releases the lease if `holder` has it; true if it did.
     pub async fn unlock(&self, name: &str, holder: &str) -> Result<bool, StoreError> {
-        with_pool!(self, |pool| {
+        write_tx!(self, format!("releasing lock `{name}`"), |tx| {
             sqlx::query("DELETE FROM locks WHERE name = $1 AND holder = $2")
                 .bind(name)
                 .bind(holder)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await
                 .map(|r| r.rows_affected() > 0)
         })
-        .map_err(self.query_failed(format!("releasing lock `{name}`")))
     }
 
     /// The lease row, expired or not, if any.
@@ -687,6 +782,22 @@ impl Store {
             .await
         })
         .map_err(self.query_failed(format!("reading lock `{name}`")))
+    }
+
+    /// Every lease row named `prefix` or `prefix:…` (every row when `prefix` is empty), expired
+    /// or not: the presence rows of reconcile loops are `watch:<holder>`.
+    pub async fn lock_rows(&self, prefix: &str) -> Result<Vec<LockRow>, StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT name, holder, acquired_at, expires_at FROM locks \
+                 WHERE $1 = '' OR name = $1 OR substr(name, 1, length($1) + 1) = $1 || ':' \
+                 ORDER BY name",
+            )
+            .bind(prefix)
+            .fetch_all(pool)
+            .await
+        })
+        .map_err(self.query_failed(format!("reading locks `{prefix}`")))
     }
 
     /// Closes every connection, waiting for queries in flight; clones share the pool, so this closes them too.

@@ -576,6 +576,308 @@ async fn check_locks(url: &str) {
 }
 on_both_backends!(check_locks, sqlite_locks, postgres_locks);
 
+/// Runs one SQL statement on the store's pool (tests only: no typed API).
+async fn exec(store: &Store, sql: &str) {
+    let sql = AssertSqlSafe(sql.to_string());
+    with_pool!(store, |pool| pool.execute(sql).await.map(|_| ())).expect("the statement runs");
+}
+
+fn far() -> Instant {
+    Instant::now() + Duration::from_secs(600)
+}
+
+async fn check_leader_lease(url: &str) {
+    // Two handles, as two processes would have.
+    let (a, b) = (open(url).await, open(url).await);
+    let ttl = Duration::from_secs(60);
+    assert_eq!(a.leader().await.unwrap(), None);
+    let first = a.acquire_leader("a:1:1:watch", "a", ttl).await.unwrap();
+    let first = first.expect("a free lease is taken");
+    assert_eq!(
+        (first.term, first.holder.as_str(), first.host.as_str()),
+        (1, "a:1:1:watch", "a")
+    );
+    assert!(first.live() && (59_000..=60_000).contains(&first.expires_in_ms()));
+    assert_eq!(
+        b.acquire_leader("b:2:1:watch", "b", ttl).await.unwrap(),
+        None,
+        "a live lease is never taken"
+    );
+    assert_eq!(
+        a.acquire_leader("a:1:1:watch", "a", ttl).await.unwrap(),
+        None,
+        "nor taken again by its holder: it renews"
+    );
+    let renewed = a.renew_leader("a:1:1:watch", 1, ttl).await.unwrap();
+    assert_eq!(renewed.map(|r| r.term), Some(1), "a renewal keeps the term");
+    assert_eq!(b.renew_leader("b:2:1:watch", 1, ttl).await.unwrap(), None);
+    assert_eq!(a.renew_leader("a:1:1:watch", 2, ttl).await.unwrap(), None);
+
+    // Given back: it lapses at once, and the next holder gets the next term.
+    assert!(!b.release_leader("b:2:1:watch", 1).await.unwrap());
+    assert!(a.release_leader("a:1:1:watch", 1).await.unwrap());
+    assert!(!a.leader().await.unwrap().unwrap().live());
+    assert_eq!(a.renew_leader("a:1:1:watch", 1, ttl).await.unwrap(), None);
+    let second = b
+        .acquire_leader("b:2:1:watch", "b", Duration::from_millis(300))
+        .await;
+    assert_eq!(second.unwrap().map(|r| r.term), Some(2));
+
+    // Lapsed (not renewed in time): taken over in a new term; the old holder cannot renew it.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(b.renew_leader("b:2:1:watch", 2, ttl).await.unwrap(), None);
+    let third = a.acquire_leader("a:1:1:watch", "a", ttl).await.unwrap();
+    assert_eq!(third.map(|r| r.term), Some(3));
+    let seen = b.leader().await.unwrap().unwrap();
+    assert_eq!((seen.term, seen.holder.as_str()), (3, "a:1:1:watch"));
+
+    // Many contenders for a lapsed lease: exactly one wins, with exactly the next term.
+    a.release_leader("a:1:1:watch", 3).await.unwrap();
+    let contenders: Vec<_> = (0..8)
+        .map(|i| {
+            let store = a.clone();
+            tokio::spawn(async move {
+                store
+                    .acquire_leader(&format!("h:{i}:1:watch"), "h", ttl)
+                    .await
+            })
+        })
+        .collect();
+    let mut terms = Vec::new();
+    for c in contenders {
+        terms.extend(c.await.unwrap().unwrap().map(|r| r.term));
+    }
+    assert_eq!(terms, [4]);
+    a.close().await;
+    b.close().await;
+}
+on_both_backends!(
+    check_leader_lease,
+    sqlite_leader_lease,
+    postgres_leader_lease
+);
+
+async fn check_fencing(url: &str) {
+    let store = open(url).await;
+    let ttl = Duration::from_secs(60);
+    let lease = store
+        .acquire_leader("a:1:1:watch", "a", ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    let leader = store.fenced(Fence::new(lease.term, "a:1:1:watch", far()));
+    // The leader writes, and its runs and events carry its term.
+    leader.upsert_plan(&full_plan("starter")).await.unwrap();
+    let run = leader.start_run("rev1").await.unwrap();
+    leader
+        .record_event(Some(run), Some("acme"), "container.create", "x")
+        .await
+        .unwrap();
+    assert!(
+        leader
+            .try_lock("apply", "a:1:1:watch:term=1", ttl)
+            .await
+            .unwrap()
+    );
+    let terms: Vec<(Option<i64>,)> = with_pool!(store, |pool| {
+        sqlx::query_as("SELECT term FROM events UNION ALL SELECT term FROM reconcile_runs")
+            .fetch_all(pool)
+            .await
+    })
+    .unwrap();
+    assert_eq!(terms, [(Some(1),), (Some(1),)]);
+
+    // Deposed by force (a higher term, another holder): its next write is refused, and so is
+    // every one after it, without asking the database again.
+    exec(
+        &store,
+        "UPDATE leader SET term = term + 1, holder = 'usurper:9:9:watch', host = 'usurper'",
+    )
+    .await;
+    let refused = leader.upsert_plan(&full_plan("late")).await.unwrap_err();
+    assert!(refused.is_fenced(), "{refused}");
+    let text = refused.to_string();
+    assert!(
+        text.contains("term 1")
+            && text.contains("the lease is now term 2, held by usurper:9:9:watch"),
+        "{text}"
+    );
+    assert!(
+        !leader.fence().unwrap().is_valid(),
+        "a refusal revokes the fence"
+    );
+    let later = leader.finish_run(run, "succeeded", "").await.unwrap_err();
+    assert!(
+        later.is_fenced() && later.to_string().contains("not renewed in time here"),
+        "{later}"
+    );
+    for refused in [
+        leader.record_event(None, None, "late", "x").await.err(),
+        leader.assign_network("acme", "10.0.0.0/28").await.err(),
+        leader.delete_plan("starter").await.err(),
+        leader.insert_usage_samples(&[]).await.err(),
+        leader
+            .try_lock("apply", "a:1:1:watch:term=1", ttl)
+            .await
+            .err(),
+    ] {
+        assert!(refused.is_some_and(|e| e.is_fenced()));
+    }
+    let db = store.observe().await.unwrap();
+    assert!(db.plans.contains_key("starter") && !db.plans.contains_key("late"));
+    assert_eq!(store.networks().await.unwrap().len(), 0);
+    assert_eq!(store.runs(10).await.unwrap()[0].status, "running");
+
+    // The usurper's own fence holds; a plain handle (`tenantctl apply`) is not fenced at all.
+    let usurper = store.fenced(Fence::new(2, "usurper:9:9:watch", far()));
+    usurper.upsert_plan(&full_plan("usurped")).await.unwrap();
+    store.upsert_plan(&full_plan("plain")).await.unwrap();
+    // It marks the run the deposed leader left running as interrupted.
+    assert_eq!(usurper.interrupt_runs_before(2).await.unwrap(), 1);
+    assert_eq!(store.runs(10).await.unwrap()[0].status, "interrupted");
+
+    // A lease that lapsed is no right to write, even before anyone takes it over.
+    exec(&store, "UPDATE leader SET expires_at_ms = 0").await;
+    let lapsed = usurper.upsert_plan(&full_plan("lapsed")).await.unwrap_err();
+    assert!(
+        lapsed.to_string().contains("lapsed before it was renewed"),
+        "{lapsed}"
+    );
+
+    // A local deadline that passed refuses without the database.
+    let lease = store
+        .acquire_leader("b:2:1:watch", "b", ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    let past = store.fenced(Fence::new(lease.term, "b:2:1:watch", Instant::now()));
+    let local = past.upsert_plan(&full_plan("x")).await.unwrap_err();
+    assert!(
+        local.to_string().contains("not renewed in time here"),
+        "{local}"
+    );
+    store.close().await;
+}
+on_both_backends!(check_fencing, sqlite_fencing, postgres_fencing);
+
+#[tokio::test]
+async fn fence_deadlines_move_on_until_revoked() {
+    let fence = Fence::new(1, "a", Instant::now() + Duration::from_millis(100));
+    let lost = tokio::spawn({
+        let fence = fence.clone();
+        async move {
+            let started = Instant::now();
+            fence.lost().await;
+            started.elapsed()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    fence.extend(Instant::now() + Duration::from_millis(200));
+    fence.extend(Instant::now());
+    assert!(
+        fence.is_valid(),
+        "an earlier deadline never replaces a later one"
+    );
+    let took = lost.await.unwrap();
+    assert!(took >= Duration::from_millis(240), "{took:?}");
+    assert!(!fence.is_valid());
+    let revoked = Fence::new(2, "a", far());
+    revoked.revoke();
+    revoked.extend(far());
+    assert!(!revoked.is_valid(), "a revoked fence stays revoked");
+    tokio::time::timeout(Duration::from_secs(1), revoked.lost())
+        .await
+        .expect("a revoked fence is lost at once");
+}
+
+/// PostgreSQL: a takeover in flight makes a fenced write wait, then refuses it; a fenced write
+/// in flight makes the takeover wait until it has committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_fenced_writes_and_takeovers_are_ordered() {
+    with_pg(
+        "postgres_fenced_writes_and_takeovers_are_ordered",
+        |url| async move {
+            let store = open(&url).await;
+            let ttl = Duration::from_secs(60);
+            store
+                .acquire_leader("a:1:1:watch", "a", ttl)
+                .await
+                .unwrap()
+                .unwrap();
+            let leader = store.fenced(Fence::new(1, "a:1:1:watch", far()));
+            let mut takeover = PgConnection::connect(&url).await.unwrap();
+            takeover.execute("BEGIN").await.unwrap();
+            takeover
+                .execute("UPDATE leader SET term = 2, holder = 'b:2:1:watch'")
+                .await
+                .unwrap();
+            let write = tokio::spawn({
+                let leader = leader.clone();
+                async move { leader.upsert_plan(&full_plan("late")).await }
+            });
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert!(
+                !write.is_finished(),
+                "the write waits for the takeover in flight"
+            );
+            takeover.execute("COMMIT").await.unwrap();
+            let refused = write.await.unwrap().unwrap_err();
+            assert!(refused.to_string().contains("term 2"), "{refused}");
+            let _ = takeover.close().await;
+            assert!(!store.observe().await.unwrap().plans.contains_key("late"));
+            store.close().await;
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn sqlite_shared_across_hosts_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&Store::default_url(dir.path())).await;
+    let hour = Duration::from_secs(3600);
+    store.refuse_other_hosts("here").await.unwrap();
+    store
+        .try_lock("watch:here:1:1:watch", "here:1:1:watch", hour)
+        .await
+        .unwrap();
+    store
+        .try_lock("watch:gone:1:1:watch", "gone:1:1:watch", Duration::ZERO)
+        .await
+        .unwrap();
+    store.refuse_other_hosts("here").await.unwrap();
+    store
+        .try_lock("watch:there:7:1:watch", "there:7:1:watch", hour)
+        .await
+        .unwrap();
+    let e = store
+        .refuse_other_hosts("here")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("in use by host `there` (there:7:1:watch)")
+            && e.contains("cannot be shared across hosts")
+            && e.contains("--database-url postgres://"),
+        "{e}"
+    );
+    store
+        .unlock("watch:there:7:1:watch", "there:7:1:watch")
+        .await
+        .unwrap();
+    store
+        .acquire_leader("far:3:1:watch", "far", hour)
+        .await
+        .unwrap();
+    let e = store
+        .refuse_other_hosts("here")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("host `far`"), "{e}");
+    store.close().await;
+}
+
 #[tokio::test]
 async fn sqlite_file_dir_and_gitignore_are_created() {
     let dir = tempfile::tempdir().unwrap();

@@ -2,7 +2,7 @@
 //! reported. The rollup arithmetic is plain Rust ([`buckets`], [`merge_buckets`]) so it is the
 //! same on both backends and unit-tested without a database.
 
-use super::{Pool, Store, StoreError};
+use super::{Pool, Store, StoreError, WriteError};
 use serde::Serialize;
 use sqlx::FromRow;
 use std::collections::BTreeMap;
@@ -268,9 +268,8 @@ const RAISE_THRESHOLD: &str = "INSERT INTO usage_thresholds (tenant, metric, per
 impl Store {
     /// Stores samples, all or none.
     pub async fn insert_usage_samples(&self, samples: &[UsageSample]) -> Result<(), StoreError> {
-        with_pool!(self, |pool| {
+        write_tx!(self, "storing usage samples", |tx| {
             async {
-                let mut tx = pool.begin().await?;
                 for s in samples {
                     sqlx::query(INSERT_SAMPLE)
                         .bind(&s.tenant)
@@ -288,11 +287,10 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                 }
-                tx.commit().await
+                Ok::<_, sqlx::Error>(())
             }
             .await
         })
-        .map_err(self.query_failed("storing usage samples"))
     }
 
     /// Raw samples with `from <= at < to`, of one tenant or all, by tenant then time.
@@ -389,9 +387,8 @@ impl Store {
             Rollup::Hourly => UPSERT_HOURLY,
             Rollup::Daily => UPSERT_DAILY,
         };
-        with_pool!(self, |pool| {
+        write_tx!(self, "writing usage rollups", |tx| {
             async {
-                let mut tx = pool.begin().await?;
                 for b in rows {
                     sqlx::query(sql)
                         .bind(&b.tenant)
@@ -411,23 +408,21 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                 }
-                tx.commit().await
+                Ok::<_, sqlx::Error>(())
             }
             .await
         })
-        .map_err(self.query_failed("writing usage rollups"))
     }
 
     /// Deletes raw samples older than `before`; returns how many. Rollups are kept.
     pub async fn prune_usage_samples(&self, before: i64) -> Result<u64, StoreError> {
-        with_pool!(self, |pool| {
+        write_tx!(self, "pruning usage samples", |tx| {
             sqlx::query("DELETE FROM usage_samples WHERE at < $1")
                 .bind(before)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await
                 .map(|r| r.rows_affected())
         })
-        .map_err(self.query_failed("pruning usage samples"))
     }
 
     /// Every reported threshold level: (tenant, metric, period) → level.
@@ -460,9 +455,10 @@ impl Store {
         at: i64,
         message: &str,
     ) -> Result<bool, StoreError> {
-        with_pool!(self, |pool| {
+        let term = self.fence.as_ref().map(|f| f.term);
+        let what = format!("recording a usage threshold of `{tenant}`");
+        write_tx!(self, what, |tx| {
             async {
-                let mut tx = pool.begin().await?;
                 let raised = sqlx::query(RAISE_THRESHOLD)
                     .bind(tenant)
                     .bind(metric)
@@ -475,21 +471,20 @@ impl Store {
                     > 0;
                 if raised {
                     sqlx::query(
-                        "INSERT INTO events (at, run_id, tenant, kind, message) \
-                         VALUES ($1, NULL, $2, 'usage.threshold', $3)",
+                        "INSERT INTO events (at, run_id, tenant, kind, message, term) \
+                         VALUES ($1, NULL, $2, 'usage.threshold', $3, $4)",
                     )
                     .bind(at)
                     .bind(tenant)
                     .bind(message)
+                    .bind(term)
                     .execute(&mut *tx)
                     .await?;
                 }
-                tx.commit().await?;
                 Ok::<_, sqlx::Error>(raised)
             }
             .await
         })
-        .map_err(self.query_failed(format!("recording a usage threshold of `{tenant}`")))
     }
 }
 

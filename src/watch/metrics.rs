@@ -20,6 +20,8 @@ pub struct Metrics {
     /// When the last pass ended (unix seconds; 0: none yet) and whether it succeeded.
     last_pass: AtomicU64,
     last_pass_ok: std::sync::atomic::AtomicBool,
+    /// The leader term this loop holds; 0 while it stands by.
+    leader_term: std::sync::atomic::AtomicI64,
 }
 
 #[derive(Default)]
@@ -82,6 +84,11 @@ impl Metrics {
         t.by_health = gauges.by_health;
     }
 
+    /// This loop leads in `term` (0: it stands by).
+    pub fn set_leader_term(&self, term: i64) {
+        self.leader_term.store(term, Ordering::Relaxed);
+    }
+
     pub fn set_usage(&self, usage: BTreeMap<String, Vec<(String, f64)>>) {
         self.tenants.lock().unwrap_or_else(|e| e.into_inner()).usage = usage;
     }
@@ -118,6 +125,11 @@ impl Metrics {
             "Tenants that failed to converge in an apply.",
             self.tenant_failures.load(Ordering::Relaxed),
         );
+        let term = self.leader_term.load(Ordering::Relaxed);
+        out.push_str(&format!(
+            "# HELP tenantctl_leader Whether this loop holds the leader lease (1) or stands by (0).\n# TYPE tenantctl_leader gauge\ntenantctl_leader {}\n# HELP tenantctl_leader_term The leader term this loop holds (0 while standing by).\n# TYPE tenantctl_leader_term gauge\ntenantctl_leader_term {term}\n",
+            u8::from(term > 0)
+        ));
         out.push_str(&format!(
             "# HELP tenantctl_last_success_timestamp_seconds When a pass last succeeded.\n# TYPE tenantctl_last_success_timestamp_seconds gauge\ntenantctl_last_success_timestamp_seconds {}\n",
             self.last_success.load(Ordering::Relaxed)
@@ -214,6 +226,7 @@ mod tests {
         m.pass(0.2, true);
         m.pass(3.0, false);
         m.applied(4, 1);
+        m.set_leader_term(3);
         let mut g = TenantGauges::default();
         g.by_sync.insert("Synced".into(), 5);
         g.by_health.insert("Healthy".into(), 4);
@@ -230,6 +243,8 @@ mod tests {
             "tenantctl_reconcile_passes_total 2",
             "tenantctl_reconcile_errors_total 1",
             "tenantctl_changes_applied_total 4",
+            "tenantctl_leader 1",
+            "tenantctl_leader_term 3",
             "tenantctl_reconcile_duration_seconds_bucket{le=\"0.25\"} 1",
             "tenantctl_reconcile_duration_seconds_bucket{le=\"5\"} 2",
             "tenantctl_reconcile_duration_seconds_count 2",

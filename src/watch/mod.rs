@@ -1,7 +1,12 @@
 //! The GitOps loop: apply each new commit, resync on a timer, repair drift with `--self-heal`,
 //! suspend tenants whose trial ended. Transient faults are reported and retried with backoff;
 //! the loop ends only on SIGINT/SIGTERM, after the pass in progress.
+//!
+//! Several loops may share one database: only the one holding the leader lease ([`leader`])
+//! runs passes and meters, through a store fenced with its term; the others stand by and take
+//! over when the lease lapses. A leader whose lease is lost stops the pass in progress at once.
 
+pub mod leader;
 pub mod metrics;
 pub mod presence;
 
@@ -11,7 +16,8 @@ use crate::plan::{self, ObservedState, PlanOptions, trial};
 use crate::runtime::Runtime;
 use crate::source::Repo;
 use crate::source::remote::RemoteSource;
-use crate::store::Store;
+use crate::store::{Fence, Store};
+use leader::Role;
 use metrics::{Metrics, TenantGauges};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -35,6 +41,8 @@ pub struct WatchConfig {
     pub remote: Option<RemoteSource>,
     /// Sample usage this often (engine stats and site counters); `None` turns metering off.
     pub meter_interval: Option<Duration>,
+    /// The leader lease's length: a leader that dies is replaced within it.
+    pub lease_ttl: Duration,
 }
 
 /// Why a pass runs.
@@ -86,6 +94,9 @@ impl PassOutcome {
 pub struct Watcher {
     config: WatchConfig,
     runtime: Runtime,
+    /// The database as opened: presence, the election and reads.
+    base: Store,
+    /// What passes and the meter write through: `base` fenced with the leader's term.
     store: Store,
     progress: Arc<dyn Progress>,
     pub metrics: Arc<Metrics>,
@@ -110,6 +121,7 @@ impl Watcher {
         Watcher {
             config,
             runtime,
+            base: store.clone(),
             store,
             progress,
             metrics: Arc::new(Metrics::default()),
@@ -137,11 +149,27 @@ impl Watcher {
         }
     }
 
-    /// Runs until `shutdown` resolves; returns after the pass in progress finishes. Holds the
-    /// presence lease ([`presence::LEASE`]) all the while.
+    /// Runs until `shutdown` resolves; returns after the pass in progress finishes. Holds its
+    /// presence row ([`presence::LEASE`]) all the while, and takes part in the leader election:
+    /// passes run only while this loop leads.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
-        let presence = presence::Presence::start(self.store.clone(), self.role());
-        let result = self.run_loop(shutdown).await;
+        let holder = format!(
+            "{}:{}",
+            crate::apply::lock::holder_id(),
+            self.role().as_str()
+        );
+        let host = crate::apply::lock::hostname();
+        if let Err(e @ crate::store::StoreError::SharedSqlite { .. }) =
+            self.base.refuse_other_hosts(&host).await
+        {
+            return Err(e.into());
+        }
+        let presence =
+            presence::Presence::start(self.base.clone(), holder.clone(), self.config.lease_ttl);
+        let elector =
+            leader::Elector::start(self.base.clone(), holder, host, self.config.lease_ttl);
+        let result = self.run_loop(shutdown, elector.role()).await;
+        elector.release().await;
         presence.release().await;
         result
     }
@@ -149,20 +177,129 @@ impl Watcher {
     async fn run_loop(
         mut self,
         shutdown: impl std::future::Future<Output = ()>,
+        mut roles: tokio::sync::watch::Receiver<Role>,
     ) -> anyhow::Result<()> {
         let (tx, mut events) = mpsc::channel::<()>(64);
         let _fs_watch = self.watch_git(tx)?;
         tokio::pin!(shutdown);
-        let mut timer = tokio::time::interval(self.config.interval);
-        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        timer.tick().await; // the first tick is immediate: the start pass covers it
-        let mut trigger = Trigger::Start;
         let mut demands = self.demands.take();
-        let mut asked: Option<(Demand, DemandReply)> = None;
         let mut hangup = match demands {
             Some(_) => None,
             None => tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok(),
         };
+        let mut told: Option<String> = None;
+        'standby: loop {
+            // Standing by until this loop leads; said once per leader (or fault).
+            let (fence, previous) = loop {
+                let role = roles.borrow_and_update().clone();
+                let (say, leader) = match role {
+                    Role::Leader { fence, previous } if fence.is_valid() => {
+                        break (fence, previous);
+                    }
+                    Role::Refused(why) => anyhow::bail!(why),
+                    Role::Standby { error: Some(e), .. } => {
+                        (Some(format!("standing by: {e}")), None)
+                    }
+                    Role::Standby {
+                        leader: Some(l), ..
+                    } if l.live() => (
+                        Some(format!(
+                            "standing by: leader is {} (term {}); taking over if its lease lapses",
+                            l.holder, l.term
+                        )),
+                        Some(l.holder),
+                    ),
+                    _ => (None, None),
+                };
+                if let Some(say) = say
+                    && told.as_deref() != Some(say.as_str())
+                {
+                    self.progress.line(None, &say);
+                    told = Some(say);
+                }
+                let leader = leader.unwrap_or_else(|| "another process".to_string());
+                tokio::select! {
+                    () = &mut shutdown => {
+                        self.progress.line(None, "stopping: standing by, nothing in progress");
+                        return Ok(());
+                    }
+                    changed = roles.changed() => if changed.is_err() {
+                        anyhow::bail!("the leader election stopped");
+                    },
+                    Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                        self.progress.line(None, &format!("SIGHUP: standing by; the leader ({leader}) applies"));
+                    }
+                    Some((_, reply)) = async { match demands.as_mut() { Some(d) => d.recv().await, None => std::future::pending().await } } => {
+                        let _ = reply.send(Err(format!("standing by: {leader} leads and applies; sync there")));
+                    }
+                    // Git moved: the leader applies it.
+                    Some(()) = events.recv() => {}
+                }
+            };
+            told = None;
+            self.progress.line(
+                None,
+                &match previous {
+                    Some(p) => format!(
+                        "leading (term {}): took over from {} (term {}), whose lease lapsed",
+                        fence.term, p.holder, p.term
+                    ),
+                    None => format!(
+                        "leading (term {}): the lease lasts {:.1}s and is renewed every {:.1}s",
+                        fence.term,
+                        self.config.lease_ttl.as_secs_f64(),
+                        leader::Timing::of(self.config.lease_ttl)
+                            .renew_every
+                            .as_secs_f64()
+                    ),
+                },
+            );
+            self.store = self.base.fenced(fence.clone());
+            self.metrics.set_leader_term(fence.term);
+            // Whatever the last leader did, this one re-observes everything before it acts.
+            self.applied = None;
+            match self.store.interrupt_runs_before(fence.term).await {
+                Ok(0) => {}
+                Ok(n) => self.progress.line(
+                    None,
+                    &format!(
+                        "marked {n} run{} left running by an earlier leader as interrupted",
+                        if n == 1 { "" } else { "s" }
+                    ),
+                ),
+                Err(e) => tracing::warn!("marking interrupted runs failed: {e}"),
+            }
+            self.lead(
+                &fence,
+                &mut shutdown,
+                &mut events,
+                &mut hangup,
+                &mut demands,
+            )
+            .await?;
+            if !fence.is_valid() {
+                self.lost(&fence).await;
+                continue 'standby;
+            }
+            return Ok(());
+        }
+    }
+
+    /// Passes and metering while `fence` holds. Returns when it is lost (the pass in progress is
+    /// stopped where it is) or on shutdown (after the pass in progress).
+    async fn lead(
+        &mut self,
+        fence: &Fence,
+        shutdown: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+        events: &mut mpsc::Receiver<()>,
+        hangup: &mut Option<tokio::signal::unix::Signal>,
+        demands: &mut Option<mpsc::Receiver<(Demand, DemandReply)>>,
+    ) -> anyhow::Result<()> {
+        let mut timer = tokio::time::interval(self.config.interval);
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        timer.tick().await; // the first tick is immediate: the start pass covers it
+        let mut trigger = Trigger::Start;
+        let mut asked: Option<(Demand, DemandReply)> = None;
         let mut failures = 0u32;
         loop {
             let started = Instant::now();
@@ -170,7 +307,17 @@ impl Watcher {
                 Some((d, r)) => (Some(d), Some(r)),
                 None => (None, None),
             };
-            let result = self.pass(trigger, demand.as_ref()).await;
+            // Biased: a lease already lost wins over a pass that could start.
+            let result = tokio::select! {
+                biased;
+                () = fence.lost() => {
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Err("this loop lost the leader lease; the pass was stopped".into()));
+                    }
+                    return Ok(());
+                }
+                result = self.pass(trigger, demand.as_ref()) => result,
+            };
             self.metrics
                 .pass(started.elapsed().as_secs_f64(), result.is_ok());
             if let Some(reply) = reply {
@@ -186,6 +333,7 @@ impl Watcher {
                     failures = 0;
                     None
                 }
+                Err(_) if !fence.is_valid() => return Ok(()),
                 Err(e) => {
                     failures += 1;
                     // Exponential backoff, capped: a stopped engine or database is waited out, never spun on.
@@ -204,10 +352,11 @@ impl Watcher {
             let mut resync_pending = false;
             trigger = loop {
                 tokio::select! {
-                    () = &mut shutdown => {
+                    () = &mut *shutdown => {
                         self.progress.line(None, "stopping: no pass in progress");
                         return Ok(());
                     }
+                    () = fence.lost() => return Ok(()),
                     () = async { tokio::time::sleep_until(retry_at.unwrap_or_else(tokio::time::Instant::now)).await }, if retry_at.is_some() => break Trigger::Timer,
                     _ = timer.tick() => {
                         // A resync can wait for the meter to finish; commits and signals cannot.
@@ -244,6 +393,22 @@ impl Watcher {
                 }
             };
         }
+    }
+
+    /// After the lease is lost: say so, and give back the apply lock a stopped pass may hold
+    /// (only its own row; otherwise it lapses, or the next leader takes it over).
+    async fn lost(&mut self, fence: &Fence) {
+        self.metrics.set_leader_term(0);
+        self.progress.line(
+            None,
+            &format!(
+                "lost the leader lease (term {}): stopped applying; standing by",
+                fence.term
+            ),
+        );
+        let mine = crate::apply::lock::leader_holder(&fence.holder, fence.term);
+        let unlock = self.base.unlock(crate::apply::lock::LOCK_NAME, &mine);
+        let _ = tokio::time::timeout(Duration::from_secs(2), unlock).await;
     }
 
     /// inotify on the refs git moves when someone commits; any event only means "maybe changed".

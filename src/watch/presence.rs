@@ -1,18 +1,16 @@
-//! Presence: while a reconcile loop runs (`tenantctl watch`, or the dashboard's own), it keeps a
-//! lease named [`LEASE`] in the database, so a dashboard can tell that a loop runs and attach to
-//! it read-only. Presence only: a second loop neither waits nor exits because of it.
+//! Presence: while a reconcile loop runs (`tenantctl watch`, or the dashboard's own), leader or
+//! standby, it keeps a row of its own, `watch:<holder>`, in the locks table, so a dashboard can
+//! tell that a loop runs and attach to it read-only, and `tenantctl status` can list the loops
+//! standing by. Presence only: who applies is the leader lease's business ([`super::leader`]).
 
-use crate::apply::lock::{holder_id, holder_is_dead, hostname};
-use crate::store::{LockRow, Store, StoreError, now_unix};
+use crate::apply::lock::{holder_is_dead, hostname};
+use crate::store::{LeaderRow, LockRow, Store, StoreError, now_unix};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
-/// The lease's name in the locks table.
+/// The prefix of the rows' names in the locks table (`watch:<holder>`; older versions held one
+/// row named just `watch`, which is still read).
 pub const LEASE: &str = "watch";
-/// A loop that stops renewing (killed, host gone) stops being seen after this long.
-const TTL: Duration = Duration::from_secs(30);
-/// Renewed this often, idle or not: well within the TTL.
-const RENEW_EVERY: Duration = Duration::from_secs(10);
 
 /// Who runs the loop: the last part of the holder string `host:pid:start:role`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,31 +68,19 @@ pub struct Presence {
 }
 
 impl Presence {
-    /// Takes (or keeps trying to take) the lease and renews it every [`RENEW_EVERY`].
-    pub fn start(store: Store, role: Role) -> Presence {
-        let holder = format!("{}:{}", holder_id(), role.as_str());
+    /// Keeps the row `watch:<holder>` for `ttl` (whole seconds, at least 2), renewed every third
+    /// of it, idle or not: a loop killed or cut off stops being seen within about `ttl`.
+    pub fn start(store: Store, holder: String, ttl: Duration) -> Presence {
+        // The locks table counts whole seconds: one more, so a row never lapses between renewals.
+        let ttl = Duration::from_secs(ttl.as_secs().max(1) + 1);
         let (s, h) = (store.clone(), holder.clone());
         let renewal = tokio::spawn(async move {
-            let mut other: Option<String> = None;
+            let name = row_name(&h);
             loop {
-                match s.try_lock(LEASE, &h, TTL).await {
-                    Ok(true) => other = None,
-                    Ok(false) => {
-                        // Another loop is present: say so once; a dead one on this host is replaced.
-                        if let Ok(Some(info)) = s.lock_info(LEASE).await {
-                            if holder_is_dead(&info.holder) {
-                                let _ = s.unlock(LEASE, &info.holder).await;
-                                continue;
-                            }
-                            if other.as_deref() != Some(info.holder.as_str()) {
-                                tracing::warn!(holder = %info.holder, "another reconcile loop runs against this database");
-                                other = Some(info.holder);
-                            }
-                        }
-                    }
-                    Err(e) => tracing::debug!("renewing the presence lease failed: {e}"),
+                if let Err(e) = s.try_lock(&name, &h, ttl).await {
+                    tracing::debug!("renewing the presence lease failed: {e}");
                 }
-                tokio::time::sleep(RENEW_EVERY).await;
+                tokio::time::sleep(ttl / 3).await;
             }
         });
         Presence {
@@ -111,7 +97,11 @@ impl Presence {
     /// Stops renewing and gives the lease back (if the database is down, it expires by itself).
     pub async fn release(self) {
         self.renewal.abort();
-        if let Err(e) = self.store.unlock(LEASE, &self.holder).await {
+        if let Err(e) = self
+            .store
+            .unlock(&row_name(&self.holder), &self.holder)
+            .await
+        {
             tracing::debug!("releasing the presence lease failed (it expires by itself): {e}");
         }
     }
@@ -123,13 +113,33 @@ impl Drop for Presence {
     }
 }
 
-/// The loop present in this database, if any: a lease that has not expired, held by a process
-/// other than this one that is not known to be dead.
+fn row_name(holder: &str) -> String {
+    format!("{LEASE}:{holder}")
+}
+
+/// Every loop present in this database: rows that have not expired, held by processes other
+/// than this one that are not known to be dead.
+pub async fn loops(store: &Store) -> Result<Vec<LockRow>, StoreError> {
+    let (now, me) = (now_unix(), std::process::id());
+    Ok(store
+        .lock_rows(LEASE)
+        .await?
+        .into_iter()
+        .filter_map(|row| live(row, now, me))
+        .collect())
+}
+
+/// The loop present in this database, if any (see [`loops`]): the leader's when it is present.
 pub async fn present(store: &Store) -> Result<Option<LockRow>, StoreError> {
-    let Some(row) = store.lock_info(LEASE).await? else {
+    let mut all = loops(store).await?;
+    if all.is_empty() {
         return Ok(None);
-    };
-    Ok(live(row, now_unix(), std::process::id()))
+    }
+    let leader = store.leader().await?.filter(LeaderRow::live);
+    let at = leader
+        .and_then(|l| all.iter().position(|r| r.holder == l.holder))
+        .unwrap_or(0);
+    Ok(Some(all.swap_remove(at)))
 }
 
 /// [`present`]'s rule, pure but for the `/proc` check of a holder on this host.
