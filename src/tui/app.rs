@@ -485,7 +485,10 @@ impl App {
     }
 
     fn reconciler_is_external(&self) -> bool {
-        !matches!(self.snapshot.header.reconciler, Reconciler::InProcess)
+        !matches!(
+            self.snapshot.header.reconciler,
+            Reconciler::InProcess | Reconciler::Standby { .. }
+        )
     }
 
     fn read_only_reason(&self) -> String {

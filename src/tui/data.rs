@@ -39,9 +39,12 @@ pub struct TenantRow {
 /// Who runs the reconcile loop the dashboard shows.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Reconciler {
-    /// This process runs it (the default).
+    /// This process runs it (the default) and leads.
     #[default]
     InProcess,
+    /// This process runs it but stands by: another loop (`leader`, when known) holds the leader
+    /// lease in the database and applies; this one takes over if that lease lapses.
+    Standby { leader: Option<String> },
     /// Read-only: another process (`tenantctl watch`, by its lease holder `host:pid:…`) runs it.
     External { holder: String },
     /// Read-only and nothing reconciles: the dashboard only observes.

@@ -793,3 +793,23 @@ fn an_old_observation_is_flagged_in_the_header() {
     app.update(Msg::Update(Update::Snapshot(Box::new(fresh))));
     assert!(!screen(&mut app, 120, 8).contains(" old"));
 }
+
+#[test]
+fn a_standby_loop_says_who_leads() {
+    let mut app = App::new(true, 100, NOW);
+    let mut s = snapshot();
+    s.header.reconciler = Reconciler::Standby {
+        leader: Some("host-b:77:1:watch".into()),
+    };
+    app.update(Msg::Update(Update::Snapshot(Box::new(s))));
+    let shown = screen(&mut app, 160, 8);
+    assert!(
+        shown.contains("loop: in-process, standing by (leader host-b:77:1:watch)"),
+        "{shown}"
+    );
+    key(&mut app, KeyCode::Char('R'));
+    assert!(
+        matches!(app.overlay, Some(Overlay::Confirm(_))),
+        "restart is not a desired-state change"
+    );
+}

@@ -207,7 +207,7 @@ fn header_groups(app: &App, p: Palette) -> Vec<Vec<Vec<Span<'static>>>> {
         Some(t) => {
             let failed = h.last_reconcile_status.as_deref() == Some("failed");
             let what = match h.reconciler {
-                Reconciler::InProcess => "reconciled",
+                Reconciler::InProcess | Reconciler::Standby { .. } => "reconciled",
                 _ => "last apply",
             };
             vec![Span::styled(
@@ -221,7 +221,7 @@ fn header_groups(app: &App, p: Palette) -> Vec<Vec<Vec<Span<'static>>>> {
         }
         None => vec![Span::styled(
             match h.reconciler {
-                Reconciler::InProcess => "first pass…",
+                Reconciler::InProcess | Reconciler::Standby { .. } => "first pass…",
                 _ => "never applied",
             },
             p.dim(),
@@ -230,6 +230,12 @@ fn header_groups(app: &App, p: Palette) -> Vec<Vec<Vec<Span<'static>>>> {
     first.push(vec![Span::styled(
         match &h.reconciler {
             Reconciler::InProcess => "loop: in-process".to_string(),
+            Reconciler::Standby { leader: Some(l) } => {
+                format!("loop: in-process, standing by (leader {l})")
+            }
+            Reconciler::Standby { leader: None } => {
+                "loop: in-process, standing by (no live leader yet)".to_string()
+            }
             Reconciler::External { holder } => format!("read-only, loop: {holder}"),
             Reconciler::None => "read-only, no loop".to_string(),
         },

@@ -540,7 +540,16 @@ fn invalid_reason(id: &str, reference: &str, diagnostics: &[crate::model::Diagno
 /// Who runs the loop: this process, another one that holds the presence lease, or nobody.
 async fn reconciler(shared: &Shared) -> Reconciler {
     if shared.in_process {
-        return Reconciler::InProcess;
+        // The loop here leads, or stands by while another process holds the leader lease.
+        let leading = shared.metrics.get().is_none_or(|m| m.leader_term() > 0);
+        if leading {
+            return Reconciler::InProcess;
+        }
+        let leader = match shared.store.leader().await {
+            Ok(Some(row)) if row.live() => Some(row.holder),
+            _ => None,
+        };
+        return Reconciler::Standby { leader };
     }
     match presence::present(&shared.store).await {
         Ok(Some(row)) => Reconciler::External { holder: row.holder },

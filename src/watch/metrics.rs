@@ -85,6 +85,11 @@ impl Metrics {
     }
 
     /// This loop leads in `term` (0: it stands by).
+    /// The leader term this loop holds; 0 while it stands by (or before its first election).
+    pub fn leader_term(&self) -> i64 {
+        self.leader_term.load(Ordering::Relaxed)
+    }
+
     pub fn set_leader_term(&self, term: i64) {
         self.leader_term.store(term, Ordering::Relaxed);
     }
