@@ -123,7 +123,25 @@ impl Tmux {
 }
 
 impl Drop for Tmux {
+    /// Stops the dashboard first and waits for it (a loop's pass in progress finishes), so the
+    /// test's cleanup never races a process still creating containers — also when a test fails.
     fn drop(&mut self) {
+        let panes = self.run(&["list-panes", "-t", "t", "-F", "#{pane_pid}"]);
+        let shell = String::from_utf8_lossy(&panes.stdout).trim().to_string();
+        if !shell.is_empty() {
+            let _ = Command::new("pkill")
+                .args(["-TERM", "-P", &shell, "-x", "tenantctl"])
+                .output();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while Instant::now() < deadline
+                && Command::new("pgrep")
+                    .args(["-P", &shell, "-x", "tenantctl"])
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+            {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
         let _ = self.run(&["kill-server"]);
     }
 }
