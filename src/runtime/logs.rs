@@ -236,27 +236,10 @@ fn pick(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::{ContainerState, Env};
+    use crate::runtime::ContainerState;
 
     fn container(id: &str, name: &str, state: ContainerState) -> ObservedContainer {
-        ObservedContainer {
-            id: id.into(),
-            name: name.into(),
-            tenant: Some("acme".into()),
-            spec_hash: None,
-            hash_version: None,
-            revision: None,
-            state,
-            health: None,
-            image: String::new(),
-            env: Env::from_entries(&[]),
-            nano_cpus: None,
-            memory_bytes: None,
-            pids_limit: None,
-            published_ports: vec![],
-            labels: Default::default(),
-            started_at: None,
-        }
+        ObservedContainer::bare(id, name, "acme", state)
     }
 
     #[test]

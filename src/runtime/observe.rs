@@ -83,6 +83,36 @@ pub struct ObservedContainer {
     pub started_at: Option<i64>,
 }
 
+#[cfg(test)]
+impl ObservedContainer {
+    /// A bare container of `tenant` for unit tests: no labels, hash, limits, ports or env.
+    pub(crate) fn bare(
+        id: &str,
+        name: &str,
+        tenant: &str,
+        state: ContainerState,
+    ) -> ObservedContainer {
+        ObservedContainer {
+            id: id.into(),
+            name: name.into(),
+            tenant: Some(tenant.into()),
+            spec_hash: None,
+            hash_version: None,
+            revision: None,
+            state,
+            health: None,
+            image: String::new(),
+            env: Env::from_entries(&[]),
+            nano_cpus: None,
+            memory_bytes: None,
+            pids_limit: None,
+            published_ports: vec![],
+            labels: Default::default(),
+            started_at: None,
+        }
+    }
+}
+
 /// A container's lifecycle state, as Docker names it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ContainerState {

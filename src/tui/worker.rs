@@ -1263,7 +1263,7 @@ mod tests {
         assert_eq!(stats_sample(few, &mut cursor).len(), 9);
     }
     use crate::model::SourceFile;
-    use crate::runtime::{ContainerState, Env};
+    use crate::runtime::ContainerState;
     use crate::status::{Health, SyncStatus};
 
     #[test]
@@ -1480,22 +1480,8 @@ spec:
 
     fn container(id: &str, slug: &str, name: &str, state: ContainerState) -> ObservedContainer {
         ObservedContainer {
-            id: id.into(),
-            name: name.into(),
-            tenant: Some(slug.into()),
-            spec_hash: None,
-            hash_version: None,
-            revision: None,
-            state,
-            health: None,
-            image: String::new(),
-            env: Env::from_entries(&[]),
-            nano_cpus: None,
-            memory_bytes: None,
-            pids_limit: None,
-            published_ports: vec![],
-            labels: Default::default(),
             started_at: Some(1_000),
+            ..ObservedContainer::bare(id, name, slug, state)
         }
     }
 
