@@ -30,12 +30,12 @@ url="${admin%/*}/$db"
 work=$(mktemp -d)
 pids=()
 
+source "$root/bench/lib.sh"
+
 cleanup() {
     for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    for c in $(docker ps -aq --filter "label=tenantctl.namespace=$ns"); do docker rm -f -v "$c" >/dev/null; done
-    for n in $(docker network ls -q --filter "label=tenantctl.namespace=$ns"); do docker network rm "$n" >/dev/null; done
-    for v in $(docker volume ls -q --filter "label=tenantctl.namespace=$ns"); do docker volume rm "$v" >/dev/null; done
+    remove_namespace "$ns"
     psql "$admin" -qAtc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
     rm -rf "$work"
 }
@@ -54,9 +54,7 @@ bin="$root/target/release/tenantctl"
 cp -r "$root/plans" "$root/themes" "$root/tenants" "$work/"
 sed -i 's/env: { LOG_LEVEL: info }/env: { LOG_LEVEL: info, BENCH: "0" }/' "$work/tenants/us/acme.yaml"
 grep -q 'BENCH: "0"' "$work/tenants/us/acme.yaml"
-git -C "$work" init -q -b main
-git -C "$work" -c user.name=bench -c user.email=bench@invalid add -A
-git -C "$work" -c user.name=bench -c user.email=bench@invalid commit -qm init
+commit_all "$work" init
 cd "$work"
 
 now_ms() { date +%s%3N; }

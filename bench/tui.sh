@@ -14,11 +14,11 @@ ns="bencht$$"
 sock="tenantctl-bench-$$"
 work=$(mktemp -d)
 
+source "$root/bench/lib.sh"
+
 cleanup() {
     tmux -L "$sock" kill-server 2>/dev/null || true
-    for c in $(docker ps -aq --filter "label=tenantctl.namespace=$ns"); do docker rm -f "$c" >/dev/null; done
-    for n in $(docker network ls -q --filter "label=tenantctl.namespace=$ns"); do docker network rm "$n" >/dev/null; done
-    for v in $(docker volume ls -q --filter "label=tenantctl.namespace=$ns"); do docker volume rm "$v" >/dev/null; done
+    remove_namespace "$ns"
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -28,24 +28,7 @@ cargo build --release --quiet
 bin="$root/target/release/tenantctl"
 
 # A repository of $tenants tenants over the example plans and themes.
-cp -r "$root/plans" "$root/themes" "$work/"
-mkdir -p "$work/tenants"
-plans=(starter professional enterprise); themes=(modern classic minimal)
-for i in $(seq 0 $((tenants - 1))); do
-    cat > "$work/tenants/t$i.yaml" <<YAML
-kind: Tenant
-name: t$i
-spec:
-  displayName: Tenant $i
-  owner: ops@t$i.example
-  plan: ${plans[$((i % 3))]}
-  theme: ${themes[$((i / 3 % 3))]}
-  billing: { converted: true }
-YAML
-done
-git -C "$work" init -q -b main
-git -C "$work" -c user.name=bench -c user.email=bench@invalid add -A
-git -C "$work" -c user.name=bench -c user.email=bench@invalid commit -qm init
+tenants_repo "$root" "$work" "$tenants"
 (cd "$work" && "$bin" --namespace "$ns" apply --auto-approve > "$work/apply.log" 2>&1) \
     || { cat "$work/apply.log"; exit 1; }
 echo "converged: $tenants tenants"
