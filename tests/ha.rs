@@ -2,7 +2,7 @@
 //! (the leader); the other stands by and takes over within the lease time when the leader is
 //! killed, and nothing is applied twice.
 
-use crate::support::{Db, Env, Repo, inspect};
+use crate::support::{Db, Env, Repo, inspect, wait_for};
 use crate::watch::Watch;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -23,25 +23,6 @@ fn start(env: &Env) -> Watch {
         args.extend(["--database-url", url.as_str()]);
     }
     Watch::start(&env.repo, &env.ns, &env.pool, &args, &[])
-}
-
-/// Polls `check` until it holds; fails with `context()` (the processes' output) after `within`.
-fn wait_for(
-    what: &str,
-    within: Duration,
-    context: impl Fn() -> String,
-    check: impl Fn() -> bool,
-) -> Duration {
-    let started = Instant::now();
-    while !check() {
-        assert!(
-            started.elapsed() < within,
-            "{what} did not happen within {within:?}:\n{}",
-            context()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    started.elapsed()
 }
 
 /// The database as rows of text, through sqlx's Any driver (both backends, one code path).

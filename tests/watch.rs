@@ -91,16 +91,12 @@ pub(crate) fn eventually(
     what: &str,
     check: impl Fn() -> bool,
 ) -> Duration {
-    let started = Instant::now();
-    while !check() {
-        assert!(
-            started.elapsed() < within,
-            "{what} did not happen within {within:?}; watch output:\n{}",
-            watch.output()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    started.elapsed()
+    crate::support::wait_for(
+        what,
+        within,
+        || format!("watch output:\n{}", watch.output()),
+        check,
+    )
 }
 
 fn state(name: &str) -> String {

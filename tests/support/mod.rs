@@ -710,3 +710,22 @@ impl Env {
             .unwrap()
     }
 }
+
+/// Polls `check` until it holds; fails with `context()` (the processes' output) after `within`.
+pub fn wait_for(
+    what: &str,
+    within: std::time::Duration,
+    context: impl Fn() -> String,
+    check: impl Fn() -> bool,
+) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    while !check() {
+        assert!(
+            started.elapsed() < within,
+            "{what} did not happen within {within:?}:\n{}",
+            context()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    started.elapsed()
+}
