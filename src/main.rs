@@ -10,7 +10,7 @@ use tenantctl::model::{self, DesiredState, Diagnostic, slug_problem};
 use tenantctl::plan::render::{self, Style};
 use tenantctl::plan::trial::{self, TrialEnded};
 use tenantctl::plan::{self, ObservedState, PlanOptions};
-use tenantctl::runtime::Runtime;
+use tenantctl::runtime::{Runtime, RuntimeKind};
 use tenantctl::source::{self, Repo, Snapshot};
 use tenantctl::store::Store;
 use tenantctl::usage;
@@ -42,8 +42,26 @@ struct Cli {
         hide_env_values = true
     )]
     database_url: Option<String>,
+    /// What tenants run as: `docker` containers on this engine, or `swarm` services of the swarm
+    /// this engine manages (replicas, rolling updates with automatic rollback, placement)
+    #[arg(
+        long,
+        global = true,
+        env = "TENANTCTL_RUNTIME",
+        value_name = "docker|swarm",
+        default_value = "docker"
+    )]
+    runtime: tenantctl::runtime::RuntimeKind,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The engine connection for this command, in the runtime mode asked for.
+async fn connect_runtime(cli: &Cli) -> Result<Runtime, tenantctl::runtime::RuntimeError> {
+    Runtime::connect(&cli.namespace)
+        .await?
+        .with_kind(cli.runtime)
+        .await
 }
 
 #[derive(Subcommand, Debug)]
@@ -610,7 +628,7 @@ async fn load(cli: &Cli, reference: &str, worktree: bool) -> Result<Option<Loade
         .database_url
         .clone()
         .unwrap_or_else(|| Store::default_url(repo.root()));
-    let (runtime, store) = tokio::join!(Runtime::connect(&cli.namespace), Store::open(&db_url));
+    let (runtime, store) = tokio::join!(connect_runtime(cli), Store::open(&db_url));
     Ok(Some(Loaded {
         repo,
         snapshot,
@@ -752,6 +770,12 @@ async fn apply_command(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
     println!();
     let config = args.tuning.config(&cli.namespace, loaded.revision());
     let desired = std::sync::Arc::new(effective);
+    let active: std::collections::BTreeSet<String> = desired
+        .tenants
+        .values()
+        .filter(|t| t.state == model::TenantState::Active)
+        .map(|t| t.slug.clone())
+        .collect();
     apply::record_trial_ends(&loaded.store, &ended, &fresh.changes, &Printer).await;
     let applier = apply::Applier::new(
         loaded.runtime.clone(),
@@ -763,7 +787,9 @@ async fn apply_command(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
     let report = applier.run(&fresh.changes).await;
     lock.release().await;
     let report = report?;
-    print_report(&report, style);
+    // Swarm cannot publish on loopback only: a running service may have no URL to show.
+    let unpublished = |slug: &str| cli.runtime == RuntimeKind::Swarm && active.contains(slug);
+    print_report(&report, style, &unpublished);
     loaded.store.close().await;
     Ok(if report.failed() > 0 {
         ExitCode::from(1)
@@ -772,7 +798,7 @@ async fn apply_command(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
     })
 }
 
-fn print_report(report: &apply::Report, style: Style) {
+fn print_report(report: &apply::Report, style: Style, unpublished: &dyn Fn(&str) -> bool) {
     let failed = report.failed();
     println!();
     if failed == 0 {
@@ -805,6 +831,9 @@ fn print_report(report: &apply::Report, style: Style) {
         for (slug, outcome) in &report.outcomes {
             match outcome {
                 apply::Outcome::Converged { url: Some(url) } => println!("  {slug:<24} {url}"),
+                apply::Outcome::Converged { url: None } if unpublished(slug) => {
+                    println!("  {slug:<24} running (no published port)")
+                }
                 apply::Outcome::Converged { url: None } => println!("  {slug:<24} (not running)"),
                 apply::Outcome::Failed { reason } => {
                     println!("  {slug:<24} {} {reason}", paint(style, "31", "FAILED:"))
@@ -965,7 +994,7 @@ async fn watch_command(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
     // The engine or the database may be down when the loop starts: wait for them, never give up.
     let mut delay = std::time::Duration::from_secs(1);
     let (runtime, store) = loop {
-        let (runtime, store) = tokio::join!(Runtime::connect(&cli.namespace), Store::open(&db_url));
+        let (runtime, store) = tokio::join!(connect_runtime(cli), Store::open(&db_url));
         match (runtime, store) {
             (Ok(r), Ok(s)) => break (r, s),
             (r, s) => {
@@ -1155,7 +1184,7 @@ async fn status_command(cli: &Cli, args: &StatusArgs) -> Result<ExitCode> {
         .database_url
         .clone()
         .unwrap_or_else(|| Store::default_url(repo.root()));
-    let (runtime, store) = tokio::join!(Runtime::connect(&cli.namespace), Store::open(&db_url));
+    let (runtime, store) = tokio::join!(connect_runtime(cli), Store::open(&db_url));
     let (runtime, store) = (runtime?, store?);
     let report = tenantctl::status::gather(
         &runtime,
@@ -1203,7 +1232,7 @@ async fn tui_command(cli: &Cli, args: &TuiArgs) -> Result<ExitCode> {
         .database_url
         .clone()
         .unwrap_or_else(|| Store::default_url(&root));
-    let (runtime, store) = tokio::join!(Runtime::connect(&cli.namespace), Store::open(&db_url));
+    let (runtime, store) = tokio::join!(connect_runtime(cli), Store::open(&db_url));
     let (runtime, store) = (runtime?, store?);
     // Another loop already runs against this database: attach to it read-only (the header says so).
     let attach = !args.read_only && tenantctl::watch::presence::present(&store).await?.is_some();
@@ -1252,7 +1281,7 @@ async fn logs_command(cli: &Cli, args: &LogsArgs) -> Result<ExitCode> {
         ),
         None => None,
     };
-    let runtime = Runtime::connect(&cli.namespace).await?;
+    let runtime = connect_runtime(cli).await?;
     let Some(container) = runtime.log_container(slug).await? else {
         if !in_git_at_head(cli, slug) {
             bail!(

@@ -6,9 +6,12 @@ pub mod keys;
 pub mod lock;
 
 use crate::model::{DesiredState, TenantState};
-use crate::plan::container::{API_KEY_ENV, builtin_site_image, desired_container, labels};
+use crate::plan::container::{
+    API_KEY_ENV, ServiceShape, builtin_site_image, desired_container, desired_shape, labels,
+};
 use crate::plan::records::{plan_row, tenant_row, theme_row};
 use crate::plan::{Action, Change, ObservedState, PlanOptions, Resource};
+use crate::runtime::swarm::service_spec;
 use crate::runtime::{ContainerState, ObservedContainer, Runtime, RuntimeError, SubnetPool};
 use crate::store::{Store, StoreError, TenantRow, now_unix};
 use ipnet::Ipv4Net;
@@ -126,7 +129,11 @@ impl Applier {
         let tenants: BTreeSet<String> = changes.iter().filter_map(|c| c.tenant.clone()).collect();
         // Unlabelled leftovers (only with --prune) have no tenant; handle them once here.
         for c in changes.iter().filter(|c| {
-            c.tenant.is_none() && matches!(c.resource, Resource::Container | Resource::Network)
+            c.tenant.is_none()
+                && matches!(
+                    c.resource,
+                    Resource::Container | Resource::Service | Resource::Network
+                )
         }) {
             self.execute_orphan(c).await;
         }
@@ -228,8 +235,11 @@ impl Applier {
     async fn images(&self, changes: &[Change]) {
         let mut wanted: BTreeSet<String> = BTreeSet::new();
         for c in changes.iter().filter(|c| {
-            c.resource == Resource::Container
-                && matches!(c.action, Action::Create | Action::Replace)
+            matches!(
+                (c.resource, c.action),
+                (Resource::Container, Action::Create | Action::Replace)
+                    | (Resource::Service, Action::Create | Action::Update)
+            )
         }) {
             if let Some(image) = c
                 .after
@@ -269,6 +279,7 @@ impl Applier {
                     .remove_container(c.container_id.as_deref().unwrap_or(&c.name), true)
                     .await
             }
+            Resource::Service => self.runtime.remove_service(&c.name, REMOVE_WAIT).await,
             _ => self.runtime.remove_network(&c.name).await,
         };
         match result {
@@ -308,6 +319,16 @@ impl Applier {
                 Ok(url) => {
                     self.finish_tenant(slug, None, url.as_deref()).await;
                     return Outcome::Converged { url };
+                }
+                // The engine already tried the new spec and put the old one back: trying again
+                // now would roll the same failure out and back once more.
+                Err(ApplyError::Runtime(e @ RuntimeError::RolledBack { .. })) => {
+                    last_error = e.to_string();
+                    self.progress.line(
+                        Some(slug),
+                        &format!("attempt {attempt} failed: {last_error}"),
+                    );
+                    break;
                 }
                 // A deposed leader stops at once: no retry, nothing more recorded.
                 Err(ApplyError::Store(e)) if e.is_fenced() => {
@@ -601,6 +622,60 @@ impl Applier {
                     &format!("{address}: - destroyed (data volume kept)"),
                 );
             }
+            (Resource::Service, Action::Create) => {
+                let (body, shape) = self.service_body(slug, row, None)?;
+                self.runtime.create_service(body).await?;
+                if shape.replicas > 0 {
+                    let seen = self.wait_service(slug, &c.name, shape.replicas).await?;
+                    url = self.service_url(&seen);
+                    p.line(
+                        Some(slug),
+                        &format!(
+                            "{address}: + created, {} of {} tasks running and healthy{}",
+                            shape.replicas,
+                            shape.replicas,
+                            at_url(url.as_deref())
+                        ),
+                    );
+                } else {
+                    p.line(
+                        Some(slug),
+                        &format!("{address}: + created with 0 replicas (tenant is suspended)"),
+                    );
+                }
+            }
+            (Resource::Service, Action::Update) => {
+                url = self.update_service(slug, c, row, observed).await?;
+            }
+            (Resource::Service, Action::Start) => {
+                let shape = self.shape(slug)?;
+                self.runtime.scale_service(&c.name, shape.replicas).await?;
+                let seen = self.wait_service(slug, &c.name, shape.replicas).await?;
+                url = self.service_url(&seen);
+                p.line(
+                    Some(slug),
+                    &format!(
+                        "{address}: > scaled to {}, tasks running and healthy{}",
+                        shape.replicas,
+                        at_url(url.as_deref())
+                    ),
+                );
+            }
+            (Resource::Service, Action::Stop) => {
+                self.runtime.scale_service(&c.name, 0).await?;
+                self.wait_service(slug, &c.name, 0).await?;
+                p.line(
+                    Some(slug),
+                    &format!("{address}: . scaled to 0 (nothing deleted)"),
+                );
+            }
+            (Resource::Service, Action::Destroy) => {
+                self.runtime.remove_service(&c.name, REMOVE_WAIT).await?;
+                p.line(
+                    Some(slug),
+                    &format!("{address}: - destroyed (data volume kept)"),
+                );
+            }
             (resource, action) => {
                 return Err(ApplyError::Step(format!(
                     "no step for {} {:?}",
@@ -616,6 +691,117 @@ impl Applier {
         )
         .await;
         Ok(url)
+    }
+
+    /// The tenant's service shape (replicas, placement, reservations) from git.
+    fn shape(&self, slug: &str) -> Result<ServiceShape, ApplyError> {
+        let t = self
+            .desired
+            .tenants
+            .get(slug)
+            .ok_or_else(|| ApplyError::Step(format!("tenant `{slug}` is not in git")))?;
+        let plan = self
+            .desired
+            .plans
+            .get(&t.plan)
+            .ok_or_else(|| ApplyError::Step(format!("tenant `{slug}` names a missing plan")))?;
+        Ok(desired_shape(t, plan))
+    }
+
+    /// The whole service request for a tenant, keeping a published port the mesh already chose.
+    fn service_body(
+        &self,
+        slug: &str,
+        row: Option<&TenantRow>,
+        published_port: Option<u16>,
+    ) -> Result<(bollard::models::ServiceSpec, ServiceShape), ApplyError> {
+        let spec = self.spec(slug)?;
+        let mut shape = self.shape(slug)?;
+        shape.published_port = published_port;
+        let labels = labels(&self.config.namespace, slug, &spec, &self.config.revision);
+        let mut extra = BTreeMap::new();
+        if let Some(digest) = row.and_then(|r| r.api_key_sha256.clone()) {
+            extra.insert(API_KEY_ENV.to_string(), digest);
+        }
+        let body = service_spec(&spec, &labels, &extra, &shape, &self.config.namespace);
+        Ok((body, shape))
+    }
+
+    /// A rolling update to the desired spec; the engine rolls it back by itself when the new
+    /// tasks fail, and that is reported (and recorded) as this tenant's failure.
+    async fn update_service(
+        &self,
+        slug: &str,
+        c: &Change,
+        row: Option<&TenantRow>,
+        observed: &ObservedState,
+    ) -> Result<Option<String>, ApplyError> {
+        let current = observed
+            .runtime
+            .containers
+            .iter()
+            .find(|o| o.name == c.name);
+        let port = current.and_then(|o| o.published_ports.first().map(|p| p.host_port));
+        let (body, shape) = self.service_body(slug, row, port)?;
+        let before = self.runtime.update_service(&c.name, body).await?;
+        let timeout = self.config.health_timeout * shape.replicas.max(1) + Duration::from_secs(30);
+        let result = self
+            .runtime
+            .wait_service_updated(&c.name, before.as_deref(), shape.replicas, timeout)
+            .await;
+        match result {
+            Ok(seen) => {
+                let url = (shape.replicas > 0)
+                    .then(|| self.service_url(&seen))
+                    .flatten();
+                self.progress.line(
+                    Some(slug),
+                    &format!(
+                        "{}: ~ rolled out ({}){}",
+                        c.address(),
+                        c.reasons.join("; "),
+                        at_url(url.as_deref())
+                    ),
+                );
+                Ok(url)
+            }
+            Err(e @ RuntimeError::RolledBack { .. }) => {
+                self.progress.line(
+                    Some(slug),
+                    &format!(
+                        "{}: the new tasks failed; swarm rolled the service back to its previous spec, which keeps running",
+                        c.address()
+                    ),
+                );
+                self.event(
+                    Some(slug),
+                    "service.rollback",
+                    &format!("{}: {e}", c.address()),
+                )
+                .await;
+                Err(e.into())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn wait_service(
+        &self,
+        _slug: &str,
+        name: &str,
+        replicas: u32,
+    ) -> Result<ObservedContainer, ApplyError> {
+        let timeout = self.config.health_timeout * replicas.max(1);
+        Ok(self
+            .runtime
+            .wait_service_ready(name, replicas, timeout)
+            .await?)
+    }
+
+    /// Where a service answers: its mesh port on this host, else "no published port".
+    fn service_url(&self, seen: &ObservedContainer) -> Option<String> {
+        let port = seen.published_ports.first()?;
+        Some(format!("http://127.0.0.1:{}/", port.host_port))
     }
 
     fn spec(&self, slug: &str) -> Result<crate::plan::container::ContainerSpec, ApplyError> {
@@ -838,6 +1024,16 @@ impl Applier {
             taken.insert(subnet);
         }
     }
+}
+
+/// How long removing a service waits for its tasks to stop (its network is removable after).
+const REMOVE_WAIT: Duration = Duration::from_secs(30);
+
+/// `, healthy at URL` when there is a URL to give.
+fn at_url(url: Option<&str>) -> String {
+    url.filter(|u| !u.is_empty())
+        .map(|u| format!(" at {u}"))
+        .unwrap_or_default()
 }
 
 /// Records a `tenant.trial-ended` event (and says so) for each ended trial this plan acts on,

@@ -86,6 +86,8 @@ pub struct Plan {
     pub quotas: Quotas,
     pub rate_limit_rpm: Option<u32>,
     pub features: Vec<String>,
+    /// Tasks per tenant in swarm mode; docker mode runs one container.
+    pub replicas: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +97,9 @@ pub struct Resources {
     pub memory_bytes: u64,
     pub pids: u32,
     pub storage_bytes: Option<u64>,
+    /// Swarm reservations per task (the scheduler places a task only where these fit).
+    pub reserved_nano_cpus: Option<i64>,
+    pub reserved_memory_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -134,6 +139,46 @@ pub struct Tenant {
     pub features: Vec<String>,
     /// `billing.converted`: a paying customer, no longer limited by the plan's trial.
     pub converted: bool,
+    /// Swarm placement constraints, normalised to `LEFT == RIGHT` / `LEFT != RIGHT`.
+    pub constraints: Vec<String>,
+}
+
+/// Most tasks one tenant may ask for; each needs an address in the tenant's /28 network.
+pub const MAX_REPLICAS: u32 = 5;
+
+/// Checks a swarm placement constraint: `node.…` or `engine.labels.…`, `==` or `!=`, a value.
+/// Returns the constraint written the canonical way, or what is wrong with it.
+pub fn placement_constraint(text: &str) -> Result<String, String> {
+    let (op, (left, right)) = if let Some(parts) = text.split_once("==") {
+        ("==", parts)
+    } else if let Some(parts) = text.split_once("!=") {
+        ("!=", parts)
+    } else {
+        return Err(format!("constraint `{text}` has no `==` or `!=`"));
+    };
+    let (left, right) = (left.trim(), right.trim());
+    const FIELDS: [&str; 5] = [
+        "node.id",
+        "node.hostname",
+        "node.role",
+        "node.platform.os",
+        "node.platform.arch",
+    ];
+    let known = FIELDS.contains(&left)
+        || ["node.labels.", "engine.labels."]
+            .iter()
+            .any(|p| left.strip_prefix(p).is_some_and(|k| !k.is_empty()));
+    if !known {
+        return Err(format!(
+            "constraint `{text}`: `{left}` is not a node attribute swarm knows"
+        ));
+    }
+    if right.is_empty() || right.contains(['=', '!']) || right.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "constraint `{text}`: `{right}` is not a single value"
+        ));
+    }
+    Ok(format!("{left} {op} {right}"))
 }
 
 /// Checks a DNS-label slug: `[a-z0-9-]`, 1 to 63 characters, no leading or trailing `-`.

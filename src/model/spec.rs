@@ -37,6 +37,8 @@ pub struct PlanSpec {
     pub rate_limit: Option<RateLimitSpec>,
     #[serde(default)]
     pub features: Vec<Spanned<String>>,
+    /// Tasks per tenant in swarm mode (docker mode runs one container); default 1.
+    pub replicas: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,6 +72,15 @@ pub struct ResourcesSpec {
     pub memory: Spanned<String>,
     pub pids: Option<Spanned<u32>>,
     pub storage: Option<Spanned<String>>,
+    /// What the swarm scheduler sets aside per task (placement); limits stay the caps.
+    pub reservations: Option<ReservationsSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ReservationsSpec {
+    pub cpus: Option<Spanned<f64>>,
+    pub memory: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -184,6 +195,17 @@ pub struct TenantSpec {
     pub features: Vec<Spanned<String>>,
     #[serde(default)]
     pub billing: BillingSpec,
+    /// Where the tenant's tasks may run in swarm mode (data volumes are node-local).
+    #[serde(default)]
+    pub placement: PlacementSpec,
+}
+
+/// Swarm placement: constraints such as `node.hostname == host-a` or `node.labels.zone != b`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PlacementSpec {
+    #[serde(default)]
+    pub constraints: Vec<Spanned<String>>,
 }
 
 /// How the tenant pays. A trial that ends without `converted: true` suspends the tenant.

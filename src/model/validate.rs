@@ -387,6 +387,49 @@ impl Validator {
                 Some("give a positive number, or leave rateLimit out for no limit".into()),
             );
         }
+        let (mut reserved_cpus, mut reserved_memory) = (None, None);
+        if let Some(r) = &s.resources.reservations {
+            if let Some(c) = &r.cpus {
+                if c.value.is_finite() && c.value > 0.0 && c.value <= cpus {
+                    reserved_cpus = Some((c.value * 1e9).round() as i64);
+                } else {
+                    self.error(
+                        &at(c.referenced),
+                        format!("reserved cpus {} must be above 0 and at most the limit ({cpus})", c.value),
+                        Some("a reservation is what the scheduler sets aside; it cannot exceed the cap".into()),
+                    );
+                }
+            }
+            if let Some(m) = &r.memory {
+                let q = self.quantity(m, path, chunk, "reservations.memory");
+                match (q, memory) {
+                    (Some(q), Some(limit)) if q > limit => self.error(
+                        &at(m.referenced),
+                        format!(
+                            "reserved memory {} is above the memory limit {}",
+                            quantity::format_bytes(q),
+                            quantity::format_bytes(limit)
+                        ),
+                        Some("a reservation is what the scheduler sets aside; it cannot exceed the cap".into()),
+                    ),
+                    (q, _) => reserved_memory = q,
+                }
+            }
+        }
+        let replicas = s.replicas.as_ref().map_or(1, |r| r.value);
+        if let Some(r) = &s.replicas
+            && !(1..=crate::model::MAX_REPLICAS).contains(&r.value)
+        {
+            self.error(
+                &at(r.referenced),
+                format!(
+                    "replicas {} is out of range (1 to {})",
+                    r.value,
+                    crate::model::MAX_REPLICAS
+                ),
+                Some("each replica is a swarm task in the tenant's /28 network; suspend a tenant with `state: suspended`, not replicas: 0".into()),
+            );
+        }
         let features = self.features(&s.features, path, chunk);
         if self.diagnostics.len() != before {
             return;
@@ -409,6 +452,8 @@ impl Validator {
                     memory_bytes: memory,
                     pids,
                     storage_bytes: storage,
+                    reserved_nano_cpus: reserved_cpus,
+                    reserved_memory_bytes: reserved_memory,
                 },
                 quotas: Quotas {
                     api_calls_per_month: s.quotas.api_calls_per_month,
@@ -417,6 +462,7 @@ impl Validator {
                 },
                 rate_limit_rpm: s.rate_limit.map(|r| r.requests_per_minute.value),
                 features,
+                replicas,
             },
         );
     }
@@ -641,6 +687,20 @@ impl Validator {
             }
             env.insert(key.clone(), value.value.clone());
         }
+        let mut constraints = Vec::new();
+        for c in &s.placement.constraints {
+            match crate::model::placement_constraint(&c.value) {
+                Ok(c) if !constraints.contains(&c) => constraints.push(c),
+                Ok(_) => {}
+                Err(why) => self.error(
+                    &at(c.referenced),
+                    why,
+                    Some(
+                        "write e.g. `node.hostname == host-a` or `node.labels.zone != eu-2`".into(),
+                    ),
+                ),
+            }
+        }
         let features = self.features(&s.features, path, chunk);
         if self.diagnostics.len() != before {
             return;
@@ -660,6 +720,7 @@ impl Validator {
                 env,
                 features,
                 converted: s.billing.converted,
+                constraints,
             },
         );
     }

@@ -1,6 +1,7 @@
 //! The container a tenant should have: a pure function of its tenant, plan and theme.
 
 use crate::model::{Plan, Tenant, Theme};
+pub use crate::runtime::swarm::ServiceShape;
 pub use crate::runtime::{ContainerSpec, builtin_site_image};
 use crate::runtime::{
     LABEL_HASH_VERSION, LABEL_REVISION, LABEL_SPEC_HASH, ObservedContainer, container_name,
@@ -152,6 +153,26 @@ pub fn desired_container(
     }
 }
 
+/// The swarm service's shape beyond the container: replicas (0 while suspended), placement
+/// and reservations. Not in the spec hash: these change a service in place.
+pub fn desired_shape(tenant: &Tenant, plan: &Plan) -> ServiceShape {
+    let mut constraints = tenant.constraints.clone();
+    constraints.sort();
+    ServiceShape {
+        replicas: match tenant.state {
+            crate::model::TenantState::Active => plan.replicas,
+            _ => 0,
+        },
+        constraints,
+        reserved_nano_cpus: plan.resources.reserved_nano_cpus,
+        reserved_memory_bytes: plan
+            .resources
+            .reserved_memory_bytes
+            .map(|m| i64::try_from(m).unwrap_or(i64::MAX)),
+        published_port: None,
+    }
+}
+
 /// The spec hash of `spec` under hash-input version `version`, or `None` for a version this
 /// build does not know (a newer tenantctl made the container).
 pub fn spec_hash(spec: &ContainerSpec, version: &str) -> Option<String> {
@@ -267,6 +288,8 @@ mod tests {
                 memory_bytes: 512 << 20,
                 pids: 256,
                 storage_bytes: None,
+                reserved_nano_cpus: None,
+                reserved_memory_bytes: None,
             },
             quotas: Quotas {
                 api_calls_per_month: Some(100_000),
@@ -275,6 +298,7 @@ mod tests {
             },
             rate_limit_rpm: Some(300),
             features: vec!["webhooks".into()],
+            replicas: 1,
         };
         let theme = Theme {
             name: "modern".into(),
@@ -305,6 +329,7 @@ mod tests {
             env: [("LOG_LEVEL".to_string(), "info".to_string())].into(),
             features: vec!["beta".into(), "webhooks".into()],
             converted: false,
+            constraints: vec![],
         };
         (tenant, plan, theme)
     }

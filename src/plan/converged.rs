@@ -66,6 +66,7 @@ pub fn converged(desired: &DesiredState, opts: &PlanOptions) -> ObservedState {
             }],
             labels,
             started_at: None,
+            service: None,
         });
     }
     o

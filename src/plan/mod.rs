@@ -7,10 +7,12 @@ pub mod render;
 pub mod trial;
 
 use crate::model::{DesiredState, TenantState};
+use crate::runtime::RuntimeKind;
 use crate::runtime::{ObservedContainer, ObservedRuntime};
 use crate::store::ObservedDb;
 use container::{
-    ContainerSpec, HASH_VERSION, desired_container, desired_view, observed_view, spec_hash,
+    ContainerSpec, HASH_VERSION, ServiceShape, desired_container, desired_shape, desired_view,
+    observed_view, spec_hash,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -77,6 +79,8 @@ pub enum Resource {
     Network,
     Volume,
     Container,
+    /// A swarm service (swarm mode's counterpart of a container).
+    Service,
     TenantRecord,
 }
 
@@ -88,6 +92,7 @@ impl Resource {
             Resource::Network => "network",
             Resource::Volume => "volume",
             Resource::Container => "container",
+            Resource::Service => "service",
             Resource::TenantRecord => "tenant-record",
         }
     }
@@ -205,6 +210,7 @@ fn compute_with_threads(
     };
     p.records();
     p.tenants();
+    p.mode_notes();
     Plan {
         revision: opts.revision.clone(),
         namespace: opts.namespace.clone(),
@@ -248,6 +254,69 @@ fn change(tenant: Option<&str>, resource: Resource, name: &str, action: Action) 
 }
 
 impl<'a> Planner<'a> {
+    /// What a tenant runs as: a container, or a swarm service.
+    fn workload(&self) -> Resource {
+        match self.observed.runtime.kind {
+            RuntimeKind::Docker => Resource::Container,
+            RuntimeKind::Swarm => Resource::Service,
+        }
+    }
+
+    fn swarm(&self) -> bool {
+        self.observed.runtime.kind == RuntimeKind::Swarm
+    }
+
+    /// Things that work differently in this mode, said once per plan or theme.
+    fn mode_notes(&mut self) {
+        let used = |pred: &dyn Fn(&crate::model::Tenant) -> bool| {
+            self.desired
+                .tenants
+                .values()
+                .any(|t| self.selected(&t.slug) && t.state != TenantState::Cancelled && pred(t))
+        };
+        let mut notes = Vec::new();
+        if self.swarm() {
+            let mut loopback_themes = Vec::new();
+            for theme in self.desired.themes.values() {
+                let loopback = !matches!(theme.publish_address.as_str(), "0.0.0.0" | "::" | "");
+                let changing = self.changes.iter().any(|c| {
+                    c.resource == Resource::Service
+                        && matches!(c.action, Action::Create | Action::Update)
+                        && c.tenant
+                            .as_deref()
+                            .and_then(|t| self.desired.tenants.get(t))
+                            .is_some_and(|t| t.theme == theme.name)
+                });
+                if loopback && changing {
+                    loopback_themes.push(format!("`{}`", theme.name));
+                }
+            }
+            if !loopback_themes.is_empty() {
+                notes.push(format!(
+                    "theme{} {} publish{} on loopback only, which swarm cannot do: their services get no published port (health comes from the engine's own check); set `publishAddress: 0.0.0.0` in a theme to publish through the routing mesh on every node",
+                    if loopback_themes.len() > 1 { "s" } else { "" },
+                    loopback_themes.join(", "),
+                    if loopback_themes.len() > 1 { "" } else { "es" },
+                ));
+            }
+        } else {
+            for plan in self.desired.plans.values().filter(|p| p.replicas > 1) {
+                if used(&|t| t.plan == plan.name) {
+                    notes.push(format!(
+                        "plan `{}` asks for {} replicas; the docker runtime runs one container per tenant (use --runtime swarm for replicas)",
+                        plan.name, plan.replicas
+                    ));
+                }
+            }
+            if used(&|t| !t.constraints.is_empty()) {
+                notes.push(
+                    "placement constraints apply only with --runtime swarm; the docker runtime runs every tenant on this engine".into(),
+                );
+            }
+        }
+        self.notes.extend(notes);
+    }
+
     fn selected(&self, slug: &str) -> bool {
         self.opts.tenants.is_empty() || self.opts.tenants.iter().any(|t| t == slug)
     }
@@ -369,9 +438,11 @@ impl<'a> Planner<'a> {
         // Managed objects with no tenant label at all are leftovers; only --prune touches them.
         if self.opts.prune && self.opts.tenants.is_empty() {
             for c in rt.containers.iter().filter(|c| c.tenant.is_none()) {
-                let mut ch = change(None, Resource::Container, &c.name, Action::Destroy);
-                ch.reasons
-                    .push("managed container without a tenant label (--prune)".into());
+                let mut ch = change(None, self.workload(), &c.name, Action::Destroy);
+                ch.reasons.push(format!(
+                    "managed {} without a tenant label (--prune)",
+                    self.workload().as_str()
+                ));
                 ch.container_id = Some(c.id.clone());
                 self.changes.push(ch);
             }
@@ -399,7 +470,8 @@ impl<'a> Planner<'a> {
                     self.desired.themes.get(&t.theme),
                 ) {
                     let spec = desired_container(&self.opts.namespace, t, plan, theme);
-                    self.live_tenant(slug, t.state, &spec, &plan.name);
+                    let shape = desired_shape(t, plan);
+                    self.live_tenant(slug, t.state, &spec, &shape, &plan.name);
                 }
             }
             None => self.gone_tenant(slug),
@@ -416,6 +488,7 @@ impl<'a> Planner<'a> {
         slug: &str,
         state: TenantState,
         spec: &ContainerSpec,
+        shape: &ServiceShape,
         plan_name: &str,
     ) {
         match self
@@ -451,29 +524,25 @@ impl<'a> Planner<'a> {
             self.changes.push(c);
         }
 
+        let workload = self.workload();
         let containers = self.containers_of(slug);
         let (primary, extras): (Vec<_>, Vec<_>) =
             containers.into_iter().partition(|c| c.name == spec.name);
         for extra in extras {
-            let mut c = change(
-                Some(slug),
-                Resource::Container,
-                &extra.name,
-                Action::Destroy,
-            );
+            let mut c = change(Some(slug), workload, &extra.name, Action::Destroy);
             c.reasons.push(format!("a second container for tenant `{slug}` (left by an interrupted apply or renamed namespace)"));
             c.container_id = Some(extra.id.clone());
             self.changes.push(c);
         }
         let Some(current) = primary.first() else {
-            let mut c = change(Some(slug), Resource::Container, &spec.name, Action::Create);
+            let mut c = change(Some(slug), workload, &spec.name, Action::Create);
             c.reasons.push(match state {
                 TenantState::Suspended => {
                     "new tenant; created stopped because it is suspended".into()
                 }
                 _ => "new tenant".into(),
             });
-            c.after = Some(desired_view(spec));
+            c.after = Some(self.with_shape(desired_view(spec), shape));
             self.changes.push(c);
             return;
         };
@@ -498,7 +567,10 @@ impl<'a> Planner<'a> {
             Some(_) => None,
         };
         if let Some(mut reasons) = replace_reasons {
-            let (before, after) = (observed_view(current, spec), desired_view(spec));
+            let (before, after) = (
+                self.observed_shape(observed_view(current, spec), current, spec),
+                self.with_shape(desired_view(spec), shape),
+            );
             if reasons.is_empty() {
                 reasons = changed_fields(Some(&before), Some(&after))
                     .into_iter()
@@ -510,7 +582,14 @@ impl<'a> Planner<'a> {
                     "spec hash differs (a setting the engine does not report changed)".into(),
                 );
             }
-            let mut c = change(Some(slug), Resource::Container, &spec.name, Action::Replace);
+            if self.swarm() {
+                // A service changes in place: a rolling update, never delete and create.
+                reasons.extend(self.shape_drift(current, shape, state));
+                self.service_update(slug, current, spec, shape, reasons);
+                self.start_stop(slug, current, state);
+                return;
+            }
+            let mut c = change(Some(slug), workload, &spec.name, Action::Replace);
             c.reasons = reasons;
             c.before = Some(before);
             c.after = Some(after);
@@ -530,31 +609,151 @@ impl<'a> Planner<'a> {
             format!("{k} on the engine differs from the plan (changed outside tenantctl)")
         })
         .collect();
+        if self.swarm() {
+            let mut drift = if hash.is_some() { drift } else { Vec::new() };
+            drift.extend(self.shape_drift(current, shape, state));
+            if !drift.is_empty() {
+                self.service_update(slug, current, spec, shape, drift);
+            }
+            self.start_stop(slug, current, state);
+            return;
+        }
         if !drift.is_empty() && hash.is_some() {
-            let mut c = change(Some(slug), Resource::Container, &spec.name, Action::Update);
+            let mut c = change(Some(slug), workload, &spec.name, Action::Update);
             c.reasons = drift;
             c.before = Some(observed_view(current, spec));
             c.after = Some(desired_view(spec));
             c.container_id = Some(current.id.clone());
             self.changes.push(c);
         }
+        self.start_stop(slug, current, state);
+    }
+
+    /// Start an active tenant's stopped container (or a service scaled to 0); stop a suspended one.
+    fn start_stop(&mut self, slug: &str, current: &ObservedContainer, state: TenantState) {
         let running = current.state.is_running();
+        let what = if self.swarm() {
+            "service is scaled to 0".to_string()
+        } else {
+            format!("container is {}", current.state)
+        };
         let action = match state {
-            TenantState::Active if !running => Some((
-                Action::Start,
-                format!("tenant is active; container is {}", current.state),
-            )),
-            TenantState::Suspended if running => {
-                Some((Action::Stop, "tenant is suspended".to_string()))
+            TenantState::Active if !running => {
+                Some((Action::Start, format!("tenant is active; {what}")))
             }
+            TenantState::Suspended if running => Some((
+                Action::Stop,
+                if self.swarm() {
+                    "tenant is suspended (scaled to 0, nothing deleted)".to_string()
+                } else {
+                    "tenant is suspended".to_string()
+                },
+            )),
             _ => None,
         };
         if let Some((action, why)) = action {
-            let mut c = change(Some(slug), Resource::Container, &spec.name, action);
+            let mut c = change(Some(slug), self.workload(), &current.name, action);
             c.reasons.push(why);
             c.container_id = Some(current.id.clone());
             self.changes.push(c);
         }
+    }
+
+    /// Swarm: how the service's replicas, placement and reservations differ from git.
+    fn shape_drift(
+        &self,
+        current: &ObservedContainer,
+        shape: &ServiceShape,
+        state: TenantState,
+    ) -> Vec<String> {
+        let Some(seen) = &current.service else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        // Replicas of a suspended tenant (0) are start/stop's business.
+        if state == TenantState::Active && seen.replicas > 0 && seen.replicas != shape.replicas {
+            out.push(format!(
+                "replicas {} → {} (plan replicas)",
+                seen.replicas, shape.replicas
+            ));
+        }
+        let mut constraints = seen.constraints.clone();
+        constraints.sort();
+        if constraints != shape.constraints {
+            out.push("placement constraints changed (tenant placement)".into());
+        }
+        if seen.reserved_nano_cpus != shape.reserved_nano_cpus
+            || seen.reserved_memory_bytes != shape.reserved_memory_bytes
+        {
+            out.push("reservations changed (plan resources.reservations)".into());
+        }
+        out
+    }
+
+    /// Swarm: one `~ service` change that rolls the service to the desired spec.
+    fn service_update(
+        &mut self,
+        slug: &str,
+        current: &ObservedContainer,
+        spec: &ContainerSpec,
+        shape: &ServiceShape,
+        mut reasons: Vec<String>,
+    ) {
+        if let Some(seen) = current.service.as_ref().filter(|s| s.rolled_back()) {
+            reasons.push(format!(
+                "the last rolling update was rolled back{}",
+                seen.update_message
+                    .as_deref()
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default()
+            ));
+        }
+        let mut c = change(Some(slug), Resource::Service, &spec.name, Action::Update);
+        c.reasons = reasons;
+        c.before = Some(self.observed_shape(observed_view(current, spec), current, spec));
+        c.after = Some(self.with_shape(desired_view(spec), shape));
+        c.container_id = Some(current.id.clone());
+        self.changes.push(c);
+    }
+
+    /// A desired view with the service's own fields, in swarm mode.
+    fn with_shape(&self, mut view: Value, shape: &ServiceShape) -> Value {
+        if self.swarm()
+            && let Some(map) = view.as_object_mut()
+        {
+            map.insert("replicas".into(), shape.replicas.into());
+            map.insert("constraints".into(), shape.constraints.clone().into());
+            map.insert(
+                "reservations".into(),
+                reservations_view(shape.reserved_nano_cpus, shape.reserved_memory_bytes),
+            );
+        }
+        view
+    }
+
+    /// An observed view with the service's own fields.
+    fn observed_shape(
+        &self,
+        mut view: Value,
+        current: &ObservedContainer,
+        spec: &ContainerSpec,
+    ) -> Value {
+        if let (Some(seen), Some(map)) = (&current.service, view.as_object_mut()) {
+            // A loopback-only port is never published by swarm: nothing to observe or change.
+            if !crate::runtime::swarm::publishes(spec) && current.published_ports.is_empty() {
+                map.insert("port".into(), spec.port.into());
+                map.insert("publish".into(), spec.publish_address.clone().into());
+            }
+            let mut constraints = seen.constraints.clone();
+            constraints.sort();
+            map.insert("replicas".into(), seen.replicas.into());
+            map.insert("constraints".into(), constraints.into());
+            map.insert(
+                "reservations".into(),
+                reservations_view(seen.reserved_nano_cpus, seen.reserved_memory_bytes),
+            );
+        }
+        view
     }
 
     fn key_is_stale(&self, slug: &str, current: &ObservedContainer) -> bool {
@@ -573,8 +772,9 @@ impl<'a> Planner<'a> {
             Some(_) => "tenant is cancelled",
             None => "tenant is no longer in git",
         };
+        let workload = self.workload();
         for ct in self.containers_of(slug) {
-            let mut c = change(Some(slug), Resource::Container, &ct.name, Action::Destroy);
+            let mut c = change(Some(slug), workload, &ct.name, Action::Destroy);
             c.reasons.push(format!("{why}; its data volume is kept"));
             c.container_id = Some(ct.id.clone());
             self.changes.push(c);
@@ -647,6 +847,13 @@ pub fn changed_fields(before: Option<&Value>, after: Option<&Value>) -> Vec<Stri
     let mut out = Vec::new();
     walk("", before, after, &mut out);
     out
+}
+
+fn reservations_view(cpus: Option<i64>, memory: Option<i64>) -> Value {
+    serde_json::json!({
+        "cpus": cpus.map(|n| n as f64 / 1e9),
+        "memory": memory.map(|m| crate::model::quantity::format_bytes(m.max(0) as u64)),
+    })
 }
 
 /// Says where a changed container field comes from, so a reviewer sees the cause.

@@ -161,7 +161,7 @@ pub fn container_body(
 }
 
 /// The health check of `spec`, durations in nanoseconds; None leaves the image's own.
-fn health_config(spec: &ContainerSpec, start_interval: bool) -> Option<HealthConfig> {
+pub(crate) fn health_config(spec: &ContainerSpec, start_interval: bool) -> Option<HealthConfig> {
     if spec.health_cmd.is_empty() {
         return None;
     }
@@ -180,7 +180,10 @@ fn health_config(spec: &ContainerSpec, start_interval: bool) -> Option<HealthCon
 }
 
 /// `labels` with this namespace's managed labels forced, so nothing we create is unmanageable.
-fn owned_labels(labels: &BTreeMap<String, String>, namespace: &str) -> HashMap<String, String> {
+pub(crate) fn owned_labels(
+    labels: &BTreeMap<String, String>,
+    namespace: &str,
+) -> HashMap<String, String> {
     let mut out: HashMap<String, String> = labels.clone().into_iter().collect();
     out.insert(LABEL_MANAGED.to_string(), "true".to_string());
     out.insert(LABEL_NAMESPACE.to_string(), namespace.to_string());
@@ -444,7 +447,11 @@ impl Runtime {
         }
         let request = NetworkCreateRequest {
             name: name.to_string(),
-            driver: Some("bridge".to_string()),
+            // Swarm: an overlay the tenant's tasks join on every node (attachable for debugging).
+            driver: Some(match self.kind() {
+                super::RuntimeKind::Docker => "bridge".to_string(),
+                super::RuntimeKind::Swarm => "overlay".to_string(),
+            }),
             attachable: Some(true),
             labels: Some(owned_labels(labels, self.namespace())),
             ipam: Some(Ipam {

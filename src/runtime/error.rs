@@ -96,6 +96,20 @@ pub enum RuntimeError {
         "image {reference} is not on this host and could not be pulled: {reason}; build or load it (docker load) first"
     )]
     ImageUnavailable { reference: String, reason: String },
+
+    /// `--runtime swarm` on an engine that is not a swarm manager.
+    #[error(
+        "--runtime swarm needs a swarm manager, but this engine's swarm state is `{state}`{detail}; run `docker swarm init` (or point DOCKER_HOST at a manager), or use --runtime docker"
+    )]
+    NotSwarmManager { state: String, detail: String },
+
+    /// A rolling update failed and the engine put the previous spec back.
+    #[error("service {service}: the rolling update failed and was rolled back: {message}")]
+    RolledBack { service: String, message: String },
+
+    /// A service's tasks did not reach the wanted count.
+    #[error("service {service}: {reason}")]
+    ServiceNotReady { service: String, reason: String },
 }
 
 impl RuntimeError {

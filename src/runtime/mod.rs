@@ -13,6 +13,7 @@ mod observe;
 pub mod pool;
 mod spec;
 pub mod stats;
+pub mod swarm;
 
 #[cfg(test)]
 mod change_tests;
@@ -32,8 +33,8 @@ pub use error::{RuntimeError, is_conflict, is_not_found, status_code};
 pub use image::{build_scratch_image, build_self_image, image_exists, self_image_files};
 pub use logs::{LogEnd, LogEvent, LogOptions, LogSource, Tail};
 pub use observe::{
-    ContainerState, ObservedContainer, ObservedNetwork, ObservedRuntime, ObservedVolume,
-    PublishedPort, is_managed_by, label_filters, managed_labels,
+    ContainerState, ObservedContainer, ObservedNetwork, ObservedRuntime, ObservedService,
+    ObservedVolume, PublishedPort, is_managed_by, label_filters, managed_labels,
 };
 pub use pool::{DEFAULT_SUBNET_POOL, DEFAULT_SUBNET_PREFIX, SubnetPool};
 pub use spec::{ContainerSpec, builtin_site_image};
@@ -60,11 +61,41 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Timeout for the response head of later requests (streams are not cut by it).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// What a tenant runs as: a plain container on this engine, or a service of the swarm it manages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    #[default]
+    Docker,
+    Swarm,
+}
+
+impl RuntimeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuntimeKind::Docker => "docker",
+            RuntimeKind::Swarm => "swarm",
+        }
+    }
+}
+
+impl std::str::FromStr for RuntimeKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<RuntimeKind, String> {
+        match s.trim() {
+            "docker" => Ok(RuntimeKind::Docker),
+            "swarm" => Ok(RuntimeKind::Swarm),
+            other => Err(format!("`{other}` is not a runtime: use docker or swarm")),
+        }
+    }
+}
+
 /// A connection to the Docker engine, scoped to one namespace.
 #[derive(Debug, Clone)]
 pub struct Runtime {
     docker: Docker,
     namespace: String,
+    kind: RuntimeKind,
 }
 
 impl Runtime {
@@ -102,7 +133,23 @@ impl Runtime {
         Ok(Runtime {
             docker,
             namespace: namespace.to_string(),
+            kind: RuntimeKind::Docker,
         })
+    }
+
+    /// Run tenants as `kind`. Swarm mode needs this engine to be a swarm manager: checked here,
+    /// so a command fails at once with what to do rather than half-way through an apply.
+    pub async fn with_kind(mut self, kind: RuntimeKind) -> Result<Runtime, RuntimeError> {
+        if kind == RuntimeKind::Swarm {
+            swarm::check_manager(&self.docker).await?;
+        }
+        self.kind = kind;
+        Ok(self)
+    }
+
+    /// Containers (docker) or swarm services (swarm).
+    pub fn kind(&self) -> RuntimeKind {
+        self.kind
     }
 
     /// The bollard client, for the create/start/stop/remove calls of the reconciler.
@@ -138,13 +185,13 @@ impl Runtime {
     /// Everything this namespace manages (containers in all states, networks, volumes),
     /// each list sorted by name.
     pub async fn observe(&self) -> Result<ObservedRuntime, RuntimeError> {
-        observe::observe(&self.docker, &self.namespace, None).await
+        observe::observe(&self.docker, &self.namespace, self.kind, None).await
     }
 
     /// What this namespace manages for one tenant: cheaper than [`Runtime::observe`] when
     /// re-checking a single tenant between apply attempts.
     pub async fn observe_tenant(&self, slug: &str) -> Result<ObservedRuntime, RuntimeError> {
-        observe::observe(&self.docker, &self.namespace, Some(slug)).await
+        observe::observe(&self.docker, &self.namespace, self.kind, Some(slug)).await
     }
 }
 
@@ -239,6 +286,7 @@ async fn connect_to(host: &str, target: &str, namespace: &str) -> Result<Runtime
     Ok(Runtime {
         docker: docker.with_timeout(REQUEST_TIMEOUT),
         namespace: namespace.to_string(),
+        kind: RuntimeKind::Docker,
     })
 }
 

@@ -24,6 +24,8 @@ const INSPECT_CONCURRENCY: usize = 16;
 /// Everything one namespace manages, each list sorted by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ObservedRuntime {
+    /// Docker: `containers` are containers. Swarm: they are services (one per tenant).
+    pub kind: super::RuntimeKind,
     pub containers: Vec<ObservedContainer>,
     pub networks: Vec<ObservedNetwork>,
     pub volumes: Vec<ObservedVolume>,
@@ -81,6 +83,41 @@ pub struct ObservedContainer {
     pub labels: BTreeMap<String, String>,
     /// Unix time the container last started (inspect's `State.StartedAt`); None if it never did.
     pub started_at: Option<i64>,
+    /// Swarm mode: the service's replicas, tasks and rolling-update state.
+    pub service: Option<ObservedService>,
+}
+
+/// What a swarm service reports beyond what a container does.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ObservedService {
+    /// Replicas asked for (0 when the tenant is suspended).
+    pub replicas: u32,
+    /// Tasks running (a task with a health check runs only once it is healthy).
+    pub running: u32,
+    /// Placement constraints, as the service spec holds them.
+    pub constraints: Vec<String>,
+    pub reserved_nano_cpus: Option<i64>,
+    pub reserved_memory_bytes: Option<i64>,
+    /// The rolling update's state: updating, paused, completed, rollback_started,
+    /// rollback_paused, rollback_completed; None before any update.
+    pub update_state: Option<String>,
+    pub update_message: Option<String>,
+    /// When the last update began (RFC 3339, as the engine reports it).
+    pub update_started: Option<String>,
+    /// The newest error of a task that is not running, e.g. "task: non-zero exit (1)".
+    pub task_error: Option<String>,
+    /// Running task containers on this node (stats, logs, usage counters read from these).
+    pub local_containers: Vec<String>,
+}
+
+impl ObservedService {
+    /// The last rolling update failed and the engine put the previous spec back.
+    pub fn rolled_back(&self) -> bool {
+        matches!(
+            self.update_state.as_deref(),
+            Some("rollback_started" | "rollback_paused" | "rollback_completed")
+        )
+    }
 }
 
 #[cfg(test)]
@@ -109,6 +146,7 @@ impl ObservedContainer {
             published_ports: vec![],
             labels: Default::default(),
             started_at: None,
+            service: None,
         }
     }
 }
@@ -240,6 +278,7 @@ where
 pub(crate) async fn observe(
     docker: &Docker,
     namespace: &str,
+    kind: super::RuntimeKind,
     tenant: Option<&str>,
 ) -> Result<ObservedRuntime, RuntimeError> {
     let mut filters = label_filters(namespace);
@@ -250,12 +289,21 @@ pub(crate) async fn observe(
             .or_default()
             .push(format!("{LABEL_TENANT}={slug}"));
     }
+    let workloads = async {
+        match kind {
+            super::RuntimeKind::Docker => observe_containers(docker, namespace, &filters).await,
+            super::RuntimeKind::Swarm => {
+                super::swarm::observe_services(docker, namespace, &filters).await
+            }
+        }
+    };
     let (containers, networks, volumes) = tokio::try_join!(
-        observe_containers(docker, namespace, &filters),
+        workloads,
         observe_networks(docker, namespace, &filters),
         observe_volumes(docker, namespace, &filters),
     )?;
     Ok(ObservedRuntime {
+        kind,
         containers,
         networks,
         volumes,
@@ -377,6 +425,7 @@ pub(crate) fn from_inspect(response: ContainerInspectResponse) -> Option<Observe
         published_ports,
         labels,
         started_at,
+        service: None,
     })
 }
 

@@ -27,7 +27,8 @@ pub async fn container_details(
     // Owned ids and names, so the stream's future is Send (the dashboard runs this in a task).
     let stopped: Vec<(String, String)> = containers
         .iter()
-        .filter(|c| !c.state.is_running())
+        // A swarm service reports its tasks itself; only containers are inspected.
+        .filter(|c| !c.state.is_running() && c.service.is_none())
         .map(|c| (c.id.clone(), c.name.clone()))
         .collect();
     stream::iter(stopped)

@@ -357,7 +357,10 @@ pub fn compute(inputs: &Inputs<'_>) -> Vec<TenantStatus> {
             mine.sort_by_key(|c| (c.name != primary, c.name.clone()));
             let container = mine.first().copied();
             let detail = container.and_then(|c| inputs.details.get(&c.id));
-            let (health, health_reason) = health(intent, container, detail);
+            let (health, health_reason) = match container.and_then(|c| c.service.as_ref()) {
+                Some(service) => service_health(intent, service, sync == SyncStatus::OutOfSync),
+                None => health(intent, container, detail),
+            };
             let state = match (inputs.desired, wanted) {
                 (Some(_), Some(t)) => Some(t.state.as_str().to_string()),
                 (Some(_), None) => Some("cancelled".to_string()),
@@ -396,6 +399,57 @@ fn describe(c: &Change) -> String {
             c.action.verb(),
             c.reasons.join("; ")
         )
+    }
+}
+
+/// Swarm mode: health from the service's tasks and its last rolling update.
+fn service_health(
+    intent: Intent,
+    s: &crate::runtime::ObservedService,
+    out_of_sync: bool,
+) -> (Health, Option<String>) {
+    let tasks = format!("{}/{} tasks running", s.running, s.replicas);
+    let error = s
+        .task_error
+        .as_deref()
+        .map(|e| format!("; last task error: {e}"))
+        .unwrap_or_default();
+    if s.replicas == 0 {
+        return match intent {
+            Intent::Active => (
+                Health::Degraded,
+                Some("scaled to 0 while the tenant is active".into()),
+            ),
+            Intent::Suspended => (Health::Suspended, Some("suspended: scaled to 0".into())),
+            Intent::Gone => (
+                Health::Suspended,
+                Some("cancelled: scaled to 0 (apply removes the service)".into()),
+            ),
+        };
+    }
+    // The engine put the previous spec back: it may run, but not what git asks for.
+    if s.rolled_back() && out_of_sync {
+        return (
+            Health::Degraded,
+            Some(format!(
+                "the last rolling update failed and was rolled back{} ({tasks})",
+                s.update_message
+                    .as_deref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
+            )),
+        );
+    }
+    if s.update_state.as_deref() == Some("updating") {
+        return (
+            Health::Progressing,
+            Some(format!("rolling update in progress ({tasks})")),
+        );
+    }
+    match s.running {
+        n if n >= s.replicas => (Health::Healthy, Some(tasks)),
+        0 => (Health::Degraded, Some(format!("{tasks}{error}"))),
+        _ => (Health::Degraded, Some(format!("{tasks}{error}"))),
     }
 }
 
