@@ -142,6 +142,10 @@ enum Command {
     /// Exit 0 if URL (http://host:port/path) answers 2xx within 3 s, else 1: the built-in image's health check.
     #[command(hide = true)]
     SiteHealth { url: String },
+    /// Print the built-in site's usage counters (GET http://127.0.0.1:PORT/usage) as JSON:
+    /// how the meter reads a swarm task that has no published port (run inside it by exec).
+    #[command(hide = true)]
+    SiteUsage { port: u16 },
 }
 
 #[derive(Subcommand, Debug)]
@@ -441,6 +445,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Site => return Ok(tenantctl::site::run()?),
         Command::SiteHealth { url } => return Ok(tenantctl::site::run_health(url)),
+        Command::SiteUsage { port } => return Ok(usage::site::run_site_usage(*port)),
         _ => {}
     }
     if let Some(problem) = slug_problem(&cli.namespace) {
@@ -465,7 +470,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Keys {
             command: KeysCommand::Rotate { slug, lock_timeout },
         } => runtime()?.block_on(rotate_command(&cli, slug, *lock_timeout)),
-        Command::Site | Command::SiteHealth { .. } => Ok(ExitCode::SUCCESS),
+        Command::Site | Command::SiteHealth { .. } | Command::SiteUsage { .. } => {
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -108,7 +108,14 @@ impl Runtime {
         let mut current = container.clone();
         let mut options = options;
         loop {
-            let mut stream = self.docker.logs(&current.id, Some(query(&options)));
+            // A swarm service's logs are its tasks' logs, on whichever node they run.
+            let mut stream = if current.service.is_some() {
+                self.docker
+                    .service_logs(&current.id, Some(query(&options)))
+                    .boxed()
+            } else {
+                self.docker.logs(&current.id, Some(query(&options))).boxed()
+            };
             while let Some(item) = stream.next().await {
                 let event = match item {
                     Ok(LogOutput::StdErr { message }) => LogEvent::Output {

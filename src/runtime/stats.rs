@@ -214,13 +214,63 @@ impl Runtime {
             .collect();
         stream::iter(running)
             .map(|c| async move {
-                let result = self.container_stats(&c.id, mode).await;
+                let result = match &c.service {
+                    None => self.container_stats(&c.id, mode).await,
+                    Some(service) => {
+                        self.service_stats(&c.name, &service.local_containers, mode)
+                            .await
+                    }
+                };
                 (c, result)
             })
             .buffered(STATS_CONCURRENCY)
             .collect()
             .await
     }
+
+    /// A service's tasks on this node read as one tenant: CPU, network and I/O summed, memory
+    /// the largest task's (each task has the plan's limit, so that is the one near its cap).
+    async fn service_stats(
+        &self,
+        service: &str,
+        tasks: &[String],
+        mode: StatsMode,
+    ) -> Result<ContainerStats, RuntimeError> {
+        if tasks.is_empty() {
+            return Err(RuntimeError::NotFound {
+                kind: "running task on this node of service",
+                name: service.to_string(),
+            });
+        }
+        let mut readings = Vec::new();
+        for id in tasks {
+            readings.push(self.container_stats(id, mode).await?);
+        }
+        Ok(combine(readings))
+    }
+}
+
+/// Several tasks' readings as one: sums, except memory (the largest task, with its limit).
+pub fn combine(readings: Vec<ContainerStats>) -> ContainerStats {
+    let mut out = ContainerStats::default();
+    for r in readings {
+        out.cpu_percent = match (out.cpu_percent, r.cpu_percent) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        out.cpu_total_ns += r.cpu_total_ns;
+        out.system_cpu_ns = out.system_cpu_ns.or(r.system_cpu_ns);
+        out.online_cpus = out.online_cpus.or(r.online_cpus);
+        if r.memory_bytes >= out.memory_bytes {
+            out.memory_bytes = r.memory_bytes;
+            out.memory_limit_bytes = r.memory_limit_bytes;
+        }
+        out.net_rx_bytes += r.net_rx_bytes;
+        out.net_tx_bytes += r.net_tx_bytes;
+        out.blk_read_bytes += r.blk_read_bytes;
+        out.blk_write_bytes += r.blk_write_bytes;
+    }
+    out
 }
 
 #[cfg(test)]

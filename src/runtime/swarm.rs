@@ -468,6 +468,54 @@ pub(crate) fn from_service(s: &Service, tasks: &[&Task], local: Vec<String>) -> 
 }
 
 impl Runtime {
+    /// Runs `cmd` in a running container (a local task) and returns its stdout and exit code,
+    /// within `timeout`.
+    pub async fn exec_capture(
+        &self,
+        container: &str,
+        cmd: Vec<String>,
+        timeout: Duration,
+    ) -> Result<(String, Option<i64>), RuntimeError> {
+        use bollard::exec::StartExecResults;
+        use bollard::models::ExecConfig;
+        use futures_util::StreamExt;
+        let run = async {
+            let created = self
+                .docker()
+                .create_exec(
+                    container,
+                    ExecConfig {
+                        cmd: Some(cmd),
+                        attach_stdout: Some(true),
+                        attach_stderr: Some(true),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            let mut out = String::new();
+            if let StartExecResults::Attached { mut output, .. } =
+                self.docker().start_exec(&created.id, None).await?
+            {
+                while let Some(chunk) = output.next().await {
+                    out.push_str(&chunk?.to_string());
+                }
+            }
+            let code = self.docker().inspect_exec(&created.id).await?.exit_code;
+            Ok::<_, bollard::errors::Error>((out, code))
+        };
+        match tokio::time::timeout(timeout, run).await {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(e)) => Err(RuntimeError::api(
+                format!("exec in container {container}"),
+                e,
+            )),
+            Err(_) => Err(RuntimeError::api(
+                format!("exec in container {container}"),
+                bollard::errors::Error::RequestTimeoutError,
+            )),
+        }
+    }
+
     /// Inspect our service `name`; None when absent. A same-named service that is not ours is refused.
     async fn our_service(&self, name: &str) -> Result<Option<Service>, RuntimeError> {
         match self.docker().inspect_service(name, None).await {

@@ -1207,12 +1207,18 @@ async fn restart(shared: &Shared, slug: &str) -> Result<String, String> {
         }
         Err(e) => return Err(e.to_string()),
     };
+    let swarm = container.service.is_some();
     let result = async {
-        shared
-            .runtime
-            .restart_container(&container.id, RESTART_TIMEOUT)
-            .await
-            .map_err(|e| e.to_string())?;
+        if swarm {
+            // A rolling restart: one task at a time, the new one healthy before the old stops.
+            shared.runtime.restart_service(&container.name).await
+        } else {
+            shared
+                .runtime
+                .restart_container(&container.id, RESTART_TIMEOUT)
+                .await
+        }
+        .map_err(|e| e.to_string())?;
         shared
             .store
             .record_event(
@@ -1226,7 +1232,13 @@ async fn restart(shared: &Shared, slug: &str) -> Result<String, String> {
     }
     .await;
     lock.release().await;
-    result.map(|()| format!("container {} restarted", container.name))
+    result.map(|()| match swarm {
+        true => format!(
+            "service {} is restarting, one task at a time",
+            container.name
+        ),
+        false => format!("container {} restarted", container.name),
+    })
 }
 
 #[cfg(test)]

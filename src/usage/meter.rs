@@ -121,16 +121,23 @@ pub async fn meter_once_with(
     }
 
     // Owned addresses, so the stream's future is Send (the loop also runs inside the dashboard's tasks).
-    let targets: Vec<(String, Result<SocketAddr, String>)> = sampled
+    let targets: Vec<(String, Result<SiteTarget, String>)> = sampled
         .iter()
         .map(|(c, _)| {
             let tenant = c.tenant.clone().unwrap_or_default();
-            (tenant, site_addr(c, desired))
+            (tenant, site_target(c, desired))
         })
         .collect();
     let timeout = options.site_timeout;
     let counters: Vec<Result<SiteCounters, String>> = stream::iter(targets)
-        .map(|(tenant, addr)| async move { site_counters(&tenant, addr?, timeout).await })
+        .map(|(tenant, target)| async move {
+            match target? {
+                SiteTarget::Loopback(addr) => site_counters(&tenant, addr, timeout).await,
+                SiteTarget::Exec { container, port } => {
+                    task_counters(runtime, &tenant, &container, port, timeout).await
+                }
+            }
+        })
         .buffered(SITE_CONCURRENCY)
         .collect()
         .await;
@@ -191,6 +198,61 @@ fn sample(
         api_calls_month: counters.map(|k| to_i64(k.api_calls_month)),
         ai_interactions_month: counters.map(|k| to_i64(k.ai_interactions_month)),
         month: counters.map(|k| k.month.clone()),
+    }
+}
+
+/// Where the meter reads a site's counters.
+enum SiteTarget {
+    /// A port published on this host's loopback.
+    Loopback(SocketAddr),
+    /// A swarm task on this node without a published port: `tenantctl site-usage` run inside it.
+    Exec { container: String, port: u16 },
+}
+
+fn site_target(c: &ObservedContainer, desired: &DesiredState) -> Result<SiteTarget, String> {
+    let Some(service) = c.service.as_ref().filter(|_| c.published_ports.is_empty()) else {
+        return site_addr(c, desired).map(SiteTarget::Loopback);
+    };
+    let theme = c
+        .tenant
+        .as_deref()
+        .and_then(|t| desired.tenants.get(t))
+        .and_then(|t| desired.themes.get(&t.theme));
+    // Only the built-in image carries tenantctl to run inside the task.
+    let Some(theme) = theme.filter(|th| th.image.is_none()) else {
+        return Err("no published port, and the theme's own image has no counters to read".into());
+    };
+    let container = service
+        .local_containers
+        .first()
+        .ok_or("no task of this service runs on this node")?;
+    Ok(SiteTarget::Exec {
+        container: container.clone(),
+        port: theme.port,
+    })
+}
+
+/// The counters of the site in a local task, read by exec, checked to be `tenant`'s.
+async fn task_counters(
+    runtime: &Runtime,
+    tenant: &str,
+    container: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<SiteCounters, String> {
+    let cmd = vec![
+        "/tenantctl".to_string(),
+        "site-usage".to_string(),
+        port.to_string(),
+    ];
+    let (out, _) = runtime
+        .exec_capture(container, cmd, timeout + Duration::from_secs(2))
+        .await
+        .map_err(|e| e.to_string())?;
+    let counters = super::site::parse_site_usage(&out)?;
+    match &counters.tenant {
+        Some(t) if t != tenant => Err(format!("task {container} answers for tenant `{t}`")),
+        _ => Ok(counters),
     }
 }
 

@@ -15,7 +15,7 @@ pub const SITE_TIMEOUT: Duration = Duration::from_secs(2);
 const MAX_RESPONSE: usize = 256 * 1024;
 
 /// The part of the site's `/usage` document the meter stores.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 pub struct SiteCounters {
     #[serde(default)]
     pub tenant: Option<String>,
@@ -37,6 +37,43 @@ pub fn loopback_addr(port: &PublishedPort) -> Option<SocketAddr> {
         },
     };
     Some(SocketAddr::new(ip, port.host_port))
+}
+
+/// `tenantctl site-usage PORT`, run inside a tenant's task: prints the counters of the site on
+/// this task's loopback as one JSON line (exit 0), or why not (exit 1).
+pub fn run_site_usage(port: u16) -> std::process::ExitCode {
+    let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+        .and_then(|rt| rt.block_on(fetch_counters(addr, SITE_TIMEOUT)));
+    match result.and_then(|c| serde_json::to_string(&c).map_err(|e| e.to_string())) {
+        Ok(json) => {
+            println!("{json}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(why) => {
+            println!("{why}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
+/// Parses what `tenantctl site-usage` printed inside a task.
+pub fn parse_site_usage(output: &str) -> Result<SiteCounters, String> {
+    let line = output
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default();
+    serde_json::from_str(line).map_err(|_| {
+        if output.contains("unrecognized subcommand") {
+            "the task runs an older site image without `site-usage`; its next rolling update brings it".to_string()
+        } else {
+            format!("site-usage in the task: {}", line.trim())
+        }
+    })
 }
 
 /// `GET /usage` from `addr` within `timeout`; the error says why in one line.
