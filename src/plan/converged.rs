@@ -3,16 +3,29 @@
 //! Used to reason about idempotence (planning against it must give no changes) and to build
 //! large synthetic states for benchmarks.
 
+use super::container::desired_shape;
 use super::container::{desired_container, labels};
 use super::records::{plan_row, tenant_row, theme_row};
 use super::{ObservedState, PlanOptions};
 use crate::model::{DesiredState, TenantState};
 use crate::runtime::{
-    ContainerState, Env, ObservedContainer, ObservedNetwork, ObservedVolume, PublishedPort,
+    ContainerState, Env, ObservedContainer, ObservedNetwork, ObservedService, ObservedVolume,
+    PublishedPort, RuntimeKind,
 };
 
 pub fn converged(desired: &DesiredState, opts: &PlanOptions) -> ObservedState {
+    converged_as(desired, opts, RuntimeKind::Docker)
+}
+
+/// [`converged`] for a runtime mode: in swarm mode each tenant has a service with its replicas,
+/// placement and reservations, and no published port for a loopback-only theme.
+pub fn converged_as(
+    desired: &DesiredState,
+    opts: &PlanOptions,
+    kind: RuntimeKind,
+) -> ObservedState {
     let mut o = ObservedState::default();
+    o.runtime.kind = kind;
     let rev = &opts.revision;
     for (name, p) in &desired.plans {
         o.db.plans.insert(name.clone(), plan_row(p, rev, 0));
@@ -41,6 +54,24 @@ pub fn converged(desired: &DesiredState, opts: &PlanOptions) -> ObservedState {
             tenant: Some(slug.clone()),
         });
         let labels = labels(&opts.namespace, slug, &spec, rev);
+        let shape = desired_shape(t, plan);
+        let service = (kind == RuntimeKind::Swarm).then(|| ObservedService {
+            replicas: shape.replicas,
+            running: shape.replicas,
+            constraints: shape.constraints.clone(),
+            reserved_nano_cpus: shape.reserved_nano_cpus,
+            reserved_memory_bytes: shape.reserved_memory_bytes,
+            update_state: Some("completed".into()),
+            ..Default::default()
+        });
+        let published_ports = match &service {
+            Some(_) if !crate::runtime::swarm::publishes(&spec) => vec![],
+            _ => vec![PublishedPort {
+                container_port: spec.port,
+                host_ip: spec.publish_address.clone(),
+                host_port: 0,
+            }],
+        };
         o.runtime.containers.push(ObservedContainer {
             id: format!("id-{slug}"),
             name: spec.name.clone(),
@@ -59,14 +90,10 @@ pub fn converged(desired: &DesiredState, opts: &PlanOptions) -> ObservedState {
             nano_cpus: Some(spec.nano_cpus),
             memory_bytes: Some(spec.memory_bytes as i64),
             pids_limit: Some(i64::from(spec.pids)),
-            published_ports: vec![PublishedPort {
-                container_port: spec.port,
-                host_ip: spec.publish_address.clone(),
-                host_port: 0,
-            }],
+            published_ports,
             labels,
             started_at: None,
-            service: None,
+            service,
         });
     }
     o

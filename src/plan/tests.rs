@@ -444,3 +444,178 @@ fn duplicate_networks_of_one_name_are_repaired() {
     );
     assert!(plan.changes[0].reasons[0].contains("2 networks share this name"));
 }
+
+fn swarm(d: &DesiredState) -> ObservedState {
+    super::converged::converged_as(d, &opts(), crate::runtime::RuntimeKind::Swarm)
+}
+
+fn service_mut<'a>(o: &'a mut ObservedState, slug: &str) -> &'a mut ObservedContainer {
+    o.runtime
+        .containers
+        .iter_mut()
+        .find(|c| c.tenant.as_deref() == Some(slug))
+        .expect("the tenant has a service")
+}
+
+#[test]
+fn swarm_mode_creates_services_and_a_converged_swarm_needs_nothing() {
+    let d = desired(&base());
+    let mut empty = ObservedState::default();
+    empty.runtime.kind = crate::runtime::RuntimeKind::Swarm;
+    let plan = compute(&d, &empty, &opts());
+    assert!(
+        actions(&plan).contains(&("service.tenantctl-acme".to_string(), "+")),
+        "{:?}",
+        actions(&plan)
+    );
+    assert!(
+        plan.changes
+            .iter()
+            .all(|c| c.resource != Resource::Container)
+    );
+    // The default theme publishes on loopback only, which swarm cannot do: said once.
+    assert_eq!(plan.notes.len(), 1, "{:?}", plan.notes);
+    assert!(plan.notes[0].contains("theme `modern`"), "{:?}", plan.notes);
+    let plan = compute(&d, &swarm(&d), &opts());
+    assert!(plan.is_empty(), "{}", text(&plan, Style { color: false }));
+    assert!(plan.notes.is_empty(), "{:?}", plan.notes);
+}
+
+#[test]
+fn swarm_mode_rolls_a_changed_service_in_place_instead_of_replacing_it() {
+    let d = desired(&base());
+    let observed = swarm(&d);
+    let mut tenants = base();
+    tenants[0] = tenant("acme", "professional", "  env: { LOG_LEVEL: debug }\n");
+    let plan = compute(&desired(&tenants), &observed, &opts());
+    assert_eq!(
+        actions(&plan),
+        [("service.tenantctl-acme".to_string(), "~")],
+        "{}",
+        text(&plan, Style { color: false })
+    );
+    let c = &plan.changes[0];
+    assert!(
+        c.reasons.iter().any(|r| r.contains("env.LOG_LEVEL")),
+        "{:?}",
+        c.reasons
+    );
+    let s = plan.summary();
+    assert_eq!((s.update, s.replace), (1, 0));
+    // A plan's memory rolls every service on it, still in place.
+    let bigger = PLANS.replace("memory: 512Mi", "memory: 1Gi");
+    let mut d2 = desired(&base());
+    d2.plans = {
+        let files = vec![SourceFile {
+            path: "plans/all.yaml".into(),
+            content: SourceContent::Bytes(bigger.into()),
+        }];
+        let mut all = files;
+        all.push(SourceFile {
+            path: "themes/modern.yaml".into(),
+            content: SourceContent::Bytes(THEMES.into()),
+        });
+        load(&all).unwrap_or_else(|e| panic!("{e:#?}")).plans
+    };
+    let plan = compute(&d2, &observed, &opts());
+    let services: Vec<_> = actions(&plan)
+        .into_iter()
+        .filter(|(a, _)| a.starts_with("service."))
+        .collect();
+    assert_eq!(
+        services,
+        [
+            ("service.tenantctl-acme".to_string(), "~"),
+            ("service.tenantctl-globex".to_string(), "~")
+        ]
+    );
+}
+
+#[test]
+fn swarm_mode_scales_replicas_suspends_to_zero_and_follows_placement() {
+    let d = desired(&base());
+    let mut observed = swarm(&d);
+    // Someone scaled acme to 3 by hand: back to the plan's 1, in place.
+    if let Some(s) = service_mut(&mut observed, "acme").service.as_mut() {
+        s.replicas = 3;
+    }
+    let plan = compute(&d, &observed, &opts());
+    assert_eq!(
+        actions(&plan),
+        [("service.tenantctl-acme".to_string(), "~")]
+    );
+    assert!(
+        plan.changes[0].reasons[0].contains("replicas 3 → 1"),
+        "{:?}",
+        plan.changes[0].reasons
+    );
+
+    // Suspended: scaled to 0 (a stop); active again: started (scaled back).
+    let mut tenants = base();
+    tenants[1] = tenant("globex", "professional", "  state: suspended\n");
+    let suspended = desired(&tenants);
+    let plan = compute(&suspended, &swarm(&d), &opts());
+    assert!(actions(&plan).contains(&("service.tenantctl-globex".to_string(), ".")));
+    let mut stopped = swarm(&suspended);
+    let plan = compute(&suspended, &stopped, &opts());
+    assert!(plan.is_empty(), "{}", text(&plan, Style { color: false }));
+    let plan = compute(&d, &stopped, &opts());
+    assert!(actions(&plan).contains(&("service.tenantctl-globex".to_string(), ">")));
+    let c = service_mut(&mut stopped, "globex");
+    assert_eq!(c.service.as_ref().map(|s| s.replicas), Some(0));
+
+    // A placement constraint in the tenant's file moves the service in place.
+    let mut tenants = base();
+    tenants[0] = tenant(
+        "acme",
+        "professional",
+        "  placement: { constraints: [\"node.labels.zone==eu-1\"] }\n",
+    );
+    let plan = compute(&desired(&tenants), &swarm(&d), &opts());
+    assert_eq!(
+        actions(&plan),
+        [("service.tenantctl-acme".to_string(), "~")]
+    );
+    assert!(plan.changes[0].reasons[0].contains("placement"));
+    let after = plan.changes[0]
+        .after
+        .as_ref()
+        .and_then(|a| a.get("constraints"))
+        .cloned();
+    assert_eq!(after, Some(serde_json::json!(["node.labels.zone == eu-1"])));
+}
+
+#[test]
+fn docker_mode_says_replicas_and_placement_need_swarm() {
+    let plans = PLANS.replace(
+        "features: [custom-domain, webhooks]",
+        "features: [custom-domain, webhooks]\n  replicas: 3",
+    );
+    let mut files = vec![
+        SourceFile {
+            path: "plans/all.yaml".into(),
+            content: SourceContent::Bytes(plans.into()),
+        },
+        SourceFile {
+            path: "themes/modern.yaml".into(),
+            content: SourceContent::Bytes(THEMES.into()),
+        },
+    ];
+    files.push(SourceFile {
+        path: "tenants/acme.yaml".into(),
+        content: SourceContent::Bytes(
+            tenant(
+                "acme",
+                "professional",
+                "  placement: { constraints: [\"node.role == manager\"] }\n",
+            )
+            .into_bytes(),
+        ),
+    });
+    let d = load(&files).unwrap_or_else(|e| panic!("{e:#?}"));
+    assert_eq!(d.plans["professional"].replicas, 3);
+    let plan = compute(&d, &converged(&d, &opts()), &opts());
+    assert!(plan.is_empty());
+    assert_eq!(plan.notes.len(), 2, "{:?}", plan.notes);
+    assert!(plan.notes[0].contains("3 replicas") && plan.notes[1].contains("--runtime swarm"));
+}

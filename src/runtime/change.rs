@@ -509,11 +509,26 @@ impl Runtime {
         }
         for network in ours {
             let id = network.id.unwrap_or_else(|| name.to_string());
-            match self.docker().remove_network(&id).await {
-                Ok(()) => {}
-                Err(error) if super::is_not_found(&error) => {}
-                Err(error) => {
-                    return Err(RuntimeError::api(format!("remove network {name}"), error));
+            // An overlay's endpoints are released a little after its service's tasks stop.
+            let patience = match self.kind() {
+                super::RuntimeKind::Docker => Duration::ZERO,
+                super::RuntimeKind::Swarm => Duration::from_secs(20),
+            };
+            let started = Instant::now();
+            loop {
+                match self.docker().remove_network(&id).await {
+                    Ok(()) => break,
+                    Err(error) if super::is_not_found(&error) => break,
+                    Err(error)
+                        if started.elapsed() < patience
+                            && engine_message(&error)
+                                .is_some_and(|m| m.contains("active endpoints")) =>
+                    {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    Err(error) => {
+                        return Err(RuntimeError::api(format!("remove network {name}"), error));
+                    }
                 }
             }
         }

@@ -474,3 +474,69 @@ fn theme_checks() {
         "`CAP_FLY` is not a Linux capability",
     );
 }
+
+#[test]
+fn swarm_fields_are_checked_where_they_stand() {
+    // Replicas: 1 to 5 (each is a task in the tenant's /28), default 1.
+    let plan = PLAN.replace(
+        "features: [webhooks]",
+        "features: [webhooks]\n  replicas: 9",
+    );
+    let diags = errors_with("plans/starter.yaml", &plan);
+    assert_at(
+        one(&diags),
+        "plans/starter.yaml",
+        11,
+        13,
+        "replicas 9 is out of range",
+    );
+
+    // A reservation above the cap is refused at the reservation.
+    let plan = PLAN.replace(
+        "storage: 5Gi }",
+        "storage: 5Gi,\n    reservations: { cpus: 0.25, memory: 1Gi } }",
+    );
+    let diags = errors_with("plans/starter.yaml", &plan);
+    assert_at(
+        one(&diags),
+        "plans/starter.yaml",
+        8,
+        41,
+        "reserved memory 1Gi is above the memory limit 256Mi",
+    );
+
+    // Placement constraints: a node attribute, `==` or `!=`, one value.
+    let tenant = format!(
+        "{TENANT}  placement:\n    constraints: [\"node.role == manager\", \"node.hostname = a\"]\n"
+    );
+    let diags = errors_with("tenants/acme.yaml", &tenant);
+    assert_at(
+        one(&diags),
+        "tenants/acme.yaml",
+        12,
+        43,
+        "constraint `node.hostname = a` has no `==` or `!=`",
+    );
+    let tenant = format!("{TENANT}  placement: {{ constraints: [\"disk == ssd\"] }}\n");
+    let diags = errors_with("tenants/acme.yaml", &tenant);
+    assert!(
+        one(&diags)
+            .message
+            .contains("`disk` is not a node attribute"),
+        "{diags:?}"
+    );
+
+    // Valid ones load, written the canonical way; replicas default to 1.
+    let tenant = format!("{TENANT}  placement: {{ constraints: [\"node.labels.zone!=eu-2\"] }}\n");
+    let mut files: Vec<SourceFile> = base()
+        .into_iter()
+        .filter(|f| f.path != "tenants/acme.yaml")
+        .collect();
+    files.push(file("tenants/acme.yaml", &tenant));
+    let state = load(&files).unwrap_or_else(|e| panic!("{e:#?}"));
+    assert_eq!(
+        state.tenants["acme"].constraints,
+        ["node.labels.zone != eu-2"]
+    );
+    assert_eq!(state.plans["starter"].replicas, 1);
+}
