@@ -723,7 +723,7 @@ impl Applier {
         if let Some(digest) = row.and_then(|r| r.api_key_sha256.clone()) {
             extra.insert(API_KEY_ENV.to_string(), digest);
         }
-        let body = service_spec(&spec, &labels, &extra, &shape, &self.config.namespace);
+        let body = service_spec(&spec, &labels, &extra, &shape, &self.runtime.body_options());
         Ok((body, shape))
     }
 

@@ -32,14 +32,20 @@ use super::env::Env;
 use super::observe::{ContainerState, ObservedContainer, ObservedService, PublishedPort};
 use super::{
     ContainerSpec, LABEL_HASH_VERSION, LABEL_MANAGED, LABEL_NAMESPACE, LABEL_REVISION,
-    LABEL_SPEC_HASH, LABEL_TENANT, Runtime, RuntimeError, builtin_site_image, is_managed_by,
-    is_not_found,
+    LABEL_SPEC_HASH, LABEL_TENANT, Runtime, RuntimeError, is_managed_by, is_not_found,
 };
 
 /// The label swarm puts on every task container: the id of its service.
 const LABEL_SERVICE_ID: &str = "com.docker.swarm.service.id";
-/// How often a wait inspects the service and its tasks.
-const POLL: Duration = Duration::from_millis(250);
+/// How often a wait inspects the service and its tasks: soon at first, then every second (many
+/// tenants wait at once during a large apply; each poll costs the engine two requests).
+fn poll_delay(waited: Duration) -> Duration {
+    if waited < Duration::from_secs(3) {
+        Duration::from_millis(250)
+    } else {
+        Duration::from_secs(1)
+    }
+}
 /// A new task that keeps failing is given up on after this many failed tasks in one wait.
 const FAILED_TASKS_LIMIT: usize = 3;
 /// Failures of a new task within this time after it starts make the update roll back.
@@ -98,8 +104,9 @@ pub fn service_spec(
     labels: &BTreeMap<String, String>,
     extra_env: &BTreeMap<String, String>,
     shape: &ServiceShape,
-    namespace: &str,
+    options: &super::BodyOptions,
 ) -> ServiceSpec {
+    let namespace = options.namespace.as_str();
     let mut env = spec.env.clone();
     env.extend(extra_env.iter().map(|(k, v)| (k.clone(), v.clone())));
     let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -110,7 +117,7 @@ pub fn service_spec(
         .filter(|(k, _)| [LABEL_MANAGED, LABEL_NAMESPACE, LABEL_TENANT].contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let args = (spec.image == builtin_site_image()).then(|| vec![SITE_CMD.to_string()]);
+    let args = (spec.image == options.site_image).then(|| vec![SITE_CMD.to_string()]);
     let nanos = |d: Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
     // Swarm cannot bind a published port to one address: only a theme that publishes on every
     // address gets one (through the routing mesh); loopback-only themes get none.
@@ -143,7 +150,9 @@ pub fn service_spec(
                     }),
                     ..Default::default()
                 }]),
-                health_check: health_config(spec, false),
+                // A task counts as running only once healthy: probing often while it starts
+                // (API 1.44+) is what keeps a rollout from waiting a whole interval per task.
+                health_check: health_config(spec, options.start_interval),
                 capability_drop: Some(vec!["ALL".to_string()]),
                 capability_add: Some(spec.cap_add.clone()),
                 stop_grace_period: Some(nanos(Duration::from_secs(10))),
@@ -701,13 +710,13 @@ impl Runtime {
             Err(e) if is_not_found(&e) => return Ok(false),
             Err(e) => return Err(RuntimeError::api(format!("remove service {name}"), e)),
         }
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
+        let started = Instant::now();
+        while started.elapsed() < timeout {
             let local = local_task_containers(self.docker()).await?;
             if !local.contains_key(&id) {
                 break;
             }
-            tokio::time::sleep(POLL).await;
+            tokio::time::sleep(poll_delay(started.elapsed())).await;
         }
         Ok(true)
     }
@@ -720,7 +729,8 @@ impl Runtime {
         replicas: u32,
         timeout: Duration,
     ) -> Result<ObservedContainer, RuntimeError> {
-        let deadline = Instant::now() + timeout;
+        let started = Instant::now();
+        let deadline = started + timeout;
         let mut failures: HashSet<String> = HashSet::new();
         let mut baseline: Option<HashSet<String>> = None;
         loop {
@@ -735,9 +745,17 @@ impl Runtime {
             let known = baseline.get_or_insert_with(|| failed_now.clone());
             failures.extend(failed_now.difference(known).cloned());
             let service = observed.service.clone().unwrap_or_default();
-            if service.running == replicas && (replicas > 0 || service.local_containers.is_empty())
-            {
-                return Ok(observed);
+            if service.running == replicas {
+                // Read once at the end: which task containers run on this node.
+                let local = local_task_containers(self.docker()).await?;
+                let mut observed = observed;
+                let mine = local.get(&observed.id).cloned().unwrap_or_default();
+                if replicas > 0 || mine.is_empty() {
+                    if let Some(s) = observed.service.as_mut() {
+                        s.local_containers = mine;
+                    }
+                    return Ok(observed);
+                }
             }
             let why = service
                 .task_error
@@ -755,7 +773,7 @@ impl Runtime {
                     reason: format!("not ready within {}s: {why}", timeout.as_secs()),
                 });
             }
-            tokio::time::sleep(POLL).await;
+            tokio::time::sleep(poll_delay(started.elapsed())).await;
         }
     }
 
@@ -817,11 +835,12 @@ impl Runtime {
                     ),
                 });
             }
-            tokio::time::sleep(POLL).await;
+            tokio::time::sleep(poll_delay(began.elapsed())).await;
         }
     }
 
-    /// The service observed, and the ids of its failed or rejected tasks.
+    /// The service observed (without its local task containers), and the ids of its failed or
+    /// rejected tasks.
     async fn observe_with_failures(
         &self,
         name: &str,
@@ -829,10 +848,7 @@ impl Runtime {
         let Some(service) = self.our_service(name).await? else {
             return Ok((None, HashSet::new()));
         };
-        let (tasks, local) = tokio::try_join!(
-            tasks_of(self.docker(), std::slice::from_ref(&service)),
-            local_task_containers(self.docker())
-        )?;
+        let tasks = tasks_of(self.docker(), std::slice::from_ref(&service)).await?;
         let id = service.id.clone().unwrap_or_default();
         let mine: Vec<&Task> = tasks
             .iter()
@@ -848,14 +864,14 @@ impl Runtime {
             })
             .filter_map(|t| t.id.clone())
             .collect();
-        let local = local.get(&id).cloned().unwrap_or_default();
-        Ok((Some(from_service(&service, &mine, local)), failed))
+        Ok((Some(from_service(&service, &mine, Vec::new())), failed))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::builtin_site_image;
     use bollard::models::{ServiceUpdateStatus, ServiceUpdateStatusStateEnum, TaskStatus};
 
     fn spec() -> ContainerSpec {
@@ -876,6 +892,14 @@ mod tests {
         }
     }
 
+    fn options() -> super::super::BodyOptions {
+        super::super::BodyOptions {
+            namespace: "ns".into(),
+            site_image: builtin_site_image(),
+            start_interval: false,
+        }
+    }
+
     fn shape(replicas: u32) -> ServiceShape {
         ServiceShape {
             replicas,
@@ -890,7 +914,7 @@ mod tests {
     fn the_service_carries_limits_reservations_policy_and_no_loopback_port() {
         let labels = BTreeMap::from([("tenantctl.tenant".to_string(), "acme".to_string())]);
         let extra = BTreeMap::from([("TENANT_API_KEY_SHA256".to_string(), "d".to_string())]);
-        let s = service_spec(&spec(), &labels, &extra, &shape(3), "ns");
+        let s = service_spec(&spec(), &labels, &extra, &shape(3), &options());
         let labels = s.labels.clone().unwrap_or_default();
         assert_eq!(labels.get(LABEL_MANAGED).map(String::as_str), Some("true"));
         assert_eq!(labels.get(LABEL_NAMESPACE).map(String::as_str), Some("ns"));
@@ -931,7 +955,13 @@ mod tests {
         assert_eq!(s.endpoint_spec.and_then(|e| e.ports), None);
         let mut open = spec();
         open.publish_address = "0.0.0.0".into();
-        let s = service_spec(&open, &BTreeMap::new(), &BTreeMap::new(), &shape(1), "ns");
+        let s = service_spec(
+            &open,
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            &shape(1),
+            &options(),
+        );
         let ports = s.endpoint_spec.and_then(|e| e.ports).unwrap_or_default();
         assert_eq!(ports.len(), 1);
         assert_eq!(ports[0].target_port, Some(8080));
@@ -956,7 +986,7 @@ mod tests {
     #[test]
     fn tasks_give_replicas_health_and_the_newest_error() {
         let labels = BTreeMap::from([("tenantctl.tenant".to_string(), "acme".to_string())]);
-        let body = service_spec(&spec(), &labels, &BTreeMap::new(), &shape(3), "ns");
+        let body = service_spec(&spec(), &labels, &BTreeMap::new(), &shape(3), &options());
         let service = Service {
             id: Some("svc".into()),
             spec: Some(body),
