@@ -105,6 +105,7 @@ pub async fn gather(
     Ok(Report {
         revision: revision.map(str::to_string),
         namespace: runtime.namespace().to_string(),
+        runtime: runtime.kind(),
         error,
         summary: Summary::of(&statuses),
         tenants: statuses,

@@ -192,6 +192,8 @@ pub struct Report {
     /// The HEAD commit compared against (full id); `None` if it could not be read.
     pub revision: Option<String>,
     pub namespace: String,
+    /// What tenants run as: `docker` containers or `swarm` services.
+    pub runtime: crate::runtime::RuntimeKind,
     /// Why sync is Unknown for every tenant (an invalid revision), shown once.
     pub error: Option<String>,
     pub tenants: Vec<TenantStatus>,

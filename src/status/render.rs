@@ -58,7 +58,15 @@ pub fn text(report: &Report, style: Style, now: i64) -> String {
         .as_deref()
         .map(|r| r.chars().take(12).collect::<String>())
         .unwrap_or_else(|| "(unknown)".into());
-    let _ = writeln!(out, "Revision {rev}, namespace {}.", report.namespace);
+    let runtime = match report.runtime {
+        crate::runtime::RuntimeKind::Docker => "",
+        crate::runtime::RuntimeKind::Swarm => ", swarm services",
+    };
+    let _ = writeln!(
+        out,
+        "Revision {rev}, namespace {}{runtime}.",
+        report.namespace
+    );
     if let Some(r) = &report.reconciler {
         let _ = writeln!(out, "{}", reconciler_line(r));
     }

@@ -508,6 +508,7 @@ fn report(all: Vec<TenantStatus>) -> Report {
     Report {
         revision: Some("0123456789abcdef0123".into()),
         namespace: "tenantctl".into(),
+        runtime: crate::runtime::RuntimeKind::Docker,
         error: None,
         summary: Summary::of(&all),
         tenants: all,
