@@ -7,6 +7,7 @@ mod apply;
 mod ha;
 mod plan;
 mod status;
+mod swarm;
 mod tui;
 mod usage;
 mod validate;

@@ -409,6 +409,15 @@ impl Applier {
             self.applied
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
+        if self.runtime.kind() == crate::runtime::RuntimeKind::Swarm && self.wants_running(slug) {
+            // A service left by an earlier attempt may be at its spec with tasks that never
+            // came up: converged means its tasks run, not merely that nothing is left to change.
+            let shape = self.shape(slug)?;
+            let seen = self
+                .wait_service(slug, &self.container_name(slug), shape.replicas)
+                .await?;
+            return Ok(url.or_else(|| self.service_url(&seen)));
+        }
         if url.is_none() && self.wants_running(slug) {
             // Nothing changed for the container: report where it answers.
             let observed = self.runtime.observe_tenant(slug).await?;

@@ -132,6 +132,7 @@ impl Repo {
         c.current_dir(self.path())
             .env_remove("TENANTCTL_NAMESPACE")
             .env_remove("TENANTCTL_DATABASE_URL")
+            .env_remove("TENANTCTL_RUNTIME")
             .env("NO_COLOR", "1");
         c
     }
@@ -191,6 +192,47 @@ impl Drop for Cleanup {
                 .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
                 .unwrap_or_default()
         };
+        let succeeds = |args: &[&str]| {
+            Std::new("docker")
+                .args(args)
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        // Swarm services first: their task containers hold the networks and volumes. On an
+        // engine that is no swarm manager `service ls` fails at once, and there is nothing to do.
+        if let Some(out) = Std::new("docker")
+            .args(["service", "ls", "-q", "--filter", &filter])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+        {
+            let services: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .map(String::from)
+                .collect();
+            if !services.is_empty() {
+                let mut args = vec!["service", "rm"];
+                args.extend(services.iter().map(String::as_str));
+                run(&args);
+            }
+            // Swarm removes the tasks' containers by itself, a little later.
+            let prefix = format!("{}-", self.namespace);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while std::time::Instant::now() < deadline {
+                let tasks = run(&[
+                    "ps",
+                    "-a",
+                    "--filter",
+                    "label=com.docker.swarm.service.name",
+                    "--format",
+                    "{{.Label \"com.docker.swarm.service.name\"}}",
+                ]);
+                if !tasks.split_whitespace().any(|s| s.starts_with(&prefix)) {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(250));
+            }
+        }
         let mut ids: Vec<String> = run(&["ps", "-aq", "--filter", &filter])
             .split_whitespace()
             .map(String::from)
@@ -201,14 +243,106 @@ impl Drop for Cleanup {
             args.extend(ids.iter().map(String::as_str));
             run(&args);
         }
-        // Networks by id: an interrupted apply can leave two of one name, which a name cannot remove.
+        // Networks by id: an interrupted apply can leave two of one name, which a name cannot
+        // remove. An overlay network's endpoints are released a moment after its tasks are gone:
+        // what cannot be removed yet is tried again for a few seconds.
         for (kind, fmt) in [("network", "{{.ID}}"), ("volume", "{{.Name}}")] {
-            let names = run(&[kind, "ls", "-q", "--filter", &filter, "--format", fmt]);
-            for name in names.split_whitespace() {
-                run(&[kind, "rm", name]);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                let names = run(&[kind, "ls", "-q", "--filter", &filter, "--format", fmt]);
+                let mut left = false;
+                for name in names.split_whitespace() {
+                    left |= !succeeds(&[kind, "rm", name]);
+                }
+                if !left || std::time::Instant::now() > deadline {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(250));
             }
         }
     }
+}
+
+/// How many tests of this process hold the swarm, and whether this process made it.
+static SWARM: std::sync::Mutex<(usize, bool)> = std::sync::Mutex::new((0, false));
+
+/// Holds this engine in swarm mode for a test. The first holder makes the engine a single-node
+/// swarm manager (`docker swarm init`) unless it already is one; when the last holder of a
+/// process that made the swarm lets go, the engine leaves it again. A swarm that was there
+/// before is never left. Declare it before the `Env`, so the namespace is cleaned up first.
+pub struct SwarmGuard {
+    _private: (),
+}
+
+pub fn swarm() -> SwarmGuard {
+    let mut held = SWARM.lock().unwrap_or_else(|e| e.into_inner());
+    if held.0 == 0 {
+        match swarm_state().0.as_str() {
+            "active" => {}
+            "inactive" => {
+                docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
+                held.1 = true;
+            }
+            other => panic!(
+                "the Docker engine's swarm state is `{other}`: the swarm tests need it inactive \
+                 (they make a single-node swarm and leave it afterwards) or an active manager"
+            ),
+        }
+        // A fresh swarm takes a moment to elect itself leader and accept services.
+        let started = std::time::Instant::now();
+        loop {
+            let (state, manager) = swarm_state();
+            if state == "active" && manager {
+                break;
+            }
+            assert!(
+                state != "active" || held.1,
+                "this Docker engine is in a swarm but is not a manager: the swarm tests create \
+                 services, which only a manager can; run them on a manager, or `docker swarm leave` \
+                 this worker first"
+            );
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "the swarm made by `docker swarm init` never became an active manager \
+                 (state `{state}`)"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+    held.0 += 1;
+    SwarmGuard { _private: () }
+}
+
+impl Clone for SwarmGuard {
+    fn clone(&self) -> SwarmGuard {
+        SWARM.lock().unwrap_or_else(|e| e.into_inner()).0 += 1;
+        SwarmGuard { _private: () }
+    }
+}
+
+impl Drop for SwarmGuard {
+    fn drop(&mut self) {
+        let mut held = SWARM.lock().unwrap_or_else(|e| e.into_inner());
+        held.0 -= 1;
+        if held.0 == 0 && held.1 {
+            held.1 = false;
+            let _ = Std::new("docker")
+                .args(["swarm", "leave", "--force"])
+                .output();
+        }
+    }
+}
+
+/// `(LocalNodeState, ControlAvailable)` of this engine.
+fn swarm_state() -> (String, bool) {
+    let out = docker(&[
+        "info",
+        "--format",
+        "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}",
+    ]);
+    let mut words = out.split_whitespace();
+    let state = words.next().unwrap_or("").to_string();
+    (state, words.next() == Some("true"))
 }
 
 /// A FROM-scratch image holding the tenantctl binary and /sleep, built through tenantctl's own
@@ -255,6 +389,51 @@ pub fn fixture_image() -> String {
             tag
         })
         .clone()
+}
+
+/// A FROM-scratch image (unique `tag`) whose command fails at once: `/sleep not-a-number`.
+/// Removed again when dropped; declare it before the `Env` whose services use it, so they are
+/// gone first.
+pub struct FailingImage {
+    pub tag: String,
+}
+
+impl FailingImage {
+    pub fn build(tag: &str) -> FailingImage {
+        let sleep = which("sleep");
+        let mut files: Vec<(String, PathBuf)> = vec![("/sleep".into(), sleep.clone())];
+        for lib in shared_objects(&sleep.display().to_string()) {
+            files.push((lib.clone(), PathBuf::from(lib)));
+        }
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let docker = bollard::Docker::connect_with_local_defaults()
+                .unwrap()
+                .negotiate_version()
+                .await
+                .unwrap();
+            tenantctl::runtime::image::build_scratch_image(
+                &docker,
+                tag,
+                &files,
+                &["/sleep".to_string(), "not-a-number".to_string()],
+                &Default::default(),
+            )
+            .await
+            .expect("build the failing image");
+        });
+        FailingImage {
+            tag: tag.to_string(),
+        }
+    }
+}
+
+impl Drop for FailingImage {
+    fn drop(&mut self) {
+        let _ = Std::new("docker")
+            .args(["image", "rm", "-f", &self.tag])
+            .output();
+    }
 }
 
 fn which(bin: &str) -> PathBuf {
@@ -563,6 +742,17 @@ pub fn db(url: &str) -> tenantctl::store::ObservedDb {
     })
 }
 
+/// The audit log's events of one tenant, newest first, through tenantctl's own store.
+pub fn events(url: &str, tenant: &str) -> Vec<tenantctl::store::EventRow> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = tenantctl::store::Store::open(url).await.unwrap();
+        let events = store.events(Some(tenant), 1000).await.unwrap();
+        store.close().await;
+        events
+    })
+}
+
 /// Which database a test runs against.
 #[derive(Clone, Copy)]
 pub enum Db {
@@ -578,7 +768,11 @@ pub struct Env {
     pub pool: String,
     pub db_url: Option<String>,
     pub pg: Option<Postgres>,
+    /// Every command runs with `TENANTCTL_RUNTIME=swarm` (see [`Env::swarm`]).
+    pub swarm: bool,
     _cleanup: Cleanup,
+    // After `_cleanup`: fields drop in order, and the namespace goes before the swarm may.
+    _swarm: Option<SwarmGuard>,
 }
 
 impl Env {
@@ -596,7 +790,25 @@ impl Env {
             pool: unique_pool(),
             db_url: pg.as_ref().map(|p| p.url.clone()),
             pg,
+            swarm: false,
+            _swarm: None,
         })
+    }
+
+    /// Like [`Env::new`], in swarm mode: every command it builds runs with
+    /// `TENANTCTL_RUNTIME=swarm`, and it holds the swarm (see [`swarm`]) until its namespace
+    /// is cleaned up.
+    pub fn swarm(repo: Repo, db: Db) -> Option<Env> {
+        let guard = swarm();
+        let mut env = Env::new(repo, db)?;
+        env.swarm = true;
+        env._swarm = Some(guard);
+        Some(env)
+    }
+
+    /// The runtime this deployment's commands use.
+    fn runtime(&self) -> &'static str {
+        if self.swarm { "swarm" } else { "docker" }
     }
 
     /// `tenantctl apply --auto-approve` as a child process (for kill -9 and lock tests).
@@ -605,6 +817,7 @@ impl Env {
         c.current_dir(self.repo.path())
             .args(["--namespace", &self.ns])
             .env("TENANTCTL_SUBNET_POOL", &self.pool)
+            .env("TENANTCTL_RUNTIME", self.runtime())
             .env("NO_COLOR", "1")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
@@ -620,9 +833,14 @@ impl Env {
             .unwrap_or_else(|| sqlite_url(&self.repo))
     }
 
-    /// `--namespace` and, for PostgreSQL, `--database-url`.
+    /// `--namespace`, `--runtime` and, for PostgreSQL, `--database-url`.
     pub fn args(&self) -> Vec<String> {
-        let mut a = vec!["--namespace".to_string(), self.ns.clone()];
+        let mut a = vec![
+            "--namespace".to_string(),
+            self.ns.clone(),
+            "--runtime".to_string(),
+            self.runtime().to_string(),
+        ];
         if let Some(url) = &self.db_url {
             a.extend(["--database-url".to_string(), url.clone()]);
         }
@@ -649,6 +867,7 @@ impl Env {
         let mut c = self.repo.tenantctl();
         c.args(["--namespace", &self.ns])
             .env("TENANTCTL_SUBNET_POOL", &self.pool)
+            .env("TENANTCTL_RUNTIME", self.runtime())
             .timeout(std::time::Duration::from_secs(300));
         if let Some(url) = &self.db_url {
             c.args(["--database-url", url]);
