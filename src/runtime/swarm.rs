@@ -550,6 +550,16 @@ impl Runtime {
         }
     }
 
+    /// Our service `name`, which must exist.
+    async fn existing_service(&self, name: &str) -> Result<Service, RuntimeError> {
+        self.our_service(name)
+            .await?
+            .ok_or_else(|| RuntimeError::NotFound {
+                kind: "service",
+                name: name.to_string(),
+            })
+    }
+
     /// The service and its tasks, observed now.
     pub async fn observe_service(
         &self,
@@ -604,13 +614,7 @@ impl Runtime {
         name: &str,
         spec: ServiceSpec,
     ) -> Result<Option<String>, RuntimeError> {
-        let existing = self
-            .our_service(name)
-            .await?
-            .ok_or_else(|| RuntimeError::NotFound {
-                kind: "service",
-                name: name.to_string(),
-            })?;
+        let existing = self.existing_service(name).await?;
         let before = existing
             .update_status
             .as_ref()
@@ -654,13 +658,7 @@ impl Runtime {
 
     /// Sets the replica count only (suspend is 0; resume is the plan's count).
     pub async fn scale_service(&self, name: &str, replicas: u32) -> Result<(), RuntimeError> {
-        let existing = self
-            .our_service(name)
-            .await?
-            .ok_or_else(|| RuntimeError::NotFound {
-                kind: "service",
-                name: name.to_string(),
-            })?;
+        let existing = self.existing_service(name).await?;
         let mut spec = existing.spec.clone().unwrap_or_default();
         spec.mode = Some(ServiceSpecMode {
             replicated: Some(ServiceSpecModeReplicated {
@@ -673,13 +671,7 @@ impl Runtime {
 
     /// A rolling restart of every task (the dashboard's restart): bumps ForceUpdate.
     pub async fn restart_service(&self, name: &str) -> Result<(), RuntimeError> {
-        let existing = self
-            .our_service(name)
-            .await?
-            .ok_or_else(|| RuntimeError::NotFound {
-                kind: "service",
-                name: name.to_string(),
-            })?;
+        let existing = self.existing_service(name).await?;
         let mut spec = existing.spec.clone().unwrap_or_default();
         let replicas = spec
             .mode
