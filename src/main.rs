@@ -721,8 +721,8 @@ struct Printer;
 impl apply::Progress for Printer {
     fn line(&self, tenant: Option<&str>, message: &str) {
         match tenant {
-            Some(t) => println!("{t}: {message}"),
-            None => println!("{message}"),
+            Some(t) => println!("{}: {}", model::printable(t), model::printable(message)),
+            None => println!("{}", model::printable(message)),
         }
     }
 }
@@ -843,7 +843,11 @@ fn print_report(report: &apply::Report, style: Style, unpublished: &dyn Fn(&str)
                 }
                 apply::Outcome::Converged { url: None } => println!("  {slug:<24} (not running)"),
                 apply::Outcome::Failed { reason } => {
-                    println!("  {slug:<24} {} {reason}", paint(style, "31", "FAILED:"))
+                    println!(
+                        "  {slug:<24} {} {}",
+                        paint(style, "31", "FAILED:"),
+                        model::printable(reason)
+                    )
                 }
             }
         }
@@ -952,8 +956,12 @@ impl apply::Progress for TimedPrinter {
             now % 60
         );
         match tenant {
-            Some(t) => println!("{clock} {t}: {message}"),
-            None => println!("{clock} {message}"),
+            Some(t) => println!(
+                "{clock} {}: {}",
+                model::printable(t),
+                model::printable(message)
+            ),
+            None => println!("{clock} {}", model::printable(message)),
         }
     }
 }

@@ -1,10 +1,13 @@
 //! Desired state: the Plan, Theme and Tenant documents, parsed and checked. No IO.
 
 pub mod quantity;
+pub mod shape;
 pub mod spec;
+pub mod text;
 mod validate;
 
 pub use spec::{BillingCycle, ConfigScalar, TenantState};
+pub use text::printable;
 pub use validate::{MAX_FILE_BYTES, load};
 
 use std::collections::BTreeMap;
@@ -25,6 +28,11 @@ pub enum SourceContent {
     Symlink,
     /// Larger than [`MAX_FILE_BYTES`]; not read.
     TooLarge(u64),
+    /// A git submodule (a gitlink, or a directory holding its own `.git`): its files belong to
+    /// another repository, which tenantctl does not read.
+    Submodule,
+    /// A name on the way is not UTF-8; `path` shows its bytes as `\xNN`. Not read.
+    NonUtf8Name,
 }
 
 /// A problem in the repository, pointing at the exact place to fix.
@@ -39,13 +47,17 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Messages quote repository text; none of it may reach a terminal raw.
         write!(
             f,
             "{}:{}:{}: {}",
-            self.path, self.line, self.column, self.message
+            printable(&self.path),
+            self.line,
+            self.column,
+            printable(&self.message)
         )?;
         if let Some(hint) = &self.hint {
-            write!(f, "\n  hint: {hint}")?;
+            write!(f, "\n  hint: {}", printable(hint))?;
         }
         Ok(())
     }
@@ -61,7 +73,7 @@ pub struct Origin {
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.path, self.line, self.column)
+        write!(f, "{}:{}:{}", printable(&self.path), self.line, self.column)
     }
 }
 

@@ -29,8 +29,7 @@ pub struct KindProbe {
 pub struct PlanSpec {
     pub display_name: Spanned<String>,
     pub price: PriceSpec,
-    #[serde(default)]
-    pub trial_days: u32,
+    pub trial_days: Option<Spanned<u32>>,
     pub resources: ResourcesSpec,
     #[serde(default)]
     pub quotas: QuotasSpec,
@@ -86,9 +85,9 @@ pub struct ReservationsSpec {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct QuotasSpec {
-    pub api_calls_per_month: Option<u64>,
-    pub ai_interactions_per_month: Option<u64>,
-    pub users: Option<u64>,
+    pub api_calls_per_month: Option<Spanned<u64>>,
+    pub ai_interactions_per_month: Option<Spanned<u64>>,
+    pub users: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,13 +1,15 @@
 //! Parses every file and checks the repository as a whole, collecting every problem at once.
 
+use super::shape::{self, MAX_ENV_BYTES, MAX_ENV_ENTRY_BYTES, MAX_TRIAL_DAYS};
 use super::spec::{Document, KindProbe, PlanSpec, TenantSpec, ThemeSpec};
+use super::text::unsafe_char_problem;
 use super::{
     DesiredState, Diagnostic, Origin, Plan, Quotas, Resources, SourceContent, SourceFile, Tenant,
     Theme, quantity, slug_problem,
 };
 use serde::de::DeserializeOwned;
 use serde_saphyr::{Location, Spanned};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Files larger than this are refused unread: a repository is input from people.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
@@ -77,7 +79,9 @@ struct Validator {
     refs: Vec<Reference>,
     /// Every plan and theme name written down, valid or not, so a broken plan does not also
     /// make each of its tenants report a missing reference.
-    named: std::collections::HashSet<(&'static str, String)>,
+    named: HashSet<(&'static str, String)>,
+    /// Where each tenant's env entries stand, to point at the one that overfills the environment.
+    env_at: HashMap<String, HashMap<String, Origin>>,
 }
 
 struct Reference {
@@ -106,7 +110,31 @@ impl Validator {
         let Some(kind) = Kind::of_dir(&file.path) else {
             return;
         };
+        if let Some(problem) = unsafe_char_problem(&file.path, &[]) {
+            self.error(
+                &top,
+                format!("file name {problem}"),
+                Some("rename the file to plain printable characters".into()),
+            );
+            return;
+        }
         let bytes = match &file.content {
+            SourceContent::NonUtf8Name => {
+                self.error(
+                    &top,
+                    "file name is not valid UTF-8 (bad bytes shown as \\xNN); it is not read",
+                    Some("rename it to a UTF-8 name, e.g. with `git mv`".into()),
+                );
+                return;
+            }
+            SourceContent::Submodule => {
+                self.error(
+                    &top,
+                    "is a git submodule; tenantctl reads only this repository's own files",
+                    Some("copy the files into this repository instead (`git rm` the submodule, then add them)".into()),
+                );
+                return;
+            }
             SourceContent::Symlink => {
                 self.error(
                     &top,
@@ -144,6 +172,18 @@ impl Validator {
                 return;
             }
         };
+        let directive_problems = directive_problems(text);
+        if !directive_problems.is_empty() {
+            for (line, column, message, hint) in directive_problems {
+                let at = Origin {
+                    line,
+                    column,
+                    ..top.clone()
+                };
+                self.error(&at, message, Some(hint.into()));
+            }
+            return;
+        }
         for chunk in split_documents(text) {
             self.document(&file.path, kind, &chunk);
         }
@@ -430,6 +470,37 @@ impl Validator {
                 Some("each replica is a swarm task in the tenant's /28 network; suspend a tenant with `state: suspended`, not replicas: 0".into()),
             );
         }
+        let trial_days = s.trial_days.as_ref().map_or(0, |t| t.value);
+        if let Some(t) = &s.trial_days
+            && t.value > MAX_TRIAL_DAYS
+        {
+            self.error(
+                &at(t.referenced),
+                format!(
+                    "trialDays {} is more than {MAX_TRIAL_DAYS} (ten years)",
+                    t.value
+                ),
+                Some(format!("give 0 to {MAX_TRIAL_DAYS} days; 0 means no trial")),
+            );
+        }
+        let quotas = [
+            &s.quotas.api_calls_per_month,
+            &s.quotas.ai_interactions_per_month,
+            &s.quotas.users,
+        ];
+        for q in quotas.into_iter().flatten() {
+            if i64::try_from(q.value).is_err() {
+                self.error(
+                    &at(q.referenced),
+                    format!(
+                        "quota {} does not fit the database (at most {})",
+                        q.value,
+                        i64::MAX
+                    ),
+                    Some("give a smaller number, or leave the quota out for no limit".into()),
+                );
+            }
+        }
         let features = self.features(&s.features, path, chunk);
         if self.diagnostics.len() != before {
             return;
@@ -446,7 +517,7 @@ impl Validator {
                 price_cents: cents as i64,
                 currency,
                 cycle: s.price.cycle,
-                trial_days: s.trial_days,
+                trial_days,
                 resources: Resources {
                     nano_cpus: (cpus * 1e9).round() as i64,
                     memory_bytes: memory,
@@ -456,9 +527,9 @@ impl Validator {
                     reserved_memory_bytes: reserved_memory,
                 },
                 quotas: Quotas {
-                    api_calls_per_month: s.quotas.api_calls_per_month,
-                    ai_interactions_per_month: s.quotas.ai_interactions_per_month,
-                    users: s.quotas.users,
+                    api_calls_per_month: s.quotas.api_calls_per_month.map(|q| q.value),
+                    ai_interactions_per_month: s.quotas.ai_interactions_per_month.map(|q| q.value),
+                    users: s.quotas.users.map(|q| q.value),
                 },
                 rate_limit_rpm: s.rate_limit.map(|r| r.requests_per_minute.value),
                 features,
@@ -484,17 +555,12 @@ impl Validator {
             );
         }
         if let Some(image) = &s.image
-            && (image.value.is_empty()
-                || image
-                    .value
-                    .chars()
-                    .any(|c| c.is_whitespace() || c.is_control())
-                || image.value.starts_with(['-', ':', '/', '@']))
+            && let Some(problem) = shape::image_reference_problem(&image.value)
         {
             self.error(
                 &at(image.referenced),
-                format!("`{}` is not an image reference", image.value),
-                Some("write REPOSITORY[:TAG][@DIGEST], e.g. registry.example/storefront:4.2, or leave image out for the built-in site".into()),
+                format!("image `{}` is not an image reference: {problem}", image.value),
+                Some("write [REGISTRY[:PORT]/]REPOSITORY[:TAG][@sha256:DIGEST] in lowercase, e.g. registry.example/storefront:4.2, or leave image out for the built-in site".into()),
             );
         }
         if s.port.value == 0 {
@@ -505,16 +571,11 @@ impl Validator {
             );
         }
         let hp = &s.health.path;
-        if !hp.value.starts_with('/')
-            || hp
-                .value
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control())
-        {
+        if let Some(problem) = shape::health_path_problem(&hp.value) {
             self.error(
                 &at(hp.referenced),
-                format!("health path `{}` must be an absolute URL path", hp.value),
-                Some("e.g. /health".into()),
+                format!("health path `{}` {problem}", hp.value),
+                Some(format!("write an absolute URL path of letters, digits and `/-._~:@!+,=` (or %XX), at most {} bytes, e.g. /health", shape::MAX_HEALTH_PATH_BYTES)),
             );
         }
         let iv = &s.health.interval_seconds;
@@ -535,6 +596,17 @@ impl Validator {
                     format!("config key `{key}` must be camelCase letters and digits"),
                     Some("it becomes an environment variable THEME_<KEY>, e.g. primaryColor → THEME_PRIMARY_COLOR".into()),
                 );
+            }
+            if let crate::model::ConfigScalar::String(text) = &value.value {
+                self.env_value(&format!("config `{key}`"), key, text, &at(value.referenced));
+                let colour = key == "color" || key.ends_with("Color") || key.ends_with("Colour");
+                if colour && let Some(problem) = shape::color_problem(text) {
+                    self.error(
+                        &at(value.referenced),
+                        format!("config `{key}`: {problem}"),
+                        Some("write #rgb, #rrggbb (or with alpha), rgb()/hsl(), or a CSS colour name such as teal".into()),
+                    );
+                }
             }
             config.insert(key.clone(), value.value.clone());
         }
@@ -557,16 +629,17 @@ impl Validator {
         capabilities.sort();
         let publish_address = match &s.publish_address {
             None => "127.0.0.1".to_string(),
-            Some(a) => {
-                if a.value.parse::<std::net::IpAddr>().is_err() {
+            Some(a) => match shape::publish_address(&a.value) {
+                Ok(canonical) => canonical,
+                Err(why) => {
                     self.error(
                         &at(a.referenced),
-                        format!("publishAddress `{}` is not an IP address", a.value),
-                        Some("leave it out to publish on 127.0.0.1, or give an address such as 0.0.0.0".into()),
+                        format!("publishAddress {why}"),
+                        Some("leave it out to publish on 127.0.0.1, give a unicast address of this host, or 0.0.0.0 for every address (swarm's routing mesh)".into()),
                     );
+                    a.value.clone()
                 }
-                a.value.clone()
-            }
+            },
         };
         if self.diagnostics.len() != before {
             return;
@@ -602,7 +675,13 @@ impl Validator {
 
         let owner = s.owner.value.trim().to_string();
         let owner_at = at(s.owner.referenced);
-        if !is_email(&owner) {
+        if let Some(problem) = unsafe_char_problem(&owner, &[]) {
+            self.error(
+                &owner_at,
+                format!("owner {problem}"),
+                Some("write a plain email address, e.g. ops@acme.example".into()),
+            );
+        } else if !is_email(&owner) {
             self.error(
                 &owner_at,
                 format!("owner `{owner}` is not an email address"),
@@ -657,6 +736,7 @@ impl Validator {
         });
 
         let mut env = BTreeMap::new();
+        let mut env_at = HashMap::new();
         for (key, value) in &s.env {
             let key_at = Origin {
                 column: 1.max(
@@ -685,12 +765,25 @@ impl Validator {
                     ),
                 );
             }
+            self.env_value(
+                &format!("env `{key}`"),
+                key,
+                &value.value,
+                &at(value.referenced),
+            );
+            env_at.insert(key.clone(), key_at);
             env.insert(key.clone(), value.value.clone());
         }
+        self.env_at.insert(slug.clone(), env_at);
         let mut constraints = Vec::new();
+        let mut seen = HashSet::new();
         for c in &s.placement.constraints {
-            match crate::model::placement_constraint(&c.value) {
-                Ok(c) if !constraints.contains(&c) => constraints.push(c),
+            let checked = match unsafe_char_problem(&c.value, &[]) {
+                Some(problem) => Err(format!("constraint {problem}")),
+                None => crate::model::placement_constraint(&c.value),
+            };
+            match checked {
+                Ok(c) if seen.insert(c.clone()) => constraints.push(c),
                 Ok(_) => {}
                 Err(why) => self.error(
                     &at(c.referenced),
@@ -727,14 +820,41 @@ impl Validator {
 
     fn display_name(&mut self, value: &Spanned<String>, path: &str, chunk: &Chunk<'_>) -> String {
         let v = value.value.trim();
-        if v.is_empty() || v.chars().count() > 200 || v.chars().any(|c| c.is_control()) {
+        let at = locate(path, chunk, value.referenced);
+        if let Some(problem) = unsafe_char_problem(v, &[]) {
             self.error(
-                &locate(path, chunk, value.referenced),
+                &at,
+                format!("displayName {problem}"),
+                Some("remove control and bidirectional-override characters; plain letters of any script are fine".into()),
+            );
+        } else if v.is_empty() || v.chars().count() > 200 {
+            self.error(
+                &at,
                 "displayName must be 1 to 200 printable characters",
                 None,
             );
         }
         v.to_string()
+    }
+
+    /// Checks a value that becomes one environment variable `name=value` of a container.
+    fn env_value(&mut self, what: &str, name: &str, value: &str, at: &Origin) {
+        // Newlines and tabs are fine in a value (certificates, say); the kernel stops at NUL.
+        if let Some(problem) = unsafe_char_problem(value, &['\n', '\t', '\r']) {
+            self.error(
+                at,
+                format!("{what} {problem}"),
+                Some("an environment value cannot hold NUL, terminal control or bidirectional-override characters".into()),
+            );
+        }
+        let bytes = shape::env_entry_bytes(name, value);
+        if bytes > MAX_ENV_ENTRY_BYTES {
+            self.error(
+                at,
+                format!("{what} is {bytes} bytes as an environment variable; at most {MAX_ENV_ENTRY_BYTES} (32 KiB) are allowed"),
+                Some("keep large data out of the environment: put it in the image or the data volume".into()),
+            );
+        }
     }
 
     fn quantity(
@@ -764,6 +884,7 @@ impl Validator {
         chunk: &Chunk<'_>,
     ) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
+        let mut seen = HashSet::new();
         for f in features {
             if let Some(problem) = slug_problem(&f.value) {
                 self.error(
@@ -771,7 +892,7 @@ impl Validator {
                     format!("invalid feature name: {problem}"),
                     Some("features are lowercase words joined by `-`, e.g. custom-domain".into()),
                 );
-            } else if out.contains(&f.value) {
+            } else if !seen.insert(f.value.as_str()) {
                 self.error(
                     &locate(path, chunk, f.referenced),
                     format!("feature `{}` is listed twice", f.value),
@@ -785,7 +906,7 @@ impl Validator {
         out
     }
 
-    /// Checks that hold across files: references between documents.
+    /// Checks that hold across files: references between documents, each tenant's environment.
     fn cross_check(&mut self) {
         let refs = std::mem::take(&mut self.refs);
         // Suggest from every name written down, valid or not: a typo is a typo either way.
@@ -800,21 +921,23 @@ impl Validator {
             names
         };
         let (plans, themes) = (known_of(Kind::Plan), known_of(Kind::Theme));
+        let (plans_listed, themes_listed) = (listing(&plans), listing(&themes));
+        let mut suggestions = Suggestions::default();
         for r in refs {
             if self.named.contains(&(r.kind.name(), r.name.clone())) {
                 continue;
             }
-            let known: Vec<&String> = match r.kind {
-                Kind::Plan => plans.iter().collect(),
-                _ => themes.iter().collect(),
+            let (known, listed) = match r.kind {
+                Kind::Plan => (&plans, &plans_listed),
+                _ => (&themes, &themes_listed),
             };
             let kind = r.kind.name().to_lowercase();
-            let hint = match closest(&r.name, known.iter().map(|k| k.as_str())) {
-                Some(best) => format!("did you mean `{best}`? known {kind}s: {}", join(&known)),
+            let hint = match suggestions.closest(&r.name, known) {
+                Some(best) => format!("did you mean `{best}`? known {kind}s: {listed}"),
                 None if known.is_empty() => {
                     format!("no {kind} is defined; add one under {}", r.kind.dir())
                 }
-                None => format!("known {kind}s: {}", join(&known)),
+                None => format!("known {kind}s: {listed}"),
             };
             self.error(
                 &r.at,
@@ -822,6 +945,102 @@ impl Validator {
                 Some(hint),
             );
         }
+        self.check_environments();
+    }
+
+    /// Every tenant's whole environment (derived variables included) must fit what the kernel
+    /// hands a new process; reported at the tenant's largest own variable, or else its name.
+    fn check_environments(&mut self) {
+        let mut problems = Vec::new();
+        for tenant in self.state.tenants.values() {
+            let (Some(plan), Some(theme)) = (
+                self.state.plans.get(&tenant.plan),
+                self.state.themes.get(&tenant.theme),
+            ) else {
+                continue;
+            };
+            let env = crate::plan::container::desired_env(tenant, plan, theme);
+            // The container also gets the API key's digest: a name and 64 hex digits.
+            let key_digest =
+                shape::env_entry_bytes(crate::plan::container::API_KEY_ENV, &"0".repeat(64));
+            let total: usize = key_digest
+                + env
+                    .iter()
+                    .map(|(k, v)| shape::env_entry_bytes(k, v))
+                    .sum::<usize>();
+            let largest = env
+                .iter()
+                .map(|(k, v)| (shape::env_entry_bytes(k, v), k))
+                .max();
+            let Some((largest_bytes, largest_key)) = largest else {
+                continue;
+            };
+            if total <= MAX_ENV_BYTES && largest_bytes <= MAX_ENV_ENTRY_BYTES {
+                continue;
+            }
+            let at = self
+                .env_at
+                .get(&tenant.slug)
+                .and_then(|own| own.get(largest_key))
+                .unwrap_or(&tenant.origin)
+                .clone();
+            problems.push((
+                at,
+                format!(
+                    "the environment of tenant `{}` would be {total} bytes (largest: {largest_key}, {largest_bytes} bytes); at most {MAX_ENV_BYTES} bytes (64 KiB) in all and {MAX_ENV_ENTRY_BYTES} (32 KiB) per variable",
+                    tenant.slug
+                ),
+            ));
+        }
+        for (at, message) in problems {
+            self.error(
+                &at,
+                message,
+                Some("the environment holds the tenant's env, its plan's features and limits and its theme's config: shorten them, or keep large data in the image or the data volume".into()),
+            );
+        }
+    }
+}
+
+/// Names as a hint lists them: the first few, then how many more, so a hint stays one line.
+fn listing(names: &[String]) -> String {
+    const SHOWN: usize = 10;
+    let mut out = names
+        .iter()
+        .take(SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        out.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    out
+}
+
+/// Did-you-mean for unknown references, with a bounded amount of work: answers are remembered
+/// per name and, once the budget is spent, further references get the plain list.
+#[derive(Default)]
+struct Suggestions {
+    memo: HashMap<String, Option<String>>,
+    cells: usize,
+}
+
+impl Suggestions {
+    /// Edit-distance cells (one comparison of two characters) spent on suggestions at most.
+    const BUDGET: usize = 20_000_000;
+
+    fn closest(&mut self, word: &str, known: &[String]) -> Option<String> {
+        if let Some(answer) = self.memo.get(word) {
+            return answer.clone();
+        }
+        // A name is a slug of at most 63 characters; anything longer is no typo of one.
+        if word.len() > 64 || self.cells > Self::BUDGET {
+            return None;
+        }
+        let answer = closest(word, known.iter().map(String::as_str)).map(str::to_string);
+        self.cells += known.len() * word.len().max(1) * 64;
+        self.memo.insert(word.to_string(), answer.clone());
+        answer
     }
 }
 
@@ -870,14 +1089,6 @@ const CAPABILITIES: [&str; 41] = [
     "BPF",
     "CHECKPOINT_RESTORE",
 ];
-
-fn join(names: &[&String]) -> String {
-    names
-        .iter()
-        .map(|s| s.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 fn parse_as<S: DeserializeOwned>(text: &str, kind: &str) -> Option<Document<S>> {
     parse::<Document<S>>(text).ok().filter(|d| d.kind == kind)
@@ -956,6 +1167,103 @@ fn split_documents(text: &str) -> Vec<Chunk<'_>> {
     });
     chunks.retain(|c| has_content(c.text));
     chunks
+}
+
+/// YAML directives (`%` at the start of a line): only `%YAML 1.1`/`%YAML 1.2` and `%TAG`, each
+/// followed by a `---` line. Returns (line, column, message, hint) for each that is not.
+fn directive_problems(text: &str) -> Vec<(u64, u64, String, &'static str)> {
+    const HINT: &str = "tenantctl reads YAML 1.2: write `%YAML 1.2` and a `---` line, or leave directives out (a line may not start with `%` otherwise)";
+    let mut problems = Vec::new();
+    // The directive still waiting for its `---`, and whether `%YAML` was already given for it.
+    let (mut pending, mut version_seen) = (None::<u64>, false);
+    for (i, line) in text.lines().enumerate() {
+        let number = i as u64 + 1;
+        let bare = match line.find(" #").or_else(|| line.find("\t#")) {
+            Some(end) => &line[..end],
+            None => line,
+        };
+        let Some(directive) = bare.strip_prefix('%') else {
+            let t = line.trim();
+            if line.starts_with("---") || line.starts_with("...") {
+                if line.starts_with("---") {
+                    pending = None;
+                }
+                version_seen = false;
+            } else if let Some(at) = pending
+                && !t.is_empty()
+                && !t.starts_with('#')
+            {
+                problems.push((
+                    at,
+                    1,
+                    "a directive must be followed by a `---` line before the document".to_string(),
+                    HINT,
+                ));
+                pending = None;
+            }
+            continue;
+        };
+        pending.get_or_insert(number);
+        let mut words = directive.split_whitespace();
+        let name = words.next().unwrap_or("");
+        let args: Vec<&str> = words.collect();
+        let column_of = |word: &str| -> u64 {
+            let offset = word.as_ptr() as usize - line.as_ptr() as usize;
+            line[..offset].chars().count() as u64 + 1
+        };
+        match name {
+            "" => problems.push((
+                number,
+                1,
+                "a line starting with `%` is a YAML directive, and this one has no name"
+                    .to_string(),
+                HINT,
+            )),
+            "YAML" => match args.as_slice() {
+                _ if version_seen => problems.push((
+                    number,
+                    1,
+                    "`%YAML` is given twice for one document".to_string(),
+                    HINT,
+                )),
+                ["1.1" | "1.2"] => version_seen = true,
+                [version] => problems.push((
+                    number,
+                    column_of(version),
+                    format!("YAML version `{version}` is not supported"),
+                    HINT,
+                )),
+                _ => problems.push((
+                    number,
+                    1,
+                    "`%YAML` takes exactly one version, e.g. `%YAML 1.2`".to_string(),
+                    HINT,
+                )),
+            },
+            "TAG" if args.len() == 2 => {}
+            "TAG" => problems.push((
+                number,
+                1,
+                "`%TAG` takes a handle and a prefix".to_string(),
+                HINT,
+            )),
+            other => problems.push((
+                number,
+                1,
+                format!("unknown YAML directive `%{other}`"),
+                HINT,
+            )),
+        }
+    }
+    if let Some(at) = pending {
+        problems.push((
+            at,
+            1,
+            "a directive must be followed by a `---` line before the document".to_string(),
+            HINT,
+        ));
+    }
+    problems
 }
 
 fn has_content(text: &str) -> bool {
@@ -1040,6 +1348,8 @@ fn explain(raw: &str) -> (String, Option<String>) {
 /// The candidate nearest to `word` by edit distance, if near enough to be a typo.
 fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     candidates
+        // The distance is at least the difference in length: skip the ones too far apart.
+        .filter(|c| word.len().abs_diff(c.len()) <= 2.max(c.len() / 3) && c.len() <= 64)
         .map(|c| (levenshtein(word, c), c))
         .filter(|(d, c)| *d <= 2.max(c.len() / 3))
         .min_by_key(|(d, _)| *d)
@@ -1061,9 +1371,14 @@ fn levenshtein(a: &str, b: &str) -> usize {
 }
 
 fn is_version(v: &str) -> bool {
+    // Pre-release and build parts are SemVer identifiers: ASCII letters, digits, `-` and `.`.
+    let identifiers = v.len() <= 128
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'));
     let core = v.split(['-', '+']).next().unwrap_or("");
     let parts: Vec<&str> = core.split('.').collect();
-    parts.len() == 3
+    identifiers
+        && parts.len() == 3
         && parts
             .iter()
             .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))

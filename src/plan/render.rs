@@ -1,6 +1,7 @@
 //! A plan as people read it (Terraform's symbols, unified diffs) and as scripts read it (JSON).
 
 use super::{Action, Change, Plan};
+use crate::model::printable;
 use serde_json::Value;
 use similar::TextDiff;
 use std::fmt::Write;
@@ -70,7 +71,7 @@ pub fn text(plan: &Plan, style: Style) -> String {
 
 fn notes(out: &mut String, plan: &Plan, style: Style) {
     for n in &plan.notes {
-        let _ = writeln!(out, "{} {n}\n", style.paint("33", "Note:"));
+        let _ = writeln!(out, "{} {}\n", style.paint("33", "Note:"), printable(n));
     }
 }
 
@@ -78,7 +79,7 @@ fn one(out: &mut String, c: &Change, style: Style) {
     let address = c.address();
     let _ = writeln!(out, "  # {address} {}", c.action.verb());
     for r in &c.reasons {
-        let _ = writeln!(out, "  #   {r}");
+        let _ = writeln!(out, "  #   {}", printable(r));
     }
     let _ = writeln!(
         out,
@@ -166,9 +167,9 @@ fn scalar(v: &Value) -> String {
                 || s.contains('\n')
                 || s.trim() != s =>
         {
-            serde_json::to_string(s).unwrap_or_default()
+            printable(&serde_json::to_string(s).unwrap_or_default()).into_owned()
         }
-        Value::String(s) => s.clone(),
+        Value::String(s) => printable(s).into_owned(),
         Value::Array(items) => format!(
             "[{}]",
             items.iter().map(scalar).collect::<Vec<_>>().join(", ")

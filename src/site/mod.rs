@@ -21,7 +21,7 @@ mod tests;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, DEFAULT_DATA_DIR, KeyHash, Limits, SiteConfig};
 pub use health::{HEALTH_TIMEOUT, health_check};
-pub use page::html_escape;
+pub use page::{css_color, html_escape};
 pub use server::{serve, serve_on};
 pub use usage::{Counters, USAGE_FILE};
 

@@ -1,6 +1,7 @@
 //! The desired state's files: at a commit (from git's object database) or in the worktree.
 
 use crate::model::{MAX_FILE_BYTES, SourceContent, SourceFile};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 pub mod remote;
@@ -165,11 +166,18 @@ impl Repo {
             let Some(entry) = tree.get_name(dir) else {
                 continue;
             };
+            if entry.kind() == Some(git2::ObjectType::Commit) {
+                files.push(SourceFile {
+                    path: dir.to_string(),
+                    content: SourceContent::Submodule,
+                });
+                continue;
+            }
             if entry.kind() != Some(git2::ObjectType::Tree) {
                 continue;
             }
             let subtree = self.repo.find_tree(entry.id()).map_err(git(dir))?;
-            self.walk_tree(&odb, &subtree, dir, &mut files)?;
+            self.walk_tree(&odb, &subtree, dir, false, &mut files)?;
         }
         files.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(Snapshot {
@@ -179,17 +187,25 @@ impl Repo {
         })
     }
 
+    /// `bad_name`: some directory on the way has a name that is not UTF-8.
     fn walk_tree(
         &self,
         odb: &git2::Odb<'_>,
         tree: &git2::Tree<'_>,
         prefix: &str,
+        bad_name: bool,
         out: &mut Vec<SourceFile>,
     ) -> Result<(), SourceError> {
         for entry in tree.iter() {
-            let Ok(name) = entry.name() else { continue };
+            let (name, utf8) = name_text(entry.name_bytes());
+            let bad_name = bad_name || !utf8;
             let path = format!("{prefix}/{name}");
             match entry.kind() {
+                // A gitlink: the submodule's files are in another repository, never read.
+                Some(git2::ObjectType::Commit) => out.push(SourceFile {
+                    path,
+                    content: SourceContent::Submodule,
+                }),
                 Some(git2::ObjectType::Tree) => {
                     let sub =
                         self.repo
@@ -198,7 +214,7 @@ impl Repo {
                                 what: path.clone(),
                                 source,
                             })?;
-                    self.walk_tree(odb, &sub, &path, out)?;
+                    self.walk_tree(odb, &sub, &path, bad_name, out)?;
                 }
                 Some(git2::ObjectType::Blob) if entry.filemode() == 0o120000 => {
                     out.push(SourceFile {
@@ -206,7 +222,13 @@ impl Repo {
                         content: SourceContent::Symlink,
                     });
                 }
-                Some(git2::ObjectType::Blob) if is_yaml(name) => {
+                Some(git2::ObjectType::Blob) if is_yaml(&name) && bad_name => {
+                    out.push(SourceFile {
+                        path,
+                        content: SourceContent::NonUtf8Name,
+                    });
+                }
+                Some(git2::ObjectType::Blob) if is_yaml(&name) => {
                     let content = {
                         // The header gives the size without inflating a possibly huge blob.
                         let (size, _) =
@@ -239,7 +261,26 @@ impl Repo {
     pub fn snapshot_worktree(&self) -> Result<Snapshot, SourceError> {
         let base = self.resolve("HEAD").ok().map(|o| o.to_string());
         let repo = &self.repo;
-        let files = read_dirs(&self.root, |rel| repo.is_path_ignored(rel).unwrap_or(false))?;
+        let mut files = read_dirs(&self.root, |rel| repo.is_path_ignored(rel).unwrap_or(false))?;
+        // A submodule that is not checked out is an empty directory on disk; the index knows it.
+        let index = repo.index().map_err(|source| SourceError::Git {
+            what: "the index".into(),
+            source,
+        })?;
+        for entry in index.iter() {
+            let (path, _) = name_text(&entry.path);
+            let in_state_dirs = STATE_DIRS.iter().any(|d| {
+                path.strip_prefix(d)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            });
+            if entry.mode == 0o160000 && in_state_dirs && !files.iter().any(|f| f.path == path) {
+                files.push(SourceFile {
+                    path,
+                    content: SourceContent::Submodule,
+                });
+            }
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(Snapshot {
             revision: "worktree".into(),
             base_revision: base,
@@ -299,12 +340,20 @@ fn walk_dir(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(source) => return Err(SourceError::Io { path: full, source }),
     };
-    let path = rel.to_string_lossy().replace('\\', "/");
+    let (path, utf8) = name_text(rel.as_os_str().as_bytes());
     if meta.file_type().is_symlink() {
         // Links are reported, never followed: they could lead out of the repository.
         out.push(SourceFile {
             path,
             content: SourceContent::Symlink,
+        });
+        return Ok(());
+    }
+    if meta.is_dir() && std::fs::symlink_metadata(full.join(".git")).is_ok() {
+        // Another repository inside this one (a submodule): its files are not this revision's.
+        out.push(SourceFile {
+            path,
+            content: SourceContent::Submodule,
         });
         return Ok(());
     }
@@ -327,7 +376,9 @@ fn walk_dir(
         return Ok(());
     }
     if meta.is_file() && is_yaml(&path) {
-        let content = if meta.len() > MAX_FILE_BYTES {
+        let content = if !utf8 {
+            SourceContent::NonUtf8Name
+        } else if meta.len() > MAX_FILE_BYTES {
             SourceContent::TooLarge(meta.len())
         } else {
             SourceContent::Bytes(
@@ -337,6 +388,22 @@ fn walk_dir(
         out.push(SourceFile { path, content });
     }
     Ok(())
+}
+
+/// A name (or path) from git or the file system as text: bytes that are not UTF-8 are written
+/// `\\xNN`, the same way from both, so every command names and refuses the same file. The flag
+/// says whether it was UTF-8.
+fn name_text(bytes: &[u8]) -> (String, bool) {
+    let mut text = String::with_capacity(bytes.len());
+    let mut utf8 = true;
+    for chunk in bytes.utf8_chunks() {
+        text.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            utf8 = false;
+            text.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    (text, utf8)
 }
 
 fn is_yaml(name: &str) -> bool {

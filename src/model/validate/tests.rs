@@ -540,3 +540,6 @@ fn swarm_fields_are_checked_where_they_stand() {
     );
     assert_eq!(state.plans["starter"].replicas, 1);
 }
+
+/// Hostile input: every class an adversarial probe found, several variants each.
+mod adversarial;
