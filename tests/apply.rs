@@ -475,3 +475,201 @@ on_both_databases!(
     a_second_apply_waits_or_fails_with_who_holds_the_lock,
     the_site_checks_keys_and_rate_limits_and_keys_rotate,
 );
+
+/// One class of hostile input, made in a fresh copy of the example and committed.
+struct Hostile {
+    what: &'static str,
+    make: fn(&Repo),
+    expected: &'static str,
+}
+
+fn hostile_cases() -> Vec<Hostile> {
+    vec![
+        Hostile {
+            what: "shell in a health path",
+            make: |r| {
+                r.edit(
+                    "themes/modern.yaml",
+                    "path: /health",
+                    "path: \"/health;touch${IFS}/tmp/pwned;#\"",
+                );
+            },
+            expected: "themes/modern.yaml:8:19: health path `/health;touch${IFS}/tmp/pwned;#` contains `;`",
+        },
+        Hostile {
+            what: "an image the engine cannot name",
+            make: |r| {
+                r.edit(
+                    "themes/modern.yaml",
+                    "  port: 8080\n",
+                    "  port: 8080\n  image: \"Nginx:latest;id\"\n",
+                );
+            },
+            expected: "themes/modern.yaml:8:10: image `Nginx:latest;id` is not an image reference",
+        },
+        Hostile {
+            what: "a multicast publish address",
+            make: |r| {
+                r.edit(
+                    "themes/modern.yaml",
+                    "  port: 8080\n",
+                    "  port: 8080\n  publishAddress: 224.0.0.1\n",
+                );
+            },
+            expected: "themes/modern.yaml:8:19: publishAddress `224.0.0.1` is a multicast address",
+        },
+        Hostile {
+            what: "a colour that is not one",
+            make: |r| {
+                r.edit("themes/modern.yaml", "\"#0f62fe\"", "blurple");
+            },
+            expected: "themes/modern.yaml:9:27: config `primaryColor`: `blurple` is not a colour",
+        },
+        Hostile {
+            what: "a trial of 4294967295 days",
+            make: |r| {
+                r.edit(
+                    "plans/starter.yaml",
+                    "trialDays: 30",
+                    "trialDays: 4294967295",
+                );
+            },
+            expected: "plans/starter.yaml:7:14: trialDays 4294967295 is more than 3650",
+        },
+        Hostile {
+            what: "a quota that wraps in the database",
+            make: |r| {
+                r.edit(
+                    "plans/starter.yaml",
+                    "apiCallsPerMonth: 10000",
+                    "apiCallsPerMonth: 9223372036854775808",
+                );
+            },
+            expected: "plans/starter.yaml:9:31: quota 9223372036854775808 does not fit the database",
+        },
+        Hostile {
+            what: "NUL in an env value",
+            make: |r| {
+                r.edit(
+                    "tenants/us/acme.yaml",
+                    "LOG_LEVEL: info",
+                    "LOG_LEVEL: \"in\\0fo\"",
+                );
+            },
+            expected: "tenants/us/acme.yaml:10:21: env `LOG_LEVEL` contains U+0000 (a NUL byte)",
+        },
+        Hostile {
+            what: "an environment beyond the kernel's limit",
+            make: |r| {
+                let big = format!("LOG_LEVEL: info, BLOB: {}", "x".repeat(200 * 1024));
+                r.edit("tenants/us/acme.yaml", "LOG_LEVEL: info", &big);
+            },
+            expected: "tenants/us/acme.yaml:10:33: env `BLOB` is 204806 bytes as an environment variable",
+        },
+        Hostile {
+            what: "terminal escapes in a display name",
+            make: |r| {
+                r.edit(
+                    "tenants/us/acme.yaml",
+                    "displayName: Acme Corp",
+                    "displayName: \"Acme\\e]0;owned\\a\\e[2J\\u202E\"",
+                );
+            },
+            expected: "tenants/us/acme.yaml:4:16: displayName contains U+001B (a control character)",
+        },
+        Hostile {
+            what: "an unsupported YAML directive",
+            make: |r| {
+                let text = format!("%YAML 2.0\n---\n{}", r.read("tenants/us/acme.yaml"));
+                r.write("tenants/us/acme.yaml", &text);
+            },
+            expected: "tenants/us/acme.yaml:1:7: YAML version `2.0` is not supported",
+        },
+        Hostile {
+            what: "a git submodule under tenants/",
+            make: |r| {
+                // Another repository inside: `git add` records it as a gitlink.
+                std::fs::create_dir_all(r.path().join("tenants/vendor")).unwrap();
+                r.git(&["-C", "tenants/vendor", "init", "-q"]);
+                r.write("tenants/vendor/evil.yaml", "kind: Tenant\n");
+                r.git(&["-C", "tenants/vendor", "add", "-A"]);
+                r.git(&["-C", "tenants/vendor", "commit", "-qm", "inner"]);
+            },
+            expected: "tenants/vendor:1:1: is a git submodule",
+        },
+        Hostile {
+            what: "a file name that is not UTF-8",
+            make: |r| {
+                use std::os::unix::ffi::OsStrExt;
+                let name = std::ffi::OsStr::from_bytes(b"caf\xe9.yaml");
+                std::fs::write(r.path().join("tenants").join(name), "kind: Tenant\n").unwrap();
+            },
+            expected: "tenants/caf\\xe9.yaml:1:1: file name is not valid UTF-8",
+        },
+        Hostile {
+            what: "a terminal escape in a file name",
+            make: |r| {
+                r.write("tenants/\u{1b}[2Jevil.yaml", "kind: Tenant\n");
+            },
+            expected: "tenants/\\u{1b}[2Jevil.yaml:1:1: file name contains U+001B",
+        },
+    ]
+}
+
+/// Every class of hostile input is refused by validate (worktree and commit), plan and apply
+/// alike: exit 1, the place to fix, quickly, nothing printed raw, and nothing created.
+#[test]
+fn every_command_refuses_hostile_input_alike_and_creates_nothing() {
+    let ns = crate::support::unique_namespace();
+    let _cleanup = crate::support::Cleanup::new(&ns);
+    for case in hostile_cases() {
+        let repo = Repo::example();
+        (case.make)(&repo);
+        repo.commit(case.what);
+        for args in [
+            vec!["validate"],
+            vec!["validate", "--ref", "HEAD"],
+            vec!["--namespace", &ns, "plan"],
+            vec!["--namespace", &ns, "apply", "--auto-approve"],
+        ] {
+            let started = Instant::now();
+            let out = repo
+                .tenantctl()
+                .args(&args)
+                .timeout(Duration::from_secs(30))
+                .output()
+                .unwrap();
+            let took = started.elapsed();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let what = case.what;
+            assert_eq!(out.status.code(), Some(1), "{what}: {args:?}\n{stderr}");
+            assert!(
+                stderr.contains(case.expected),
+                "{what}: {args:?} lacks {:?} in:\n{stderr}",
+                case.expected
+            );
+            assert!(stderr.contains("\n  hint: "), "{what}: {args:?}\n{stderr}");
+            assert!(
+                took < Duration::from_secs(5),
+                "{what}: {args:?} took {took:?}"
+            );
+            assert!(
+                !format!("{stdout}{stderr}").contains(['\u{1b}', '\u{202E}', '\u{7}']),
+                "{what}: {args:?} printed a raw escape: {stderr:?}"
+            );
+        }
+        assert!(
+            !repo.path().join(".tenantctl").exists(),
+            "{}: a database was created",
+            case.what
+        );
+    }
+    for kind in ["container", "network", "volume"] {
+        assert_eq!(
+            names(kind, &ns),
+            Vec::<String>::new(),
+            "{kind}s were created"
+        );
+    }
+}

@@ -167,3 +167,47 @@ fn validate_works_on_a_folder_that_is_not_a_git_repository() {
             "plans/p.yaml:3:7: missing field `displayName`",
         ));
 }
+
+#[test]
+fn hostile_values_are_reported_where_they_stand_and_printed_escaped() {
+    let repo = Repo::example();
+    repo.edit(
+        "themes/modern.yaml",
+        "path: /health",
+        "path: \"/health;touch${IFS}/x;#\"",
+    )
+    .edit(
+        "tenants/us/acme.yaml",
+        "displayName: Acme Corp",
+        "displayName: \"Acme\\e[2J\\u202Egnp.exe\"",
+    )
+    .edit(
+        "plans/starter.yaml",
+        "users: 5",
+        "users: 18446744073709551615",
+    )
+    .write("tenants/\u{1b}]0;title\u{7}.yaml", "kind: Tenant\n");
+    let out = repo
+        .tenantctl()
+        .arg("validate")
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    for expected in [
+        "themes/modern.yaml:8:19: health path `/health;touch${IFS}/x;#` contains `;`",
+        "tenants/us/acme.yaml:4:16: displayName contains U+001B (a control character)",
+        "plans/starter.yaml:9:74: quota 18446744073709551615 does not fit the database",
+        "tenants/\\u{1b}]0;title\\u{7}.yaml:1:1: file name contains U+001B",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+    assert!(
+        !stderr.contains(['\u{1b}', '\u{7}', '\u{202E}']),
+        "printed raw: {stderr:?}"
+    );
+}

@@ -116,3 +116,92 @@ fn clear_errors_for_bad_refs_and_empty_repositories() {
     let e = Repo::discover(plain.path()).err().unwrap().to_string();
     assert!(e.contains("is not inside a git repository"), "{e}");
 }
+
+/// Path and kind of marker of every file that is not plain bytes, so two snapshots compare.
+fn markers(snap: &Snapshot) -> Vec<(String, &'static str)> {
+    snap.files
+        .iter()
+        .filter_map(|f| {
+            let kind = match f.content {
+                SourceContent::Submodule => "submodule",
+                SourceContent::NonUtf8Name => "non-utf8 name",
+                SourceContent::Symlink => "symlink",
+                _ => return None,
+            };
+            Some((f.path.clone(), kind))
+        })
+        .collect()
+}
+
+#[test]
+fn non_utf8_names_are_marked_the_same_way_in_commits_and_on_disk() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    git(d, &["init", "-q"]);
+    write(d, "tenants/ok.yaml", "ok");
+    let bad_file = d
+        .join("tenants")
+        .join(std::ffi::OsStr::from_bytes(b"caf\xe9.yaml"));
+    std::fs::write(&bad_file, "kind: Tenant").unwrap();
+    let bad_dir = d
+        .join("plans")
+        .join(std::ffi::OsStr::from_bytes(b"\xff\xfe"));
+    std::fs::create_dir_all(&bad_dir).unwrap();
+    std::fs::write(bad_dir.join("p.yaml"), "kind: Plan").unwrap();
+    std::fs::write(bad_dir.join("notes.txt"), "not state").unwrap();
+    git(d, &["add", "-A"]);
+    git(d, &["commit", "-qm", "one"]);
+    let repo = Repo::discover(d).unwrap();
+    let expected = vec![
+        ("plans/\\xff\\xfe/p.yaml".to_string(), "non-utf8 name"),
+        ("tenants/caf\\xe9.yaml".to_string(), "non-utf8 name"),
+    ];
+    assert_eq!(markers(&repo.snapshot_at("HEAD").unwrap()), expected);
+    assert_eq!(markers(&repo.snapshot_worktree().unwrap()), expected);
+    let plain = read_dirs(d, |_| false).unwrap();
+    let plain = Snapshot {
+        revision: "worktree".into(),
+        base_revision: None,
+        files: plain,
+    };
+    assert_eq!(markers(&plain), expected);
+}
+
+#[test]
+fn submodules_are_marked_in_commits_checked_out_or_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    git(d, &["init", "-q"]);
+    write(d, "tenants/ok.yaml", "ok");
+    // A gitlink that is not checked out (an empty directory at most on disk)...
+    git(
+        d,
+        &[
+            "update-index",
+            "--add",
+            "--cacheinfo",
+            "160000,1111111111111111111111111111111111111111,tenants/vendor",
+        ],
+    );
+    // ...and one whose repository sits in the worktree.
+    let inner = d.join("themes/shared");
+    std::fs::create_dir_all(&inner).unwrap();
+    git(&inner, &["init", "-q"]);
+    write(d, "themes/shared/t.yaml", "kind: Theme");
+    git(&inner, &["add", "-A"]);
+    git(&inner, &["commit", "-qm", "inner"]);
+    git(d, &["add", "tenants/ok.yaml", "themes/shared"]);
+    git(d, &["commit", "-qm", "one"]);
+    let repo = Repo::discover(d).unwrap();
+    let expected = vec![
+        ("tenants/vendor".to_string(), "submodule"),
+        ("themes/shared".to_string(), "submodule"),
+    ];
+    let mut committed = markers(&repo.snapshot_at("HEAD").unwrap());
+    committed.sort();
+    assert_eq!(committed, expected);
+    let mut on_disk = markers(&repo.snapshot_worktree().unwrap());
+    on_disk.sort();
+    assert_eq!(on_disk, expected);
+}
