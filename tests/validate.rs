@@ -3,6 +3,18 @@
 use crate::support::Repo;
 use predicates::prelude::*;
 
+/// What `validate` prints on stderr for a repository it refuses (exit 1).
+fn refused(repo: &Repo) -> String {
+    let out = repo
+        .tenantctl()
+        .arg("validate")
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    String::from_utf8(out.stderr).unwrap()
+}
+
 #[test]
 fn the_projects_own_example_is_valid() {
     let repo = Repo::example();
@@ -39,14 +51,7 @@ fn a_broken_repository_gets_every_error_at_once_and_exit_1() {
             "tenants/broken.yaml",
             "kind: Tenant\nname: broken\nspec: [unclosed\n",
         );
-    let out = repo
-        .tenantctl()
-        .arg("validate")
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let stderr = String::from_utf8(out.stderr).unwrap();
+    let stderr = refused(&repo);
     for expected in [
         "plans/professional.yaml:7:35: memory: `512Mb` is not a valid quantity: unknown unit `Mb`\n  hint: did you mean 512Mi?",
         "tenants/us/acme.yaml:6:9: plan `profesional` does not exist\n  hint: did you mean `professional`?",
@@ -187,14 +192,7 @@ fn hostile_values_are_reported_where_they_stand_and_printed_escaped() {
         "users: 18446744073709551615",
     )
     .write("tenants/\u{1b}]0;title\u{7}.yaml", "kind: Tenant\n");
-    let out = repo
-        .tenantctl()
-        .arg("validate")
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let stderr = String::from_utf8(out.stderr).unwrap();
+    let stderr = refused(&repo);
     for expected in [
         "themes/modern.yaml:8:19: health path `/health;touch${IFS}/x;#` contains `;`",
         "tenants/us/acme.yaml:4:16: displayName contains U+001B (a control character)",

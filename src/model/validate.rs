@@ -118,41 +118,31 @@ impl Validator {
             );
             return;
         }
-        let bytes = match &file.content {
-            SourceContent::NonUtf8Name => {
-                self.error(
-                    &top,
-                    "file name is not valid UTF-8 (bad bytes shown as \\xNN); it is not read",
-                    Some("rename it to a UTF-8 name, e.g. with `git mv`".into()),
-                );
-                return;
-            }
-            SourceContent::Submodule => {
-                self.error(
-                    &top,
-                    "is a git submodule; tenantctl reads only this repository's own files",
-                    Some("copy the files into this repository instead (`git rm` the submodule, then add them)".into()),
-                );
-                return;
-            }
-            SourceContent::Symlink => {
-                self.error(
-                    &top,
-                    "is a symbolic link; tenantctl does not follow links in the repository",
-                    Some("replace the link with the file it points to".into()),
-                );
-                return;
-            }
-            SourceContent::TooLarge(size) => {
-                self.error(
-                    &top,
-                    format!("is {size} bytes; files over {MAX_FILE_BYTES} bytes (1 MiB) are refused unread"),
-                    Some("split it into smaller files".into()),
-                );
-                return;
-            }
-            SourceContent::Bytes(b) => b,
+        let (message, hint) = match &file.content {
+            SourceContent::Bytes(bytes) => return self.file_text(&file.path, kind, bytes, top),
+            SourceContent::NonUtf8Name => (
+                "file name is not valid UTF-8 (bad bytes shown as \\xNN); it is not read".into(),
+                "rename it to a UTF-8 name, e.g. with `git mv`",
+            ),
+            SourceContent::Submodule => (
+                "is a git submodule; tenantctl reads only this repository's own files".into(),
+                "copy the files into this repository instead (`git rm` the submodule, then add them)",
+            ),
+            SourceContent::Symlink => (
+                "is a symbolic link; tenantctl does not follow links in the repository".into(),
+                "replace the link with the file it points to",
+            ),
+            SourceContent::TooLarge(size) => (
+                format!(
+                    "is {size} bytes; files over {MAX_FILE_BYTES} bytes (1 MiB) are refused unread"
+                ),
+                "split it into smaller files",
+            ),
         };
+        self.error(&top, message, Some(hint.into()));
+    }
+
+    fn file_text(&mut self, path: &str, kind: Kind, bytes: &[u8], top: Origin) {
         let text = match std::str::from_utf8(bytes) {
             Ok(t) => t,
             Err(e) => {
@@ -185,7 +175,7 @@ impl Validator {
             return;
         }
         for chunk in split_documents(text) {
-            self.document(&file.path, kind, &chunk);
+            self.document(path, kind, &chunk);
         }
     }
 

@@ -57,6 +57,13 @@ fn errors_with(path: &str, text: &str) -> Vec<Diagnostic> {
     load(&files).expect_err("expected validation errors")
 }
 
+/// The state `base()` loads to with `path` replaced (or added) by `text`, which must be valid.
+fn state_with(path: &str, text: &str) -> DesiredState {
+    let mut files: Vec<SourceFile> = base().into_iter().filter(|f| f.path != path).collect();
+    files.push(file(path, text));
+    load(&files).unwrap_or_else(|d| panic!("{path} should load: {d:#?}"))
+}
+
 fn one(diags: &[Diagnostic]) -> &Diagnostic {
     assert_eq!(
         diags.len(),

@@ -47,12 +47,12 @@ fn image_references_outside_the_engine_grammar_are_refused() {
         refused_at("themes/modern.yaml", &text, 9, 10, "not an image reference");
     }
     let text = theme_with("image: registry.example:5000/team/site:4.2");
-    let mut files: Vec<SourceFile> = base()
-        .into_iter()
-        .filter(|f| f.path != "themes/modern.yaml")
-        .collect();
-    files.push(file("themes/modern.yaml", &text));
-    assert!(load(&files).is_ok());
+    assert_eq!(
+        state_with("themes/modern.yaml", &text).themes["modern"]
+            .image
+            .as_deref(),
+        Some("registry.example:5000/team/site:4.2")
+    );
 }
 
 #[test]
@@ -71,12 +71,7 @@ fn publish_addresses_that_are_not_local_unicast_are_refused() {
     }
     for (addr, stored) in [("0.0.0.0", "0.0.0.0"), ("\"0::1\"", "::1")] {
         let text = theme_with(&format!("publishAddress: {addr}"));
-        let mut files: Vec<SourceFile> = base()
-            .into_iter()
-            .filter(|f| f.path != "themes/modern.yaml")
-            .collect();
-        files.push(file("themes/modern.yaml", &text));
-        let state = load(&files).unwrap_or_else(|e| panic!("{e:#?}"));
+        let state = state_with("themes/modern.yaml", &text);
         assert_eq!(state.themes["modern"].publish_address, stored);
     }
 }
@@ -108,12 +103,8 @@ fn env_values_the_kernel_cannot_pass_are_refused() {
     assert!(d.message.contains("largest: V19"), "{d}");
     // Newlines are fine (a certificate, say).
     let pem = TENANT.replace("LOG_LEVEL: info", "CERT: \"-----BEGIN-----\\nabc\\n\"");
-    let mut files: Vec<SourceFile> = base()
-        .into_iter()
-        .filter(|f| f.path != "tenants/acme.yaml")
-        .collect();
-    files.push(file("tenants/acme.yaml", &pem));
-    assert!(load(&files).is_ok());
+    let state = state_with("tenants/acme.yaml", &pem);
+    assert_eq!(state.tenants["acme"].env["CERT"], "-----BEGIN-----\nabc\n");
 }
 
 #[test]
@@ -164,12 +155,12 @@ fn numbers_the_database_would_wrap_are_refused_at_their_line() {
         "quotas: { apiCallsPerMonth: 10000, users: 5 }",
         "quotas: { aiInteractionsPerMonth: 9223372036854775807 }",
     );
-    let mut files: Vec<SourceFile> = base()
-        .into_iter()
-        .filter(|f| f.path != "plans/starter.yaml")
-        .collect();
-    files.push(file("plans/starter.yaml", &text));
-    assert!(load(&files).is_ok(), "i64::MAX itself fits");
+    let state = state_with("plans/starter.yaml", &text);
+    assert_eq!(
+        state.plans["starter"].quotas.ai_interactions_per_month,
+        Some(i64::MAX as u64),
+        "i64::MAX itself fits"
+    );
     for memory in ["9223372036854775808", "10E", "18446744073709551615"] {
         let text = PLAN.replace("memory: 256Mi", &format!("memory: {memory}"));
         let d = errors_with("plans/starter.yaml", &text);
@@ -188,12 +179,10 @@ fn trial_days_are_bounded_to_ten_years() {
         refused_at("plans/starter.yaml", &text, 6, 14, "more than 3650");
     }
     let text = PLAN.replace("trialDays: 14", "trialDays: 3650");
-    let mut files: Vec<SourceFile> = base()
-        .into_iter()
-        .filter(|f| f.path != "plans/starter.yaml")
-        .collect();
-    files.push(file("plans/starter.yaml", &text));
-    assert_eq!(load(&files).unwrap().plans["starter"].trial_days, 3650);
+    assert_eq!(
+        state_with("plans/starter.yaml", &text).plans["starter"].trial_days,
+        3650
+    );
 }
 
 #[test]
@@ -285,12 +274,10 @@ fn control_and_bidi_characters_are_refused_in_names_and_text() {
     assert_at(one(&d), "tenants/acme.yaml", 11, 30, "U+202E");
     // Letters of any script stay welcome.
     let text = TENANT.replace("displayName: Acme Corp", "displayName: Ãcmé 株式会社 عربي");
-    let mut files: Vec<SourceFile> = base()
-        .into_iter()
-        .filter(|f| f.path != "tenants/acme.yaml")
-        .collect();
-    files.push(file("tenants/acme.yaml", &text));
-    assert!(load(&files).is_ok());
+    assert_eq!(
+        state_with("tenants/acme.yaml", &text).tenants["acme"].display_name,
+        "Ãcmé 株式会社 عربي"
+    );
 }
 
 #[test]
@@ -341,12 +328,7 @@ fn theme_colours_must_be_colours() {
     assert!(one(&d).message.contains("accentColor"), "{d:#?}");
     for colour in ["teal", "\"#fff\"", "\"rgb(0, 98, 254)\""] {
         let text = THEME.replace("\"#0f62fe\"", colour);
-        let mut files: Vec<SourceFile> = base()
-            .into_iter()
-            .filter(|f| f.path != "themes/modern.yaml")
-            .collect();
-        files.push(file("themes/modern.yaml", &text));
-        assert!(load(&files).is_ok(), "{colour}");
+        state_with("themes/modern.yaml", &text);
     }
 }
 
@@ -383,12 +365,7 @@ fn yaml_directives_are_checked_with_line_and_column() {
         refused_at("tenants/acme.yaml", &text, line, column, needle);
     }
     let ok = format!("%YAML 1.2\n---\n{TENANT}");
-    let mut files: Vec<SourceFile> = base()
-        .into_iter()
-        .filter(|f| f.path != "tenants/acme.yaml")
-        .collect();
-    files.push(file("tenants/acme.yaml", &ok));
-    assert!(load(&files).is_ok());
+    assert_eq!(state_with("tenants/acme.yaml", &ok).tenants.len(), 1);
 }
 
 /// Valid files near the 1 MiB limit, shaped to hit every per-item check many times, must
