@@ -4,6 +4,7 @@ pub mod apply;
 pub mod calendar;
 pub mod model;
 pub mod plan;
+pub mod reconcile;
 pub mod runtime;
 pub mod site;
 pub mod source;
