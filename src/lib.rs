@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod calendar;
+pub mod cli;
 pub mod model;
 pub mod plan;
 pub mod reconcile;
