@@ -2,8 +2,10 @@
 
 pub mod apply;
 pub mod calendar;
+pub mod cli;
 pub mod model;
 pub mod plan;
+pub mod reconcile;
 pub mod runtime;
 pub mod site;
 pub mod source;

@@ -3,7 +3,7 @@
 
 use super::{ContainerDetail, Inputs, Report, Summary, compute};
 use crate::model::DesiredState;
-use crate::plan::{self, ObservedState, PlanOptions};
+use crate::plan::{ObservedState, PlanOptions};
 use crate::runtime::{ObservedContainer, Runtime, RuntimeError, is_not_found};
 use crate::store::{Store, StoreError};
 use futures_util::{StreamExt, TryStreamExt, stream};
@@ -76,25 +76,20 @@ pub async fn gather(
     let details = container_details(runtime, &observed.runtime.containers).await?;
     // The trial rule is part of what the loop converges to: an ended, unconverted trial is
     // suspended, and a suspended container is then in sync, not drift.
-    let effective = desired
-        .map(|d| crate::plan::trial::apply_trials(d, &observed.db, crate::plan::trial::now()).0);
-    let desired = effective.as_deref();
-    let plan = desired.map(|d| {
-        plan::compute(
-            d,
-            &observed,
-            &PlanOptions {
-                namespace: runtime.namespace().to_string(),
-                revision: revision.unwrap_or_default().to_string(),
-                prune: false,
-                tenants: tenants.to_vec(),
-            },
-        )
-    });
+    let opts = PlanOptions {
+        namespace: runtime.namespace().to_string(),
+        revision: revision.unwrap_or_default().to_string(),
+        prune: false,
+        tenants: tenants.to_vec(),
+    };
+    let planned = desired
+        .map(|d| crate::reconcile::plan_revision(d, &observed, &opts, crate::plan::trial::now()));
+    let desired = planned.as_ref().map(|p| &*p.effective);
+    let plan = planned.as_ref().map(|p| &p.plan);
     let statuses = compute(&Inputs {
         desired,
         observed: &observed,
-        plan: plan.as_ref(),
+        plan,
         details: &details,
         namespace: runtime.namespace(),
         tenants,

@@ -21,7 +21,8 @@ use crate::apply::lock::{ApplyLock, LockError};
 use crate::model::{DesiredState, Origin, SourceContent, SourceFile};
 use crate::plan::render::{self, Style};
 use crate::plan::trial::{self, TrialEnded};
-use crate::plan::{self, ObservedState, PlanOptions};
+use crate::plan::{ObservedState, PlanOptions};
+use crate::reconcile;
 use crate::runtime::{
     ContainerStats, LogEnd, LogEvent, LogOptions, LogSource, ObservedContainer, Runtime, StatsMode,
     Tail, container_name, cpu_percent_between,
@@ -333,30 +334,24 @@ impl Poller {
             db: db.map_err(|e| e.to_string())?,
         };
         let desired = revision.as_ref().and_then(|r| r.desired.as_ref().ok());
-        let (effective, trials) = match desired {
+        let revision_id = revision.as_ref().map(|r| r.id.clone());
+        let opts = PlanOptions {
+            namespace: namespace.clone(),
+            revision: revision_id.clone().unwrap_or_default(),
+            prune: shared.prune,
+            tenants: vec![],
+        };
+        let (effective, trials, plan) = match desired {
             Some(d) => {
-                let (effective, ended) = trial::apply_trials(d, &observed.db, trial::now());
-                let effective = match effective {
+                let planned = reconcile::plan_revision(d, &observed, &opts, trial::now());
+                let effective = match planned.effective {
                     Cow::Borrowed(_) => d.clone(),
                     Cow::Owned(owned) => Arc::new(owned),
                 };
-                (Some(effective), ended)
+                (Some(effective), planned.ended, Some(planned.plan))
             }
-            None => (None, Vec::new()),
+            None => (None, Vec::new(), None),
         };
-        let revision_id = revision.as_ref().map(|r| r.id.clone());
-        let plan = effective.as_ref().map(|d| {
-            plan::compute(
-                d,
-                &observed,
-                &PlanOptions {
-                    namespace: namespace.clone(),
-                    revision: revision_id.clone().unwrap_or_default(),
-                    prune: shared.prune,
-                    tenants: vec![],
-                },
-            )
-        });
         let details = status::container_details(&shared.runtime, &observed.runtime.containers)
             .await
             .map_err(|e| e.to_string())?;
@@ -848,16 +843,9 @@ fn diff_text(slug: &str, o: &Observation, namespace: &str) -> String {
         prune: false,
         tenants: vec![slug.to_string()],
     };
-    let mut plan = plan::compute(effective, &o.observed, &opts);
+    let plan = reconcile::plan_effective(effective, &o.trials, &o.observed, &opts);
     if plan.is_empty() {
         return String::new();
-    }
-    for e in o.trials.iter().filter(|e| e.slug == slug) {
-        plan.notes.push(format!(
-            "the trial of `{}` ended on {}: it stays suspended until `billing: {{converted: true}}` is committed",
-            e.slug,
-            trial::date(e.ended_at)
-        ));
     }
     render::text(&plan, Style { color: false })
 }

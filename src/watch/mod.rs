@@ -10,9 +10,10 @@ pub mod leader;
 pub mod metrics;
 pub mod presence;
 
-use crate::apply::{Applier, ApplyConfig, Progress, lock::ApplyLock};
+use crate::apply::{ApplyConfig, Progress, lock::LockError};
 use crate::model::TenantState;
 use crate::plan::{self, ObservedState, PlanOptions, trial};
+use crate::reconcile::{self, Announce, ApplyRequest, Planned, ReconcileError, Scope};
 use crate::runtime::Runtime;
 use crate::source::Repo;
 use crate::source::remote::RemoteSource;
@@ -524,9 +525,10 @@ impl Watcher {
             tenants: only.iter().cloned().collect(),
         };
         let observed = self.observe().await?;
-        let (effective, _) = trial::apply_trials(&desired, &observed.db, trial::now());
+        let Planned {
+            plan, effective, ..
+        } = reconcile::plan_revision(&desired, &observed, &opts, trial::now());
         self.last_desired = Some(Arc::new(effective.clone().into_owned()));
-        let plan = plan::compute(&effective, &observed, &opts);
         if only.is_none() {
             self.gauges(&effective, &observed, &plan);
         }
@@ -558,9 +560,28 @@ impl Watcher {
             (None, false) if demand.is_some() => "sync".to_string(),
             (None, false) => "drift".to_string(),
         };
-        let lock = match ApplyLock::acquire(&self.store, Duration::ZERO).await {
-            Ok(lock) => lock,
-            Err(crate::apply::lock::LockError::Locked { holder, .. }) => {
+        let mut config = self.config.apply.clone();
+        config.revision = revision.clone();
+        let request = ApplyRequest {
+            desired: &desired,
+            opts,
+            config,
+            lock_wait: Duration::ZERO,
+            approved: None,
+            scope: Scope::Plan,
+            record_trial_ends: true,
+            announce: Announce::Applying { why: why.clone() },
+        };
+        let report = match reconcile::apply(
+            &self.runtime,
+            &self.store,
+            self.progress.clone(),
+            request,
+        )
+        .await
+        {
+            Ok(applied) => applied.report,
+            Err(ReconcileError::Lock(LockError::Locked { holder, .. })) => {
                 let message = format!(
                     "{why}: another apply ({holder}) holds the lock; trying again next pass"
                 );
@@ -569,28 +590,6 @@ impl Watcher {
             }
             Err(e) => return Err(e.into()),
         };
-        // Re-plan under the lock: the state may have moved while we waited for it.
-        let observed = self.observe().await?;
-        let (effective, ended_now) = trial::apply_trials(&desired, &observed.db, trial::now());
-        let plan = plan::compute(&effective, &observed, &opts);
-        crate::apply::record_trial_ends(&self.store, &ended_now, &plan.changes, &*self.progress)
-            .await;
-        self.progress.line(
-            None,
-            &format!("{why}: applying {} changes", plan.changes.len()),
-        );
-        let mut config = self.config.apply.clone();
-        config.revision = revision.clone();
-        let applier = Applier::new(
-            self.runtime.clone(),
-            self.store.clone(),
-            config,
-            Arc::new(effective.into_owned()),
-            self.progress.clone(),
-        );
-        let report = applier.run(&plan.changes).await;
-        lock.release().await;
-        let report = report?;
         let failed = report.failed();
         self.metrics.applied(report.changes_applied, failed);
         for (slug, key) in &report.new_keys {

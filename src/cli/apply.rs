@@ -1,0 +1,141 @@
+//! `apply`: show the plan, ask for `yes`, and carry the approved plan out through the reconcile path.
+
+use super::args::ApplyArgs;
+use super::context::Context;
+use super::output::{Printer, note_uncommitted, paint, plural, text_style};
+use crate::apply::{Outcome, Report};
+use crate::model::{self, TenantState};
+use crate::plan::PlanOptions;
+use crate::plan::render::{self, Style};
+use crate::reconcile::{self, Announce, ApplyRequest, Scope};
+use crate::runtime::RuntimeKind;
+use anyhow::{Result, bail};
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+pub async fn run(ctx: &Context<'_>, args: &ApplyArgs) -> Result<ExitCode> {
+    let Some(loaded) = ctx.load(&args.r#ref, false).await? else {
+        return Ok(ExitCode::from(1));
+    };
+    let style = text_style(args.no_color);
+    let opts = PlanOptions {
+        namespace: ctx.namespace().to_string(),
+        revision: loaded.revision(),
+        prune: args.tuning.prune,
+        tenants: vec![],
+    };
+    let plan = loaded.plan(&loaded.observe().await?, &opts).plan;
+    note_uncommitted(&loaded.repo)?;
+    if plan.is_empty() {
+        print!("{}", render::text(&plan, style));
+        println!("Apply complete! Nothing to do.");
+        loaded.store.close().await;
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!("{}", render::text(&plan, style));
+    if !args.auto_approve {
+        if !std::io::stdin().is_terminal() {
+            bail!(
+                "apply needs confirmation and standard input is not a terminal; review the plan, then run again with --auto-approve"
+            );
+        }
+        print!(
+            "\nDo you want to perform these actions? Only 'yes' will be accepted.\n  Enter a value: "
+        );
+        std::io::Write::flush(&mut std::io::stdout())?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if answer.trim() != "yes" {
+            println!("Apply cancelled.");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    let request = ApplyRequest {
+        desired: &loaded.desired,
+        config: args.tuning.config(ctx.namespace(), loaded.revision()),
+        opts,
+        lock_wait: args.lock_timeout,
+        approved: Some(&plan),
+        scope: Scope::Plan,
+        record_trial_ends: true,
+        announce: Announce::BlankLine,
+    };
+    let applied =
+        reconcile::apply(&loaded.runtime, &loaded.store, Arc::new(Printer), request).await?;
+    let active: BTreeSet<&str> = applied
+        .effective
+        .tenants
+        .values()
+        .filter(|t| t.state == TenantState::Active)
+        .map(|t| t.slug.as_str())
+        .collect();
+    // Swarm cannot publish on loopback only: a running service may have no URL to show.
+    let unpublished =
+        |slug: &str| ctx.runtime_kind() == RuntimeKind::Swarm && active.contains(slug);
+    print_report(&applied.report, style, &unpublished);
+    loaded.store.close().await;
+    Ok(if applied.report.failed() > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_report(report: &Report, style: Style, unpublished: &dyn Fn(&str) -> bool) {
+    let failed = report.failed();
+    println!();
+    if failed == 0 {
+        println!(
+            "{}",
+            paint(
+                style,
+                "32",
+                &format!(
+                    "Apply complete! {} changes applied.",
+                    report.changes_applied
+                )
+            )
+        );
+    } else {
+        println!(
+            "{}",
+            paint(
+                style,
+                "31",
+                &format!(
+                    "Apply finished with errors: {failed} tenant{} failed.",
+                    plural(failed)
+                )
+            )
+        );
+    }
+    if !report.outcomes.is_empty() {
+        println!("\nTenants:");
+        for (slug, outcome) in &report.outcomes {
+            match outcome {
+                Outcome::Converged { url: Some(url) } => println!("  {slug:<24} {url}"),
+                Outcome::Converged { url: None } if unpublished(slug) => {
+                    println!("  {slug:<24} running (no published port)")
+                }
+                Outcome::Converged { url: None } => println!("  {slug:<24} (not running)"),
+                Outcome::Failed { reason } => {
+                    println!(
+                        "  {slug:<24} {} {}",
+                        paint(style, "31", "FAILED:"),
+                        model::printable(reason)
+                    )
+                }
+            }
+        }
+    }
+    if !report.new_keys.is_empty() {
+        println!(
+            "\nNew API keys (shown once; only their SHA-256 is stored — rotate with `tenantctl keys rotate SLUG`):"
+        );
+        for (slug, key) in &report.new_keys {
+            println!("  {slug:<24} {key}");
+        }
+    }
+}

@@ -1,0 +1,463 @@
+//! The command line's arguments: every flag, its environment variable and its default.
+
+use crate::apply;
+use crate::runtime::RuntimeKind;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// GitOps for tenants: plans, themes and tenants are YAML files in git; tenantctl diffs them
+/// against the running Docker containers and the database and shows what it would change.
+#[derive(Parser, Debug)]
+#[command(name = "tenantctl", version, max_term_width = 100)]
+pub struct Cli {
+    /// Prefix of every container, network and volume name, and the value of the
+    /// `tenantctl.namespace` label: reconcilers with different namespaces never touch each other.
+    #[arg(
+        long,
+        global = true,
+        env = "TENANTCTL_NAMESPACE",
+        default_value = "tenantctl"
+    )]
+    pub namespace: String,
+    /// The state repository [default: the git repository around the current directory]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB
+    /// [default: sqlite file .tenantctl/state.db in the repository, which git ignores]
+    #[arg(
+        long,
+        global = true,
+        env = "TENANTCTL_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+    /// What tenants run as: `docker` containers on this engine, or `swarm` services of the swarm
+    /// this engine manages (replicas, rolling updates with automatic rollback, placement)
+    #[arg(
+        long,
+        global = true,
+        env = "TENANTCTL_RUNTIME",
+        value_name = "docker|swarm",
+        default_value = "docker"
+    )]
+    pub runtime: RuntimeKind,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Parse and check every file under plans/, themes/ and tenants/; needs no Docker or database.
+    ///
+    /// Reads the files on disk (committed or not) unless --ref names a commit. Prints every
+    /// problem as `path:line:column: message` with a hint, and exits 1 if there is any.
+    Validate {
+        /// Check the committed tree at this ref instead of the files on disk
+        #[arg(long, value_name = "REF")]
+        r#ref: Option<String>,
+    },
+    /// Dry run: show what apply would change, with unified diffs, without changing anything.
+    ///
+    /// Reads the committed tree at --ref (only commits deploy); --worktree previews uncommitted
+    /// edits. Exit codes: 0 success, 1 error; with --detailed-exitcode 0 means no changes and
+    /// 2 means changes are pending.
+    Plan(PlanArgs),
+    /// Carry the plan out: create, change, start, stop and remove tenants' containers,
+    /// networks and volumes, and write the database the SaaS application reads.
+    ///
+    /// Shows the plan and asks for `yes` unless --auto-approve. Tenants are applied in parallel
+    /// (--parallelism), each through ordered steps; a failing tenant is retried with backoff,
+    /// its previous container kept running, and marked failed without stopping the others
+    /// (exit 1). One apply at a time: the lock lives in the database.
+    Apply(ApplyArgs),
+    /// The GitOps loop: apply each new commit within a second, resync on a timer, repair drift
+    /// with --self-heal, suspend tenants whose trial ended. Runs until SIGINT/SIGTERM.
+    ///
+    /// Git changes are noticed through file events on the repository's refs (debounced); the
+    /// --interval resync is the source of truth. Transient faults (engine or database down) are
+    /// reported and retried with backoff; the loop never exits on them.
+    ///
+    /// High availability: run it on several hosts against one PostgreSQL database. Exactly one
+    /// applies, the holder of a leader lease in the database (every write it makes carries its
+    /// term, so a deposed leader cannot write); the others stand by, and one takes over within
+    /// --lease-ttl of the leader dying. A SQLite file serves one host only.
+    Watch(WatchArgs),
+    /// Sample every running tenant once and store it: container CPU, memory, network and block
+    /// I/O, and the site's API-call counters; roll up, prune, and record threshold crossings.
+    ///
+    /// One pass of what `watch` does on its interval. Reads plans at HEAD for the limits.
+    Meter(MeterArgs),
+    /// Usage against each tenant's plan over a window, and an invoice preview.
+    ///
+    /// Reads only the database (the meter's rollups and the plan rows).
+    Usage(UsageArgs),
+    /// Per tenant: sync (does the engine and database match git at HEAD?) and health (does its
+    /// site serve?), with plan, theme, state, applied revision, URL, last error and trial end.
+    ///
+    /// Synced: the planner has nothing to do for the tenant; OutOfSync: it has (each reason is
+    /// listed); Unknown: HEAD is invalid. Health: Healthy, Progressing, Degraded, Suspended,
+    /// Missing or Unknown. Exits 0 whatever the state; 1 only when the engine or the database
+    /// cannot be read.
+    Status(StatusArgs),
+    /// The interactive dashboard: every tenant's sync, health, usage against its plan, events,
+    /// pending diff and live logs, with sync and restart actions.
+    ///
+    /// Runs the reconcile loop in-process (what `watch` does; --interval, --self-heal and the
+    /// apply flags tune it), unless --read-only, or unless a `tenantctl watch` already runs
+    /// against this database: then it attaches read-only and says so. Docker, git and database
+    /// work never blocks the screen. q quits (after the reconcile pass in progress); ? lists keys.
+    Tui(TuiArgs),
+    /// Show a tenant's container logs (stdout and stderr, both written to stdout).
+    ///
+    /// With --follow, new lines stream until Ctrl-C (exit 0); if apply replaces the container
+    /// meanwhile, the new one is followed from its first line (a note on stderr says so).
+    Logs(LogsArgs),
+    /// Tenant API keys (stored only as SHA-256 digests; a key is shown once).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Serve the built-in tenant site (the entrypoint of the built-in site image); env only.
+    #[command(hide = true)]
+    Site,
+    /// Exit 0 if URL (http://host:port/path) answers 2xx within 3 s, else 1: the built-in image's health check.
+    #[command(hide = true)]
+    SiteHealth { url: String },
+    /// Print the built-in site's usage counters (GET http://127.0.0.1:PORT/usage) as JSON:
+    /// how the meter reads a swarm task that has no published port (run inside it by exec).
+    #[command(hide = true)]
+    SiteUsage { port: u16 },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Give a tenant a new API key, show it once, and restart its site with it.
+    Rotate {
+        slug: String,
+        /// Wait this long for another apply to finish (e.g. 30s, 2m)
+        #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+        lock_timeout: Duration,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct MeterArgs {
+    /// Raw samples older than this are deleted after the rollup (rollups are kept)
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_duration)]
+    pub retention: Duration,
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+#[derive(Args, Debug)]
+pub struct UsageArgs {
+    /// Only this tenant
+    pub slug: Option<String>,
+    /// The window to report (e.g. 90m, 24h, 7d)
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
+    pub since: Duration,
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+#[derive(Args, Debug)]
+pub struct ApplyArgs {
+    /// The commit to apply: a branch, tag or commit id
+    #[arg(long, value_name = "REF", default_value = "HEAD")]
+    pub r#ref: String,
+    /// Apply without asking for confirmation
+    #[arg(long)]
+    pub auto_approve: bool,
+    #[command(flatten)]
+    pub tuning: ApplyTuning,
+    /// Wait this long for another apply to finish before giving up (e.g. 30s, 2m)
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    pub lock_timeout: Duration,
+    /// Never colour the output (NO_COLOR is honoured too)
+    #[arg(long)]
+    pub no_color: bool,
+}
+
+/// The apply defaults, shared by the flags below and by commands without them (`keys rotate`).
+const PARALLELISM: u16 = 10;
+const SUBNET_POOL_ENV: &str = "TENANTCTL_SUBNET_POOL";
+const SUBNET_POOL: &str = "10.233.0.0/16";
+const HEALTH_TIMEOUT: &str = "60s";
+const ATTEMPTS: u32 = 3;
+/// The first retry's delay; it doubles each attempt.
+const BACKOFF: Duration = Duration::from_millis(500);
+
+/// How applies run, shared by `apply` and `watch`.
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct ApplyTuning {
+    /// How many tenants are worked on at once
+    #[arg(long, value_name = "N", default_value_t = PARALLELISM, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallelism: u16,
+    /// Also remove managed containers and networks of tenants no longer in git (data volumes are never removed)
+    #[arg(long)]
+    pub prune: bool,
+    /// Address pool tenant networks get their /28 subnets from
+    #[arg(
+        long,
+        value_name = "CIDR",
+        env = SUBNET_POOL_ENV,
+        default_value = SUBNET_POOL
+    )]
+    pub subnet_pool: ipnet::Ipv4Net,
+    /// How long a new container has to answer its health path
+    #[arg(long, value_name = "DURATION", default_value = HEALTH_TIMEOUT, value_parser = parse_duration)]
+    pub health_timeout: Duration,
+    /// Attempts per tenant before it is marked failed (with exponential backoff between)
+    #[arg(long, value_name = "N", default_value_t = ATTEMPTS, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub attempts: u32,
+}
+
+impl ApplyTuning {
+    /// The flags' defaults, for a command that has none of them; the pool is still read from
+    /// `TENANTCTL_SUBNET_POOL`, as the flag reads it.
+    pub fn defaults() -> anyhow::Result<ApplyTuning> {
+        Ok(ApplyTuning {
+            parallelism: PARALLELISM,
+            prune: false,
+            subnet_pool: std::env::var(SUBNET_POOL_ENV)
+                .unwrap_or_else(|_| SUBNET_POOL.into())
+                .parse()?,
+            health_timeout: parse_duration(HEALTH_TIMEOUT).map_err(anyhow::Error::msg)?,
+            attempts: ATTEMPTS,
+        })
+    }
+
+    pub fn config(&self, namespace: &str, revision: String) -> apply::ApplyConfig {
+        apply::ApplyConfig {
+            namespace: namespace.to_string(),
+            revision,
+            parallelism: usize::from(self.parallelism),
+            attempts: self.attempts,
+            backoff: BACKOFF,
+            health_timeout: self.health_timeout,
+            subnet_pool: self.subnet_pool,
+            prune: self.prune,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    /// The ref to follow: a branch, tag or commit id
+    #[arg(long, value_name = "REF", default_value = "HEAD")]
+    pub r#ref: String,
+    /// Full resync period (e.g. 30s, 1m)
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// Quiet time after a git event before applying
+    #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = parse_duration)]
+    pub debounce: Duration,
+    /// Repair drift (containers stopped, removed or edited by hand, database rows edited) without waiting for a commit
+    #[arg(long)]
+    pub self_heal: bool,
+    #[command(flatten)]
+    pub tuning: ApplyTuning,
+
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9464)
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Sample each tenant's CPU, memory, I/O and API counters this often (0s turns metering off)
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_duration)]
+    pub meter_interval: Duration,
+    /// Follow a remote repository (https://, ssh://, git@host:path or a path) instead of a local one;
+    /// it is fetched into a local cache every pass and on SIGHUP
+    #[arg(long, value_name = "URL", conflicts_with = "ref")]
+    pub remote: Option<String>,
+    /// The remote branch to follow
+    #[arg(
+        long,
+        value_name = "BRANCH",
+        default_value = "main",
+        requires = "remote"
+    )]
+    pub branch: String,
+    /// Where the remote's cache lives [default: .tenantctl/remote/ in the current directory]
+    #[arg(long, value_name = "DIR", requires = "remote")]
+    pub cache_dir: Option<PathBuf>,
+    /// The leader lease's length (1s to 5m): a standby takes over within it when the leader
+    /// dies; the leader renews every third of it and stops applying if it cannot
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_lease_ttl)]
+    pub lease_ttl: Duration,
+}
+
+pub fn parse_lease_ttl(text: &str) -> Result<Duration, String> {
+    let ttl = parse_duration(text)?;
+    if !(Duration::from_secs(1)..=Duration::from_secs(300)).contains(&ttl) {
+        return Err(format!("`{text}`: the lease lasts from 1s to 5m"));
+    }
+    Ok(ttl)
+}
+
+/// `500ms`, `30s`, `2m`, `1h`, or plain seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration; write e.g. 30s, 2m or 1h"))?;
+    let seconds = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86_400.0,
+        _ => {
+            return Err(format!(
+                "`{text}`: unknown unit `{unit}`; use ms, s, m, h or d"
+            ));
+        }
+    };
+    if !seconds.is_finite() || seconds < 0.0 {
+        return Err(format!("`{text}` is not a duration"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    /// The commit to plan: a branch, tag or commit id
+    #[arg(
+        long,
+        value_name = "REF",
+        default_value = "HEAD",
+        conflicts_with = "worktree"
+    )]
+    pub r#ref: String,
+    /// Plan the files on disk, including uncommitted edits
+    #[arg(long)]
+    pub worktree: bool,
+    /// Only plan these tenants (plan and theme records are always included); repeatable
+    #[arg(long = "tenant", value_name = "SLUG")]
+    pub tenants: Vec<String>,
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// Exit 0 when there are no changes, 2 when there are changes, 1 on error
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Also plan removing managed containers and networks of tenants no longer in git
+    #[arg(long)]
+    pub prune: bool,
+    /// Never colour the output (NO_COLOR is honoured too)
+    #[arg(long)]
+    pub no_color: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Only these tenants; repeatable
+    #[arg(long = "tenant", value_name = "SLUG")]
+    pub tenants: Vec<String>,
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// Never colour the output (NO_COLOR is honoured too)
+    #[arg(long)]
+    pub no_color: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TuiArgs {
+    /// The ref to compare with (and, in-process, to follow): a branch, tag or commit id
+    #[arg(long, value_name = "REF", default_value = "HEAD")]
+    pub r#ref: String,
+    /// Never reconcile: only observe (the default when `tenantctl watch` already runs)
+    #[arg(long)]
+    pub read_only: bool,
+    /// How often the engine and the database are observed
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub refresh: Duration,
+    /// Log lines kept for the log pane
+    #[arg(long, value_name = "N", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..=1_000_000))]
+    pub log_lines: u64,
+    /// Never colour the screen (NO_COLOR is honoured too)
+    #[arg(long)]
+    pub no_color: bool,
+    /// Full resync period of the in-process loop (e.g. 30s, 1m)
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// The in-process loop repairs drift without waiting for a commit
+    #[arg(long)]
+    pub self_heal: bool,
+    /// The in-process loop samples usage this often (0s turns metering off)
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_duration)]
+    pub meter_interval: Duration,
+    #[command(flatten)]
+    pub tuning: ApplyTuning,
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    /// The tenant's slug
+    pub slug: String,
+    /// Keep streaming new lines until Ctrl-C
+    #[arg(short, long)]
+    pub follow: bool,
+    /// How many past lines to show first: a number or `all`
+    #[arg(long, value_name = "N", default_value = "100")]
+    pub tail: crate::runtime::Tail,
+    /// Only lines since then: a duration back from now (10m, 2h, 1d) or an RFC 3339 time
+    #[arg(long, value_name = "DUR|TIME")]
+    pub since: Option<String>,
+    /// Prefix every line with the engine's timestamp
+    #[arg(long)]
+    pub timestamps: bool,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Parser)]
+    struct Tuned {
+        #[command(flatten)]
+        tuning: ApplyTuning,
+    }
+
+    #[test]
+    fn commands_without_apply_flags_get_the_flags_defaults() {
+        let flags = Tuned::parse_from(["tenantctl"]).tuning;
+        let mut defaults = ApplyTuning::defaults().unwrap();
+        // The environment may name another pool; both read it alike, so compare the rest.
+        defaults.subnet_pool = flags.subnet_pool;
+        assert_eq!(defaults, flags);
+        let config = defaults.config("ns", "r".into());
+        assert_eq!(
+            (config.attempts, config.health_timeout, config.backoff),
+            (3, Duration::from_secs(60), Duration::from_millis(500))
+        );
+    }
+
+    #[test]
+    fn the_flags_are_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert!(
+            parse_duration("5y")
+                .unwrap_err()
+                .contains("unknown unit `y`")
+        );
+        assert!(parse_lease_ttl("10m").is_err());
+    }
+}

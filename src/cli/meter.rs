@@ -1,0 +1,83 @@
+//! `meter`: one metering pass, stored, and what it sampled.
+
+use super::args::{MeterArgs, Output};
+use super::context::Context;
+use super::output::plural;
+use crate::usage;
+use anyhow::Result;
+use std::process::ExitCode;
+
+pub async fn run(ctx: &Context<'_>, args: &MeterArgs) -> Result<ExitCode> {
+    let Some(loaded) = ctx.load("HEAD", false).await? else {
+        return Ok(ExitCode::from(1));
+    };
+    let options = usage::MeterOptions {
+        retention: args.retention,
+        ..usage::MeterOptions::default()
+    };
+    let now = crate::store::now_unix();
+    let summary = usage::meter_once_with(
+        &loaded.runtime,
+        &loaded.store,
+        &loaded.desired,
+        now,
+        &options,
+    )
+    .await?;
+    loaded.store.close().await;
+    match args.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
+        Output::Text => print!("{}", text(&summary)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn text(s: &usage::MeterSummary) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for x in &s.samples {
+        let cpu = x
+            .cpu_percent
+            .map_or("-".to_string(), |c| format!("{c:.1}%"));
+        let api = match (x.api_calls_month, x.ai_interactions_month, &x.month) {
+            (Some(api), Some(ai), Some(month)) => {
+                format!("api {api}, ai {ai} ({month})")
+            }
+            _ => "no site counters".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<24} cpu {cpu:>7}  mem {:>8} / {:<8} net {}/{}  blk {}/{}  {api}",
+            x.tenant,
+            usage::human_bytes(x.memory_bytes),
+            usage::human_bytes(x.memory_limit_bytes),
+            usage::human_bytes(x.net_rx_bytes),
+            usage::human_bytes(x.net_tx_bytes),
+            usage::human_bytes(x.blk_read_bytes),
+            usage::human_bytes(x.blk_write_bytes),
+        );
+    }
+    for n in &s.failed {
+        let _ = writeln!(out, "{:<24} not sampled: {}", n.tenant, n.message);
+    }
+    for n in &s.no_counters {
+        let _ = writeln!(out, "{:<24} no counters: {}", n.tenant, n.message);
+    }
+    for e in &s.events {
+        let _ = writeln!(out, "{:<24} usage.threshold: {}", e.tenant, e.message);
+    }
+    let _ = writeln!(
+        out,
+        "\nStored {} sample{}; rolled up {} hourly and {} daily bucket{}; pruned {} old sample{}; {} threshold event{}.",
+        s.samples.len(),
+        plural(s.samples.len()),
+        s.rollup.hourly,
+        s.rollup.daily,
+        plural(s.rollup.daily as usize),
+        s.pruned,
+        plural(s.pruned as usize),
+        s.events.len(),
+        plural(s.events.len()),
+    );
+    out
+}

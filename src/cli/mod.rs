@@ -1,0 +1,92 @@
+//! The command line: [`args`] holds every flag, [`Context`](context::Context) resolves the
+//! global ones, and one module per command does its work, planning and applying only through
+//! [`crate::reconcile`]. `src/main.rs` parses the arguments and calls [`run`].
+
+pub mod args;
+mod context;
+mod output;
+
+mod apply;
+mod keys;
+mod logs;
+mod meter;
+mod plan;
+mod site;
+mod status;
+mod tui;
+mod usage;
+mod validate;
+mod watch;
+
+pub use args::Cli;
+use args::{Command, KeysCommand};
+use context::Context;
+
+use anyhow::{Result, bail};
+use std::future::Future;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+/// Sends `tracing` to stderr (without colour codes when stderr is a file), or nowhere for the
+/// dashboard, which owns the terminal: a stray log line would tear the screen, and what matters
+/// reaches it as activity and faults instead.
+pub fn init_tracing(command: &Command) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    if matches!(command, Command::Tui(_)) {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::sink)
+            .init();
+    } else {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            // Inside containers stderr is a log file: no colour codes there.
+            .with_ansi(std::io::stderr().is_terminal())
+            .init();
+    }
+}
+
+/// Runs the command; an error is for the caller to print.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    // The site runs inside tenant containers: it reads only its own env, never the namespace.
+    if let Some(code) = site::run(&cli.command)? {
+        return Ok(code);
+    }
+    if let Some(problem) = crate::model::slug_problem(&cli.namespace) {
+        bail!("--namespace: {problem}");
+    }
+    if cli.namespace.len() > 40 {
+        bail!(
+            "--namespace is {} characters long; keep it to 40 so tenant names fit",
+            cli.namespace.len()
+        );
+    }
+    let ctx = Context::new(&cli);
+    match &cli.command {
+        Command::Validate { r#ref } => validate::run(&ctx, r#ref.as_deref()),
+        Command::Plan(args) => block_on(plan::run(&ctx, args)),
+        Command::Apply(args) => block_on(apply::run(&ctx, args)),
+        Command::Watch(args) => block_on(watch::run(&ctx, args)),
+        Command::Meter(args) => block_on(meter::run(&ctx, args)),
+        Command::Usage(args) => block_on(usage::run(&ctx, args)),
+        Command::Status(args) => block_on(status::run(&ctx, args)),
+        Command::Logs(args) => block_on(logs::run(&ctx, args)),
+        Command::Tui(args) => block_on(tui::run(&ctx, args)),
+        Command::Keys {
+            command: KeysCommand::Rotate { slug, lock_timeout },
+        } => block_on(keys::rotate(&ctx, slug, *lock_timeout)),
+        Command::Site | Command::SiteHealth { .. } | Command::SiteUsage { .. } => {
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Runs an async command to its end on a multi-threaded tokio executor.
+fn block_on(command: impl Future<Output = Result<ExitCode>>) -> Result<ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(command)
+}

@@ -1,0 +1,16 @@
+//! The hidden commands the built-in site image runs inside tenant containers: they read only
+//! their own environment, never the namespace, the repository or the database.
+
+use super::args::Command;
+use anyhow::Result;
+use std::process::ExitCode;
+
+/// The exit code of `command` when it is one of the site's, else `None`.
+pub fn run(command: &Command) -> Result<Option<ExitCode>> {
+    Ok(match command {
+        Command::Site => Some(crate::site::run()?),
+        Command::SiteHealth { url } => Some(crate::site::run_health(url)),
+        Command::SiteUsage { port } => Some(crate::usage::site::run_site_usage(*port)),
+        _ => None,
+    })
+}

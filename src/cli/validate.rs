@@ -1,0 +1,68 @@
+//! `validate`: every file under plans/, themes/ and tenants/ checked; no engine or database.
+
+use super::context::Context;
+use super::output::plural;
+use crate::model::{self, DesiredState, Diagnostic};
+use crate::source::{self, Repo};
+use anyhow::{Result, bail};
+use std::process::ExitCode;
+
+pub fn run(ctx: &Context, reference: Option<&str>) -> Result<ExitCode> {
+    let dir = ctx.dir()?;
+    // validate also works on a plain folder, so a file can be checked before it is ever committed.
+    let (files, label) = match (Repo::discover(&dir), reference) {
+        (Ok(repo), Some(r)) => {
+            let snap = repo.snapshot_at(r)?;
+            let label = format!("revision {}", snap.short_revision());
+            (snap.files, label)
+        }
+        (Ok(repo), None) => (repo.snapshot_worktree()?.files, "files on disk".to_string()),
+        (Err(e), Some(_)) => return Err(e.into()),
+        (Err(_), None) => (
+            source::read_dirs(&dir, |_| false)?,
+            "files on disk".to_string(),
+        ),
+    };
+    if files.is_empty() {
+        bail!(
+            "no YAML files under plans/, themes/ or tenants/ in {}",
+            dir.display()
+        );
+    }
+    match check(&files, &label) {
+        Ok(state) => {
+            println!(
+                "Valid: {} plan{}, {} theme{}, {} tenant{} ({label}).",
+                state.plans.len(),
+                plural(state.plans.len()),
+                state.themes.len(),
+                plural(state.themes.len()),
+                state.tenants.len(),
+                plural(state.tenants.len()),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(_) => Ok(ExitCode::from(1)),
+    }
+}
+
+/// Prints diagnostics the way compilers do, then a count; returns the desired state if there are none.
+pub fn check(files: &[model::SourceFile], label: &str) -> Result<DesiredState, usize> {
+    model::load(files).map_err(|diags: Vec<Diagnostic>| {
+        for d in &diags {
+            eprintln!("{d}");
+        }
+        let nfiles = diags
+            .iter()
+            .map(|d| &d.path)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        eprintln!(
+            "\n{} problem{} in {nfiles} file{} ({label}); nothing was changed.",
+            diags.len(),
+            plural(diags.len()),
+            plural(nfiles),
+        );
+        diags.len()
+    })
+}

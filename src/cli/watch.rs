@@ -1,0 +1,98 @@
+//! `watch`: the GitOps loop in the foreground, until SIGINT or SIGTERM.
+
+use super::args::WatchArgs;
+use super::context::Context;
+use super::output::TimedPrinter;
+use crate::apply::Progress;
+use crate::source::remote::RemoteSource;
+use crate::watch::{WatchConfig, Watcher, metrics};
+use anyhow::{Context as _, Result};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub async fn run(ctx: &Context<'_>, args: &WatchArgs) -> Result<ExitCode> {
+    let dir = ctx.dir()?;
+    // With --remote nobody commits here: the state directory is the current (or --repo) directory.
+    let root = match &args.remote {
+        Some(_) => dir.clone(),
+        None => ctx.repo()?.root().to_path_buf(),
+    };
+    let remote = args.remote.as_ref().map(|url| {
+        let base = args
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| root.join(".tenantctl").join("remote"));
+        RemoteSource {
+            url: url.clone(),
+            branch: args.branch.clone(),
+            cache: RemoteSource::default_cache(&base, url),
+        }
+    });
+    let progress = Arc::new(TimedPrinter);
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    // The engine or the database may be down when the loop starts: wait for them, never give up.
+    let Some((runtime, store)) = ctx
+        .connect_retrying(&root, &*progress, shutdown.as_mut())
+        .await?
+    else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let config = WatchConfig {
+        repo: root,
+        reference: args.r#ref.clone(),
+        interval: args.interval.max(Duration::from_secs(1)),
+        debounce: args.debounce,
+        self_heal: args.self_heal,
+        apply: args.tuning.config(ctx.namespace(), String::new()),
+        remote,
+        meter_interval: (!args.meter_interval.is_zero()).then_some(args.meter_interval),
+        lease_ttl: args.lease_ttl,
+    };
+    let watcher = Watcher::new(config, runtime, store.clone(), progress.clone());
+    if let Some(addr) = args.metrics_addr {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("--metrics-addr {addr}: cannot listen"))?;
+        progress.line(
+            None,
+            &format!("metrics on http://{}/metrics", listener.local_addr()?),
+        );
+        tokio::spawn(metrics::serve(listener, watcher.metrics.clone()));
+    }
+    progress.line(
+        None,
+        &format!(
+            "watching {} ({}), resync every {}s, self-heal {}",
+            args.remote
+                .as_deref()
+                .map_or_else(|| dir.display().to_string(), |u| u.to_string()),
+            if args.remote.is_some() {
+                &args.branch
+            } else {
+                &args.r#ref
+            },
+            args.interval.as_secs(),
+            if args.self_heal { "on" } else { "off" }
+        ),
+    );
+    watcher.run(shutdown).await?;
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,346 @@
+//! The one reconcile path every command goes through: plan a revision (the trial rule, then the
+//! planner, then the trial notes), and apply an approved plan under the apply lock.
+//!
+//! `plan`, `apply`, `keys rotate`, `status`, `watch` and the dashboard plan with
+//! [`plan_revision`]; `apply`, `keys rotate` and every watch pass (the dashboard's syncs are
+//! watch passes) apply with [`apply`] or [`apply_after`]. What differs between them is said in
+//! an [`ApplyRequest`], never written out again.
+
+use crate::apply::lock::{ApplyLock, LockError};
+use crate::apply::{self, Applier, ApplyConfig, ApplyError, Progress, Report};
+use crate::model::DesiredState;
+use crate::plan::render;
+use crate::plan::trial::{self, TrialEnded};
+use crate::plan::{self, ObservedState, Plan, PlanOptions};
+use crate::runtime::{Runtime, RuntimeError};
+use crate::store::{Store, StoreError};
+use std::borrow::Cow;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A revision planned against one observation.
+#[derive(Debug)]
+pub struct Planned<'a> {
+    pub plan: Plan,
+    /// The desired state with the trial rule applied (borrowed when no trial has ended).
+    pub effective: Cow<'a, DesiredState>,
+    /// The trials the rule suspends, whether or not `opts.tenants` names them.
+    pub ended: Vec<TrialEnded>,
+}
+
+/// The plan of `desired` against `observed` at `now` (unix seconds): an ended, unconverted trial
+/// suspends its tenant (the rule the loop converges to), and the plan says so in a note. No IO.
+pub fn plan_revision<'a>(
+    desired: &'a DesiredState,
+    observed: &ObservedState,
+    opts: &PlanOptions,
+    now: i64,
+) -> Planned<'a> {
+    let (effective, ended) = trial::apply_trials(desired, &observed.db, now);
+    let plan = plan_effective(&effective, &ended, observed, opts);
+    Planned {
+        plan,
+        effective,
+        ended,
+    }
+}
+
+/// The second half of [`plan_revision`], for a caller that already holds the effective desired
+/// state and its ended trials (the dashboard plans one tenant of its last observation).
+pub fn plan_effective(
+    effective: &DesiredState,
+    ended: &[TrialEnded],
+    observed: &ObservedState,
+    opts: &PlanOptions,
+) -> Plan {
+    let mut plan = plan::compute(effective, observed, opts);
+    for e in ended
+        .iter()
+        .filter(|e| opts.tenants.is_empty() || opts.tenants.contains(&e.slug))
+    {
+        plan.notes.push(format!(
+            "the trial of `{}` ended on {}: it stays suspended until `billing: {{converted: true}}` is committed",
+            e.slug,
+            trial::date(e.ended_at)
+        ));
+    }
+    plan
+}
+
+/// The engine and the database, observed at once.
+pub async fn observe(runtime: &Runtime, store: &Store) -> Result<ObservedState, ReconcileError> {
+    let (containers, db) = tokio::join!(runtime.observe(), store.observe());
+    let observed = ObservedState {
+        runtime: containers?,
+        db: db?,
+    };
+    tracing::debug!(
+        containers = observed.runtime.containers.len(),
+        networks = observed.runtime.networks.len(),
+        volumes = observed.runtime.volumes.len(),
+        tenant_rows = observed.db.tenants.len(),
+        database = %store.redacted_url(),
+        "observed actual state"
+    );
+    Ok(observed)
+}
+
+/// Which of the fresh plan's changes are applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// All of them (plan and theme records included).
+    Plan,
+    /// Only the changes of the tenants `opts.tenants` names, not the plan and theme records
+    /// (`keys rotate` replaces one tenant's container and nothing else).
+    TenantsOnly,
+}
+
+/// What the caller's output says as the apply starts; each command keeps its own wording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Announce {
+    Nothing,
+    /// A blank line before any progress (`apply`: it sets the progress apart from the plan shown).
+    BlankLine,
+    /// `{why}: applying N changes`, once the trial ends are recorded (a watch pass).
+    Applying {
+        why: String,
+    },
+}
+
+/// One apply through the shared path: what to plan, how to apply it, and how the caller differs.
+#[derive(Debug)]
+pub struct ApplyRequest<'a> {
+    /// The revision's desired state as loaded (the trial rule is applied under the lock).
+    pub desired: &'a DesiredState,
+    pub opts: PlanOptions,
+    pub config: ApplyConfig,
+    /// How long to wait for another holder of the apply lock; zero tries once.
+    pub lock_wait: Duration,
+    /// The plan a person approved: a fresh plan with other changes is refused, not applied.
+    pub approved: Option<&'a Plan>,
+    pub scope: Scope,
+    /// Record a `tenant.trial-ended` event for each ended trial the plan acts on.
+    pub record_trial_ends: bool,
+    pub announce: Announce,
+}
+
+/// What an apply did.
+#[derive(Debug)]
+pub struct Applied {
+    /// The plan made under the lock, as applied.
+    pub plan: Plan,
+    pub report: Report,
+    /// The effective desired state it was applied towards.
+    pub effective: Arc<DesiredState>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// The apply lock is held by someone else (`LockError::Locked`), or could not be taken.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(
+        "the actual state changed while the plan was shown (another apply or a manual change); nothing was applied. Run apply again to see the new plan"
+    )]
+    Changed,
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    /// The caller's own first step under the lock failed.
+    #[error(transparent)]
+    First(anyhow::Error),
+}
+
+/// Applies `request` under the apply lock: take it, re-observe, re-plan, refuse a plan other
+/// than the approved one, record trial ends, run the [`Applier`], release it.
+pub async fn apply(
+    runtime: &Runtime,
+    store: &Store,
+    progress: Arc<dyn Progress>,
+    request: ApplyRequest<'_>,
+) -> Result<Applied, ReconcileError> {
+    apply_after(runtime, store, progress, request, async { Ok(()) }).await
+}
+
+/// [`apply`], with `first` run once the lock is held and before anything is observed (`keys
+/// rotate` stores the new key's digest there, so the re-plan sees the container's stale one).
+pub async fn apply_after(
+    runtime: &Runtime,
+    store: &Store,
+    progress: Arc<dyn Progress>,
+    request: ApplyRequest<'_>,
+    first: impl Future<Output = anyhow::Result<()>>,
+) -> Result<Applied, ReconcileError> {
+    let lock = ApplyLock::acquire(store, request.lock_wait).await?;
+    let applied = async {
+        first.await.map_err(ReconcileError::First)?;
+        // The state may have moved since the plan was made or shown: plan again under the lock.
+        let observed = observe(runtime, store).await?;
+        let Planned {
+            mut plan,
+            effective,
+            ended,
+        } = plan_revision(request.desired, &observed, &request.opts, trial::now());
+        if request.scope == Scope::TenantsOnly {
+            let tenants = &request.opts.tenants;
+            plan.changes
+                .retain(|c| c.tenant.as_ref().is_some_and(|t| tenants.contains(t)));
+        }
+        if let Some(approved) = request.approved
+            && render::json(&plan)["changes"] != render::json(approved)["changes"]
+        {
+            return Err(ReconcileError::Changed);
+        }
+        if request.announce == Announce::BlankLine {
+            progress.line(None, "");
+        }
+        if request.record_trial_ends {
+            apply::record_trial_ends(store, &ended, &plan.changes, &*progress).await;
+        }
+        if let Announce::Applying { why } = &request.announce {
+            progress.line(
+                None,
+                &format!("{why}: applying {} changes", plan.changes.len()),
+            );
+        }
+        let effective = Arc::new(effective.into_owned());
+        let report = Applier::new(
+            runtime.clone(),
+            store.clone(),
+            request.config,
+            effective.clone(),
+            progress,
+        )
+        .run(&plan.changes)
+        .await?;
+        Ok(Applied {
+            plan,
+            report,
+            effective,
+        })
+    }
+    .await;
+    lock.release().await;
+    applied
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{SourceContent, SourceFile, TenantState};
+    use crate::plan::converged::converged;
+
+    /// Plan `p` with a trial, and tenants `a` and `b` on it, neither converted.
+    fn desired() -> DesiredState {
+        let tenant = |slug: &str| {
+            format!(
+                "kind: Tenant\nname: {slug}\nspec:\n  displayName: {slug}\n  owner: {slug}@a.example\n  plan: p\n  theme: t\n"
+            )
+        };
+        let files = [
+            (
+                "plans/p.yaml",
+                "kind: Plan\nname: p\nspec:\n  displayName: P\n  price: { amount: 1, currency: USD, cycle: monthly }\n  trialDays: 14\n  resources: { cpus: 1, memory: 64Mi }\n".to_string(),
+            ),
+            (
+                "themes/t.yaml",
+                "kind: Theme\nname: t\nspec: { displayName: T, version: 1.0.0 }\n".to_string(),
+            ),
+            ("tenants/a.yaml", tenant("a")),
+            ("tenants/b.yaml", tenant("b")),
+        ];
+        let files: Vec<SourceFile> = files
+            .iter()
+            .map(|(path, text)| SourceFile {
+                path: path.to_string(),
+                content: SourceContent::Bytes(text.clone().into_bytes()),
+            })
+            .collect();
+        crate::model::load(&files).unwrap()
+    }
+
+    fn opts(tenants: &[&str]) -> PlanOptions {
+        PlanOptions {
+            namespace: "ns".into(),
+            revision: "r".into(),
+            prune: false,
+            tenants: tenants.iter().map(|t| t.to_string()).collect(),
+        }
+    }
+
+    /// Converged on `desired`, with `a`'s trial ending at 1 000 000.
+    fn observed(desired: &DesiredState) -> ObservedState {
+        let mut observed = converged(desired, &opts(&[]));
+        observed.db.tenants.get_mut("a").unwrap().trial_ends_at = Some(1_000_000);
+        observed
+    }
+
+    fn addresses(plan: &Plan) -> Vec<String> {
+        plan.changes.iter().map(|c| c.address()).collect()
+    }
+
+    #[test]
+    fn a_running_trial_plans_nothing() {
+        let desired = desired();
+        let planned = plan_revision(&desired, &observed(&desired), &opts(&[]), 999_999);
+        assert!(planned.plan.is_empty() && planned.plan.notes.is_empty());
+        assert!(planned.ended.is_empty());
+        assert!(matches!(planned.effective, Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn an_ended_trial_suspends_its_tenant_with_a_note() {
+        let desired = desired();
+        let planned = plan_revision(&desired, &observed(&desired), &opts(&[]), 1_000_000);
+        assert_eq!(
+            planned.ended,
+            [TrialEnded {
+                slug: "a".into(),
+                ended_at: 1_000_000
+            }]
+        );
+        assert_eq!(planned.effective.tenants["a"].state, TenantState::Suspended);
+        assert_eq!(planned.effective.tenants["b"].state, TenantState::Active);
+        assert_eq!(
+            addresses(&planned.plan),
+            ["container.ns-a", "tenant-record.a"]
+        );
+        assert_eq!(
+            planned.plan.notes,
+            [
+                "the trial of `a` ended on 1970-01-12: it stays suspended until `billing: {converted: true}` is committed"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_tenant_filter_limits_changes_and_notes_but_not_the_rule() {
+        let desired = desired();
+        let observed = observed(&desired);
+
+        let other = plan_revision(&desired, &observed, &opts(&["b"]), 2_000_000);
+        assert!(other.plan.is_empty() && other.plan.notes.is_empty());
+        assert_eq!(other.ended.len(), 1, "the rule still sees every tenant");
+        assert_eq!(other.effective.tenants["a"].state, TenantState::Suspended);
+
+        let named = plan_revision(&desired, &observed, &opts(&["a"]), 2_000_000);
+        assert_eq!(
+            addresses(&named.plan),
+            ["container.ns-a", "tenant-record.a"]
+        );
+        assert_eq!(named.plan.notes.len(), 1);
+    }
+
+    #[test]
+    fn plan_effective_is_the_second_half_of_plan_revision() {
+        let desired = desired();
+        let observed = observed(&desired);
+        let whole = plan_revision(&desired, &observed, &opts(&["a"]), 1_500_000);
+        let half = plan_effective(&whole.effective, &whole.ended, &observed, &opts(&["a"]));
+        assert_eq!(render::json(&half), render::json(&whole.plan));
+    }
+}
