@@ -7,8 +7,7 @@ pub mod render;
 pub mod trial;
 
 use crate::model::{DesiredState, TenantState};
-use crate::runtime::RuntimeKind;
-use crate::runtime::{ObservedContainer, ObservedRuntime};
+use crate::runtime::types::{ObservedContainer, ObservedRuntime, RuntimeKind};
 use crate::store::ObservedDb;
 use container::{
     ContainerSpec, HASH_VERSION, ServiceShape, desired_container, desired_shape, desired_view,
@@ -740,7 +739,7 @@ impl<'a> Planner<'a> {
     ) -> Value {
         if let (Some(seen), Some(map)) = (&current.service, view.as_object_mut()) {
             // A loopback-only port is never published by swarm: nothing to observe or change.
-            if !crate::runtime::swarm::publishes(spec) && current.published_ports.is_empty() {
+            if !crate::runtime::types::publishes(spec) && current.published_ports.is_empty() {
                 map.insert("port".into(), spec.port.into());
                 map.insert("publish".into(), spec.publish_address.clone().into());
             }

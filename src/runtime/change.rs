@@ -23,12 +23,11 @@ use ipnet::Ipv4Net;
 
 use super::error::describe;
 use super::observe::from_inspect;
-use super::{
-    LABEL_MANAGED, LABEL_NAMESPACE, Runtime, RuntimeError, build_self_image, is_managed_by,
-    status_code,
+use super::types::{
+    ContainerSpec, EnsuredNetwork, HealthOutcome, LABEL_MANAGED, LABEL_NAMESPACE, RuntimeKind,
+    builtin_site_image, is_managed_by,
 };
-// The desired container is the planner's type; only its fields are read here.
-use crate::runtime::{ContainerSpec, builtin_site_image};
+use super::{Runtime, RuntimeError, build_self_image, status_code};
 
 /// Where a tenant's data volume is mounted.
 pub const DATA_MOUNT_PATH: &str = "/data";
@@ -52,37 +51,6 @@ const HEALTH_POLL: Duration = Duration::from_millis(250);
 const EXIT_LOG_LINES: usize = 20;
 /// Image label with the size, mtime and inode of the binary the site image was built from.
 pub const LABEL_EXE_FINGERPRINT: &str = "tenantctl.exe-fingerprint";
-
-/// A tenant network as it exists after [`Runtime::create_network`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnsuredNetwork {
-    pub id: String,
-    /// The subnet the network really has: differs from the requested one when the network
-    /// already existed (a crashed earlier run made it), which is what must be recorded.
-    pub subnet: Option<Ipv4Net>,
-    /// False when it already existed.
-    pub created: bool,
-}
-
-/// How waiting for a started container ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HealthOutcome {
-    /// The health check passed (or the container runs and has no health check).
-    Healthy,
-    /// The engine declared it unhealthy; the output of the last probe.
-    Unhealthy(String),
-    /// The process exited (or crashed and was restarted by the restart policy).
-    Exited {
-        /// None when it was already running again and the code was gone.
-        code: Option<i64>,
-        /// Killed for exceeding the plan's memory limit.
-        oom_killed: bool,
-        /// The last lines of its output.
-        logs: Vec<String>,
-    },
-    /// Still not healthy when the time was up; the last health status seen.
-    TimedOut(String),
-}
 
 /// Inputs of [`container_body`] that come from the engine and the build, not from the spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -449,8 +417,8 @@ impl Runtime {
             name: name.to_string(),
             // Swarm: an overlay the tenant's tasks join on every node (attachable for debugging).
             driver: Some(match self.kind() {
-                super::RuntimeKind::Docker => "bridge".to_string(),
-                super::RuntimeKind::Swarm => "overlay".to_string(),
+                RuntimeKind::Docker => "bridge".to_string(),
+                RuntimeKind::Swarm => "overlay".to_string(),
             }),
             attachable: Some(true),
             labels: Some(owned_labels(labels, self.namespace())),
@@ -511,8 +479,8 @@ impl Runtime {
             let id = network.id.unwrap_or_else(|| name.to_string());
             // An overlay's endpoints are released a little after its service's tasks stop.
             let patience = match self.kind() {
-                super::RuntimeKind::Docker => Duration::ZERO,
-                super::RuntimeKind::Swarm => Duration::from_secs(20),
+                RuntimeKind::Docker => Duration::ZERO,
+                RuntimeKind::Swarm => Duration::from_secs(20),
             };
             let started = Instant::now();
             loop {

@@ -7,70 +7,11 @@ use bollard::container::LogOutput;
 use bollard::query_parameters::LogsOptionsBuilder;
 use futures_util::StreamExt;
 
-use super::{ObservedContainer, Runtime, RuntimeError, container_name, is_not_found};
-
-/// How many lines of the past to show first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tail {
-    All,
-    Lines(u64),
-}
-
-impl std::str::FromStr for Tail {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Tail, String> {
-        match s.trim() {
-            "all" => Ok(Tail::All),
-            n => n
-                .parse()
-                .map(Tail::Lines)
-                .map_err(|_| format!("`{s}` is not a number of lines (or `all`)")),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LogOptions {
-    /// Keep streaming new lines until cancelled.
-    pub follow: bool,
-    pub tail: Tail,
-    /// Only lines from this Unix time on.
-    pub since: Option<i64>,
-    /// Prefix each line with the engine's RFC 3339 timestamp.
-    pub timestamps: bool,
-}
-
-/// Which of the container's streams a chunk came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogSource {
-    Stdout,
-    Stderr,
-}
-
-/// What a log stream hands its consumer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LogEvent {
-    /// Bytes as the container wrote them (usually one whole line, newline included).
-    Output {
-        source: LogSource,
-        bytes: hyper::body::Bytes,
-    },
-    /// Something about the stream itself, e.g. the container was replaced and is followed anew.
-    Note(String),
-}
-
-/// Why a log stream ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LogEnd {
-    /// Not following: everything asked for was shown.
-    Done,
-    /// The consumer asked to stop.
-    Cancelled,
-    /// Following, the container stopped and did not come back (state as the engine reports it).
-    Stopped { state: String },
-    /// Following, the container was removed and none replaced it.
-    Removed,
-}
+use super::types::{
+    ContainerState, LogEnd, LogEvent, LogOptions, LogSource, ObservedContainer, Tail,
+    container_name, pick_log_container, short_id,
+};
+use super::{Runtime, RuntimeError, is_not_found};
 
 /// How long a following stream waits for a restarting container to run again.
 const RESTART_WAIT: Duration = Duration::from_secs(30);
@@ -83,7 +24,7 @@ impl Runtime {
         slug: &str,
     ) -> Result<Option<ObservedContainer>, RuntimeError> {
         let seen = self.observe_tenant(slug).await?;
-        Ok(pick(
+        Ok(pick_log_container(
             &seen.containers,
             &container_name(self.namespace(), slug),
             None,
@@ -151,12 +92,12 @@ impl Runtime {
             let deadline = tokio::time::Instant::now() + RESTART_WAIT;
             let next = loop {
                 let seen = self.observe_tenant(slug).await?;
-                match pick(&seen.containers, &name, Some(&current.id)) {
+                match pick_log_container(&seen.containers, &name, Some(&current.id)) {
                     Some(c) if c.id != current.id && c.state.is_running() => break Some(c),
                     Some(c) if c.id == current.id && c.state.is_running() => break Some(c),
                     Some(c)
                         if c.id == current.id
-                            && matches!(c.state, super::ContainerState::Restarting)
+                            && matches!(c.state, ContainerState::Restarting)
                             && tokio::time::Instant::now() < deadline =>
                     {
                         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -196,10 +137,6 @@ impl Runtime {
     }
 }
 
-fn short_id(id: &str) -> &str {
-    &id[..id.len().min(12)]
-}
-
 fn query(options: &LogOptions) -> bollard::query_parameters::LogsOptions {
     let tail = match options.tail {
         Tail::All => "all".to_string(),
@@ -220,42 +157,9 @@ fn query(options: &LogOptions) -> bollard::query_parameters::LogsOptions {
         .build()
 }
 
-/// The container to read: a running one over a stopped one, a different running one (a
-/// replacement) over `current`, then the tenant's own name over other names.
-fn pick(
-    containers: &[ObservedContainer],
-    name: &str,
-    current: Option<&str>,
-) -> Option<ObservedContainer> {
-    containers
-        .iter()
-        .min_by_key(|c| {
-            (
-                !c.state.is_running(),
-                Some(c.id.as_str()) == current,
-                c.name != name,
-                c.name.clone(),
-            )
-        })
-        .cloned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::ContainerState;
-
-    fn container(id: &str, name: &str, state: ContainerState) -> ObservedContainer {
-        ObservedContainer::bare(id, name, "acme", state)
-    }
-
-    #[test]
-    fn tail_parses_numbers_and_all() {
-        assert_eq!("all".parse::<Tail>(), Ok(Tail::All));
-        assert_eq!("5".parse::<Tail>(), Ok(Tail::Lines(5)));
-        assert!("-1".parse::<Tail>().is_err());
-        assert!("many".parse::<Tail>().is_err());
-    }
 
     #[test]
     fn query_maps_every_option() {
@@ -274,28 +178,5 @@ mod tests {
             timestamps: false,
         });
         assert_eq!((q.tail.as_str(), q.since, q.follow), ("all", 0, false));
-    }
-
-    #[test]
-    fn pick_prefers_a_running_replacement() {
-        let old = container("a", "ns-acme", ContainerState::Exited);
-        let next = container("b", "ns-acme-next", ContainerState::Running);
-        let both = [old.clone(), next.clone()];
-        assert_eq!(
-            pick(&both, "ns-acme", Some("a")).map(|c| c.id),
-            Some("b".into())
-        );
-        let running_old = container("a", "ns-acme", ContainerState::Running);
-        let both = [running_old, next];
-        assert_eq!(pick(&both, "ns-acme", None).map(|c| c.id), Some("a".into()));
-        assert_eq!(
-            pick(&both, "ns-acme", Some("a")).map(|c| c.id),
-            Some("b".into())
-        );
-        assert_eq!(
-            pick(&[old], "ns-acme", Some("a")).map(|c| c.id),
-            Some("a".into())
-        );
-        assert_eq!(pick(&[], "ns-acme", None), None);
     }
 }

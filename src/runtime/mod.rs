@@ -5,15 +5,14 @@
 //! reconciler's `tenantctl.namespace`, so several reconcilers can share one engine.
 
 pub mod change;
-mod env;
 mod error;
 pub mod image;
 mod logs;
 mod observe;
 pub mod pool;
-mod spec;
 pub mod stats;
 pub mod swarm;
+pub mod types;
 
 #[cfg(test)]
 mod change_tests;
@@ -25,33 +24,13 @@ use std::time::Duration;
 use bollard::{API_DEFAULT_VERSION, Docker};
 
 pub use change::{
-    BodyOptions, DATA_MOUNT_PATH, EnsuredNetwork, HealthOutcome, LABEL_EXE_FINGERPRINT,
-    container_body, pull_reference,
+    BodyOptions, DATA_MOUNT_PATH, LABEL_EXE_FINGERPRINT, container_body, pull_reference,
 };
-pub use env::Env;
 pub use error::{RuntimeError, is_conflict, is_not_found, status_code};
 pub use image::{build_scratch_image, build_self_image, image_exists, self_image_files};
-pub use logs::{LogEnd, LogEvent, LogOptions, LogSource, Tail};
-pub use observe::{
-    ContainerState, ObservedContainer, ObservedNetwork, ObservedRuntime, ObservedService,
-    ObservedVolume, PublishedPort, is_managed_by, label_filters, managed_labels,
-};
 pub use pool::{DEFAULT_SUBNET_POOL, DEFAULT_SUBNET_PREFIX, SubnetPool};
-pub use spec::{ContainerSpec, builtin_site_image};
-pub use stats::{ContainerStats, StatsMode, cpu_percent, cpu_percent_between, parse_stats};
-
-/// `"true"` on every object tenantctl manages; nothing without it is ever touched.
-pub const LABEL_MANAGED: &str = "tenantctl.managed";
-/// The reconciler namespace that owns the object.
-pub const LABEL_NAMESPACE: &str = "tenantctl.namespace";
-/// The tenant slug the object belongs to.
-pub const LABEL_TENANT: &str = "tenantctl.tenant";
-/// Hash of everything that shapes the container.
-pub const LABEL_SPEC_HASH: &str = "tenantctl.spec-hash";
-/// Version of the hashing scheme, so a scheme change is not mistaken for drift.
-pub const LABEL_HASH_VERSION: &str = "tenantctl.spec-hash-version";
-/// Git commit that was applied.
-pub const LABEL_REVISION: &str = "tenantctl.revision";
+pub use stats::{cpu_percent, parse_stats};
+pub use types::*;
 
 /// The default engine address on Unix.
 pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
@@ -60,35 +39,6 @@ pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Timeout for the response head of later requests (streams are not cut by it).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// What a tenant runs as: a plain container on this engine, or a service of the swarm it manages.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RuntimeKind {
-    #[default]
-    Docker,
-    Swarm,
-}
-
-impl RuntimeKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RuntimeKind::Docker => "docker",
-            RuntimeKind::Swarm => "swarm",
-        }
-    }
-}
-
-impl std::str::FromStr for RuntimeKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<RuntimeKind, String> {
-        match s.trim() {
-            "docker" => Ok(RuntimeKind::Docker),
-            "swarm" => Ok(RuntimeKind::Swarm),
-            other => Err(format!("`{other}` is not a runtime: use docker or swarm")),
-        }
-    }
-}
 
 /// A connection to the Docker engine, scoped to one namespace.
 #[derive(Debug, Clone)]
@@ -193,21 +143,6 @@ impl Runtime {
     pub async fn observe_tenant(&self, slug: &str) -> Result<ObservedRuntime, RuntimeError> {
         observe::observe(&self.docker, &self.namespace, self.kind, Some(slug)).await
     }
-}
-
-/// `<namespace>-<slug>`: a tenant's container name.
-pub fn container_name(namespace: &str, slug: &str) -> String {
-    format!("{namespace}-{slug}")
-}
-
-/// `<namespace>-<slug>`: a tenant's network name.
-pub fn network_name(namespace: &str, slug: &str) -> String {
-    format!("{namespace}-{slug}")
-}
-
-/// `<namespace>-<slug>-data`: a tenant's data volume name.
-pub fn volume_name(namespace: &str, slug: &str) -> String {
-    format!("{namespace}-{slug}-data")
 }
 
 /// A namespace must be usable as the start of a Docker object name.

@@ -28,12 +28,12 @@ use bollard::query_parameters::{
 use super::change::{
     DATA_MOUNT_PATH, LOG_MAX_FILES, LOG_MAX_SIZE, SITE_CMD, health_config, owned_labels,
 };
-use super::env::Env;
-use super::observe::{ContainerState, ObservedContainer, ObservedService, PublishedPort};
-use super::{
-    ContainerSpec, LABEL_HASH_VERSION, LABEL_MANAGED, LABEL_NAMESPACE, LABEL_REVISION,
-    LABEL_SPEC_HASH, LABEL_TENANT, Runtime, RuntimeError, is_managed_by, is_not_found,
+use super::types::{
+    ContainerSpec, ContainerState, Env, LABEL_HASH_VERSION, LABEL_MANAGED, LABEL_NAMESPACE,
+    LABEL_REVISION, LABEL_SPEC_HASH, LABEL_TENANT, ObservedContainer, ObservedService,
+    PublishedPort, ServiceShape, is_managed_by, publishes,
 };
+use super::{Runtime, RuntimeError, is_not_found};
 
 /// The label swarm puts on every task container: the id of its service.
 const LABEL_SERVICE_ID: &str = "com.docker.swarm.service.id";
@@ -50,18 +50,6 @@ fn poll_delay(waited: Duration) -> Duration {
 const FAILED_TASKS_LIMIT: usize = 3;
 /// Failures of a new task within this time after it starts make the update roll back.
 const UPDATE_MONITOR: Duration = Duration::from_secs(5);
-
-/// The parts of a service that are not in the container spec (and not in its hash).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ServiceShape {
-    /// 0 runs no task (a suspended tenant).
-    pub replicas: u32,
-    pub constraints: Vec<String>,
-    pub reserved_nano_cpus: Option<i64>,
-    pub reserved_memory_bytes: Option<i64>,
-    /// Keep this published port across updates (the routing mesh chose it at create).
-    pub published_port: Option<u16>,
-}
 
 /// Fails unless the engine is an active swarm manager.
 pub(crate) async fn check_manager(docker: &Docker) -> Result<(), RuntimeError> {
@@ -228,11 +216,6 @@ pub fn service_spec(
         }),
         ..Default::default()
     }
-}
-
-/// Whether `spec` asks for a port swarm can publish: on every address, not loopback only.
-pub fn publishes(spec: &ContainerSpec) -> bool {
-    matches!(spec.publish_address.as_str(), "0.0.0.0" | "::" | "")
 }
 
 /// Every service of this namespace (or of one tenant, by the filters), with its tasks, as
