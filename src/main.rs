@@ -10,7 +10,7 @@ use tenantctl::model::{self, DesiredState, Diagnostic, slug_problem};
 use tenantctl::plan::render::{self, Style};
 use tenantctl::plan::trial::{self, TrialEnded};
 use tenantctl::plan::{self, ObservedState, PlanOptions};
-use tenantctl::runtime::{Runtime, RuntimeKind};
+use tenantctl::runtime::Runtime;
 use tenantctl::source::{self, Repo, Snapshot};
 use tenantctl::store::Store;
 use tenantctl::usage;
@@ -777,12 +777,6 @@ async fn apply_command(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
     println!();
     let config = args.tuning.config(&cli.namespace, loaded.revision());
     let desired = std::sync::Arc::new(effective);
-    let active: std::collections::BTreeSet<String> = desired
-        .tenants
-        .values()
-        .filter(|t| t.state == model::TenantState::Active)
-        .map(|t| t.slug.clone())
-        .collect();
     apply::record_trial_ends(&loaded.store, &ended, &fresh.changes, &Printer).await;
     let applier = apply::Applier::new(
         loaded.runtime.clone(),
@@ -794,8 +788,7 @@ async fn apply_command(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
     let report = applier.run(&fresh.changes).await;
     lock.release().await;
     let report = report?;
-    // Swarm cannot publish on loopback only: a running service may have no URL to show.
-    let unpublished = |slug: &str| cli.runtime == RuntimeKind::Swarm && active.contains(slug);
+    let unpublished = |slug: &str| report.unpublished.contains(slug);
     print_report(&report, style, &unpublished);
     loaded.store.close().await;
     Ok(if report.failed() > 0 {

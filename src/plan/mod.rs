@@ -84,6 +84,11 @@ pub enum Resource {
 }
 
 impl Resource {
+    /// A tenant's workload: a container, or a swarm service.
+    pub fn is_workload(self) -> bool {
+        matches!(self, Resource::Container | Resource::Service)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Resource::PlanRecord => "plan-record",
@@ -115,6 +120,16 @@ pub struct Change {
 }
 
 impl Change {
+    /// Whether carrying this change out runs a new spec (so its image must be on the host): a
+    /// container made or replaced, a service made or rolled.
+    pub fn rolls_out_spec(&self) -> bool {
+        matches!(
+            (self.resource, self.action),
+            (Resource::Container, Action::Create | Action::Replace)
+                | (Resource::Service, Action::Create | Action::Update)
+        )
+    }
+
     pub fn address(&self) -> String {
         format!("{}.{}", self.resource.as_str(), self.name)
     }

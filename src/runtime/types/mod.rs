@@ -17,7 +17,7 @@ pub use observed::{
 };
 pub use spec::{ContainerSpec, ServiceShape, builtin_site_image, publishes};
 pub use stats::{ContainerStats, StatsMode, combine, cpu_percent_between, cpu_percent_from};
-pub use workload::{Applied, EnsuredNetwork, HealthOutcome, Reach, SiteQuery, Workload};
+pub use workload::{Applied, EnsuredNetwork, HealthOutcome, Reach, SiteQuery, Target, Workload};
 
 /// `"true"` on every object tenantctl manages; nothing without it is ever touched.
 pub const LABEL_MANAGED: &str = "tenantctl.managed";

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use ipnet::Ipv4Net;
 
+use super::observed::ObservedContainer;
 use super::spec::{ContainerSpec, ServiceShape};
 
 /// Everything a backend needs to create, update or replace one tenant's workload.
@@ -104,4 +105,14 @@ pub enum HealthOutcome {
     },
     /// Still not healthy when the time was up; the last health status seen.
     TimedOut(String),
+}
+
+/// The existing workload a change is about, as the plan names it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Target<'a> {
+    pub name: &'a str,
+    /// The engine's id, when the plan saw one.
+    pub id: Option<&'a str>,
+    /// What the plan observed of it.
+    pub observed: Option<&'a ObservedContainer>,
 }

@@ -1,57 +1,22 @@
-//! What this namespace manages on the engine, read with label filters and per-container inspects.
+//! Managed containers as observed: listed with label filters, then inspected one by one.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::RuntimeError;
-use super::types::{
-    ContainerState, Env, LABEL_HASH_VERSION, LABEL_MANAGED, LABEL_NAMESPACE, LABEL_REVISION,
-    LABEL_SPEC_HASH, LABEL_TENANT, ObservedContainer, ObservedNetwork, ObservedRuntime,
-    ObservedVolume, PublishedPort, RuntimeKind, is_managed_by, label_filters,
-};
 use bollard::Docker;
 use bollard::models::{ContainerInspectResponse, PortMap};
-use bollard::query_parameters::{
-    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
-};
+use bollard::query_parameters::ListContainersOptionsBuilder;
 use futures_util::{StreamExt, TryStreamExt, stream};
+
+use crate::runtime::types::{
+    ContainerState, Env, LABEL_HASH_VERSION, LABEL_MANAGED, LABEL_NAMESPACE, LABEL_REVISION,
+    LABEL_SPEC_HASH, LABEL_TENANT, ObservedContainer, PublishedPort, is_managed_by,
+};
+use crate::runtime::{RuntimeError, is_not_found};
 
 /// How many container inspects run at once.
 const INSPECT_CONCURRENCY: usize = 16;
 
-pub(crate) async fn observe(
-    docker: &Docker,
-    namespace: &str,
-    kind: RuntimeKind,
-    tenant: Option<&str>,
-) -> Result<ObservedRuntime, RuntimeError> {
-    let mut filters = label_filters(namespace);
-    if let Some(slug) = tenant {
-        // The engine ANDs label filters: only this tenant's objects.
-        filters
-            .entry("label".to_string())
-            .or_default()
-            .push(format!("{LABEL_TENANT}={slug}"));
-    }
-    let workloads = async {
-        match kind {
-            RuntimeKind::Docker => observe_containers(docker, namespace, &filters).await,
-            RuntimeKind::Swarm => super::swarm::observe_services(docker, namespace, &filters).await,
-        }
-    };
-    let (containers, networks, volumes) = tokio::try_join!(
-        workloads,
-        observe_networks(docker, namespace, &filters),
-        observe_volumes(docker, namespace, &filters),
-    )?;
-    Ok(ObservedRuntime {
-        kind,
-        containers,
-        networks,
-        volumes,
-    })
-}
-
-async fn observe_containers(
+pub(crate) async fn observe_containers(
     docker: &Docker,
     namespace: &str,
     filters: &HashMap<String, Vec<String>>,
@@ -100,7 +65,7 @@ pub(crate) async fn inspect_observed(
 ) -> Result<Option<ObservedContainer>, RuntimeError> {
     match docker.inspect_container(id, None).await {
         Ok(response) => Ok(from_inspect(response)),
-        Err(error) if super::is_not_found(&error) => Ok(None),
+        Err(error) if is_not_found(&error) => Ok(None),
         Err(error) => Err(RuntimeError::api(format!("inspect container {id}"), error)),
     }
 }
@@ -199,65 +164,6 @@ pub(crate) fn published_ports(ports: &PortMap) -> Vec<PublishedPort> {
         }
     }
     out.into_iter().collect()
-}
-
-async fn observe_networks(
-    docker: &Docker,
-    namespace: &str,
-    filters: &HashMap<String, Vec<String>>,
-) -> Result<Vec<ObservedNetwork>, RuntimeError> {
-    let options = ListNetworksOptionsBuilder::default()
-        .filters(filters)
-        .build();
-    let networks = docker
-        .list_networks(Some(options))
-        .await
-        .map_err(|e| RuntimeError::api("list networks", e))?;
-    let mut out: Vec<ObservedNetwork> = networks
-        .into_iter()
-        .filter(|n| {
-            n.labels
-                .as_ref()
-                .is_some_and(|l| is_managed_by(l, namespace))
-        })
-        .map(|n| ObservedNetwork {
-            tenant: n.labels.as_ref().and_then(|l| l.get(LABEL_TENANT).cloned()),
-            subnet: n
-                .ipam
-                .and_then(|ipam| ipam.config)
-                .and_then(|configs| configs.into_iter().find_map(|c| c.subnet)),
-            id: n.id.unwrap_or_default(),
-            name: n.name.unwrap_or_default(),
-        })
-        .collect();
-    out.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
-    Ok(out)
-}
-
-async fn observe_volumes(
-    docker: &Docker,
-    namespace: &str,
-    filters: &HashMap<String, Vec<String>>,
-) -> Result<Vec<ObservedVolume>, RuntimeError> {
-    let options = ListVolumesOptionsBuilder::default()
-        .filters(filters)
-        .build();
-    let response = docker
-        .list_volumes(Some(options))
-        .await
-        .map_err(|e| RuntimeError::api("list volumes", e))?;
-    let mut out: Vec<ObservedVolume> = response
-        .volumes
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|v| is_managed_by(&v.labels, namespace))
-        .map(|v| ObservedVolume {
-            tenant: v.labels.get(LABEL_TENANT).cloned(),
-            name: v.name,
-        })
-        .collect();
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -8,11 +8,12 @@
 
 use std::time::Duration;
 
-use super::types::{ContainerStats, ObservedContainer, StatsMode, combine, cpu_percent_from};
-use super::{Runtime, RuntimeError};
+use super::Engine;
+use crate::runtime::RuntimeError;
+use crate::runtime::types::{ContainerStats, StatsMode, cpu_percent_from};
 use bollard::models::{ContainerBlkioStats, ContainerCpuStats, ContainerStatsResponse};
 use bollard::query_parameters::StatsOptionsBuilder;
-use futures_util::{StreamExt, stream};
+use futures_util::StreamExt;
 
 /// How many stats requests run at once (each holds an engine connection for about a second).
 pub const STATS_CONCURRENCY: usize = 8;
@@ -116,7 +117,7 @@ fn blkio(b: &ContainerBlkioStats) -> (u64, u64) {
     (read, write)
 }
 
-impl Runtime {
+impl Engine {
     /// One stats reading of a container (by name or id).
     pub async fn container_stats(
         &self,
@@ -142,55 +143,6 @@ impl Runtime {
             Ok(Some(Err(e))) => Err(RuntimeError::api(action(), e)),
             Ok(Some(Ok(s))) => Ok(parse_stats(&s)),
         }
-    }
-
-    /// Stats of each given container that is running, at most [`STATS_CONCURRENCY`] at once,
-    /// in the order given. One failing container does not fail the others.
-    pub async fn stats_of(
-        &self,
-        containers: &[ObservedContainer],
-        mode: StatsMode,
-    ) -> Vec<(ObservedContainer, Result<ContainerStats, RuntimeError>)> {
-        let running: Vec<ObservedContainer> = containers
-            .iter()
-            .filter(|c| c.state.is_running())
-            .cloned()
-            .collect();
-        stream::iter(running)
-            .map(|c| async move {
-                let result = match &c.service {
-                    None => self.container_stats(&c.id, mode).await,
-                    Some(service) => {
-                        self.service_stats(&c.name, &service.local_containers, mode)
-                            .await
-                    }
-                };
-                (c, result)
-            })
-            .buffered(STATS_CONCURRENCY)
-            .collect()
-            .await
-    }
-
-    /// A service's tasks on this node read as one tenant: CPU, network and I/O summed, memory
-    /// the largest task's (each task has the plan's limit, so that is the one near its cap).
-    async fn service_stats(
-        &self,
-        service: &str,
-        tasks: &[String],
-        mode: StatsMode,
-    ) -> Result<ContainerStats, RuntimeError> {
-        if tasks.is_empty() {
-            return Err(RuntimeError::NotFound {
-                kind: "running task on this node of service",
-                name: service.to_string(),
-            });
-        }
-        let mut readings = Vec::new();
-        for id in tasks {
-            readings.push(self.container_stats(id, mode).await?);
-        }
-        Ok(combine(readings))
     }
 }
 
