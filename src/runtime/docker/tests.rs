@@ -20,7 +20,7 @@ const SLEEP_ENV: &str = "TENANTCTL_RC_SLEEP";
 /// Env var that makes [`container_sleeper`] print a line and exit with its value.
 const EXIT_ENV: &str = "TENANTCTL_RC_EXIT";
 /// The libtest path of [`container_sleeper`], the fixture image's entrypoint argument.
-const SLEEPER: &str = "runtime::change_tests::container_sleeper";
+const SLEEPER: &str = "runtime::docker::tests::container_sleeper";
 
 /// The process of the fixture image: sleeps, or exits with a code, as its env says.
 #[test]
