@@ -11,8 +11,8 @@ use crate::plan::container::{
 };
 use crate::plan::records::{plan_row, tenant_row, theme_row};
 use crate::plan::{Action, Change, ObservedState, PlanOptions, Resource};
-use crate::runtime::swarm::service_spec;
-use crate::runtime::{ContainerState, ObservedContainer, Runtime, RuntimeError, SubnetPool};
+use crate::runtime::types::{Applied, Reach, Target, Workload, managed_labels};
+use crate::runtime::{Runtime, RuntimeError, SubnetPool};
 use crate::store::{Store, StoreError, TenantRow, now_unix};
 use ipnet::Ipv4Net;
 use std::collections::{BTreeMap, BTreeSet};
@@ -60,6 +60,8 @@ pub struct Report {
     /// Keys created in this apply, shown once: slug → key.
     pub new_keys: BTreeMap<String, String>,
     pub changes_applied: usize,
+    /// Converged tenants that run but whose backend publishes no port for them (no URL to show).
+    pub unpublished: BTreeSet<String>,
 }
 
 impl Report {
@@ -86,6 +88,7 @@ pub struct Applier {
     subnets: Mutex<()>,
     run_id: i64,
     new_keys: Mutex<BTreeMap<String, String>>,
+    unpublished: Mutex<BTreeSet<String>>,
     applied: std::sync::atomic::AtomicUsize,
 }
 
@@ -106,6 +109,7 @@ impl Applier {
             subnets: Mutex::new(()),
             run_id: 0,
             new_keys: Mutex::new(BTreeMap::new()),
+            unpublished: Mutex::new(BTreeSet::new()),
             applied: std::sync::atomic::AtomicUsize::new(0),
         }
     }
@@ -129,11 +133,7 @@ impl Applier {
         let tenants: BTreeSet<String> = changes.iter().filter_map(|c| c.tenant.clone()).collect();
         // Unlabelled leftovers (only with --prune) have no tenant; handle them once here.
         for c in changes.iter().filter(|c| {
-            c.tenant.is_none()
-                && matches!(
-                    c.resource,
-                    Resource::Container | Resource::Service | Resource::Network
-                )
+            c.tenant.is_none() && (c.resource.is_workload() || c.resource == Resource::Network)
         }) {
             self.execute_orphan(c).await;
         }
@@ -170,11 +170,13 @@ impl Applier {
         let status = if failed == 0 { "succeeded" } else { "failed" };
         this.store.finish_run(this.run_id, status, &summary).await?;
         let new_keys = this.new_keys.lock().await.clone();
+        let unpublished = this.unpublished.lock().await.clone();
         Ok(Report {
             run_id: this.run_id,
             outcomes,
             new_keys,
             changes_applied: applied,
+            unpublished,
         })
     }
 
@@ -234,13 +236,7 @@ impl Applier {
     /// A missing image fails only the tenants that use it (their container step reports it).
     async fn images(&self, changes: &[Change]) {
         let mut wanted: BTreeSet<String> = BTreeSet::new();
-        for c in changes.iter().filter(|c| {
-            matches!(
-                (c.resource, c.action),
-                (Resource::Container, Action::Create | Action::Replace)
-                    | (Resource::Service, Action::Create | Action::Update)
-            )
-        }) {
+        for c in changes.iter().filter(|c| c.rolls_out_spec()) {
             if let Some(image) = c
                 .after
                 .as_ref()
@@ -250,21 +246,18 @@ impl Applier {
                 wanted.insert(image.to_string());
             }
         }
+        let backend = self.runtime.backend();
         for image in wanted {
             let result = if image == builtin_site_image() {
                 self.progress.line(
                     None,
                     &format!("image {image}: building the built-in site image from this binary"),
                 );
-                self.runtime.ensure_site_image(&image).await.map(|_| ())
+                backend.ensure_site_image(&image).await.map(|_| ())
             } else {
-                let progress = self.progress.clone();
-                let name = image.clone();
-                self.runtime
-                    .ensure_image(&image, move |line: &str| {
-                        progress.line(None, &format!("image {name}: {line}"))
-                    })
-                    .await
+                let progress =
+                    |line: &str| self.progress.line(None, &format!("image {image}: {line}"));
+                backend.ensure_image(&image, &progress).await
             };
             if let Err(e) = result {
                 self.progress.line(None, &format!("image {image}: {e}"));
@@ -273,14 +266,17 @@ impl Applier {
     }
 
     async fn execute_orphan(&self, c: &Change) {
+        let backend = self.runtime.backend();
         let result = match c.resource {
-            Resource::Container => {
-                self.runtime
-                    .remove_container(c.container_id.as_deref().unwrap_or(&c.name), true)
-                    .await
+            Resource::Network => backend.remove_network(&c.name).await,
+            _ => {
+                let target = Target {
+                    name: &c.name,
+                    id: c.container_id.as_deref(),
+                    observed: None,
+                };
+                backend.remove(target).await
             }
-            Resource::Service => self.runtime.remove_service(&c.name, REMOVE_WAIT).await,
-            _ => self.runtime.remove_network(&c.name).await,
         };
         match result {
             Ok(_) => {
@@ -316,7 +312,11 @@ impl Applier {
                 tokio::time::sleep(delay).await;
             }
             match self.attempt(slug).await {
-                Ok(url) => {
+                Ok(reach) => {
+                    if reach == Reach::Unpublished {
+                        self.unpublished.lock().await.insert(slug.to_string());
+                    }
+                    let url = reach.url();
                     self.finish_tenant(slug, None, url.as_deref()).await;
                     return Outcome::Converged { url };
                 }
@@ -381,7 +381,7 @@ impl Applier {
     }
 
     /// Observes this tenant afresh, plans it alone, and carries that plan out in order.
-    async fn attempt(&self, slug: &str) -> Result<Option<String>, ApplyError> {
+    async fn attempt(&self, slug: &str) -> Result<Reach, ApplyError> {
         let observed = ObservedState {
             runtime: self.runtime.observe_tenant(slug).await?,
             db: self.store.observe().await?,
@@ -409,31 +409,11 @@ impl Applier {
             self.applied
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        if self.runtime.kind() == crate::runtime::RuntimeKind::Swarm && self.wants_running(slug) {
-            // A service left by an earlier attempt may be at its spec with tasks that never
-            // came up: converged means its tasks run, not merely that nothing is left to change.
-            let shape = self.shape(slug)?;
-            let seen = self
-                .wait_service(slug, &self.container_name(slug), shape.replicas)
-                .await?;
-            return Ok(url.or_else(|| self.service_url(&seen)));
+        if !self.wants_running(slug) {
+            return Ok(url.map_or(Reach::Nowhere, Reach::At));
         }
-        if url.is_none() && self.wants_running(slug) {
-            // Nothing changed for the container: report where it answers.
-            let observed = self.runtime.observe_tenant(slug).await?;
-            if let Some(c) = observed
-                .containers
-                .iter()
-                .find(|c| c.name == self.container_name(slug))
-            {
-                url = self.url_of(c).await;
-            }
-        }
-        Ok(url)
-    }
-
-    fn container_name(&self, slug: &str) -> String {
-        crate::runtime::container_name(&self.config.namespace, slug)
+        let workload = self.workload(slug, row.as_ref())?;
+        Ok(self.runtime.backend().reach(&workload, url).await?)
     }
 
     fn wants_running(&self, slug: &str) -> bool {
@@ -519,7 +499,7 @@ impl Applier {
         Ok(Some(row))
     }
 
-    /// One change of one tenant. Returns the tenant's URL when a container was (re)started.
+    /// One change of one tenant. Returns the tenant's URL when its workload was (re)started.
     async fn step(
         &self,
         slug: &str,
@@ -527,163 +507,35 @@ impl Applier {
         row: Option<&TenantRow>,
         observed: &ObservedState,
     ) -> Result<Option<String>, ApplyError> {
-        let p = &self.progress;
+        let backend = self.runtime.backend();
         let address = c.address();
         let mut url = None;
-        match (c.resource, c.action) {
-            (Resource::TenantRecord, _) => {
-                // Done by ensure_row before any container work.
-                return Ok(None);
-            }
+        let line = match (c.resource, c.action) {
+            // Done by ensure_row before any container work.
+            (Resource::TenantRecord, _) => return Ok(None),
             (Resource::Network, Action::Create) => {
                 let subnet = self.create_network(slug, &c.name).await?;
-                p.line(Some(slug), &format!("{address}: + created ({subnet})"));
+                format!("+ created ({subnet})")
             }
             (Resource::Network, Action::Update) => {
                 // Ensuring an existing name settles duplicates on the oldest network.
                 self.create_network(slug, &c.name).await?;
-                p.line(Some(slug), &format!("{address}: ~ duplicates removed"));
+                "~ duplicates removed".to_string()
             }
             (Resource::Network, Action::Destroy) => {
-                self.runtime.remove_network(&c.name).await?;
+                backend.remove_network(&c.name).await?;
                 self.store.release_network(slug).await?;
-                p.line(Some(slug), &format!("{address}: - destroyed"));
+                "- destroyed".to_string()
             }
             (Resource::Volume, Action::Create) => {
-                let labels = crate::runtime::managed_labels(&self.config.namespace, slug);
-                self.runtime.create_volume(&c.name, &labels).await?;
-                p.line(Some(slug), &format!("{address}: + created"));
+                let labels = managed_labels(&self.config.namespace, slug);
+                backend.ensure_volume(&c.name, &labels).await?;
+                "+ created".to_string()
             }
-            (Resource::Container, Action::Create) => {
-                let id = self.create_container(slug, row, &c.name).await?;
-                if self.wants_running(slug) {
-                    self.runtime.start_container(&id).await?;
-                    url = Some(self.wait_ready(slug, &id).await?);
-                    p.line(
-                        Some(slug),
-                        &format!(
-                            "{address}: + created, healthy at {}",
-                            url.as_deref().unwrap_or("")
-                        ),
-                    );
-                } else {
-                    p.line(
-                        Some(slug),
-                        &format!("{address}: + created (stopped: tenant is suspended)"),
-                    );
-                }
-            }
-            (Resource::Container, Action::Replace) => {
-                url = self.replace_container(slug, c, row).await?;
-            }
-            (Resource::Container, Action::Update) => {
-                let (id, t) = (c.container_id.clone().unwrap_or_default(), self.spec(slug)?);
-                self.runtime
-                    .update_limits(&id, t.nano_cpus, t.memory_bytes, t.pids)
-                    .await?;
-                p.line(Some(slug), &format!("{address}: ~ limits updated in place"));
-            }
-            (Resource::Container, Action::Start) => {
-                let mut id = c.container_id.clone().unwrap_or_default();
-                if let Err(e) = self.runtime.start_container(&id).await {
-                    // A container that never ran holds nothing: when it cannot start (say its
-                    // network was replaced after an interrupted apply), make it afresh.
-                    let never_ran = observed
-                        .runtime
-                        .containers
-                        .iter()
-                        .any(|o| o.id == id && o.state == ContainerState::Created);
-                    if !never_ran {
-                        return Err(e.into());
-                    }
-                    p.line(
-                        Some(slug),
-                        &format!("{address}: could not start ({e}); recreating it"),
-                    );
-                    self.runtime.remove_container(&id, true).await?;
-                    id = self.create_container(slug, row, &c.name).await?;
-                    self.runtime.start_container(&id).await?;
-                }
-                url = Some(self.wait_ready(slug, &id).await?);
-                p.line(
-                    Some(slug),
-                    &format!(
-                        "{address}: > started, healthy at {}",
-                        url.as_deref().unwrap_or("")
-                    ),
-                );
-            }
-            (Resource::Container, Action::Stop) => {
-                let id = c.container_id.clone().unwrap_or_default();
-                self.runtime
-                    .stop_container(&id, Duration::from_secs(10))
-                    .await?;
-                p.line(
-                    Some(slug),
-                    &format!("{address}: . stopped (nothing deleted)"),
-                );
-            }
-            (Resource::Container, Action::Destroy) => {
-                let id = c.container_id.clone().unwrap_or_else(|| c.name.clone());
-                self.runtime.remove_container(&id, true).await?;
-                p.line(
-                    Some(slug),
-                    &format!("{address}: - destroyed (data volume kept)"),
-                );
-            }
-            (Resource::Service, Action::Create) => {
-                let (body, shape) = self.service_body(slug, row, None)?;
-                self.runtime.create_service(body).await?;
-                if shape.replicas > 0 {
-                    let seen = self.wait_service(slug, &c.name, shape.replicas).await?;
-                    url = self.service_url(&seen);
-                    p.line(
-                        Some(slug),
-                        &format!(
-                            "{address}: + created, {} of {} tasks running and healthy{}",
-                            shape.replicas,
-                            shape.replicas,
-                            at_url(url.as_deref())
-                        ),
-                    );
-                } else {
-                    p.line(
-                        Some(slug),
-                        &format!("{address}: + created with 0 replicas (tenant is suspended)"),
-                    );
-                }
-            }
-            (Resource::Service, Action::Update) => {
-                url = self.update_service(slug, c, row, observed).await?;
-            }
-            (Resource::Service, Action::Start) => {
-                let shape = self.shape(slug)?;
-                self.runtime.scale_service(&c.name, shape.replicas).await?;
-                let seen = self.wait_service(slug, &c.name, shape.replicas).await?;
-                url = self.service_url(&seen);
-                p.line(
-                    Some(slug),
-                    &format!(
-                        "{address}: > scaled to {}, tasks running and healthy{}",
-                        shape.replicas,
-                        at_url(url.as_deref())
-                    ),
-                );
-            }
-            (Resource::Service, Action::Stop) => {
-                self.runtime.scale_service(&c.name, 0).await?;
-                self.wait_service(slug, &c.name, 0).await?;
-                p.line(
-                    Some(slug),
-                    &format!("{address}: . scaled to 0 (nothing deleted)"),
-                );
-            }
-            (Resource::Service, Action::Destroy) => {
-                self.runtime.remove_service(&c.name, REMOVE_WAIT).await?;
-                p.line(
-                    Some(slug),
-                    &format!("{address}: - destroyed (data volume kept)"),
-                );
+            (resource, _) if resource.is_workload() => {
+                let applied = self.workload_step(slug, c, row, observed).await?;
+                url = applied.url;
+                applied.line
             }
             (resource, action) => {
                 return Err(ApplyError::Step(format!(
@@ -692,7 +544,9 @@ impl Applier {
                     action
                 )));
             }
-        }
+        };
+        self.progress
+            .line(Some(slug), &format!("{address}: {line}"));
         self.event(
             Some(slug),
             &format!("{}.{}", c.resource.as_str(), action_word(c.action)),
@@ -700,6 +554,102 @@ impl Applier {
         )
         .await;
         Ok(url)
+    }
+
+    /// A change of the tenant's workload, carried out by the backend. A change the backend
+    /// undid (the previous workload keeps running) is said and recorded before it fails the attempt.
+    async fn workload_step(
+        &self,
+        slug: &str,
+        c: &Change,
+        row: Option<&TenantRow>,
+        observed: &ObservedState,
+    ) -> Result<Applied, ApplyError> {
+        let backend = self.runtime.backend();
+        let address = c.address();
+        let id = c.container_id.as_deref();
+        let target = Target {
+            name: &c.name,
+            id,
+            observed: observed
+                .runtime
+                .containers
+                .iter()
+                .find(|o| Some(o.id.as_str()) == id)
+                .or_else(|| {
+                    observed
+                        .runtime
+                        .containers
+                        .iter()
+                        .find(|o| o.name == c.name)
+                }),
+        };
+        let say = |line: &str| {
+            self.progress
+                .line(Some(slug), &format!("{address}: {line}"))
+        };
+        let why = c.reasons.join("; ");
+        let result = match c.action {
+            Action::Create => backend.create(&self.workload(slug, row)?, &c.name).await,
+            Action::Replace => {
+                let workload = self.workload(slug, row)?;
+                backend.replace(&workload, target, &why).await
+            }
+            Action::Update => {
+                let workload = self.workload(slug, row)?;
+                backend.update(&workload, target, &why).await
+            }
+            Action::Start => {
+                let workload = self.workload(slug, row)?;
+                backend.start(&workload, target, &say).await
+            }
+            Action::Stop => backend.stop(target, self.config.health_timeout).await,
+            Action::Destroy => backend
+                .remove(target)
+                .await
+                .map(|_| Applied::new("- destroyed (data volume kept)", None)),
+        };
+        match result {
+            Ok(applied) => Ok(applied),
+            Err(e) => {
+                if let Some(note) = e.rollback_note() {
+                    say(note);
+                    let kind = format!("{}.rollback", c.resource.as_str());
+                    self.event(Some(slug), &kind, &format!("{address}: {e}"))
+                        .await;
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Everything the backend needs for the tenant's workload: git's spec and shape, the labels,
+    /// and the API key's digest from its row.
+    fn workload(&self, slug: &str, row: Option<&TenantRow>) -> Result<Workload, ApplyError> {
+        let spec = self.spec(slug)?;
+        let shape = self.shape(slug)?;
+        let labels = labels(&self.config.namespace, slug, &spec, &self.config.revision);
+        let mut extra_env = BTreeMap::new();
+        if let Some(digest) = row.and_then(|r| r.api_key_sha256.clone()) {
+            extra_env.insert(API_KEY_ENV.to_string(), digest);
+        }
+        let health_path = self
+            .desired
+            .tenants
+            .get(slug)
+            .and_then(|t| self.desired.themes.get(&t.theme))
+            .map(|theme| theme.health_path.clone())
+            .ok_or_else(|| ApplyError::Step(format!("tenant `{slug}` has no theme")))?;
+        Ok(Workload {
+            tenant: slug.to_string(),
+            spec,
+            labels,
+            extra_env,
+            shape,
+            running: self.wants_running(slug),
+            health_path,
+            health_timeout: self.config.health_timeout,
+        })
     }
 
     /// The tenant's service shape (replicas, placement, reservations) from git.
@@ -715,102 +665,6 @@ impl Applier {
             .get(&t.plan)
             .ok_or_else(|| ApplyError::Step(format!("tenant `{slug}` names a missing plan")))?;
         Ok(desired_shape(t, plan))
-    }
-
-    /// The whole service request for a tenant, keeping a published port the mesh already chose.
-    fn service_body(
-        &self,
-        slug: &str,
-        row: Option<&TenantRow>,
-        published_port: Option<u16>,
-    ) -> Result<(bollard::models::ServiceSpec, ServiceShape), ApplyError> {
-        let spec = self.spec(slug)?;
-        let mut shape = self.shape(slug)?;
-        shape.published_port = published_port;
-        let labels = labels(&self.config.namespace, slug, &spec, &self.config.revision);
-        let mut extra = BTreeMap::new();
-        if let Some(digest) = row.and_then(|r| r.api_key_sha256.clone()) {
-            extra.insert(API_KEY_ENV.to_string(), digest);
-        }
-        let body = service_spec(&spec, &labels, &extra, &shape, &self.runtime.body_options());
-        Ok((body, shape))
-    }
-
-    /// A rolling update to the desired spec; the engine rolls it back by itself when the new
-    /// tasks fail, and that is reported (and recorded) as this tenant's failure.
-    async fn update_service(
-        &self,
-        slug: &str,
-        c: &Change,
-        row: Option<&TenantRow>,
-        observed: &ObservedState,
-    ) -> Result<Option<String>, ApplyError> {
-        let current = observed
-            .runtime
-            .containers
-            .iter()
-            .find(|o| o.name == c.name);
-        let port = current.and_then(|o| o.published_ports.first().map(|p| p.host_port));
-        let (body, shape) = self.service_body(slug, row, port)?;
-        let before = self.runtime.update_service(&c.name, body).await?;
-        let timeout = self.config.health_timeout * shape.replicas.max(1) + Duration::from_secs(30);
-        let result = self
-            .runtime
-            .wait_service_updated(&c.name, before.as_deref(), shape.replicas, timeout)
-            .await;
-        match result {
-            Ok(seen) => {
-                let url = (shape.replicas > 0)
-                    .then(|| self.service_url(&seen))
-                    .flatten();
-                self.progress.line(
-                    Some(slug),
-                    &format!(
-                        "{}: ~ rolled out ({}){}",
-                        c.address(),
-                        c.reasons.join("; "),
-                        at_url(url.as_deref())
-                    ),
-                );
-                Ok(url)
-            }
-            Err(e @ RuntimeError::RolledBack { .. }) => {
-                self.progress.line(
-                    Some(slug),
-                    &format!(
-                        "{}: the new tasks failed; swarm rolled the service back to its previous spec, which keeps running",
-                        c.address()
-                    ),
-                );
-                self.event(
-                    Some(slug),
-                    "service.rollback",
-                    &format!("{}: {e}", c.address()),
-                )
-                .await;
-                Err(e.into())
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    async fn wait_service(
-        &self,
-        _slug: &str,
-        name: &str,
-        replicas: u32,
-    ) -> Result<ObservedContainer, ApplyError> {
-        let timeout = self.config.health_timeout * replicas.max(1);
-        Ok(self
-            .runtime
-            .wait_service_ready(name, replicas, timeout)
-            .await?)
-    }
-
-    /// Where a service answers: its mesh port on this host, else "no published port".
-    fn service_url(&self, seen: &ObservedContainer) -> Option<String> {
-        let port = seen.published_ports.first()?;
-        Some(format!("http://127.0.0.1:{}/", port.host_port))
     }
 
     fn spec(&self, slug: &str) -> Result<crate::plan::container::ContainerSpec, ApplyError> {
@@ -832,156 +686,21 @@ impl Applier {
         }
     }
 
-    async fn create_container(
-        &self,
-        slug: &str,
-        row: Option<&TenantRow>,
-        name: &str,
-    ) -> Result<String, ApplyError> {
-        let spec = self.spec(slug)?;
-        let labels = labels(&self.config.namespace, slug, &spec, &self.config.revision);
-        let mut extra = BTreeMap::new();
-        if let Some(digest) = row.and_then(|r| r.api_key_sha256.clone()) {
-            extra.insert(API_KEY_ENV.to_string(), digest);
-        }
-        Ok(self
-            .runtime
-            .create_container(&spec, &labels, &extra, name)
-            .await?)
-    }
-
-    /// Blue/green: the new container must answer before the old one goes; if it does not, the
-    /// old one was never touched (that is the rollback) and the new one is removed.
-    async fn replace_container(
-        &self,
-        slug: &str,
-        c: &Change,
-        row: Option<&TenantRow>,
-    ) -> Result<Option<String>, ApplyError> {
-        let name = self.container_name(slug);
-        let next = format!("{name}-next");
-        // A `-next` left by an interrupted apply is ours and stale.
-        self.runtime.remove_container(&next, true).await?;
-        let new_id = self.create_container(slug, row, &next).await?;
-        let old_id = c.container_id.clone();
-        let url = if self.wants_running(slug) {
-            let ready = async {
-                self.runtime.start_container(&new_id).await?;
-                self.wait_ready(slug, &new_id).await
-            }
-            .await;
-            match ready {
-                Ok(url) => Some(url),
-                Err(e) => {
-                    let _ = self.runtime.remove_container(&new_id, true).await;
-                    self.progress.line(Some(slug), &format!("container.{name}: new container did not come up; the previous one keeps running"));
-                    self.event(
-                        Some(slug),
-                        "container.rollback",
-                        &format!("container.{name}: {e}"),
-                    )
-                    .await;
-                    return Err(e);
-                }
-            }
-        } else {
-            None
-        };
-        if let Some(old) = &old_id {
-            self.runtime.remove_container(old, true).await?;
-        }
-        self.runtime.rename_container(&new_id, &name).await?;
-        self.progress.line(
-            Some(slug),
-            &format!(
-                "container.{name}: -/+ replaced ({}){}",
-                c.reasons.join("; "),
-                url.as_deref()
-                    .map(|u| format!(", healthy at {u}"))
-                    .unwrap_or_default()
-            ),
-        );
-        Ok(url)
-    }
-
-    /// Waits until the site answers its health path on the loopback published port.
-    async fn wait_ready(&self, slug: &str, id: &str) -> Result<String, ApplyError> {
-        let theme = self
-            .desired
-            .tenants
-            .get(slug)
-            .and_then(|t| self.desired.themes.get(&t.theme))
-            .ok_or_else(|| ApplyError::Step(format!("tenant `{slug}` has no theme")))?;
-        let deadline = Instant::now() + self.config.health_timeout;
-        let port = loop {
-            if let Some((_, port)) = self.runtime.published_port(id, theme.port).await? {
-                break port;
-            }
-            if Instant::now() > deadline {
-                return Err(ApplyError::Step(format!(
-                    "container {id} never published port {}",
-                    theme.port
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        let base = format!("http://127.0.0.1:{port}");
-        let health = format!("{base}{}", theme.health_path);
-        let mut delay = Duration::from_millis(20);
-        loop {
-            match crate::site::health_check(&health, Duration::from_secs(2)).await {
-                Ok(_) => return Ok(format!("{base}/")),
-                Err(why) => {
-                    if let Some(o) = self
-                        .runtime
-                        .observe_tenant(slug)
-                        .await?
-                        .containers
-                        .iter()
-                        .find(|c| c.id == id)
-                        && !o.state.is_running()
-                    {
-                        let logs = self
-                            .runtime
-                            .container_logs_tail(id, 5)
-                            .await
-                            .unwrap_or_default();
-                        return Err(ApplyError::Step(format!(
-                            "the container exited ({}) before answering {}: {}",
-                            o.state,
-                            theme.health_path,
-                            logs.join(" | ")
-                        )));
-                    }
-                    if Instant::now() > deadline {
-                        return Err(ApplyError::Step(format!(
-                            "{} did not answer within {}s: {why}",
-                            health,
-                            self.config.health_timeout.as_secs()
-                        )));
-                    }
-                }
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_millis(500));
-        }
-    }
-
-    async fn url_of(&self, c: &ObservedContainer) -> Option<String> {
-        let port = c.published_ports.first()?;
-        Some(format!("http://127.0.0.1:{}/", port.host_port))
-    }
-
     /// Picks the lowest free /28 from the pool (free on the engine and in the database),
     /// records it, and creates the network with it; an engine-side overlap moves to the next.
     async fn create_network(&self, slug: &str, name: &str) -> Result<Ipv4Net, ApplyError> {
-        let labels = crate::runtime::managed_labels(&self.config.namespace, slug);
+        let labels = managed_labels(&self.config.namespace, slug);
         let pool = SubnetPool::new(self.config.subnet_pool, 28)?;
         let mut refused: BTreeSet<Ipv4Net> = BTreeSet::new();
         for _ in 0..64 {
             let subnet = self.choose_subnet(slug, &pool, &refused).await?;
             // Only the choice is serialised; creating networks runs in parallel.
-            match self.runtime.create_network(name, subnet, &labels).await {
+            match self
+                .runtime
+                .backend()
+                .ensure_network(name, subnet, &labels)
+                .await
+            {
                 Ok(net) => {
                     // A network left by an interrupted apply keeps the subnet it was made with: record that one.
                     let real = net.subnet.unwrap_or(subnet);
@@ -1017,7 +736,7 @@ impl Applier {
         {
             return Ok(mine);
         }
-        let mut taken: BTreeSet<Ipv4Net> = self.runtime.existing_subnets().await?;
+        let mut taken: BTreeSet<Ipv4Net> = self.runtime.backend().existing_subnets().await?;
         taken.extend(recorded.values().filter_map(|s| s.parse::<Ipv4Net>().ok()));
         taken.extend(refused.iter().copied());
         loop {
@@ -1033,16 +752,6 @@ impl Applier {
             taken.insert(subnet);
         }
     }
-}
-
-/// How long removing a service waits for its tasks to stop (its network is removable after).
-const REMOVE_WAIT: Duration = Duration::from_secs(30);
-
-/// `, healthy at URL` when there is a URL to give.
-fn at_url(url: Option<&str>) -> String {
-    url.filter(|u| !u.is_empty())
-        .map(|u| format!(" at {u}"))
-        .unwrap_or_default()
 }
 
 /// Records a `tenant.trial-ended` event (and says so) for each ended trial this plan acts on,

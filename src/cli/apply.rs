@@ -4,13 +4,11 @@ use super::args::ApplyArgs;
 use super::context::Context;
 use super::output::{Printer, note_uncommitted, paint, plural, text_style};
 use crate::apply::{Outcome, Report};
-use crate::model::{self, TenantState};
+use crate::model;
 use crate::plan::PlanOptions;
 use crate::plan::render::{self, Style};
 use crate::reconcile::{self, Announce, ApplyRequest, Scope};
-use crate::runtime::RuntimeKind;
 use anyhow::{Result, bail};
-use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -64,16 +62,7 @@ pub async fn run(ctx: &Context<'_>, args: &ApplyArgs) -> Result<ExitCode> {
     };
     let applied =
         reconcile::apply(&loaded.runtime, &loaded.store, Arc::new(Printer), request).await?;
-    let active: BTreeSet<&str> = applied
-        .effective
-        .tenants
-        .values()
-        .filter(|t| t.state == TenantState::Active)
-        .map(|t| t.slug.as_str())
-        .collect();
-    // Swarm cannot publish on loopback only: a running service may have no URL to show.
-    let unpublished =
-        |slug: &str| ctx.runtime_kind() == RuntimeKind::Swarm && active.contains(slug);
+    let unpublished = |slug: &str| applied.report.unpublished.contains(slug);
     print_report(&applied.report, style, &unpublished);
     loaded.store.close().await;
     Ok(if applied.report.failed() > 0 {

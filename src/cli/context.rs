@@ -9,7 +9,7 @@ use crate::model::DesiredState;
 use crate::plan::trial;
 use crate::plan::{ObservedState, PlanOptions};
 use crate::reconcile::{self, Planned};
-use crate::runtime::{Runtime, RuntimeError, RuntimeKind};
+use crate::runtime::{Runtime, RuntimeError};
 use crate::source::{Repo, Snapshot};
 use crate::store::Store;
 use anyhow::{Context as _, Result, bail};
@@ -30,10 +30,6 @@ impl<'a> Context<'a> {
 
     pub fn namespace(&self) -> &str {
         &self.cli.namespace
-    }
-
-    pub fn runtime_kind(&self) -> RuntimeKind {
-        self.cli.runtime
     }
 
     /// `--repo`, or the current directory.

@@ -1,9 +1,8 @@
 //! The container a tenant should have: a pure function of its tenant, plan and theme.
 
 use crate::model::{Plan, Tenant, Theme};
-pub use crate::runtime::swarm::ServiceShape;
-pub use crate::runtime::{ContainerSpec, builtin_site_image};
-use crate::runtime::{
+pub use crate::runtime::types::{ContainerSpec, ServiceShape, builtin_site_image};
+use crate::runtime::types::{
     LABEL_HASH_VERSION, LABEL_REVISION, LABEL_SPEC_HASH, ObservedContainer, container_name,
     managed_labels, network_name, volume_name,
 };

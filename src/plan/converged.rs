@@ -8,7 +8,7 @@ use super::container::{desired_container, labels};
 use super::records::{plan_row, tenant_row, theme_row};
 use super::{ObservedState, PlanOptions};
 use crate::model::{DesiredState, TenantState};
-use crate::runtime::{
+use crate::runtime::types::{
     ContainerState, Env, ObservedContainer, ObservedNetwork, ObservedService, ObservedVolume,
     PublishedPort, RuntimeKind,
 };
@@ -65,7 +65,7 @@ pub fn converged_as(
             ..Default::default()
         });
         let published_ports = match &service {
-            Some(_) if !crate::runtime::swarm::publishes(&spec) => vec![],
+            Some(_) if !crate::runtime::types::publishes(&spec) => vec![],
             _ => vec![PublishedPort {
                 container_port: spec.port,
                 host_ip: spec.publish_address.clone(),
@@ -76,8 +76,10 @@ pub fn converged_as(
             id: format!("id-{slug}"),
             name: spec.name.clone(),
             tenant: Some(slug.clone()),
-            spec_hash: labels.get(crate::runtime::LABEL_SPEC_HASH).cloned(),
-            hash_version: labels.get(crate::runtime::LABEL_HASH_VERSION).cloned(),
+            spec_hash: labels.get(crate::runtime::types::LABEL_SPEC_HASH).cloned(),
+            hash_version: labels
+                .get(crate::runtime::types::LABEL_HASH_VERSION)
+                .cloned(),
             revision: Some(rev.clone()),
             state: if t.state == TenantState::Active {
                 ContainerState::Running

@@ -7,8 +7,7 @@ pub mod render;
 pub mod trial;
 
 use crate::model::{DesiredState, TenantState};
-use crate::runtime::RuntimeKind;
-use crate::runtime::{ObservedContainer, ObservedRuntime};
+use crate::runtime::types::{ObservedContainer, ObservedRuntime, RuntimeKind};
 use crate::store::ObservedDb;
 use container::{
     ContainerSpec, HASH_VERSION, ServiceShape, desired_container, desired_shape, desired_view,
@@ -85,6 +84,11 @@ pub enum Resource {
 }
 
 impl Resource {
+    /// A tenant's workload: a container, or a swarm service.
+    pub fn is_workload(self) -> bool {
+        matches!(self, Resource::Container | Resource::Service)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Resource::PlanRecord => "plan-record",
@@ -116,6 +120,16 @@ pub struct Change {
 }
 
 impl Change {
+    /// Whether carrying this change out runs a new spec (so its image must be on the host): a
+    /// container made or replaced, a service made or rolled.
+    pub fn rolls_out_spec(&self) -> bool {
+        matches!(
+            (self.resource, self.action),
+            (Resource::Container, Action::Create | Action::Replace)
+                | (Resource::Service, Action::Create | Action::Update)
+        )
+    }
+
     pub fn address(&self) -> String {
         format!("{}.{}", self.resource.as_str(), self.name)
     }
@@ -740,7 +754,7 @@ impl<'a> Planner<'a> {
     ) -> Value {
         if let (Some(seen), Some(map)) = (&current.service, view.as_object_mut()) {
             // A loopback-only port is never published by swarm: nothing to observe or change.
-            if !crate::runtime::swarm::publishes(spec) && current.published_ports.is_empty() {
+            if !crate::runtime::types::publishes(spec) && current.published_ports.is_empty() {
                 map.insert("port".into(), spec.port.into());
                 map.insert("publish".into(), spec.publish_address.clone().into());
             }

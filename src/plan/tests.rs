@@ -2,7 +2,7 @@ use super::converged::converged;
 use super::render::{Style, json, text};
 use super::*;
 use crate::model::{SourceContent, SourceFile, load};
-use crate::runtime::ContainerState;
+use crate::runtime::types::ContainerState;
 
 const PLANS: &str = "kind: Plan
 name: starter
@@ -416,7 +416,7 @@ fn a_rotated_api_key_replaces_the_container_without_showing_the_key() {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     env.push(("TENANT_API_KEY_SHA256".into(), "old-digest".into()));
-    observed.runtime.containers[0].env = crate::runtime::Env::from_pairs(env);
+    observed.runtime.containers[0].env = crate::runtime::types::Env::from_pairs(env);
     let plan = compute(&d, &observed, &opts());
     assert_eq!(
         actions(&plan),
@@ -446,7 +446,7 @@ fn duplicate_networks_of_one_name_are_repaired() {
 }
 
 fn swarm(d: &DesiredState) -> ObservedState {
-    super::converged::converged_as(d, &opts(), crate::runtime::RuntimeKind::Swarm)
+    super::converged::converged_as(d, &opts(), crate::runtime::types::RuntimeKind::Swarm)
 }
 
 fn service_mut<'a>(o: &'a mut ObservedState, slug: &str) -> &'a mut ObservedContainer {
@@ -461,7 +461,7 @@ fn service_mut<'a>(o: &'a mut ObservedState, slug: &str) -> &'a mut ObservedCont
 fn swarm_mode_creates_services_and_a_converged_swarm_needs_nothing() {
     let d = desired(&base());
     let mut empty = ObservedState::default();
-    empty.runtime.kind = crate::runtime::RuntimeKind::Swarm;
+    empty.runtime.kind = crate::runtime::types::RuntimeKind::Swarm;
     let plan = compute(&d, &empty, &opts());
     assert!(
         actions(&plan).contains(&("service.tenantctl-acme".to_string(), "+")),

@@ -110,6 +110,15 @@ pub enum RuntimeError {
     /// A service's tasks did not reach the wanted count.
     #[error("service {service}: {reason}")]
     ServiceNotReady { service: String, reason: String },
+
+    /// A started container did not answer its health path (the reason says how it failed).
+    #[error("{reason}")]
+    NotAnswering { reason: String },
+
+    /// A blue/green replacement did not come up: it was removed and the previous container was
+    /// never stopped. Says what went wrong with the replacement.
+    #[error("{error}")]
+    ReplacementFailed { error: Box<RuntimeError> },
 }
 
 impl RuntimeError {
@@ -125,6 +134,20 @@ impl RuntimeError {
     pub fn docker_error(&self) -> Option<&bollard::errors::Error> {
         match self {
             RuntimeError::Api { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    /// What became of the tenant when a change was undone, for the apply report: the previous
+    /// workload keeps running. None for any other error.
+    pub fn rollback_note(&self) -> Option<&'static str> {
+        match self {
+            RuntimeError::ReplacementFailed { .. } => {
+                Some("new container did not come up; the previous one keeps running")
+            }
+            RuntimeError::RolledBack { .. } => Some(
+                "the new tasks failed; swarm rolled the service back to its previous spec, which keeps running",
+            ),
             _ => None,
         }
     }

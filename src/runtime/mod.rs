@@ -1,118 +1,61 @@
-//! The Docker side of the reconciler: connect to the engine, observe what this namespace
-//! manages, and build the local images tenants run (there is no registry).
+//! Whatever runs the tenants, behind one interface: connect to the engine, pick a backend
+//! (containers on this engine, or services of its swarm), and hand out a cheap [`Runtime`]
+//! handle. Only the backends (`docker/`, `swarm/`, and the `engine/` client they share) know the
+//! engine; everything else reads the plain types of [`types`].
 //!
 //! Everything here only ever sees objects carrying `tenantctl.managed=true` and this
 //! reconciler's `tenantctl.namespace`, so several reconcilers can share one engine.
 
-pub mod change;
-mod env;
+pub mod backend;
+pub mod docker;
+pub mod engine;
 mod error;
-pub mod image;
-mod logs;
-mod observe;
 pub mod pool;
-mod spec;
-pub mod stats;
 pub mod swarm;
+pub mod types;
 
-#[cfg(test)]
-mod change_tests;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+use std::sync::Arc;
 use std::time::Duration;
 
-use bollard::{API_DEFAULT_VERSION, Docker};
+use futures_util::{StreamExt, stream};
 
-pub use change::{
-    BodyOptions, DATA_MOUNT_PATH, EnsuredNetwork, HealthOutcome, LABEL_EXE_FINGERPRINT,
-    container_body, pull_reference,
+pub use backend::{Backend, Say};
+pub use docker::container_body;
+pub use engine::{BodyOptions, DATA_MOUNT_PATH, image};
+pub use engine::{
+    CONNECT_TIMEOUT, DEFAULT_DOCKER_HOST, Engine, REQUEST_TIMEOUT, validate_namespace,
 };
-pub use env::Env;
 pub use error::{RuntimeError, is_conflict, is_not_found, status_code};
-pub use image::{build_scratch_image, build_self_image, image_exists, self_image_files};
-pub use logs::{LogEnd, LogEvent, LogOptions, LogSource, Tail};
-pub use observe::{
-    ContainerState, ObservedContainer, ObservedNetwork, ObservedRuntime, ObservedService,
-    ObservedVolume, PublishedPort, is_managed_by, label_filters, managed_labels,
-};
 pub use pool::{DEFAULT_SUBNET_POOL, DEFAULT_SUBNET_PREFIX, SubnetPool};
-pub use spec::{ContainerSpec, builtin_site_image};
-pub use stats::{ContainerStats, StatsMode, cpu_percent, cpu_percent_between, parse_stats};
+pub use types::*;
 
-/// `"true"` on every object tenantctl manages; nothing without it is ever touched.
-pub const LABEL_MANAGED: &str = "tenantctl.managed";
-/// The reconciler namespace that owns the object.
-pub const LABEL_NAMESPACE: &str = "tenantctl.namespace";
-/// The tenant slug the object belongs to.
-pub const LABEL_TENANT: &str = "tenantctl.tenant";
-/// Hash of everything that shapes the container.
-pub const LABEL_SPEC_HASH: &str = "tenantctl.spec-hash";
-/// Version of the hashing scheme, so a scheme change is not mistaken for drift.
-pub const LABEL_HASH_VERSION: &str = "tenantctl.spec-hash-version";
-/// Git commit that was applied.
-pub const LABEL_REVISION: &str = "tenantctl.revision";
+use docker::DockerBackend;
+use engine::STATS_CONCURRENCY;
+use swarm::SwarmBackend;
 
-/// The default engine address on Unix.
-pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+/// How long a following log stream waits for a restarting container to run again.
+const RESTART_WAIT: Duration = Duration::from_secs(30);
 
-/// How long connecting (version negotiation and ping) may take before we give up.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Timeout for the response head of later requests (streams are not cut by it).
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// What a tenant runs as: a plain container on this engine, or a service of the swarm it manages.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RuntimeKind {
-    #[default]
-    Docker,
-    Swarm,
-}
-
-impl RuntimeKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RuntimeKind::Docker => "docker",
-            RuntimeKind::Swarm => "swarm",
-        }
-    }
-}
-
-impl std::str::FromStr for RuntimeKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<RuntimeKind, String> {
-        match s.trim() {
-            "docker" => Ok(RuntimeKind::Docker),
-            "swarm" => Ok(RuntimeKind::Swarm),
-            other => Err(format!("`{other}` is not a runtime: use docker or swarm")),
-        }
-    }
-}
-
-/// A connection to the Docker engine, scoped to one namespace.
+/// A cheap, cloneable handle on the backend that runs this namespace's tenants.
 #[derive(Debug, Clone)]
 pub struct Runtime {
-    docker: Docker,
-    namespace: String,
-    kind: RuntimeKind,
+    backend: Arc<dyn Backend>,
+    /// The engine connection, to pick another backend kind; None for a backend made elsewhere.
+    engine: Option<Engine>,
 }
 
 impl Runtime {
     /// Connect using DOCKER_HOST or the local socket, negotiate the API version and ping.
     /// Fails within about [`CONNECT_TIMEOUT`] with a message naming the address tried.
+    /// Tenants run as containers until [`Runtime::with_kind`] says otherwise.
     pub async fn connect(namespace: &str) -> Result<Runtime, RuntimeError> {
-        // An empty DOCKER_HOST means "unset" to the docker CLI too.
-        match std::env::var("DOCKER_HOST")
-            .ok()
-            .filter(|h| !h.trim().is_empty())
-        {
-            Some(host) => connect_to(&host, &format!("DOCKER_HOST={host}"), namespace).await,
-            None => {
-                let target = format!("{DEFAULT_DOCKER_HOST} (the default; DOCKER_HOST is not set)");
-                connect_to(DEFAULT_DOCKER_HOST, &target, namespace).await
-            }
-        }
+        let engine = Engine::connect_default(namespace).await?;
+        Ok(Runtime::on(engine))
     }
 
     /// Connect to `host` (`unix:///path` or `tcp://host:port`), or to the default local
@@ -121,183 +64,207 @@ impl Runtime {
         host: Option<&str>,
         namespace: &str,
     ) -> Result<Runtime, RuntimeError> {
-        match host {
-            Some(host) => connect_to(host, host, namespace).await,
-            None => connect_to(DEFAULT_DOCKER_HOST, DEFAULT_DOCKER_HOST, namespace).await,
+        let engine = match host {
+            Some(host) => Engine::connect(host, host, namespace).await?,
+            None => Engine::connect(DEFAULT_DOCKER_HOST, DEFAULT_DOCKER_HOST, namespace).await?,
+        };
+        Ok(Runtime::on(engine))
+    }
+
+    /// Containers on an already connected engine.
+    pub fn on(engine: Engine) -> Runtime {
+        Runtime {
+            backend: Arc::new(DockerBackend::new(engine.clone())),
+            engine: Some(engine),
         }
     }
 
-    /// Wrap an already connected client (its API version should be negotiated).
-    pub fn from_docker(docker: Docker, namespace: &str) -> Result<Runtime, RuntimeError> {
-        validate_namespace(namespace)?;
-        Ok(Runtime {
-            docker,
-            namespace: namespace.to_string(),
-            kind: RuntimeKind::Docker,
-        })
+    /// A runtime over any backend (a fake one in tests).
+    pub fn from_backend(backend: Arc<dyn Backend>) -> Runtime {
+        Runtime {
+            backend,
+            engine: None,
+        }
     }
 
     /// Run tenants as `kind`. Swarm mode needs this engine to be a swarm manager: checked here,
     /// so a command fails at once with what to do rather than half-way through an apply.
-    pub async fn with_kind(mut self, kind: RuntimeKind) -> Result<Runtime, RuntimeError> {
-        if kind == RuntimeKind::Swarm {
-            swarm::check_manager(&self.docker).await?;
-        }
-        self.kind = kind;
-        Ok(self)
+    /// A runtime made [`from_backend`](Runtime::from_backend) keeps its backend.
+    pub async fn with_kind(self, kind: RuntimeKind) -> Result<Runtime, RuntimeError> {
+        let Some(engine) = self.engine.clone() else {
+            return Ok(self);
+        };
+        let backend: Arc<dyn Backend> = match kind {
+            RuntimeKind::Docker => Arc::new(DockerBackend::new(engine.clone())),
+            RuntimeKind::Swarm => Arc::new(SwarmBackend::new(engine.clone()).await?),
+        };
+        Ok(Runtime {
+            backend,
+            engine: Some(engine),
+        })
     }
 
-    /// Containers (docker) or swarm services (swarm).
-    pub fn kind(&self) -> RuntimeKind {
-        self.kind
+    /// The engine client, for tests that set up fixtures beside the backend.
+    #[cfg(test)]
+    pub(crate) fn docker(&self) -> &bollard::Docker {
+        self.engine
+            .as_ref()
+            .map(Engine::docker)
+            .expect("connected to an engine")
     }
 
-    /// The bollard client, for the create/start/stop/remove calls of the reconciler.
-    pub fn docker(&self) -> &Docker {
-        &self.docker
+    /// The backend, for the workload, network, volume and image work of apply.
+    pub fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
     }
 
     /// The namespace: name prefix and value of the `tenantctl.namespace` label.
     pub fn namespace(&self) -> &str {
-        &self.namespace
+        self.backend.namespace()
     }
 
     /// Labels every object of `tenant` in this namespace must carry.
-    pub fn labels_for(&self, tenant: &str) -> std::collections::BTreeMap<String, String> {
-        managed_labels(&self.namespace, tenant)
+    pub fn labels_for(&self, tenant: &str) -> BTreeMap<String, String> {
+        managed_labels(self.namespace(), tenant)
     }
 
     /// `<namespace>-<slug>`: the tenant's container name.
     pub fn container_name(&self, slug: &str) -> String {
-        container_name(&self.namespace, slug)
+        container_name(self.namespace(), slug)
     }
 
     /// `<namespace>-<slug>`: the tenant's network name.
     pub fn network_name(&self, slug: &str) -> String {
-        network_name(&self.namespace, slug)
+        network_name(self.namespace(), slug)
     }
 
     /// `<namespace>-<slug>-data`: the tenant's data volume name.
     pub fn volume_name(&self, slug: &str) -> String {
-        volume_name(&self.namespace, slug)
+        volume_name(self.namespace(), slug)
     }
 
     /// Everything this namespace manages (containers in all states, networks, volumes),
     /// each list sorted by name.
     pub async fn observe(&self) -> Result<ObservedRuntime, RuntimeError> {
-        observe::observe(&self.docker, &self.namespace, self.kind, None).await
+        self.backend.observe(None).await
     }
 
     /// What this namespace manages for one tenant: cheaper than [`Runtime::observe`] when
     /// re-checking a single tenant between apply attempts.
     pub async fn observe_tenant(&self, slug: &str) -> Result<ObservedRuntime, RuntimeError> {
-        observe::observe(&self.docker, &self.namespace, self.kind, Some(slug)).await
+        self.backend.observe(Some(slug)).await
     }
-}
 
-/// `<namespace>-<slug>`: a tenant's container name.
-pub fn container_name(namespace: &str, slug: &str) -> String {
-    format!("{namespace}-{slug}")
-}
-
-/// `<namespace>-<slug>`: a tenant's network name.
-pub fn network_name(namespace: &str, slug: &str) -> String {
-    format!("{namespace}-{slug}")
-}
-
-/// `<namespace>-<slug>-data`: a tenant's data volume name.
-pub fn volume_name(namespace: &str, slug: &str) -> String {
-    format!("{namespace}-{slug}-data")
-}
-
-/// A namespace must be usable as the start of a Docker object name.
-pub fn validate_namespace(namespace: &str) -> Result<(), RuntimeError> {
-    let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
-    let ok = !namespace.is_empty()
-        && namespace.len() <= 63
-        && namespace.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && namespace.chars().all(valid_char);
-    if ok {
-        Ok(())
-    } else {
-        Err(RuntimeError::InvalidNamespace {
-            namespace: namespace.to_string(),
-        })
+    /// Stats of each given container that is running, at most [`STATS_CONCURRENCY`] at once,
+    /// in the order given. One failing container does not fail the others.
+    pub async fn stats_of(
+        &self,
+        containers: &[ObservedContainer],
+        mode: StatsMode,
+    ) -> Vec<(ObservedContainer, Result<ContainerStats, RuntimeError>)> {
+        let running: Vec<ObservedContainer> = containers
+            .iter()
+            .filter(|c| c.state.is_running())
+            .cloned()
+            .collect();
+        stream::iter(running)
+            .map(|c| async move {
+                let result = self.backend.stats(&c, mode).await;
+                (c, result)
+            })
+            .buffered(STATS_CONCURRENCY)
+            .collect()
+            .await
     }
-}
 
-/// Make a client for `host` without talking to it yet.
-fn client_for(host: &str, target: &str) -> Result<Docker, RuntimeError> {
-    let timeout = CONNECT_TIMEOUT.as_secs();
-    let unsupported = |reason: &str| RuntimeError::UnsupportedHost {
-        host: host.to_string(),
-        reason: reason.to_string(),
-    };
-    let result = if host.starts_with("unix://") {
-        Docker::connect_with_unix(host, timeout, API_DEFAULT_VERSION)
-    } else if host.starts_with("tcp://") || host.starts_with("http://") {
-        Docker::connect_with_http(host, timeout, API_DEFAULT_VERSION)
-    } else if host.starts_with("https://") {
-        return Err(unsupported("TLS is not built into tenantctl"));
-    } else if host.starts_with("ssh://") {
-        return Err(unsupported(
-            "ssh is not built into tenantctl; forward the socket (ssh -L) and use unix:// or tcp://",
-        ));
-    } else if host.starts_with('/') {
-        return Err(unsupported("a bare path needs the unix:// scheme"));
-    } else {
-        return Err(unsupported("unknown scheme"));
-    };
-    result.map_err(|error| match error {
-        bollard::errors::Error::SocketNotFoundError(path) => RuntimeError::Unreachable {
-            target: target.to_string(),
-            reason: format!("no socket at {path}"),
-        },
-        other => RuntimeError::Unreachable {
-            target: target.to_string(),
-            reason: error::describe(&other),
-        },
-    })
-}
+    /// The container to read a tenant's logs from: its own name first, else any it owns
+    /// (a `-next` of an interrupted replace), running ones before stopped ones.
+    pub async fn log_container(
+        &self,
+        slug: &str,
+    ) -> Result<Option<ObservedContainer>, RuntimeError> {
+        let seen = self.observe_tenant(slug).await?;
+        Ok(pick_log_container(
+            &seen.containers,
+            &container_name(self.namespace(), slug),
+            None,
+        ))
+    }
 
-async fn connect_to(host: &str, target: &str, namespace: &str) -> Result<Runtime, RuntimeError> {
-    validate_namespace(namespace)?;
-    let docker = client_for(host, target)?;
-    let unreachable = |reason: String| RuntimeError::Unreachable {
-        target: target.to_string(),
-        reason,
-    };
-    // bollard's own timeout covers only the response head; this bounds the whole handshake.
-    let handshake = async {
-        let docker = docker.negotiate_version().await?;
-        docker.ping().await?;
-        Ok::<Docker, bollard::errors::Error>(docker)
-    };
-    let docker = match tokio::time::timeout(CONNECT_TIMEOUT, handshake).await {
-        Ok(Ok(docker)) => docker,
-        Ok(Err(error)) => return Err(unreachable(connect_reason(&error))),
-        Err(_) => {
-            return Err(unreachable(format!(
-                "no answer within {}s",
-                CONNECT_TIMEOUT.as_secs()
-            )));
+    /// Streams the logs of `container` (a container of `slug`) into `on`, until done, the
+    /// consumer breaks, or — when following — the container stops for good or is removed.
+    /// When following and the tenant's container is replaced (apply's blue/green), the new
+    /// container is followed from its first line, with a [`LogEvent::Note`] saying so.
+    pub async fn stream_logs<F>(
+        &self,
+        slug: &str,
+        container: &ObservedContainer,
+        options: LogOptions,
+        mut on: F,
+    ) -> Result<LogEnd, RuntimeError>
+    where
+        F: FnMut(LogEvent) -> ControlFlow<()>,
+    {
+        let name = container_name(self.namespace(), slug);
+        let mut current = container.clone();
+        let mut options = options;
+        loop {
+            let mut stream = self.backend.logs(&current, &options);
+            while let Some(event) = stream.next().await {
+                if on(event?).is_break() {
+                    return Ok(LogEnd::Cancelled);
+                }
+            }
+            drop(stream);
+            if !options.follow {
+                return Ok(LogEnd::Done);
+            }
+            // A follow ends when the container stops: find out whether it comes back or was replaced.
+            let ended_at = crate::store::now_unix();
+            let deadline = tokio::time::Instant::now() + RESTART_WAIT;
+            let next = loop {
+                let seen = self.observe_tenant(slug).await?;
+                match pick_log_container(&seen.containers, &name, Some(&current.id)) {
+                    Some(c) if c.id != current.id && c.state.is_running() => break Some(c),
+                    Some(c) if c.id == current.id && c.state.is_running() => break Some(c),
+                    Some(c)
+                        if c.id == current.id
+                            && matches!(c.state, ContainerState::Restarting)
+                            && tokio::time::Instant::now() < deadline =>
+                    {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    Some(c) if c.id == current.id => {
+                        return Ok(LogEnd::Stopped {
+                            state: c.state.to_string(),
+                        });
+                    }
+                    Some(c) => break Some(c),
+                    None => break None,
+                }
+            };
+            let Some(next) = next else {
+                return Ok(LogEnd::Removed);
+            };
+            if next.id == current.id {
+                // Restarted: carry on from where the stream ended (lines of that second may repeat).
+                options.since = Some(ended_at);
+                options.tail = Tail::All;
+            } else {
+                let note = format!(
+                    "container {} ({}) was replaced by {} ({}); following the new one",
+                    current.name,
+                    short_id(&current.id),
+                    next.name,
+                    short_id(&next.id)
+                );
+                if on(LogEvent::Note(note)).is_break() {
+                    return Ok(LogEnd::Cancelled);
+                }
+                options.since = None;
+                options.tail = Tail::All;
+            }
+            current = next;
         }
-    };
-    Ok(Runtime {
-        docker: docker.with_timeout(REQUEST_TIMEOUT),
-        namespace: namespace.to_string(),
-        kind: RuntimeKind::Docker,
-    })
-}
-
-/// The reason a handshake failed, with a hint for the common permission problem.
-fn connect_reason(error: &bollard::errors::Error) -> String {
-    let text = error::describe(error);
-    if text.contains("Permission denied") {
-        format!("{text} (is your user in the docker group?)")
-    } else if matches!(error, bollard::errors::Error::RequestTimeoutError) {
-        format!("no answer within {}s", CONNECT_TIMEOUT.as_secs())
-    } else {
-        text
     }
 }

@@ -16,6 +16,7 @@ use bollard::query_parameters::{
 use futures_util::TryStreamExt;
 
 use super::*;
+use engine::{build_scratch_image, build_self_image, image_exists, self_image_files};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -188,7 +189,7 @@ async fn test_image(
 ) -> Result<String, Box<dyn std::error::Error>> {
     cleanup.images.push(tag.to_string());
     let files = self_image_files()?;
-    let entrypoint = vec![image::SELF_PATH_IN_IMAGE.to_string()];
+    let entrypoint = vec![engine::SELF_PATH_IN_IMAGE.to_string()];
     let image_labels = BTreeMap::from([("tenantctl.test".to_string(), tag.to_string())]);
     Ok(build_scratch_image(docker, tag, &files, &entrypoint, &image_labels).await?)
 }
@@ -349,7 +350,7 @@ async fn observe_sees_exactly_its_namespace() -> TestResult {
             healthcheck: Some(HealthConfig {
                 test: Some(vec![
                     "CMD".to_string(),
-                    image::SELF_PATH_IN_IMAGE.to_string(),
+                    engine::SELF_PATH_IN_IMAGE.to_string(),
                     "--list".to_string(),
                 ]),
                 interval: Some(500_000_000),
@@ -541,7 +542,7 @@ async fn rebuild_with_new_inputs_replaces_the_old_image() -> TestResult {
             .map(String::as_str),
         Some("2")
     );
-    assert!(image_labels.contains_key(image::LABEL_CONTEXT_HASH));
+    assert!(image_labels.contains_key(engine::LABEL_CONTEXT_HASH));
     Ok(())
 }
 
@@ -550,7 +551,7 @@ async fn vanished_container_is_skipped() -> TestResult {
     let rt = Runtime::connect("rt-test-vanish").await?;
     let missing = format!("tenantctl-rt-gone-{}", unique_suffix());
     assert_eq!(
-        observe::inspect_observed(rt.docker(), &missing).await?,
+        docker::observe::inspect_observed(rt.docker(), &missing).await?,
         None
     );
     Ok(())

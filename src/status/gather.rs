@@ -4,9 +4,9 @@
 use super::{ContainerDetail, Inputs, Report, Summary, compute};
 use crate::model::DesiredState;
 use crate::plan::{ObservedState, PlanOptions};
-use crate::runtime::{ObservedContainer, Runtime, RuntimeError, is_not_found};
+use crate::runtime::types::ObservedContainer;
+use crate::runtime::{Runtime, RuntimeError};
 use crate::store::{Store, StoreError};
-use futures_util::{StreamExt, TryStreamExt, stream};
 use std::collections::HashMap;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,37 +23,7 @@ pub async fn container_details(
     runtime: &Runtime,
     containers: &[ObservedContainer],
 ) -> Result<HashMap<String, ContainerDetail>, RuntimeError> {
-    let docker = runtime.docker();
-    // Owned ids and names, so the stream's future is Send (the dashboard runs this in a task).
-    let stopped: Vec<(String, String)> = containers
-        .iter()
-        // A swarm service reports its tasks itself; only containers are inspected.
-        .filter(|c| !c.state.is_running() && c.service.is_none())
-        .map(|c| (c.id.clone(), c.name.clone()))
-        .collect();
-    stream::iter(stopped)
-        .map(|(id, name)| async move {
-            match docker.inspect_container(&id, None).await {
-                Ok(r) => {
-                    let state = r.state.unwrap_or_default();
-                    Ok(Some((
-                        id,
-                        ContainerDetail {
-                            exit_code: state.exit_code,
-                            oom_killed: state.oom_killed.unwrap_or(false),
-                            restart_count: r.restart_count.unwrap_or(0),
-                            error: state.error.filter(|e| !e.is_empty()),
-                        },
-                    )))
-                }
-                Err(e) if is_not_found(&e) => Ok(None),
-                Err(e) => Err(RuntimeError::api(format!("inspect container {name}"), e)),
-            }
-        })
-        .buffer_unordered(8)
-        .try_filter_map(|x| async move { Ok(x) })
-        .try_collect()
-        .await
+    runtime.backend().details(containers).await
 }
 
 /// Observes everything once and computes the status of every tenant (or of `tenants`), with
@@ -100,7 +70,7 @@ pub async fn gather(
     Ok(Report {
         revision: revision.map(str::to_string),
         namespace: runtime.namespace().to_string(),
-        runtime: runtime.kind(),
+        runtime: observed.runtime.kind,
         error,
         summary: Summary::of(&statuses),
         tenants: statuses,

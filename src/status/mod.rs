@@ -16,7 +16,8 @@ pub use gather::{StatusError, container_details, gather};
 use crate::model::quantity::format_bytes;
 use crate::model::{DesiredState, TenantState};
 use crate::plan::{Change, ObservedState, Plan, Resource};
-use crate::runtime::{ContainerState, ObservedContainer, container_name};
+pub use crate::runtime::types::ContainerDetail;
+use crate::runtime::types::{ContainerState, ObservedContainer, container_name};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -66,17 +67,6 @@ impl Health {
             Health::Unknown => "Unknown",
         }
     }
-}
-
-/// What `docker inspect` says about a container beyond its state; fetched only for containers
-/// that are not running, since only they need it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ContainerDetail {
-    pub exit_code: Option<i64>,
-    pub oom_killed: bool,
-    pub restart_count: i64,
-    /// The engine's error for a container that failed to start.
-    pub error: Option<String>,
 }
 
 /// One tenant's row of `tenantctl status`.

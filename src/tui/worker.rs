@@ -1195,18 +1195,13 @@ async fn restart(shared: &Shared, slug: &str) -> Result<String, String> {
         }
         Err(e) => return Err(e.to_string()),
     };
-    let swarm = container.service.is_some();
     let result = async {
-        if swarm {
-            // A rolling restart: one task at a time, the new one healthy before the old stops.
-            shared.runtime.restart_service(&container.name).await
-        } else {
-            shared
-                .runtime
-                .restart_container(&container.id, RESTART_TIMEOUT)
-                .await
-        }
-        .map_err(|e| e.to_string())?;
+        let done = shared
+            .runtime
+            .backend()
+            .restart(&container, RESTART_TIMEOUT)
+            .await
+            .map_err(|e| e.to_string())?;
         shared
             .store
             .record_event(
@@ -1216,17 +1211,12 @@ async fn restart(shared: &Shared, slug: &str) -> Result<String, String> {
                 "restarted from the dashboard",
             )
             .await
-            .map_err(|e| format!("restarted, but recording the event failed: {e}"))
+            .map_err(|e| format!("restarted, but recording the event failed: {e}"))?;
+        Ok(done)
     }
     .await;
     lock.release().await;
-    result.map(|()| match swarm {
-        true => format!(
-            "service {} is restarting, one task at a time",
-            container.name
-        ),
-        false => format!("container {} restarted", container.name),
-    })
+    result
 }
 
 #[cfg(test)]

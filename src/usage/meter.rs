@@ -3,16 +3,16 @@
 
 use futures_util::{StreamExt, stream};
 use serde::Serialize;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::UsageError;
-use super::site::{SITE_TIMEOUT, SiteCounters, fetch_counters, loopback_addr};
+use super::site::{SITE_TIMEOUT, SiteCounters};
 use super::threshold::{crossing, percent};
 use super::time::{day_key, month_key};
 use crate::model::DesiredState;
 use crate::model::quantity::format_bytes;
-use crate::runtime::{ContainerStats, ObservedContainer, Runtime, StatsMode};
+use crate::runtime::Runtime;
+use crate::runtime::types::{ContainerStats, ObservedContainer, SiteQuery, StatsMode};
 use crate::store::{RollupReport, Store, UsageSample};
 
 /// Raw samples are kept this long by default; rollups are kept.
@@ -120,24 +120,14 @@ pub async fn meter_once_with(
         }
     }
 
-    // Owned addresses, so the stream's future is Send (the loop also runs inside the dashboard's tasks).
-    let targets: Vec<(String, Result<SiteTarget, String>)> = sampled
+    // Owned containers and queries, so the stream's future is Send (the loop also runs inside
+    // the dashboard's tasks).
+    let queries: Vec<(ObservedContainer, SiteQuery)> = sampled
         .iter()
-        .map(|(c, _)| {
-            let tenant = c.tenant.clone().unwrap_or_default();
-            (tenant, site_target(c, desired))
-        })
+        .map(|(c, _)| (c.clone(), site_query(c, desired, options.site_timeout)))
         .collect();
-    let timeout = options.site_timeout;
-    let counters: Vec<Result<SiteCounters, String>> = stream::iter(targets)
-        .map(|(tenant, target)| async move {
-            match target? {
-                SiteTarget::Loopback(addr) => site_counters(&tenant, addr, timeout).await,
-                SiteTarget::Exec { container, port } => {
-                    task_counters(runtime, &tenant, &container, port, timeout).await
-                }
-            }
-        })
+    let counters: Vec<Result<SiteCounters, String>> = stream::iter(queries)
+        .map(|(c, query)| async move { runtime.backend().site_counters(&c, &query).await })
         .buffered(SITE_CONCURRENCY)
         .collect()
         .await;
@@ -201,94 +191,19 @@ fn sample(
     }
 }
 
-/// Where the meter reads a site's counters.
-enum SiteTarget {
-    /// A port published on this host's loopback.
-    Loopback(SocketAddr),
-    /// A swarm task on this node without a published port: `tenantctl site-usage` run inside it.
-    Exec { container: String, port: u16 },
-}
-
-fn site_target(c: &ObservedContainer, desired: &DesiredState) -> Result<SiteTarget, String> {
-    let Some(service) = c.service.as_ref().filter(|_| c.published_ports.is_empty()) else {
-        return site_addr(c, desired).map(SiteTarget::Loopback);
-    };
-    let theme = c
-        .tenant
-        .as_deref()
-        .and_then(|t| desired.tenants.get(t))
-        .and_then(|t| desired.themes.get(&t.theme));
-    // Only the built-in image carries tenantctl to run inside the task.
-    let Some(theme) = theme.filter(|th| th.image.is_none()) else {
-        return Err("no published port, and the theme's own image has no counters to read".into());
-    };
-    let container = service
-        .local_containers
-        .first()
-        .ok_or("no task of this service runs on this node")?;
-    Ok(SiteTarget::Exec {
-        container: container.clone(),
-        port: theme.port,
-    })
-}
-
-/// The counters of the site in a local task, read by exec, checked to be `tenant`'s.
-async fn task_counters(
-    runtime: &Runtime,
-    tenant: &str,
-    container: &str,
-    port: u16,
-    timeout: Duration,
-) -> Result<SiteCounters, String> {
-    let cmd = vec![
-        "/tenantctl".to_string(),
-        "site-usage".to_string(),
-        port.to_string(),
-    ];
-    let (out, _) = runtime
-        .exec_capture(container, cmd, timeout + Duration::from_secs(2))
-        .await
-        .map_err(|e| e.to_string())?;
-    let counters = super::site::parse_site_usage(&out)?;
-    match &counters.tenant {
-        Some(t) if t != tenant => Err(format!("task {container} answers for tenant `{t}`")),
-        _ => Ok(counters),
-    }
-}
-
-/// The loopback address of the tenant's site: the published port of its theme's port.
-fn site_addr(c: &ObservedContainer, desired: &DesiredState) -> Result<SocketAddr, String> {
-    let tenant = c.tenant.as_deref().unwrap_or_default();
-    let theme_port = desired
+/// What git says about the site whose counters the meter reads.
+fn site_query(c: &ObservedContainer, desired: &DesiredState, timeout: Duration) -> SiteQuery {
+    let tenant = c.tenant.clone().unwrap_or_default();
+    let theme = desired
         .tenants
-        .get(tenant)
-        .and_then(|t| desired.themes.get(&t.theme))
-        .map(|th| th.port);
-    let port = c
-        .published_ports
-        .iter()
-        .find(|p| Some(p.container_port) == theme_port)
-        .or_else(|| c.published_ports.first())
-        .ok_or("no published port")?;
-    loopback_addr(port).ok_or_else(|| {
-        format!(
-            "port {} is published on {} only, not on loopback",
-            port.host_port, port.host_ip
-        )
-    })
-}
-
-/// The site's counters over loopback, checked to be `tenant`'s.
-async fn site_counters(
-    tenant: &str,
-    addr: SocketAddr,
-    timeout: Duration,
-) -> Result<SiteCounters, String> {
-    let counters = fetch_counters(addr, timeout).await?;
-    // A port taken over by another tenant's site must not hand its counters over.
-    match &counters.tenant {
-        Some(t) if t != tenant => Err(format!("{addr} answers for tenant `{t}`")),
-        _ => Ok(counters),
+        .get(&tenant)
+        .and_then(|t| desired.themes.get(&t.theme));
+    SiteQuery {
+        theme_port: theme.map(|th| th.port),
+        // Only the built-in image carries tenantctl to run inside a task.
+        builtin_image: theme.is_some_and(|th| th.image.is_none()),
+        tenant,
+        timeout,
     }
 }
 

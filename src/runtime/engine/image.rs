@@ -10,7 +10,15 @@ use bollard::query_parameters::{BuildImageOptionsBuilder, RemoveImageOptionsBuil
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
-use super::RuntimeError;
+use bollard::models::CreateImageInfo;
+use bollard::query_parameters::CreateImageOptionsBuilder;
+
+use super::Engine;
+use crate::runtime::error::describe;
+use crate::runtime::{RuntimeError, is_not_found};
+
+/// Image label with the size, mtime and inode of the binary the site image was built from.
+pub const LABEL_EXE_FINGERPRINT: &str = "tenantctl.exe-fingerprint";
 
 /// Label holding the hash of the build context, so an unchanged image is not rebuilt.
 pub const LABEL_CONTEXT_HASH: &str = "tenantctl.image-context-sha256";
@@ -174,7 +182,7 @@ async fn inspect_image_labels(
             image.id.unwrap_or_default(),
             image.config.and_then(|c| c.labels).unwrap_or_default(),
         ))),
-        Err(error) if super::is_not_found(&error) => Ok(None),
+        Err(error) if is_not_found(&error) => Ok(None),
         Err(error) => Err(RuntimeError::api(format!("inspect image {tag}"), error)),
     }
 }
@@ -518,9 +526,140 @@ pub(crate) fn elf_interpreter(elf: &[u8]) -> Option<String> {
     None
 }
 
+/// `fromImage` and `tag` for a pull: without them the engine would pull every tag.
+pub fn pull_reference(reference: &str) -> (String, Option<String>) {
+    if reference.contains('@') {
+        return (reference.to_string(), None);
+    }
+    let name_start = reference.rfind('/').map_or(0, |i| i + 1);
+    match reference[name_start..].rfind(':') {
+        Some(colon) => {
+            let at = name_start + colon;
+            (
+                reference[..at].to_string(),
+                Some(reference[at + 1..].to_string()),
+            )
+        }
+        None => (reference.to_string(), Some("latest".to_string())),
+    }
+}
+
+/// One human line of pull progress, e.g. `a1b2c3: Downloading 1048576/5242880`.
+pub fn progress_line(info: &CreateImageInfo) -> Option<String> {
+    let status = info.status.as_deref()?.trim();
+    if status.is_empty() {
+        return None;
+    }
+    let mut line = match info.id.as_deref() {
+        Some(id) if !id.is_empty() => format!("{id}: {status}"),
+        _ => status.to_string(),
+    };
+    if let Some(detail) = &info.progress_detail
+        && let (Some(current), Some(total)) = (detail.current, detail.total)
+        && total > 0
+    {
+        line.push_str(&format!(" {current}/{total}"));
+    }
+    Some(line)
+}
+
+/// `len-mtime.nsec-inode` of the running binary; None when it cannot be read (replaced on disk).
+fn exe_fingerprint() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let exe = std::env::current_exe().ok()?;
+    let meta = std::fs::metadata(exe).ok()?;
+    Some(format!(
+        "{}-{}.{:09}-{}",
+        meta.size(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ino()
+    ))
+}
+
+impl Engine {
+    /// Make sure `reference` is on this host: nothing when present, else pull it, telling
+    /// `progress` each status line. Without a registry the error says to build or load it.
+    pub async fn ensure_image(
+        &self,
+        reference: &str,
+        mut progress: impl FnMut(&str),
+    ) -> Result<(), RuntimeError> {
+        if image_exists(self.docker(), reference).await? {
+            return Ok(());
+        }
+        let unavailable = |reason: String| RuntimeError::ImageUnavailable {
+            reference: reference.to_string(),
+            reason,
+        };
+        let (from_image, tag) = pull_reference(reference);
+        let mut options = CreateImageOptionsBuilder::default().from_image(&from_image);
+        if let Some(tag) = &tag {
+            options = options.tag(tag);
+        }
+        let mut stream = self
+            .docker()
+            .create_image(Some(options.build()), None, None);
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(message) =
+                        info.error_detail.as_ref().and_then(|d| d.message.clone())
+                    {
+                        return Err(unavailable(message));
+                    }
+                    if let Some(line) = progress_line(&info) {
+                        progress(&line);
+                    }
+                }
+                Err(bollard::errors::Error::DockerStreamError { error }) => {
+                    return Err(unavailable(error));
+                }
+                Err(bollard::errors::Error::DockerResponseServerError { message, .. }) => {
+                    return Err(unavailable(message));
+                }
+                Err(error) => return Err(unavailable(describe(&error))),
+            }
+        }
+        if image_exists(self.docker(), reference).await? {
+            Ok(())
+        } else {
+            Err(unavailable(
+                "the pull finished but the image is not there".to_string(),
+            ))
+        }
+    }
+
+    /// Build image `tag` (the built-in site image; the tag comes from the planner) from the
+    /// running binary unless it was already built from this very binary. Returns the image id.
+    /// Cheap when present: one stat and one inspect, no hashing of the binary.
+    pub async fn ensure_site_image(&self, tag: &str) -> Result<String, RuntimeError> {
+        let fingerprint = exe_fingerprint();
+        if let Some(fingerprint) = &fingerprint {
+            match self.docker().inspect_image(tag).await {
+                Ok(image) => {
+                    let labels = image.config.and_then(|c| c.labels).unwrap_or_default();
+                    if labels.get(LABEL_EXE_FINGERPRINT) == Some(fingerprint) {
+                        return Ok(image.id.unwrap_or_default());
+                    }
+                }
+                Err(error) if is_not_found(&error) => {}
+                Err(error) => return Err(RuntimeError::api(format!("inspect image {tag}"), error)),
+            }
+        }
+        // Without a fingerprint the build's own content hash still avoids needless rebuilds.
+        let labels: BTreeMap<String, String> = fingerprint
+            .map(|f| (LABEL_EXE_FINGERPRINT.to_string(), f))
+            .into_iter()
+            .collect();
+        build_self_image(self.docker(), tag, &labels).await
+    }
+}
+
 #[cfg(test)]
 mod unit_tests {
     use super::*;
+    use bollard::models::ProgressDetail;
 
     #[test]
     fn ldd_output_is_parsed() {
@@ -700,5 +839,55 @@ mod unit_tests {
             "{files:?}"
         );
         Ok(())
+    }
+
+    #[test]
+    fn pull_reference_never_pulls_all_tags() {
+        let split = |r: &str| pull_reference(r);
+        assert_eq!(split("alpine"), ("alpine".into(), Some("latest".into())));
+        assert_eq!(split("alpine:3.20"), ("alpine".into(), Some("3.20".into())));
+        assert_eq!(
+            split("localhost:5000/shop"),
+            ("localhost:5000/shop".into(), Some("latest".into()))
+        );
+        assert_eq!(
+            split("localhost:5000/team/shop:4.2"),
+            ("localhost:5000/team/shop".into(), Some("4.2".into()))
+        );
+        let digest = "shop@sha256:0123456789abcdef";
+        assert_eq!(split(digest), (digest.into(), None));
+    }
+
+    #[test]
+    fn progress_lines_are_readable() {
+        let info = CreateImageInfo {
+            id: Some("a1b2c3".into()),
+            status: Some("Downloading".into()),
+            progress_detail: Some(ProgressDetail {
+                current: Some(1024),
+                total: Some(4096),
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            progress_line(&info).as_deref(),
+            Some("a1b2c3: Downloading 1024/4096")
+        );
+        let plain = CreateImageInfo {
+            status: Some("Pulling from library/alpine".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            progress_line(&plain).as_deref(),
+            Some("Pulling from library/alpine")
+        );
+        assert_eq!(progress_line(&CreateImageInfo::default()), None);
+    }
+
+    #[test]
+    fn the_exe_fingerprint_is_stable() {
+        let a = exe_fingerprint();
+        assert!(a.is_some());
+        assert_eq!(a, exe_fingerprint());
     }
 }

@@ -20,7 +20,7 @@ const SLEEP_ENV: &str = "TENANTCTL_RC_SLEEP";
 /// Env var that makes [`container_sleeper`] print a line and exit with its value.
 const EXIT_ENV: &str = "TENANTCTL_RC_EXIT";
 /// The libtest path of [`container_sleeper`], the fixture image's entrypoint argument.
-const SLEEPER: &str = "runtime::change_tests::container_sleeper";
+const SLEEPER: &str = "runtime::docker::tests::container_sleeper";
 
 /// The process of the fixture image: sleeps, or exits with a code, as its env says.
 #[test]
@@ -38,13 +38,78 @@ fn container_sleeper() {
     }
 }
 
-use super::tests::{Cleanup, unique_suffix};
+use crate::runtime::SubnetPool;
+use crate::runtime::engine::{
+    LABEL_EXE_FINGERPRINT, SELF_PATH_IN_IMAGE, build_scratch_image, self_image_files,
+};
+use crate::runtime::tests::{Cleanup, unique_suffix};
+use crate::runtime::types::*;
+
+/// What these tests drive beside the trait: fixtures by name, and the engine calls under it.
+impl DockerBackend {
+    async fn connect(namespace: &str) -> Result<DockerBackend, RuntimeError> {
+        Ok(DockerBackend::new(
+            Engine::connect_default(namespace).await?,
+        ))
+    }
+
+    fn labels_for(&self, tenant: &str) -> BTreeMap<String, String> {
+        managed_labels(self.namespace(), tenant)
+    }
+
+    fn container_name(&self, slug: &str) -> String {
+        container_name(self.namespace(), slug)
+    }
+
+    fn network_name(&self, slug: &str) -> String {
+        network_name(self.namespace(), slug)
+    }
+
+    fn volume_name(&self, slug: &str) -> String {
+        volume_name(self.namespace(), slug)
+    }
+
+    async fn observe(&self) -> Result<ObservedRuntime, RuntimeError> {
+        self.observe_scope(None).await
+    }
+
+    async fn create_network(
+        &self,
+        name: &str,
+        subnet: Ipv4Net,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<EnsuredNetwork, RuntimeError> {
+        self.engine
+            .create_network(name, subnet, labels, "bridge")
+            .await
+    }
+
+    async fn create_volume(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<bool, RuntimeError> {
+        self.engine.create_volume(name, labels).await
+    }
+
+    async fn purge_volume(&self, name: &str) -> Result<bool, RuntimeError> {
+        self.engine.purge_volume(name).await
+    }
+
+    async fn ensure_image(
+        &self,
+        reference: &str,
+        progress: impl FnMut(&str) + Send,
+    ) -> Result<(), RuntimeError> {
+        self.engine.ensure_image(reference, progress).await
+    }
+}
 
 /// The fixture image: this test binary FROM scratch, running [`container_sleeper`].
-async fn fixture_image(rt: &Runtime, cleanup: &mut Cleanup, tag: &str) -> TestResult {
+async fn fixture_image(rt: &DockerBackend, cleanup: &mut Cleanup, tag: &str) -> TestResult {
     cleanup.images.push(tag.to_string());
     let files = self_image_files()?;
-    let entrypoint: Vec<String> = [image::SELF_PATH_IN_IMAGE, "--ignored", "--exact", SLEEPER]
+    let entrypoint: Vec<String> = [SELF_PATH_IN_IMAGE, "--ignored", "--exact", SLEEPER]
         .iter()
         .map(|s| s.to_string())
         .collect();
@@ -56,7 +121,7 @@ async fn fixture_image(rt: &Runtime, cleanup: &mut Cleanup, tag: &str) -> TestRe
 /// Create a tenant network on the lowest free /28 of the default pool, as apply will: when a
 /// parallel run takes that subnet first, the overlap error moves us on to the next one.
 async fn tenant_network(
-    rt: &Runtime,
+    rt: &DockerBackend,
     cleanup: &mut Cleanup,
     slug: &str,
 ) -> Result<EnsuredNetwork, Box<dyn std::error::Error>> {
@@ -80,7 +145,7 @@ async fn tenant_network(
 
 /// A network or volume without tenantctl's labels, made behind the runtime's back.
 async fn foreign_network(
-    rt: &Runtime,
+    rt: &DockerBackend,
     cleanup: &mut Cleanup,
     name: &str,
 ) -> Result<(), Box<dyn std::error::Error>> {
@@ -114,7 +179,7 @@ async fn foreign_network(
     Err(format!("no free subnet for {name}").into())
 }
 
-fn spec_for(rt: &Runtime, slug: &str, image: &str, env: &[(&str, &str)]) -> ContainerSpec {
+fn spec_for(rt: &DockerBackend, slug: &str, image: &str, env: &[(&str, &str)]) -> ContainerSpec {
     ContainerSpec {
         name: rt.container_name(slug),
         image: image.to_string(),
@@ -130,7 +195,7 @@ fn spec_for(rt: &Runtime, slug: &str, image: &str, env: &[(&str, &str)]) -> Cont
         // The test binary lists its tests and exits 0: a check that passes without a shell.
         health_cmd: vec![
             "CMD".to_string(),
-            image::SELF_PATH_IN_IMAGE.to_string(),
+            SELF_PATH_IN_IMAGE.to_string(),
             "--list".to_string(),
         ],
         health_interval_seconds: 1,
@@ -143,7 +208,7 @@ fn spec_for(rt: &Runtime, slug: &str, image: &str, env: &[(&str, &str)]) -> Cont
 #[tokio::test]
 async fn networks_and_volumes_are_idempotent_and_only_ours() -> TestResult {
     let ns = format!("rc-test-{}", unique_suffix());
-    let rt = Runtime::connect(&ns).await?;
+    let rt = DockerBackend::connect(&ns).await?;
     let mut cleanup = Cleanup::default();
 
     // Network: twice gives the same one; the second call creates nothing.
@@ -271,7 +336,7 @@ async fn networks_and_volumes_are_idempotent_and_only_ours() -> TestResult {
 async fn containers_are_created_secured_started_checked_and_removed() -> TestResult {
     let suffix = unique_suffix();
     let ns = format!("rc-test-{suffix}");
-    let rt = Runtime::connect(&ns).await?;
+    let rt = DockerBackend::connect(&ns).await?;
     let mut cleanup = Cleanup::default();
     let tag = format!("tenantctl-rc-test:{suffix}");
     fixture_image(&rt, &mut cleanup, &tag).await?;
@@ -407,7 +472,7 @@ async fn containers_are_created_secured_started_checked_and_removed() -> TestRes
     let mut sick_spec = spec_for(&rt, "sick", &tag, &[(SLEEP_ENV, "1")]);
     sick_spec.health_cmd = vec![
         "CMD".to_string(),
-        image::SELF_PATH_IN_IMAGE.to_string(),
+        SELF_PATH_IN_IMAGE.to_string(),
         "--no-such-option".to_string(),
     ];
     let sick = rt
@@ -586,7 +651,7 @@ async fn containers_are_created_secured_started_checked_and_removed() -> TestRes
 
 #[tokio::test]
 async fn ensure_image_of_a_missing_reference_fails_fast_and_clearly() -> TestResult {
-    let rt = Runtime::connect(&format!("rc-test-{}", unique_suffix())).await?;
+    let rt = DockerBackend::connect(&format!("rc-test-{}", unique_suffix())).await?;
     let reference = format!("tenantctl-rc-missing-{}:1", unique_suffix());
     let started = Instant::now();
     let mut lines = Vec::new();
@@ -622,7 +687,7 @@ async fn ensure_image_of_a_missing_reference_fails_fast_and_clearly() -> TestRes
 
 #[tokio::test]
 async fn site_image_is_built_once_per_binary() -> TestResult {
-    let rt = Runtime::connect(&format!("rc-test-{}", unique_suffix())).await?;
+    let rt = DockerBackend::connect(&format!("rc-test-{}", unique_suffix())).await?;
     let mut cleanup = Cleanup::default();
     let tag = format!("tenantctl-rc-site:{}", unique_suffix());
     cleanup.images.push(tag.clone());
@@ -645,9 +710,6 @@ async fn site_image_is_built_once_per_binary() -> TestResult {
         .await?
         .config
         .and_then(|c| c.entrypoint);
-    assert_eq!(
-        entrypoint,
-        Some(vec![image::SELF_PATH_IN_IMAGE.to_string()])
-    );
+    assert_eq!(entrypoint, Some(vec![SELF_PATH_IN_IMAGE.to_string()]));
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! The container a tenant should have, as the planner computes it and the runtime creates it.
+//! The workload a tenant should have, as the planner computes it and a backend creates it.
 
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -24,4 +24,21 @@ pub struct ContainerSpec {
     pub cap_add: Vec<String>,
     pub network: String,
     pub volume: String,
+}
+
+/// The parts of a service that are not in the container spec (and not in its hash).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceShape {
+    /// 0 runs no task (a suspended tenant).
+    pub replicas: u32,
+    pub constraints: Vec<String>,
+    pub reserved_nano_cpus: Option<i64>,
+    pub reserved_memory_bytes: Option<i64>,
+    /// Keep this published port across updates (the routing mesh chose it at create).
+    pub published_port: Option<u16>,
+}
+
+/// Whether `spec` asks for a port swarm can publish: on every address, not loopback only.
+pub fn publishes(spec: &ContainerSpec) -> bool {
+    matches!(spec.publish_address.as_str(), "0.0.0.0" | "::" | "")
 }

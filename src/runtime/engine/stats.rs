@@ -8,47 +8,17 @@
 
 use std::time::Duration;
 
+use super::Engine;
+use crate::runtime::RuntimeError;
+use crate::runtime::types::{ContainerStats, StatsMode, cpu_percent_from};
 use bollard::models::{ContainerBlkioStats, ContainerCpuStats, ContainerStatsResponse};
 use bollard::query_parameters::StatsOptionsBuilder;
-use futures_util::{StreamExt, stream};
-use serde::Serialize;
-
-use super::{ObservedContainer, Runtime, RuntimeError};
+use futures_util::StreamExt;
 
 /// How many stats requests run at once (each holds an engine connection for about a second).
 pub const STATS_CONCURRENCY: usize = 8;
 /// A container whose stats take longer than this is skipped for this pass.
 pub const STATS_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// What the engine reports about one container at one moment.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct ContainerStats {
-    /// Percent of one CPU over the engine's sampling interval; None without a previous read.
-    pub cpu_percent: Option<f64>,
-    /// Cumulative CPU time of the container, in nanoseconds.
-    pub cpu_total_ns: u64,
-    /// Cumulative CPU time of the host, in nanoseconds (Linux only).
-    pub system_cpu_ns: Option<u64>,
-    pub online_cpus: Option<u32>,
-    /// Memory in use, minus the page cache the kernel can reclaim (as `docker stats` shows it).
-    pub memory_bytes: u64,
-    /// The container's memory limit (the host's memory when unlimited).
-    pub memory_limit_bytes: u64,
-    /// Summed over every interface.
-    pub net_rx_bytes: u64,
-    pub net_tx_bytes: u64,
-    pub blk_read_bytes: u64,
-    pub blk_write_bytes: u64,
-}
-
-/// How to ask the engine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatsMode {
-    /// The engine reads twice about a second apart and sends both: CPU percent is known.
-    TwoReads,
-    /// One read, returned at once (API ≥ 1.41); CPU percent only from two of our samples.
-    OneShot,
-}
 
 /// Percent of one CPU between two readings, the Docker CLI's formula:
 /// `container delta / host delta × online CPUs × 100`. None when the host delta is unknown or zero.
@@ -75,31 +45,6 @@ pub fn cpu_percent(cpu: &ContainerCpuStats, precpu: &ContainerCpuStats) -> Optio
         })
         .unwrap_or(1.0);
     cpu_percent_from(total, pre_total, system, pre_system, online)
-}
-
-/// Percent of one CPU between two of our own samples of the same container.
-pub fn cpu_percent_between(before: &ContainerStats, after: &ContainerStats) -> Option<f64> {
-    let online = f64::from(after.online_cpus.filter(|&n| n > 0).unwrap_or(1));
-    cpu_percent_from(
-        after.cpu_total_ns,
-        before.cpu_total_ns,
-        after.system_cpu_ns?,
-        before.system_cpu_ns?,
-        online,
-    )
-}
-
-fn cpu_percent_from(
-    total: u64,
-    pre_total: u64,
-    system: u64,
-    pre_system: u64,
-    online: f64,
-) -> Option<f64> {
-    // A restart resets the container's counter: no meaningful delta then.
-    let cpu_delta = total.checked_sub(pre_total)?;
-    let system_delta = system.checked_sub(pre_system).filter(|&d| d > 0)?;
-    Some(cpu_delta as f64 / system_delta as f64 * online * 100.0)
 }
 
 /// Turns the engine's answer into the numbers the meter stores.
@@ -172,7 +117,7 @@ fn blkio(b: &ContainerBlkioStats) -> (u64, u64) {
     (read, write)
 }
 
-impl Runtime {
+impl Engine {
     /// One stats reading of a container (by name or id).
     pub async fn container_stats(
         &self,
@@ -199,83 +144,12 @@ impl Runtime {
             Ok(Some(Ok(s))) => Ok(parse_stats(&s)),
         }
     }
-
-    /// Stats of each given container that is running, at most [`STATS_CONCURRENCY`] at once,
-    /// in the order given. One failing container does not fail the others.
-    pub async fn stats_of(
-        &self,
-        containers: &[ObservedContainer],
-        mode: StatsMode,
-    ) -> Vec<(ObservedContainer, Result<ContainerStats, RuntimeError>)> {
-        let running: Vec<ObservedContainer> = containers
-            .iter()
-            .filter(|c| c.state.is_running())
-            .cloned()
-            .collect();
-        stream::iter(running)
-            .map(|c| async move {
-                let result = match &c.service {
-                    None => self.container_stats(&c.id, mode).await,
-                    Some(service) => {
-                        self.service_stats(&c.name, &service.local_containers, mode)
-                            .await
-                    }
-                };
-                (c, result)
-            })
-            .buffered(STATS_CONCURRENCY)
-            .collect()
-            .await
-    }
-
-    /// A service's tasks on this node read as one tenant: CPU, network and I/O summed, memory
-    /// the largest task's (each task has the plan's limit, so that is the one near its cap).
-    async fn service_stats(
-        &self,
-        service: &str,
-        tasks: &[String],
-        mode: StatsMode,
-    ) -> Result<ContainerStats, RuntimeError> {
-        if tasks.is_empty() {
-            return Err(RuntimeError::NotFound {
-                kind: "running task on this node of service",
-                name: service.to_string(),
-            });
-        }
-        let mut readings = Vec::new();
-        for id in tasks {
-            readings.push(self.container_stats(id, mode).await?);
-        }
-        Ok(combine(readings))
-    }
-}
-
-/// Several tasks' readings as one: sums, except memory (the largest task, with its limit).
-pub fn combine(readings: Vec<ContainerStats>) -> ContainerStats {
-    let mut out = ContainerStats::default();
-    for r in readings {
-        out.cpu_percent = match (out.cpu_percent, r.cpu_percent) {
-            (Some(a), Some(b)) => Some(a + b),
-            (a, b) => a.or(b),
-        };
-        out.cpu_total_ns += r.cpu_total_ns;
-        out.system_cpu_ns = out.system_cpu_ns.or(r.system_cpu_ns);
-        out.online_cpus = out.online_cpus.or(r.online_cpus);
-        if r.memory_bytes >= out.memory_bytes {
-            out.memory_bytes = r.memory_bytes;
-            out.memory_limit_bytes = r.memory_limit_bytes;
-        }
-        out.net_rx_bytes += r.net_rx_bytes;
-        out.net_tx_bytes += r.net_tx_bytes;
-        out.blk_read_bytes += r.blk_read_bytes;
-        out.blk_write_bytes += r.blk_write_bytes;
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::types::cpu_percent_between;
 
     /// `GET /containers/{id}/stats?stream=false` from a cgroup v1 engine (20.10, API 1.41),
     /// trimmed to the fields the meter reads, with the engine's second read in `precpu_stats`.

@@ -1,0 +1,211 @@
+//! Blue/green replacement of a tenant's container, written once over the few container steps it
+//! needs, so its order is tested without an engine (a fake [`ReplaceSteps`] records the calls).
+
+use async_trait::async_trait;
+
+use crate::runtime::RuntimeError;
+use crate::runtime::types::{Applied, Workload};
+
+/// The container steps a replacement is made of.
+#[async_trait]
+pub trait ReplaceSteps: Send + Sync {
+    /// Remove a container by id or name, killing it if it runs; false when it was not there.
+    async fn remove(&self, id_or_name: &str) -> Result<bool, RuntimeError>;
+    /// Create (not start) container `name` of `workload`; returns its id.
+    async fn create(&self, workload: &Workload, name: &str) -> Result<String, RuntimeError>;
+    async fn start(&self, id: &str) -> Result<(), RuntimeError>;
+    /// Wait until the started container answers its health path; returns the site's URL.
+    async fn wait_ready(&self, workload: &Workload, id: &str) -> Result<String, RuntimeError>;
+    async fn rename(&self, id: &str, name: &str) -> Result<(), RuntimeError>;
+}
+
+/// Replaces container `old` by one of `workload`'s spec: `<name>-next` is created, started and
+/// must answer before `old` is removed and the new one renamed to `<name>`. If it does not
+/// answer, it is removed and `old` was never touched ([`RuntimeError::ReplacementFailed`]).
+pub async fn replace(
+    steps: &impl ReplaceSteps,
+    workload: &Workload,
+    old: Option<&str>,
+    why: &str,
+) -> Result<Applied, RuntimeError> {
+    let name = workload.spec.name.as_str();
+    let next = format!("{name}-next");
+    // A `-next` left by an interrupted apply is ours and stale.
+    steps.remove(&next).await?;
+    let new_id = steps.create(workload, &next).await?;
+    let url = if workload.running {
+        let ready = async {
+            steps.start(&new_id).await?;
+            steps.wait_ready(workload, &new_id).await
+        }
+        .await;
+        match ready {
+            Ok(url) => Some(url),
+            Err(error) => {
+                let _ = steps.remove(&new_id).await;
+                return Err(RuntimeError::ReplacementFailed {
+                    error: Box::new(error),
+                });
+            }
+        }
+    } else {
+        None
+    };
+    if let Some(old) = old {
+        steps.remove(old).await?;
+    }
+    steps.rename(&new_id, name).await?;
+    let healthy = url
+        .as_deref()
+        .map(|u| format!(", healthy at {u}"))
+        .unwrap_or_default();
+    Ok(Applied::new(format!("-/+ replaced ({why}){healthy}"), url))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::types::{ContainerSpec, ServiceShape};
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    /// Records every step; the new container answers only when `answers` is set.
+    #[derive(Default)]
+    struct Recorder {
+        calls: Mutex<Vec<String>>,
+        answers: bool,
+    }
+
+    impl Recorder {
+        fn note(&self, call: String) {
+            if let Ok(mut calls) = self.calls.lock() {
+                calls.push(call);
+            }
+        }
+
+        fn calls(&self) -> Vec<String> {
+            self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+        }
+    }
+
+    #[async_trait]
+    impl ReplaceSteps for Recorder {
+        async fn remove(&self, id_or_name: &str) -> Result<bool, RuntimeError> {
+            self.note(format!("remove {id_or_name}"));
+            Ok(true)
+        }
+        async fn create(&self, _: &Workload, name: &str) -> Result<String, RuntimeError> {
+            self.note(format!("create {name}"));
+            Ok("new".into())
+        }
+        async fn start(&self, id: &str) -> Result<(), RuntimeError> {
+            self.note(format!("start {id}"));
+            Ok(())
+        }
+        async fn wait_ready(&self, _: &Workload, id: &str) -> Result<String, RuntimeError> {
+            self.note(format!("wait {id}"));
+            match self.answers {
+                true => Ok("http://127.0.0.1:1234/".into()),
+                false => Err(RuntimeError::NotAnswering {
+                    reason: "no answer".into(),
+                }),
+            }
+        }
+        async fn rename(&self, id: &str, name: &str) -> Result<(), RuntimeError> {
+            self.note(format!("rename {id} {name}"));
+            Ok(())
+        }
+    }
+
+    fn workload(running: bool) -> Workload {
+        Workload {
+            tenant: "acme".into(),
+            spec: ContainerSpec {
+                name: "ns-acme".into(),
+                image: "x:1".into(),
+                env: Default::default(),
+                nano_cpus: 1,
+                memory_bytes: 1,
+                pids: 1,
+                port: 8080,
+                publish_address: "127.0.0.1".into(),
+                health_cmd: vec![],
+                health_interval_seconds: 1,
+                cap_add: vec![],
+                network: "ns-acme".into(),
+                volume: "ns-acme-data".into(),
+            },
+            labels: Default::default(),
+            extra_env: Default::default(),
+            shape: ServiceShape::default(),
+            running,
+            health_path: "/health".into(),
+            health_timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_old_container_goes_only_after_the_new_one_answers() {
+        let steps = Recorder {
+            answers: true,
+            ..Default::default()
+        };
+        let done = replace(&steps, &workload(true), Some("old"), "image changed").await;
+        assert_eq!(
+            steps.calls(),
+            [
+                "remove ns-acme-next",
+                "create ns-acme-next",
+                "start new",
+                "wait new",
+                "remove old",
+                "rename new ns-acme"
+            ]
+        );
+        let done = done.ok();
+        assert_eq!(
+            done.as_ref().map(|d| d.line.as_str()),
+            Some("-/+ replaced (image changed), healthy at http://127.0.0.1:1234/")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_replacement_that_does_not_answer_is_removed_and_the_old_one_kept() {
+        let steps = Recorder::default();
+        let done = replace(&steps, &workload(true), Some("old"), "image changed").await;
+        assert_eq!(
+            steps.calls(),
+            [
+                "remove ns-acme-next",
+                "create ns-acme-next",
+                "start new",
+                "wait new",
+                "remove new"
+            ]
+        );
+        let Err(error) = done else {
+            panic!("the replacement did not answer");
+        };
+        assert_eq!(error.to_string(), "no answer");
+        assert!(error.rollback_note().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_suspended_tenant_gets_a_stopped_replacement() {
+        let steps = Recorder::default();
+        let done = replace(&steps, &workload(false), Some("old"), "env changed").await;
+        assert_eq!(
+            steps.calls(),
+            [
+                "remove ns-acme-next",
+                "create ns-acme-next",
+                "remove old",
+                "rename new ns-acme"
+            ]
+        );
+        assert_eq!(
+            done.ok().map(|d| d.line),
+            Some("-/+ replaced (env changed)".to_string())
+        );
+    }
+}

@@ -1,0 +1,401 @@
+//! The container backend: each tenant is one container on this engine, on its own bridge
+//! network, published on loopback, replaced blue/green when its spec changes.
+
+pub mod bluegreen;
+mod body;
+mod containers;
+pub(crate) mod observe;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bollard::Docker;
+use futures_util::stream::BoxStream;
+use futures_util::{StreamExt, TryStreamExt, stream};
+use ipnet::Ipv4Net;
+
+use super::backend::{Backend, Say};
+use super::engine::{BodyOptions, Engine, LogOrigin, log_stream, loopback_counters};
+use super::types::{
+    Applied, ContainerDetail, ContainerState, ContainerStats, EnsuredNetwork, LogEvent, LogOptions,
+    ObservedContainer, ObservedRuntime, Reach, RuntimeKind, SiteQuery, StatsMode, Target, Workload,
+    container_name,
+};
+use super::{RuntimeError, is_not_found};
+use crate::usage::site::SiteCounters;
+
+pub use body::container_body;
+
+/// How long a stopped container has to exit before it is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many stopped containers are inspected at once for their details.
+const DETAIL_CONCURRENCY: usize = 8;
+
+/// Tenants as containers on one engine.
+#[derive(Debug, Clone)]
+pub struct DockerBackend {
+    engine: Engine,
+}
+
+impl DockerBackend {
+    pub fn new(engine: Engine) -> DockerBackend {
+        DockerBackend { engine }
+    }
+
+    /// The bollard client.
+    pub fn docker(&self) -> &Docker {
+        self.engine.docker()
+    }
+
+    pub fn namespace(&self) -> &str {
+        self.engine.namespace()
+    }
+
+    /// The inputs of [`container_body`] for this engine.
+    pub fn body_options(&self) -> BodyOptions {
+        self.engine.body_options()
+    }
+
+    fn check_ours(
+        &self,
+        kind: &'static str,
+        name: &str,
+        labels: Option<&HashMap<String, String>>,
+    ) -> Result<(), RuntimeError> {
+        self.engine.check_ours(kind, name, labels)
+    }
+
+    async fn inspect_volume_named(
+        &self,
+        name: &str,
+    ) -> Result<Option<bollard::models::Volume>, RuntimeError> {
+        self.engine.inspect_volume_named(name).await
+    }
+
+    /// Containers (all states), networks and volumes of this namespace, or of one tenant.
+    pub async fn observe_scope(
+        &self,
+        tenant: Option<&str>,
+    ) -> Result<ObservedRuntime, RuntimeError> {
+        let docker = self.docker();
+        let namespace = self.namespace();
+        self.engine
+            .observe(RuntimeKind::Docker, tenant, |filters| async move {
+                observe::observe_containers(docker, namespace, &filters).await
+            })
+            .await
+    }
+
+    /// Waits until the site answers its health path on the loopback published port.
+    async fn wait_ready(&self, workload: &Workload, id: &str) -> Result<String, RuntimeError> {
+        let not_answering = |reason: String| RuntimeError::NotAnswering { reason };
+        let port = workload.spec.port;
+        let deadline = Instant::now() + workload.health_timeout;
+        let host_port = loop {
+            if let Some((_, host_port)) = self.published_port(id, port).await? {
+                break host_port;
+            }
+            if Instant::now() > deadline {
+                return Err(not_answering(format!(
+                    "container {id} never published port {port}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let base = format!("http://127.0.0.1:{host_port}");
+        let health = format!("{base}{}", workload.health_path);
+        let mut delay = Duration::from_millis(20);
+        loop {
+            match crate::site::health_check(&health, Duration::from_secs(2)).await {
+                Ok(_) => return Ok(format!("{base}/")),
+                Err(why) => {
+                    if let Some(o) = self
+                        .observe_scope(Some(&workload.tenant))
+                        .await?
+                        .containers
+                        .iter()
+                        .find(|c| c.id == id)
+                        && !o.state.is_running()
+                    {
+                        let logs = self.container_logs_tail(id, 5).await.unwrap_or_default();
+                        return Err(not_answering(format!(
+                            "the container exited ({}) before answering {}: {}",
+                            o.state,
+                            workload.health_path,
+                            logs.join(" | ")
+                        )));
+                    }
+                    if Instant::now() > deadline {
+                        return Err(not_answering(format!(
+                            "{} did not answer within {}s: {why}",
+                            health,
+                            workload.health_timeout.as_secs()
+                        )));
+                    }
+                }
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(500));
+        }
+    }
+}
+
+/// Where a container answers: its first published port on this host's loopback.
+fn url_of(c: &ObservedContainer) -> Option<String> {
+    let port = c.published_ports.first()?;
+    Some(format!("http://127.0.0.1:{}/", port.host_port))
+}
+
+#[async_trait]
+impl bluegreen::ReplaceSteps for DockerBackend {
+    async fn remove(&self, id_or_name: &str) -> Result<bool, RuntimeError> {
+        self.remove_container(id_or_name, true).await
+    }
+
+    async fn create(&self, workload: &Workload, name: &str) -> Result<String, RuntimeError> {
+        self.create_container(&workload.spec, &workload.labels, &workload.extra_env, name)
+            .await
+    }
+
+    async fn start(&self, id: &str) -> Result<(), RuntimeError> {
+        self.start_container(id).await
+    }
+
+    async fn wait_ready(&self, workload: &Workload, id: &str) -> Result<String, RuntimeError> {
+        DockerBackend::wait_ready(self, workload, id).await
+    }
+
+    async fn rename(&self, id: &str, name: &str) -> Result<(), RuntimeError> {
+        self.rename_container(id, name).await
+    }
+}
+
+#[async_trait]
+impl Backend for DockerBackend {
+    fn namespace(&self) -> &str {
+        self.engine.namespace()
+    }
+
+    async fn observe(&self, tenant: Option<&str>) -> Result<ObservedRuntime, RuntimeError> {
+        self.observe_scope(tenant).await
+    }
+
+    async fn details(
+        &self,
+        workloads: &[ObservedContainer],
+    ) -> Result<HashMap<String, ContainerDetail>, RuntimeError> {
+        let docker = self.docker();
+        // Owned ids and names, so the stream's future is Send (the dashboard runs this in a task).
+        let stopped: Vec<(String, String)> = workloads
+            .iter()
+            .filter(|c| !c.state.is_running())
+            .map(|c| (c.id.clone(), c.name.clone()))
+            .collect();
+        stream::iter(stopped)
+            .map(|(id, name)| async move {
+                match docker.inspect_container(&id, None).await {
+                    Ok(r) => {
+                        let state = r.state.unwrap_or_default();
+                        Ok(Some((
+                            id,
+                            ContainerDetail {
+                                exit_code: state.exit_code,
+                                oom_killed: state.oom_killed.unwrap_or(false),
+                                restart_count: r.restart_count.unwrap_or(0),
+                                error: state.error.filter(|e| !e.is_empty()),
+                            },
+                        )))
+                    }
+                    Err(e) if is_not_found(&e) => Ok(None),
+                    Err(e) => Err(RuntimeError::api(format!("inspect container {name}"), e)),
+                }
+            })
+            .buffer_unordered(DETAIL_CONCURRENCY)
+            .try_filter_map(|x| async move { Ok(x) })
+            .try_collect()
+            .await
+    }
+
+    async fn stats(
+        &self,
+        workload: &ObservedContainer,
+        mode: StatsMode,
+    ) -> Result<ContainerStats, RuntimeError> {
+        self.engine.container_stats(&workload.id, mode).await
+    }
+
+    async fn site_counters(
+        &self,
+        workload: &ObservedContainer,
+        query: &SiteQuery,
+    ) -> Result<SiteCounters, String> {
+        loopback_counters(workload, query).await
+    }
+
+    fn logs<'a>(
+        &'a self,
+        workload: &ObservedContainer,
+        options: &LogOptions,
+    ) -> BoxStream<'a, Result<LogEvent, RuntimeError>> {
+        log_stream(
+            self.docker(),
+            LogOrigin::Container,
+            &workload.id,
+            &workload.name,
+            options,
+        )
+    }
+
+    async fn existing_subnets(&self) -> Result<BTreeSet<Ipv4Net>, RuntimeError> {
+        self.engine.existing_subnets().await
+    }
+
+    async fn ensure_network(
+        &self,
+        name: &str,
+        subnet: Ipv4Net,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<EnsuredNetwork, RuntimeError> {
+        self.engine
+            .create_network(name, subnet, labels, "bridge")
+            .await
+    }
+
+    async fn remove_network(&self, name: &str) -> Result<bool, RuntimeError> {
+        self.engine.remove_network(name, Duration::ZERO).await
+    }
+
+    async fn ensure_volume(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<bool, RuntimeError> {
+        self.engine.create_volume(name, labels).await
+    }
+
+    async fn ensure_image(&self, reference: &str, progress: Say<'_>) -> Result<(), RuntimeError> {
+        self.engine.ensure_image(reference, progress).await
+    }
+
+    async fn ensure_site_image(&self, tag: &str) -> Result<String, RuntimeError> {
+        self.engine.ensure_site_image(tag).await
+    }
+
+    async fn create(&self, workload: &Workload, name: &str) -> Result<Applied, RuntimeError> {
+        let id = self
+            .create_container(&workload.spec, &workload.labels, &workload.extra_env, name)
+            .await?;
+        if !workload.running {
+            return Ok(Applied::new(
+                "+ created (stopped: tenant is suspended)",
+                None,
+            ));
+        }
+        self.start_container(&id).await?;
+        let url = self.wait_ready(workload, &id).await?;
+        Ok(Applied::new(
+            format!("+ created, healthy at {url}"),
+            Some(url),
+        ))
+    }
+
+    async fn replace(
+        &self,
+        workload: &Workload,
+        target: Target<'_>,
+        why: &str,
+    ) -> Result<Applied, RuntimeError> {
+        bluegreen::replace(self, workload, target.id, why).await
+    }
+
+    async fn update(
+        &self,
+        workload: &Workload,
+        target: Target<'_>,
+        _why: &str,
+    ) -> Result<Applied, RuntimeError> {
+        let spec = &workload.spec;
+        self.update_limits(
+            target.id.unwrap_or_default(),
+            spec.nano_cpus,
+            spec.memory_bytes,
+            spec.pids,
+        )
+        .await?;
+        Ok(Applied::new("~ limits updated in place", None))
+    }
+
+    async fn start(
+        &self,
+        workload: &Workload,
+        target: Target<'_>,
+        say: Say<'_>,
+    ) -> Result<Applied, RuntimeError> {
+        let mut id = target.id.unwrap_or_default().to_string();
+        if let Err(e) = self.start_container(&id).await {
+            // A container that never ran holds nothing: when it cannot start (say its
+            // network was replaced after an interrupted apply), make it afresh.
+            let never_ran = target
+                .observed
+                .is_some_and(|o| o.id == id && o.state == ContainerState::Created);
+            if !never_ran {
+                return Err(e);
+            }
+            say(&format!("could not start ({e}); recreating it"));
+            self.remove_container(&id, true).await?;
+            id = self
+                .create_container(
+                    &workload.spec,
+                    &workload.labels,
+                    &workload.extra_env,
+                    target.name,
+                )
+                .await?;
+            self.start_container(&id).await?;
+        }
+        let url = self.wait_ready(workload, &id).await?;
+        Ok(Applied::new(
+            format!("> started, healthy at {url}"),
+            Some(url),
+        ))
+    }
+
+    async fn stop(&self, target: Target<'_>, _patience: Duration) -> Result<Applied, RuntimeError> {
+        self.stop_container(target.id.unwrap_or_default(), STOP_TIMEOUT)
+            .await?;
+        Ok(Applied::new(". stopped (nothing deleted)", None))
+    }
+
+    async fn remove(&self, target: Target<'_>) -> Result<bool, RuntimeError> {
+        self.remove_container(target.id.unwrap_or(target.name), true)
+            .await
+    }
+
+    async fn reach(&self, workload: &Workload, url: Option<String>) -> Result<Reach, RuntimeError> {
+        if let Some(url) = url {
+            return Ok(Reach::At(url));
+        }
+        // Nothing changed for the container: report where it answers.
+        let name = container_name(self.namespace(), &workload.tenant);
+        let observed = self.observe_scope(Some(&workload.tenant)).await?;
+        Ok(observed
+            .containers
+            .iter()
+            .find(|c| c.name == name)
+            .and_then(url_of)
+            .map_or(Reach::Nowhere, Reach::At))
+    }
+
+    async fn restart(
+        &self,
+        workload: &ObservedContainer,
+        timeout: Duration,
+    ) -> Result<String, RuntimeError> {
+        self.restart_container(&workload.id, timeout).await?;
+        Ok(format!("container {} restarted", workload.name))
+    }
+}

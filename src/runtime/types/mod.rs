@@ -1,0 +1,77 @@
+//! The runtime's plain types: what is observed, what is wanted, and the names and labels every
+//! managed object carries. No engine client here: the planner, status, the meter and the
+//! dashboard import only from this module, whatever backend runs the tenants.
+
+mod env;
+mod logs;
+mod observed;
+mod spec;
+mod stats;
+mod workload;
+
+pub use env::Env;
+pub use logs::{LogEnd, LogEvent, LogOptions, LogSource, Tail, pick_log_container, short_id};
+pub use observed::{
+    ContainerDetail, ContainerState, ObservedContainer, ObservedNetwork, ObservedRuntime,
+    ObservedService, ObservedVolume, PublishedPort, is_managed_by, label_filters, managed_labels,
+};
+pub use spec::{ContainerSpec, ServiceShape, builtin_site_image, publishes};
+pub use stats::{ContainerStats, StatsMode, combine, cpu_percent_between, cpu_percent_from};
+pub use workload::{Applied, EnsuredNetwork, HealthOutcome, Reach, SiteQuery, Target, Workload};
+
+/// `"true"` on every object tenantctl manages; nothing without it is ever touched.
+pub const LABEL_MANAGED: &str = "tenantctl.managed";
+/// The reconciler namespace that owns the object.
+pub const LABEL_NAMESPACE: &str = "tenantctl.namespace";
+/// The tenant slug the object belongs to.
+pub const LABEL_TENANT: &str = "tenantctl.tenant";
+/// Hash of everything that shapes the container.
+pub const LABEL_SPEC_HASH: &str = "tenantctl.spec-hash";
+/// Version of the hashing scheme, so a scheme change is not mistaken for drift.
+pub const LABEL_HASH_VERSION: &str = "tenantctl.spec-hash-version";
+/// Git commit that was applied.
+pub const LABEL_REVISION: &str = "tenantctl.revision";
+
+/// What a tenant runs as: a plain container on this engine, or a service of the swarm it manages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    #[default]
+    Docker,
+    Swarm,
+}
+
+impl RuntimeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuntimeKind::Docker => "docker",
+            RuntimeKind::Swarm => "swarm",
+        }
+    }
+}
+
+impl std::str::FromStr for RuntimeKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<RuntimeKind, String> {
+        match s.trim() {
+            "docker" => Ok(RuntimeKind::Docker),
+            "swarm" => Ok(RuntimeKind::Swarm),
+            other => Err(format!("`{other}` is not a runtime: use docker or swarm")),
+        }
+    }
+}
+
+/// `<namespace>-<slug>`: a tenant's container name.
+pub fn container_name(namespace: &str, slug: &str) -> String {
+    format!("{namespace}-{slug}")
+}
+
+/// `<namespace>-<slug>`: a tenant's network name.
+pub fn network_name(namespace: &str, slug: &str) -> String {
+    format!("{namespace}-{slug}")
+}
+
+/// `<namespace>-<slug>-data`: a tenant's data volume name.
+pub fn volume_name(namespace: &str, slug: &str) -> String {
+    format!("{namespace}-{slug}-data")
+}
