@@ -702,8 +702,8 @@ async fn plan_command(cli: &Cli, args: &PlanArgs) -> Result<ExitCode> {
     let (plan, _, _) = loaded.plan(&observed, &opts);
     tracing::debug!(changes = plan.changes.len(), "computed plan");
     match args.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&render::json(&plan))?),
-        Output::Text => print!("{}", render::text(&plan, text_style(args.no_color))),
+        Output::Json => render::write_json(std::io::stdout(), &plan)?,
+        Output::Text => render::write_text(std::io::stdout(), &plan, text_style(args.no_color))?,
     }
     loaded.store.close().await;
     if !args.worktree {
@@ -768,7 +768,7 @@ async fn apply_command(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
     // What was shown may be stale by the time the lock is held: re-plan, and refuse to apply a
     // different plan than the one approved.
     let (fresh, effective, ended) = loaded.plan(&loaded.observe().await?, &opts);
-    if render::json(&fresh)["changes"] != render::json(&plan)["changes"] {
+    if !fresh.same_changes(&plan) {
         lock.release().await;
         bail!(
             "the actual state changed while the plan was shown (another apply or a manual change); nothing was applied. Run apply again to see the new plan"
