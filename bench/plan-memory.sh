@@ -13,8 +13,6 @@
 # The repository, databases and outputs live in a temporary directory removed on exit; the
 # namespace (bpm<pid>) only ever gets observed, never written.
 set -euo pipefail
-export LC_ALL=C
-unset RUST_BACKTRACE RUST_LIB_BACKTRACE
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
@@ -75,14 +73,14 @@ if [[ -n $BASELINE ]]; then
     done
 fi
 
-echo "$N tenants, median of $RUNS runs, peak RSS (MB = MiB); $(grep -o 'Plan: .*' "$WORK/current.plan.out")"
+echo "$N tenants, median of $RUNS runs, peak RSS; $(grep -o 'Plan: .*' "$WORK/current.plan.out")"
 echo "plan output: text $(wc -c <"$WORK/current.plan.out") bytes, JSON $(wc -c <"$WORK/current.json.out") bytes"
 echo
 echo "| binary | validate | plan | plan -o json |"
 echo "|---|---|---|---|"
 for who in baseline current; do
     [[ -n ${BINS[$who]:-} ]] || continue
-    printf '| %s | %s MB | %s MB | %s MB |\n' "${BINS[$who]}" "$(median_mb "$WORK/$who.validate.rss")" \
+    printf '| %s | %s MiB | %s MiB | %s MiB |\n' "${BINS[$who]}" "$(median_mb "$WORK/$who.validate.rss")" \
         "$(median_mb "$WORK/$who.plan.rss")" "$(median_mb "$WORK/$who.json.rss")"
 done
 [[ -z $BASELINE ]] || echo "(text and JSON plans of both binaries are byte-for-byte the same)"
