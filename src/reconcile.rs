@@ -9,7 +9,6 @@
 use crate::apply::lock::{ApplyLock, LockError};
 use crate::apply::{self, Applier, ApplyConfig, ApplyError, Progress, Report};
 use crate::model::DesiredState;
-use crate::plan::render;
 use crate::plan::trial::{self, TrialEnded};
 use crate::plan::{self, ObservedState, Plan, PlanOptions};
 use crate::runtime::{Runtime, RuntimeError};
@@ -191,7 +190,7 @@ pub async fn apply_after(
                 .retain(|c| c.tenant.as_ref().is_some_and(|t| tenants.contains(t)));
         }
         if let Some(approved) = request.approved
-            && render::json(&plan)["changes"] != render::json(approved)["changes"]
+            && !plan.same_changes(approved)
         {
             return Err(ReconcileError::Changed);
         }
@@ -233,6 +232,7 @@ mod tests {
     use super::*;
     use crate::model::{SourceContent, SourceFile, TenantState};
     use crate::plan::converged::converged;
+    use crate::plan::render;
 
     /// Plan `p` with a trial, and tenants `a` and `b` on it, neither converted.
     fn desired() -> DesiredState {

@@ -27,12 +27,12 @@ pub async fn run(ctx: &Context<'_>, args: &ApplyArgs) -> Result<ExitCode> {
     let plan = loaded.plan(&loaded.observe().await?, &opts).plan;
     note_uncommitted(&loaded.repo)?;
     if plan.is_empty() {
-        print!("{}", render::text(&plan, style));
+        render::write_text(std::io::stdout(), &plan, style)?;
         println!("Apply complete! Nothing to do.");
         loaded.store.close().await;
         return Ok(ExitCode::SUCCESS);
     }
-    print!("{}", render::text(&plan, style));
+    render::write_text(std::io::stdout(), &plan, style)?;
     if !args.auto_approve {
         if !std::io::stdin().is_terminal() {
             bail!(

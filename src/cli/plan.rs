@@ -35,8 +35,8 @@ pub async fn run(ctx: &Context<'_>, args: &PlanArgs) -> Result<ExitCode> {
     let plan = loaded.plan(&observed, &opts).plan;
     tracing::debug!(changes = plan.changes.len(), "computed plan");
     match args.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&render::json(&plan))?),
-        Output::Text => print!("{}", render::text(&plan, text_style(args.no_color))),
+        Output::Json => render::write_json(std::io::stdout(), &plan)?,
+        Output::Text => render::write_text(std::io::stdout(), &plan, text_style(args.no_color))?,
     }
     loaded.store.close().await;
     if !args.worktree {

@@ -172,6 +172,30 @@ impl Plan {
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
     }
+
+    /// Whether `other` would do the same as this plan: its changes as `--output json` shows them
+    /// (the container ids acted on are not compared), without rendering either plan.
+    pub fn same_changes(&self, other: &Plan) -> bool {
+        fn shown(c: &Change) -> impl PartialEq + '_ {
+            let Change {
+                tenant,
+                resource,
+                name,
+                action,
+                reasons,
+                before,
+                after,
+                container_id: _,
+            } = c;
+            (tenant, *resource, name, *action, reasons, before, after)
+        }
+        self.changes.len() == other.changes.len()
+            && self
+                .changes
+                .iter()
+                .zip(&other.changes)
+                .all(|(a, b)| shown(a) == shown(b))
+    }
 }
 
 /// The plan: a pure function of desired state, observed state and options.

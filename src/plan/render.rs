@@ -1,10 +1,12 @@
 //! A plan as people read it (Terraform's symbols, unified diffs) and as scripts read it (JSON).
 
-use super::{Action, Change, Plan};
+use super::{Action, Change, Plan, Resource, Summary};
 use crate::model::printable;
+use serde::Serialize;
 use serde_json::Value;
 use similar::TextDiff;
 use std::fmt::Write;
+use std::io::{self, Write as _};
 
 /// Colours for a terminal; plain text everywhere else (and with NO_COLOR).
 #[derive(Debug, Clone, Copy)]
@@ -40,33 +42,48 @@ pub fn summary_line(plan: &Plan) -> String {
     )
 }
 
+/// The whole plan as text; [`write_text`] without holding it all at once is what `plan` prints.
 pub fn text(plan: &Plan, style: Style) -> String {
-    let mut out = String::new();
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail, and only `str`s are written, so it is UTF-8.
+    let _ = write_text(&mut out, plan, style);
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Writes [`text`] change by change, so a plan of many tenants is never held as one string.
+pub fn write_text(out: impl io::Write, plan: &Plan, style: Style) -> io::Result<()> {
+    let mut out = io::BufWriter::new(out);
+    // One change's text at a time, reused: the largest change bounds what is held.
+    let mut buf = String::new();
     let rev = &plan.revision[..plan.revision.len().min(12)];
     if plan.is_empty() {
         let _ = writeln!(
-            out,
+            buf,
             "No changes. Revision {rev} matches what is running in namespace `{}`.",
             plan.namespace
         );
-        notes(&mut out, plan, style);
-        return out;
+        notes(&mut buf, plan, style);
+        out.write_all(buf.as_bytes())?;
+        return out.flush();
     }
     let _ = writeln!(
-        out,
+        buf,
         "tenantctl will perform the following actions (revision {rev}, namespace `{}`):\n",
         plan.namespace
     );
     for change in &plan.changes {
-        one(&mut out, change, style);
+        one(&mut buf, change, style);
+        out.write_all(buf.as_bytes())?;
+        buf.clear();
     }
-    notes(&mut out, plan, style);
+    notes(&mut buf, plan, style);
     let s = plan.summary();
-    let _ = writeln!(out, "{}", style.paint("1", &summary_line(plan)));
+    let _ = writeln!(buf, "{}", style.paint("1", &summary_line(plan)));
     if s.start + s.stop > 0 {
-        let _ = writeln!(out, "State: {} to start, {} to stop.", s.start, s.stop);
+        let _ = writeln!(buf, "State: {} to start, {} to stop.", s.start, s.stop);
     }
-    out
+    out.write_all(buf.as_bytes())?;
+    out.flush()
 }
 
 fn notes(out: &mut String, plan: &Plan, style: Style) {
@@ -181,21 +198,65 @@ fn scalar(v: &Value) -> String {
 
 /// One JSON document: revision, namespace, summary, changes (tenant, resource, action, before, after).
 pub fn json(plan: &Plan) -> Value {
-    serde_json::json!({
-        "format_version": "1",
-        "revision": plan.revision,
-        "namespace": plan.namespace,
-        "summary": plan.summary(),
-        "changes": plan.changes.iter().map(|c| serde_json::json!({
-            "address": c.address(),
-            "tenant": c.tenant,
-            "resource": c.resource,
-            "name": c.name,
-            "action": c.action,
-            "reasons": c.reasons,
-            "before": c.before,
-            "after": c.after,
-        })).collect::<Vec<_>>(),
-        "notes": plan.notes,
-    })
+    // Serialising these borrowed shapes cannot fail: every map key is a string.
+    serde_json::to_value(JsonPlan::of(plan)).unwrap_or_default()
+}
+
+/// Writes [`json`] pretty-printed with a final newline, straight from the plan: no copy of the
+/// changes as a `Value` and no whole-document string.
+pub fn write_json(out: impl io::Write, plan: &Plan) -> io::Result<()> {
+    let mut out = io::BufWriter::new(out);
+    serde_json::to_writer_pretty(&mut out, &JsonPlan::of(plan))?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+/// The JSON document's shape, borrowing from the plan; field order is the output's key order.
+#[derive(Serialize)]
+struct JsonPlan<'a> {
+    format_version: &'static str,
+    revision: &'a str,
+    namespace: &'a str,
+    summary: Summary,
+    #[serde(serialize_with = "json_changes")]
+    changes: &'a [Change],
+    notes: &'a [String],
+}
+
+impl<'a> JsonPlan<'a> {
+    fn of(plan: &'a Plan) -> Self {
+        JsonPlan {
+            format_version: "1",
+            revision: &plan.revision,
+            namespace: &plan.namespace,
+            summary: plan.summary(),
+            changes: &plan.changes,
+            notes: &plan.notes,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct JsonChange<'a> {
+    address: String,
+    tenant: &'a Option<String>,
+    resource: Resource,
+    name: &'a str,
+    action: Action,
+    reasons: &'a [String],
+    before: &'a Option<Value>,
+    after: &'a Option<Value>,
+}
+
+fn json_changes<S: serde::Serializer>(changes: &&[Change], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(changes.iter().map(|c| JsonChange {
+        address: c.address(),
+        tenant: &c.tenant,
+        resource: c.resource,
+        name: &c.name,
+        action: c.action,
+        reasons: &c.reasons,
+        before: &c.before,
+        after: &c.after,
+    }))
 }

@@ -1,5 +1,5 @@
 use super::converged::converged;
-use super::render::{Style, json, text};
+use super::render::{self, Style, json, text};
 use super::*;
 use crate::model::{SourceContent, SourceFile, load};
 use crate::runtime::types::ContainerState;
@@ -618,4 +618,131 @@ fn docker_mode_says_replicas_and_placement_need_swarm() {
     assert!(plan.is_empty());
     assert_eq!(plan.notes.len(), 2, "{:?}", plan.notes);
     assert!(plan.notes[0].contains("3 replicas") && plan.notes[1].contains("--runtime swarm"));
+}
+
+/// Creations, a replacement with a diff and a start: every kind of body a plan prints.
+fn mixed_plan() -> Plan {
+    let mut observed = converged(&desired(&base()), &opts());
+    observed.runtime.containers[1].state = ContainerState::Exited;
+    let mut t = base();
+    t[2] = tenant("initech", "starter", "  env: { LOG_LEVEL: debug }\n");
+    t.push(tenant("hooli", "starter", ""));
+    compute(&desired(&t), &observed, &opts())
+}
+
+/// A writer that keeps what it is given and the size of the largest single write.
+#[derive(Default)]
+struct Sink {
+    bytes: Vec<u8>,
+    largest_write: usize,
+}
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.largest_write = self.largest_write.max(buf.len());
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn written_json_is_the_pretty_document_with_keys_in_format_order() {
+    let plan = mixed_plan();
+    let s = plan.summary();
+    assert_eq!((s.create, s.replace, s.start), (4, 1, 1));
+    let mut sink = Sink::default();
+    render::write_json(&mut sink, &plan).unwrap();
+    let out = String::from_utf8(sink.bytes).unwrap();
+    assert_eq!(
+        out,
+        serde_json::to_string_pretty(&json(&plan)).unwrap() + "\n"
+    );
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(
+        keys(&v),
+        [
+            "format_version",
+            "revision",
+            "namespace",
+            "summary",
+            "changes",
+            "notes"
+        ]
+    );
+    let replace = v["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["action"] == "replace")
+        .unwrap();
+    assert_eq!(
+        keys(replace),
+        [
+            "address", "tenant", "resource", "name", "action", "reasons", "before", "after"
+        ]
+    );
+    assert_eq!(replace["before"]["env"]["LOG_LEVEL"], "info");
+    assert_eq!(replace["after"]["env"]["LOG_LEVEL"], "debug");
+}
+
+#[test]
+fn a_large_plan_is_written_in_pieces_not_as_one_string() {
+    let many: Vec<String> = (0..300)
+        .map(|i| tenant(&format!("t{i:03}"), "starter", ""))
+        .collect();
+    let plan = compute(&desired(&many), &ObservedState::default(), &opts());
+    let mut text_sink = Sink::default();
+    render::write_text(&mut text_sink, &plan, Style { color: false }).unwrap();
+    let out = String::from_utf8(text_sink.bytes).unwrap();
+    assert!(out.starts_with("tenantctl will perform the following actions"));
+    assert!(
+        out.ends_with("Plan: 1203 to create, 0 to update, 0 to replace, 0 to destroy.\n"),
+        "{}",
+        &out[out.len() - 200..]
+    );
+    let mut json_sink = Sink::default();
+    render::write_json(&mut json_sink, &plan).unwrap();
+    for (what, size, largest) in [
+        ("text", out.len(), text_sink.largest_write),
+        ("json", json_sink.bytes.len(), json_sink.largest_write),
+    ] {
+        assert!(
+            size > 200_000 && largest <= 16 * 1024,
+            "{what}: {size} bytes written at most {largest} at a time"
+        );
+    }
+}
+
+#[test]
+fn a_replan_is_the_same_plan_unless_a_change_differs() {
+    let d = desired(&base());
+    let mut observed = converged(&d, &opts());
+    observed.runtime.containers[1].state = ContainerState::Exited;
+    let shown = compute(&d, &observed, &opts());
+    // Someone recreated the stopped container meanwhile: the ids differ, the plan reads the same.
+    observed.runtime.containers[1].id = "recreated".into();
+    let same = compute(&d, &observed, &opts());
+    assert_ne!(shown.changes[0].container_id, same.changes[0].container_id);
+    observed.runtime.containers[0].state = ContainerState::Exited;
+    let more = compute(&d, &observed, &opts());
+    let mut t = base();
+    t[2] = tenant("initech", "starter", "  env: { LOG_LEVEL: debug }\n");
+    let edited = compute(&desired(&t), &converged(&d, &opts()), &opts());
+    let mut edited_again = edited.clone();
+    edited_again.changes[0].after.as_mut().unwrap()["env"]["LOG_LEVEL"] = "trace".into();
+    for (a, b, expected) in [
+        (&shown, &same, true),
+        (&shown, &more, false),
+        (&more, &shown, false),
+        (&edited, &edited_again, false),
+        (&edited, &edited.clone(), true),
+    ] {
+        assert_eq!(a.same_changes(b), expected);
+        // What apply compared before: the changes as `--output json` shows them.
+        assert_eq!(json(a)["changes"] == json(b)["changes"], expected);
+    }
 }
