@@ -9,7 +9,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tenantctl::status::{Health, SyncStatus};
 use tenantctl::tui::app::{App, Msg};
-use tenantctl::tui::data::{Header, Snapshot, TenantRow, Update};
+use tenantctl::tui::data::{BoardRow, Header, Snapshot, Update};
 use tenantctl::tui::ui;
 
 const NOW: i64 = 1_795_780_800;
@@ -28,7 +28,7 @@ fn snapshot(n: usize) -> Snapshot {
         Health::Suspended,
     ];
     let rows = (0..n)
-        .map(|i| TenantRow {
+        .map(|i| BoardRow {
             slug: format!("tenant-{i:05}"),
             plan: Some(["starter", "professional", "enterprise"][i % 3].into()),
             theme: Some(["modern", "classic"][i % 2].into()),
@@ -48,7 +48,7 @@ fn snapshot(n: usize) -> Snapshot {
             started_at: Some(NOW - i as i64 * 60),
             url: Some(format!("http://127.0.0.1:{}/", 20_000 + i)),
             file: Some(format!("tenants/tenant-{i:05}.yaml")),
-            ..TenantRow::default()
+            ..BoardRow::default()
         })
         .collect();
     Snapshot {

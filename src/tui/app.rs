@@ -2,7 +2,7 @@
 //! background update is a [`Msg`] folded into [`App`]; what the background should do next comes
 //! out as [`Request`]s. No IO here, so every interaction is a plain unit test.
 
-use super::data::{Action, Detail, Reconciler, Request, Snapshot, TenantRow, Update};
+use super::data::{Action, BoardRow, Detail, Reconciler, Request, Snapshot, Update};
 use super::filter::Filter;
 use super::keymap::{self, Act, Scope};
 use super::logbuf::LogBuffer;
@@ -230,14 +230,14 @@ impl App {
         std::mem::take(&mut self.requests)
     }
 
-    pub fn selected_row(&self) -> Option<&TenantRow> {
+    pub fn selected_row(&self) -> Option<&BoardRow> {
         self.visible
             .get(self.selected)
             .and_then(|i| self.snapshot.rows.get(*i))
     }
 
     /// The row of the tenant the detail view shows.
-    pub fn detail_row(&self) -> Option<&TenantRow> {
+    pub fn detail_row(&self) -> Option<&BoardRow> {
         let slug = self.detail_slug.as_deref()?;
         self.snapshot.rows.iter().find(|r| r.slug == slug)
     }
@@ -528,7 +528,7 @@ impl App {
         self.say(Level::Warn, text);
     }
 
-    fn current_row(&self) -> Option<&TenantRow> {
+    fn current_row(&self) -> Option<&BoardRow> {
         match self.view {
             View::Table | View::Activity => self.selected_row(),
             View::Detail => self.detail_row(),
@@ -816,7 +816,7 @@ fn share(used: Option<f64>, limit: Option<f64>) -> f64 {
 }
 
 /// Usage columns sort biggest first by default: the busiest tenant is the interesting one.
-fn compare(a: &TenantRow, b: &TenantRow, column: Column) -> Ordering {
+fn compare(a: &BoardRow, b: &BoardRow, column: Column) -> Ordering {
     let f = |x: f64, y: f64| y.partial_cmp(&x).unwrap_or(Ordering::Equal);
     match column {
         Column::Slug => a.slug.cmp(&b.slug),

@@ -7,7 +7,7 @@ use crate::status::{Health, SyncStatus};
 
 /// One row of the tenant table: status joined with live usage and the plan's limits.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct TenantRow {
+pub struct BoardRow {
     pub slug: String,
     pub plan: Option<String>,
     pub theme: Option<String>,
@@ -76,7 +76,7 @@ pub struct Header {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Snapshot {
     pub header: Header,
-    pub rows: Vec<TenantRow>,
+    pub rows: Vec<BoardRow>,
     /// Unix time of the observation.
     pub at: i64,
 }

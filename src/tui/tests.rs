@@ -4,7 +4,7 @@
 
 use super::app::{App, Column, Msg, Overlay, Tab, View};
 use super::data::{
-    Action, Detail, EventLine, Header, LogLine, Reconciler, Request, Series, Snapshot, TenantRow,
+    Action, BoardRow, Detail, EventLine, Header, LogLine, Reconciler, Request, Series, Snapshot,
     Update,
 };
 use super::ui;
@@ -30,12 +30,12 @@ fn row(
     cpu: Option<f64>,
     mem: Option<u64>,
     api: Option<i64>,
-) -> TenantRow {
+) -> BoardRow {
     let (cpu_limit, memory_limit, api_quota) = match plan {
         "starter" => (0.5, 256 * MI, 10_000),
         _ => (1.0, 512 * MI, 100_000),
     };
-    TenantRow {
+    BoardRow {
         slug: slug.into(),
         plan: Some(plan.into()),
         theme: Some(

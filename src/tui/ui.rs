@@ -2,7 +2,7 @@
 //! so a frame costs the same with 50 tenants or 10,000.
 
 use super::app::{App, Column, Input, InputKind, Level, Overlay, Tab, View};
-use super::data::{Reconciler, Series, TenantRow};
+use super::data::{BoardRow, Reconciler, Series};
 use super::keymap;
 use super::logbuf::match_ranges;
 use crate::calendar::rfc3339;
@@ -412,7 +412,7 @@ pub fn fit_columns(width: u16) -> Vec<(Column, u16)> {
     out
 }
 
-fn cell(row: &TenantRow, column: Column, p: Palette, now: i64) -> Vec<Span<'static>> {
+fn cell(row: &BoardRow, column: Column, p: Palette, now: i64) -> Vec<Span<'static>> {
     let dash = || vec![Span::styled("-", p.dim())];
     match column {
         Column::Slug => vec![Span::raw(row.slug.clone())],

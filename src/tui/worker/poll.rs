@@ -11,7 +11,7 @@ use crate::runtime::{ContainerStats, ObservedContainer, StatsMode, cpu_percent_b
 use crate::source::Repo;
 use crate::status::{self, Inputs};
 use crate::store::now_unix;
-use crate::tui::data::{Reconciler, Snapshot, TenantRow, Update};
+use crate::tui::data::{BoardRow, Reconciler, Snapshot, Update};
 use crate::watch::presence;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -246,7 +246,7 @@ impl Poller {
     }
 
     /// Appends this poll's live readings to each tenant's ring.
-    fn record(&self, shared: &Shared, rows: &[TenantRow], now: i64) {
+    fn record(&self, shared: &Shared, rows: &[BoardRow], now: i64) {
         let Ok(mut rings) = shared.rings.lock() else {
             return;
         };

@@ -5,7 +5,7 @@ use crate::model::DesiredState;
 use crate::runtime::{ObservedContainer, container_name};
 use crate::status::TenantStatus;
 use crate::store::{ObservedDb, RunRow};
-use crate::tui::data::{Header, Reconciler, TenantRow};
+use crate::tui::data::{BoardRow, Header, Reconciler};
 use std::collections::{BTreeMap, HashMap};
 
 pub(super) fn header(
@@ -102,7 +102,7 @@ fn tenant_container<'a>(
 }
 
 /// Status rows joined with live usage, the plan's limits, uptime and the file in git. Pure.
-pub(super) fn join_rows(statuses: Vec<TenantStatus>, inputs: &RowInputs<'_>) -> Vec<TenantRow> {
+pub(super) fn join_rows(statuses: Vec<TenantStatus>, inputs: &RowInputs<'_>) -> Vec<BoardRow> {
     statuses
         .into_iter()
         .map(|s| {
@@ -113,7 +113,7 @@ pub(super) fn join_rows(statuses: Vec<TenantStatus>, inputs: &RowInputs<'_>) -> 
                 .and_then(|c| inputs.live.get(&c.id))
                 .copied()
                 .unwrap_or_default();
-            TenantRow {
+            BoardRow {
                 file: inputs
                     .desired
                     .and_then(|d| d.tenants.get(&s.slug))
