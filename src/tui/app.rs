@@ -2,7 +2,7 @@
 //! background update is a [`Msg`] folded into [`App`]; what the background should do next comes
 //! out as [`Request`]s. No IO here, so every interaction is a plain unit test.
 
-use super::data::{Action, BoardRow, Detail, Reconciler, Request, Snapshot, Update};
+use super::data::{Action, Board, BoardRow, Detail, Reconciler, Request, Update};
 use super::filter::Filter;
 use super::keymap::{self, Act, Scope};
 use super::logbuf::LogBuffer;
@@ -152,10 +152,10 @@ pub struct Hits {
 }
 
 pub struct App {
-    pub snapshot: Snapshot,
+    pub board: Board,
     /// Has any observation arrived yet?
     pub loaded: bool,
-    /// Indices into `snapshot.rows`, filtered and sorted.
+    /// Indices into `board.rows`, filtered and sorted.
     pub visible: Vec<usize>,
     /// Index into `visible`.
     pub selected: usize,
@@ -177,7 +177,7 @@ pub struct App {
     pub overlay: Option<Overlay>,
     pub message: Option<(Level, String)>,
     pub activity: VecDeque<String>,
-    /// A background fault (engine or database down); cleared by the next snapshot.
+    /// A background fault (engine or database down); cleared by the next board.
     pub fault: Option<String>,
     pub now: i64,
     pub color: bool,
@@ -194,7 +194,7 @@ pub struct App {
 impl App {
     pub fn new(color: bool, log_capacity: usize, now: i64) -> App {
         App {
-            snapshot: Snapshot::default(),
+            board: Board::default(),
             loaded: false,
             visible: Vec::new(),
             selected: 0,
@@ -233,13 +233,13 @@ impl App {
     pub fn selected_row(&self) -> Option<&BoardRow> {
         self.visible
             .get(self.selected)
-            .and_then(|i| self.snapshot.rows.get(*i))
+            .and_then(|i| self.board.rows.get(*i))
     }
 
     /// The row of the tenant the detail view shows.
     pub fn detail_row(&self) -> Option<&BoardRow> {
         let slug = self.detail_slug.as_deref()?;
-        self.snapshot.rows.iter().find(|r| r.slug == slug)
+        self.board.rows.iter().find(|r| r.slug == slug)
     }
 
     /// The key scope of what is on screen.
@@ -268,9 +268,9 @@ impl App {
 
     fn background(&mut self, u: Update) {
         match u {
-            Update::Snapshot(s) => {
+            Update::Board(s) => {
                 let keep = self.selected_row().map(|r| r.slug.clone());
-                self.snapshot = *s;
+                self.board = *s;
                 self.loaded = true;
                 self.fault = None;
                 self.refresh_visible(keep.as_deref());
@@ -316,7 +316,7 @@ impl App {
 
     /// Re-filters and re-sorts, keeping `keep` selected when it is still shown.
     fn refresh_visible(&mut self, keep: Option<&str>) {
-        let rows = &self.snapshot.rows;
+        let rows = &self.board.rows;
         let mut visible: Vec<usize> = (0..rows.len())
             .filter(|i| self.filter.matches(&rows[*i]))
             .collect();
@@ -331,7 +331,7 @@ impl App {
             && let Some(i) = self
                 .visible
                 .iter()
-                .position(|i| self.snapshot.rows[*i].slug == slug)
+                .position(|i| self.board.rows[*i].slug == slug)
         {
             self.selected = i;
         }
@@ -486,13 +486,13 @@ impl App {
 
     fn reconciler_is_external(&self) -> bool {
         !matches!(
-            self.snapshot.header.reconciler,
+            self.board.header.reconciler,
             Reconciler::InProcess | Reconciler::Standby { .. }
         )
     }
 
     fn read_only_reason(&self) -> String {
-        match &self.snapshot.header.reconciler {
+        match &self.board.header.reconciler {
             Reconciler::External { holder } => format!(
                 "read-only: `tenantctl watch` ({holder}) reconciles; act through it or stop it and run `tenantctl tui`"
             ),

@@ -5,7 +5,7 @@
 
 use crate::status::{Health, SyncStatus};
 
-/// One row of the tenant table: status joined with live usage and the plan's limits.
+/// One row of the [`Board`]'s tenant table: status joined with live usage and the plan's limits.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct BoardRow {
     pub slug: String,
@@ -72,9 +72,10 @@ pub struct Header {
     pub error: Option<String>,
 }
 
-/// One whole observation: the header and every row, replacing the previous one.
+/// What the dashboard's main screen shows of one whole observation: the header and every
+/// tenant's row, replacing the previous board.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Snapshot {
+pub struct Board {
     pub header: Header,
     pub rows: Vec<BoardRow>,
     /// Unix time of the observation.
@@ -144,7 +145,7 @@ impl Action {
 /// Background → UI.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Update {
-    Snapshot(Box<Snapshot>),
+    Board(Box<Board>),
     Detail(Box<Detail>),
     /// Log lines of `slug`'s stream (lines of another tenant than the one shown are dropped).
     Logs {

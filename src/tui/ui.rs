@@ -171,7 +171,7 @@ pub fn ago(seconds: i64) -> String {
 /// The header's pieces: what runs and where it stands, then the counts. Pieces flow onto
 /// further lines on narrow terminals rather than being cut off.
 fn header_groups(app: &App, p: Palette) -> Vec<Vec<Vec<Span<'static>>>> {
-    let h = &app.snapshot.header;
+    let h = &app.board.header;
     let mut first = vec![vec![
         Span::styled("tenantctl ", p.title()),
         Span::styled(h.namespace.clone(), p.accent()),
@@ -245,14 +245,14 @@ fn header_groups(app: &App, p: Palette) -> Vec<Vec<Vec<Span<'static>>>> {
         first.push(vec![Span::styled(e.clone(), p.bad())]);
     }
     // The figures shown are only as fresh as the last observation: say so when it is old.
-    let age = app.now - app.snapshot.at;
+    let age = app.now - app.board.at;
     if age >= STALE_AFTER {
         first.push(vec![Span::styled(
             format!("data {} old", ago(age)),
             p.bad(),
         )]);
     }
-    let s = crate::status::Summary::of_counts(app.snapshot.rows.iter().map(|r| (r.sync, r.health)));
+    let s = crate::status::Summary::of_counts(app.board.rows.iter().map(|r| (r.sync, r.health)));
     let mut second = vec![vec![Span::styled(
         format!("{} tenants", s.tenants),
         p.title(),
@@ -497,7 +497,7 @@ fn fixed(spans: Vec<Span<'static>>, width: u16) -> Vec<Span<'static>> {
 
 fn draw_table(frame: &mut Frame, app: &mut App, p: Palette, area: Rect) {
     let shown = app.visible.len();
-    let total = app.snapshot.rows.len();
+    let total = app.board.rows.len();
     let mut title = vec![Span::styled(
         format!(" Tenants {shown}/{total} "),
         p.title(),
@@ -571,7 +571,7 @@ fn draw_table(frame: &mut Frame, app: &mut App, p: Palette, area: Rect) {
     app.offset = app.offset.min(app.selected);
     let mut lines = Vec::with_capacity(page);
     for (i, index) in app.visible.iter().enumerate().skip(app.offset).take(page) {
-        let row = &app.snapshot.rows[*index];
+        let row = &app.board.rows[*index];
         let mut spans = Vec::new();
         for (c, w) in &columns {
             spans.extend(fixed(cell(row, *c, p, app.now), *w));

@@ -3,7 +3,7 @@
 //! job has its own file:
 //!
 //! - `poll.rs`: observes everything every `refresh` (and at once when asked, or when the loop
-//!   reports progress) and sends a whole [`Snapshot`]; it keeps the desired state of the last
+//!   reports progress) and sends a whole [`Board`]; it keeps the desired state of the last
 //!   commit (re-read only when the ref moves) and a ring of live usage readings per tenant.
 //! - `rows.rs`: what a poll shows, joined without IO: the rows and the header.
 //! - `detail.rs`: rebuilds the [`Detail`] of the tenant shown whenever it changes or a new
@@ -16,7 +16,7 @@
 //! This file spawns them and owns the channels between them: a newer request (another tenant's
 //! detail or logs) replaces the one in flight.
 //!
-//! [`Snapshot`]: super::data::Snapshot
+//! [`Board`]: super::data::Board
 //! [`Detail`]: super::data::Detail
 //! [`Watcher`]: crate::watch::Watcher
 //! [`Demand`]: crate::watch::Demand

@@ -1,5 +1,5 @@
 //! The poller: observes engine, database and git every `refresh` (or at once when woken) and
-//! sends a whole [`Snapshot`], or the fault that stopped it.
+//! sends a whole [`Board`], or the fault that stopped it.
 
 use super::rows::{Live, RowInputs, header, join_rows};
 use super::{Observation, Reading, Shared};
@@ -11,7 +11,7 @@ use crate::runtime::{ContainerStats, ObservedContainer, StatsMode, cpu_percent_b
 use crate::source::Repo;
 use crate::status::{self, Inputs};
 use crate::store::now_unix;
-use crate::tui::data::{BoardRow, Reconciler, Snapshot, Update};
+use crate::tui::data::{Board, BoardRow, Reconciler, Update};
 use crate::watch::presence;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -66,9 +66,9 @@ pub(super) async fn poll_loop(
                 ))
             });
         let update = match polled {
-            Ok((snapshot, observation)) => {
+            Ok((board, observation)) => {
                 observations.send_replace(Some(observation));
-                Update::Snapshot(Box::new(snapshot))
+                Update::Board(Box::new(board))
             }
             // The retry first: a long reason is cut at the screen's edge.
             Err(fault) => Update::Fault(format!(
@@ -95,7 +95,7 @@ struct Poller {
 }
 
 impl Poller {
-    async fn poll(&mut self, shared: &Shared) -> Result<(Snapshot, Arc<Observation>), String> {
+    async fn poll(&mut self, shared: &Shared) -> Result<(Board, Arc<Observation>), String> {
         let namespace = shared.runtime.namespace().to_string();
         let (revision, error) = match self.revision(shared).await {
             Ok(r) => {
@@ -219,7 +219,7 @@ impl Poller {
             observed,
         });
         Ok((
-            Snapshot {
+            Board {
                 header,
                 rows,
                 at: now,
