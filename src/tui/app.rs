@@ -2,7 +2,7 @@
 //! background update is a [`Msg`] folded into [`App`]; what the background should do next comes
 //! out as [`Request`]s. No IO here, so every interaction is a plain unit test.
 
-use super::data::{Action, Board, BoardRow, Detail, Reconciler, Request, Update};
+use super::data::{Board, BoardRow, Detail, Reconciler, Request, Update, UserAction};
 use super::filter::Filter;
 use super::keymap::{self, Act, Scope};
 use super::logbuf::LogBuffer;
@@ -126,7 +126,7 @@ pub struct Input {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Overlay {
     Help,
-    Confirm(Action),
+    Confirm(UserAction),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -414,10 +414,10 @@ impl App {
                 self.descending = !self.descending;
                 self.resort();
             }
-            Act::SyncAll => self.run(Action::SyncAll),
+            Act::SyncAll => self.run(UserAction::SyncAll),
             Act::SyncTenant => {
                 if let Some(slug) = self.current_slug() {
-                    self.run(Action::SyncTenant(slug));
+                    self.run(UserAction::SyncTenant(slug));
                 }
             }
             Act::Restart => {
@@ -425,7 +425,7 @@ impl App {
                     if self.reconciler_is_external() {
                         self.say(Level::Warn, self.read_only_reason());
                     } else {
-                        self.overlay = Some(Overlay::Confirm(Action::Restart(slug)));
+                        self.overlay = Some(Overlay::Confirm(UserAction::Restart(slug)));
                     }
                 }
             }
@@ -500,7 +500,7 @@ impl App {
         }
     }
 
-    fn run(&mut self, action: Action) {
+    fn run(&mut self, action: UserAction) {
         self.say(Level::Info, format!("{}…", action.describe()));
         self.requests.push(Request::Run(action));
     }

@@ -123,7 +123,7 @@ pub struct LogLine {
 
 /// A one-key action the user confirmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
+pub enum UserAction {
     /// Reconcile everything now.
     SyncAll,
     /// Reconcile one tenant now.
@@ -132,12 +132,12 @@ pub enum Action {
     Restart(String),
 }
 
-impl Action {
+impl UserAction {
     pub fn describe(&self) -> String {
         match self {
-            Action::SyncAll => "sync all tenants".to_string(),
-            Action::SyncTenant(s) => format!("sync tenant {s}"),
-            Action::Restart(s) => format!("restart the container of {s}"),
+            UserAction::SyncAll => "sync all tenants".to_string(),
+            UserAction::SyncTenant(s) => format!("sync tenant {s}"),
+            UserAction::Restart(s) => format!("restart the container of {s}"),
         }
     }
 }
@@ -161,7 +161,7 @@ pub enum Update {
     Activity(String),
     /// An action finished: `Ok(message)` or `Err(reason)`.
     ActionDone {
-        action: Action,
+        action: UserAction,
         result: Result<String, String>,
     },
     /// A background fault the user should see (engine or database down); the worker retries.
@@ -180,5 +180,5 @@ pub enum Request {
         slug: Option<String>,
         tail: u64,
     },
-    Run(Action),
+    Run(UserAction),
 }

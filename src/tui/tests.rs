@@ -4,8 +4,8 @@
 
 use super::app::{App, Column, Msg, Overlay, Tab, View};
 use super::data::{
-    Action, Board, BoardRow, Detail, EventLine, Header, LogLine, Reconciler, Request, Series,
-    Update,
+    Board, BoardRow, Detail, EventLine, Header, LogLine, Reconciler, Request, Series, Update,
+    UserAction,
 };
 use super::ui;
 use crate::status::{Health, SyncStatus};
@@ -493,7 +493,7 @@ fn restart_asks_first_and_only_yes_runs_it() {
     key(&mut app, KeyCode::Char('R'));
     assert_eq!(
         app.overlay,
-        Some(Overlay::Confirm(Action::Restart("acme".into())))
+        Some(Overlay::Confirm(UserAction::Restart("acme".into())))
     );
     insta::assert_snapshot!("confirm_restart", screen(&mut app, 80, 12));
     key(&mut app, KeyCode::Char('n'));
@@ -502,10 +502,10 @@ fn restart_asks_first_and_only_yes_runs_it() {
     key(&mut app, KeyCode::Char('y'));
     assert_eq!(
         app.take_requests(),
-        [Request::Run(Action::Restart("acme".into()))]
+        [Request::Run(UserAction::Restart("acme".into()))]
     );
     app.update(Msg::Update(Update::ActionDone {
-        action: Action::Restart("acme".into()),
+        action: UserAction::Restart("acme".into()),
         result: Err("engine: no such container".into()),
     }));
     let s = screen(&mut app, 100, 12);
@@ -525,8 +525,8 @@ fn sync_keys_ask_the_background_at_once() {
     assert_eq!(
         app.take_requests(),
         [
-            Request::Run(Action::SyncAll),
-            Request::Run(Action::SyncTenant("globex".into()))
+            Request::Run(UserAction::SyncAll),
+            Request::Run(UserAction::SyncTenant("globex".into()))
         ]
     );
 }
@@ -702,7 +702,7 @@ fn activity_keeps_what_the_loop_and_actions_said() {
         ))));
     }
     app.update(Msg::Update(Update::ActionDone {
-        action: Action::SyncAll,
+        action: UserAction::SyncAll,
         result: Ok("1 change applied".into()),
     }));
     assert_eq!(app.activity.len(), 200, "bounded");

@@ -3,7 +3,7 @@
 
 use super::Shared;
 use crate::apply::lock::{ApplyLock, LockError};
-use crate::tui::data::Action;
+use crate::tui::data::UserAction;
 use crate::watch::presence::{self, Holder};
 use crate::watch::{Demand, DemandReply};
 use std::time::Duration;
@@ -16,13 +16,13 @@ const RESTART_LOCK_WAIT: Duration = Duration::from_secs(5);
 
 pub(super) async fn act(
     shared: &Shared,
-    action: &Action,
+    action: &UserAction,
     demands: Option<mpsc::Sender<(Demand, DemandReply)>>,
 ) -> Result<String, String> {
     match action {
-        Action::SyncAll | Action::SyncTenant(_) => {
+        UserAction::SyncAll | UserAction::SyncTenant(_) => {
             let demand = match action {
-                Action::SyncTenant(slug) => Demand::SyncTenant(slug.clone()),
+                UserAction::SyncTenant(slug) => Demand::SyncTenant(slug.clone()),
                 _ => Demand::SyncAll,
             };
             match demands {
@@ -38,7 +38,7 @@ pub(super) async fn act(
                 None => sync_elsewhere(shared, &demand).await,
             }
         }
-        Action::Restart(slug) => {
+        UserAction::Restart(slug) => {
             if !shared.in_process {
                 return Err(
                     "read-only: this dashboard changes nothing; restart it without --read-only (with no `tenantctl watch` running) to act"
