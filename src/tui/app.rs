@@ -2,7 +2,7 @@
 //! background update is a [`Msg`] folded into [`App`]; what the background should do next comes
 //! out as [`Request`]s. No IO here, so every interaction is a plain unit test.
 
-use super::data::{Board, BoardRow, Detail, Reconciler, Request, Update, UserAction};
+use super::data::{Board, BoardRow, Detail, LoopRunner, Request, Update, UserAction};
 use super::filter::Filter;
 use super::keymap::{self, Act, Scope};
 use super::logbuf::LogBuffer;
@@ -487,13 +487,13 @@ impl App {
     fn reconciler_is_external(&self) -> bool {
         !matches!(
             self.board.header.reconciler,
-            Reconciler::InProcess | Reconciler::Standby { .. }
+            LoopRunner::InProcess | LoopRunner::Standby { .. }
         )
     }
 
     fn read_only_reason(&self) -> String {
         match &self.board.header.reconciler {
-            Reconciler::External { holder } => format!(
+            LoopRunner::External { holder } => format!(
                 "read-only: `tenantctl watch` ({holder}) reconciles; act through it or stop it and run `tenantctl tui`"
             ),
             _ => "read-only: no reconciler runs here (started with --read-only)".to_string(),

@@ -38,7 +38,7 @@ pub struct BoardRow {
 
 /// Who runs the reconcile loop the dashboard shows.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum Reconciler {
+pub enum LoopRunner {
     /// This process runs it (the default) and leads.
     #[default]
     InProcess,
@@ -67,7 +67,7 @@ pub struct Header {
     /// something finished (read-only: no-op passes of another process leave no trace), and how.
     pub last_reconcile: Option<i64>,
     pub last_reconcile_status: Option<String>,
-    pub reconciler: Reconciler,
+    pub reconciler: LoopRunner,
     /// Why the revision could not be used (invalid commit, engine down …), if so.
     pub error: Option<String>,
 }

@@ -4,7 +4,7 @@
 
 use super::app::{App, Column, Msg, Overlay, Tab, View};
 use super::data::{
-    Board, BoardRow, Detail, EventLine, Header, LogLine, Reconciler, Request, Series, Update,
+    Board, BoardRow, Detail, EventLine, Header, LogLine, LoopRunner, Request, Series, Update,
     UserAction,
 };
 use super::ui;
@@ -80,7 +80,7 @@ fn board() -> Board {
             pending_changes: 2,
             last_reconcile: Some(NOW - 12),
             last_reconcile_status: Some("ok".into()),
-            reconciler: Reconciler::InProcess,
+            reconciler: LoopRunner::InProcess,
             error: None,
         },
         rows: vec![
@@ -553,7 +553,7 @@ fn suspend_is_a_git_change_and_the_ui_says_so() {
 fn read_only_dashboards_refuse_restarts_with_the_reason() {
     let mut app = App::new(true, 100, NOW);
     let mut s = board();
-    s.header.reconciler = Reconciler::External {
+    s.header.reconciler = LoopRunner::External {
         holder: "host-a:4242:watch".into(),
     };
     app.update(Msg::Update(Update::Board(Box::new(s))));
@@ -798,7 +798,7 @@ fn an_old_observation_is_flagged_in_the_header() {
 fn a_standby_loop_says_who_leads() {
     let mut app = App::new(true, 100, NOW);
     let mut s = board();
-    s.header.reconciler = Reconciler::Standby {
+    s.header.reconciler = LoopRunner::Standby {
         leader: Some("host-b:77:1:watch".into()),
     };
     app.update(Msg::Update(Update::Board(Box::new(s))));

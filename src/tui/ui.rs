@@ -2,7 +2,7 @@
 //! so a frame costs the same with 50 tenants or 10,000.
 
 use super::app::{App, Column, Input, InputKind, Level, Overlay, Tab, View};
-use super::data::{BoardRow, Reconciler, Series};
+use super::data::{BoardRow, LoopRunner, Series};
 use super::keymap;
 use super::logbuf::match_ranges;
 use crate::calendar::rfc3339;
@@ -207,7 +207,7 @@ fn header_groups(app: &App, p: Palette) -> Vec<Vec<Vec<Span<'static>>>> {
         Some(t) => {
             let failed = h.last_reconcile_status.as_deref() == Some("failed");
             let what = match h.reconciler {
-                Reconciler::InProcess | Reconciler::Standby { .. } => "reconciled",
+                LoopRunner::InProcess | LoopRunner::Standby { .. } => "reconciled",
                 _ => "last apply",
             };
             vec![Span::styled(
@@ -221,7 +221,7 @@ fn header_groups(app: &App, p: Palette) -> Vec<Vec<Vec<Span<'static>>>> {
         }
         None => vec![Span::styled(
             match h.reconciler {
-                Reconciler::InProcess | Reconciler::Standby { .. } => "first pass…",
+                LoopRunner::InProcess | LoopRunner::Standby { .. } => "first pass…",
                 _ => "never applied",
             },
             p.dim(),
@@ -229,15 +229,15 @@ fn header_groups(app: &App, p: Palette) -> Vec<Vec<Vec<Span<'static>>>> {
     });
     first.push(vec![Span::styled(
         match &h.reconciler {
-            Reconciler::InProcess => "loop: in-process".to_string(),
-            Reconciler::Standby { leader: Some(l) } => {
+            LoopRunner::InProcess => "loop: in-process".to_string(),
+            LoopRunner::Standby { leader: Some(l) } => {
                 format!("loop: in-process, standing by (leader {l})")
             }
-            Reconciler::Standby { leader: None } => {
+            LoopRunner::Standby { leader: None } => {
                 "loop: in-process, standing by (no live leader yet)".to_string()
             }
-            Reconciler::External { holder } => format!("read-only, loop: {holder}"),
-            Reconciler::None => "read-only, no loop".to_string(),
+            LoopRunner::External { holder } => format!("read-only, loop: {holder}"),
+            LoopRunner::None => "read-only, no loop".to_string(),
         },
         p.dim(),
     )]);

@@ -11,7 +11,7 @@ use crate::runtime::{ContainerStats, ObservedContainer, StatsMode, cpu_percent_b
 use crate::source::Repo;
 use crate::status::{self, Inputs};
 use crate::store::now_unix;
-use crate::tui::data::{Board, BoardRow, Reconciler, Update};
+use crate::tui::data::{Board, BoardRow, LoopRunner, Update};
 use crate::watch::presence;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -147,7 +147,7 @@ impl Poller {
             shared.runtime.stats_of(&sample, StatsMode::OneShot),
             shared.store.runs(RUNS),
             shared.store.usage_month_counters(&month, None),
-            reconciler(shared),
+            loop_runner(shared),
         );
         let runs = runs.map_err(|e| e.to_string())?;
         let counters = counters.map_err(|e| e.to_string())?;
@@ -309,23 +309,23 @@ fn invalid_reason(id: &str, reference: &str, diagnostics: &[crate::model::Diagno
 }
 
 /// Who runs the loop: this process, another one that holds the presence lease, or nobody.
-async fn reconciler(shared: &Shared) -> Reconciler {
+async fn loop_runner(shared: &Shared) -> LoopRunner {
     if shared.in_process {
         // The loop here leads, or stands by while another process holds the leader lease.
         let leading = shared.metrics.get().is_none_or(|m| m.leader_term() > 0);
         if leading {
-            return Reconciler::InProcess;
+            return LoopRunner::InProcess;
         }
         let leader = match shared.store.leader().await {
             Ok(Some(row)) if row.live() => Some(row.holder),
             _ => None,
         };
-        return Reconciler::Standby { leader };
+        return LoopRunner::Standby { leader };
     }
     match presence::present(&shared.store).await {
-        Ok(Some(row)) => Reconciler::External { holder: row.holder },
+        Ok(Some(row)) => LoopRunner::External { holder: row.holder },
         // The store being down is reported by the poll itself.
-        Ok(None) | Err(_) => Reconciler::None,
+        Ok(None) | Err(_) => LoopRunner::None,
     }
 }
 

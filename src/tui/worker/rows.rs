@@ -5,7 +5,7 @@ use crate::model::DesiredState;
 use crate::runtime::{ObservedContainer, container_name};
 use crate::status::TenantStatus;
 use crate::store::{ObservedDb, RunRow};
-use crate::tui::data::{BoardRow, Header, Reconciler};
+use crate::tui::data::{BoardRow, Header, LoopRunner};
 use std::collections::{BTreeMap, HashMap};
 
 pub(super) fn header(
@@ -13,7 +13,7 @@ pub(super) fn header(
     revision: Option<String>,
     pending_changes: usize,
     runs: &[RunRow],
-    reconciler: Reconciler,
+    reconciler: LoopRunner,
     error: Option<String>,
 ) -> Header {
     let last = runs.first();
@@ -267,7 +267,7 @@ mod tests {
             summary: String::new(),
         };
         let runs = [run(3, "failed", "c"), run(2, "succeeded", "b")];
-        let h = header("ns", Some("c".into()), 4, &runs, Reconciler::None, None);
+        let h = header("ns", Some("c".into()), 4, &runs, LoopRunner::None, None);
         assert_eq!(h.applied_revision.as_deref(), Some("b"));
         assert_eq!(h.last_reconcile, Some(35));
         assert_eq!(h.last_reconcile_status.as_deref(), Some("failed"));
@@ -277,7 +277,7 @@ mod tests {
             None,
             0,
             &[run(5, "running", "d")],
-            Reconciler::None,
+            LoopRunner::None,
             None,
         );
         assert_eq!((h.last_reconcile, h.applied_revision), (Some(50), None));
