@@ -9,7 +9,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tenantctl::status::{Health, SyncStatus};
 use tenantctl::tui::app::{App, Msg};
-use tenantctl::tui::data::{Header, Snapshot, TenantRow, Update};
+use tenantctl::tui::data::{Board, BoardRow, Header, Update};
 use tenantctl::tui::ui;
 
 const NOW: i64 = 1_795_780_800;
@@ -18,7 +18,7 @@ fn main() {
     divan::main();
 }
 
-fn snapshot(n: usize) -> Snapshot {
+fn board(n: usize) -> Board {
     let healths = [
         Health::Healthy,
         Health::Healthy,
@@ -28,7 +28,7 @@ fn snapshot(n: usize) -> Snapshot {
         Health::Suspended,
     ];
     let rows = (0..n)
-        .map(|i| TenantRow {
+        .map(|i| BoardRow {
             slug: format!("tenant-{i:05}"),
             plan: Some(["starter", "professional", "enterprise"][i % 3].into()),
             theme: Some(["modern", "classic"][i % 2].into()),
@@ -48,10 +48,10 @@ fn snapshot(n: usize) -> Snapshot {
             started_at: Some(NOW - i as i64 * 60),
             url: Some(format!("http://127.0.0.1:{}/", 20_000 + i)),
             file: Some(format!("tenants/tenant-{i:05}.yaml")),
-            ..TenantRow::default()
+            ..BoardRow::default()
         })
         .collect();
-    Snapshot {
+    Board {
         header: Header {
             namespace: "tenantctl".into(),
             revision: Some("4f2a9c1e0b7d".into()),
@@ -68,7 +68,7 @@ fn snapshot(n: usize) -> Snapshot {
 
 fn app(n: usize) -> App {
     let mut app = App::new(true, 5_000, NOW);
-    app.update(Msg::Update(Update::Snapshot(Box::new(snapshot(n)))));
+    app.update(Msg::Update(Update::Board(Box::new(board(n)))));
     app
 }
 
@@ -103,8 +103,8 @@ fn frame_80x24(bencher: Bencher, n: usize) {
 #[divan::bench(args = [50, 10_000])]
 fn new_observation(bencher: Bencher, n: usize) {
     let mut app = app(n);
-    let next = snapshot(n);
+    let next = board(n);
     bencher
         .with_inputs(|| Box::new(next.clone()))
-        .bench_local_values(|s| app.update(Msg::Update(Update::Snapshot(s))));
+        .bench_local_values(|s| app.update(Msg::Update(Update::Board(s))));
 }

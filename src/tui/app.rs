@@ -2,7 +2,7 @@
 //! background update is a [`Msg`] folded into [`App`]; what the background should do next comes
 //! out as [`Request`]s. No IO here, so every interaction is a plain unit test.
 
-use super::data::{Action, Detail, Reconciler, Request, Snapshot, TenantRow, Update};
+use super::data::{Board, BoardRow, Detail, LoopRunner, Request, Update, UserAction};
 use super::filter::Filter;
 use super::keymap::{self, Act, Scope};
 use super::logbuf::LogBuffer;
@@ -126,7 +126,7 @@ pub struct Input {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Overlay {
     Help,
-    Confirm(Action),
+    Confirm(UserAction),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,10 +152,10 @@ pub struct Hits {
 }
 
 pub struct App {
-    pub snapshot: Snapshot,
+    pub board: Board,
     /// Has any observation arrived yet?
     pub loaded: bool,
-    /// Indices into `snapshot.rows`, filtered and sorted.
+    /// Indices into `board.rows`, filtered and sorted.
     pub visible: Vec<usize>,
     /// Index into `visible`.
     pub selected: usize,
@@ -177,7 +177,7 @@ pub struct App {
     pub overlay: Option<Overlay>,
     pub message: Option<(Level, String)>,
     pub activity: VecDeque<String>,
-    /// A background fault (engine or database down); cleared by the next snapshot.
+    /// A background fault (engine or database down); cleared by the next board.
     pub fault: Option<String>,
     pub now: i64,
     pub color: bool,
@@ -194,7 +194,7 @@ pub struct App {
 impl App {
     pub fn new(color: bool, log_capacity: usize, now: i64) -> App {
         App {
-            snapshot: Snapshot::default(),
+            board: Board::default(),
             loaded: false,
             visible: Vec::new(),
             selected: 0,
@@ -230,16 +230,16 @@ impl App {
         std::mem::take(&mut self.requests)
     }
 
-    pub fn selected_row(&self) -> Option<&TenantRow> {
+    pub fn selected_row(&self) -> Option<&BoardRow> {
         self.visible
             .get(self.selected)
-            .and_then(|i| self.snapshot.rows.get(*i))
+            .and_then(|i| self.board.rows.get(*i))
     }
 
     /// The row of the tenant the detail view shows.
-    pub fn detail_row(&self) -> Option<&TenantRow> {
+    pub fn detail_row(&self) -> Option<&BoardRow> {
         let slug = self.detail_slug.as_deref()?;
-        self.snapshot.rows.iter().find(|r| r.slug == slug)
+        self.board.rows.iter().find(|r| r.slug == slug)
     }
 
     /// The key scope of what is on screen.
@@ -268,9 +268,9 @@ impl App {
 
     fn background(&mut self, u: Update) {
         match u {
-            Update::Snapshot(s) => {
+            Update::Board(s) => {
                 let keep = self.selected_row().map(|r| r.slug.clone());
-                self.snapshot = *s;
+                self.board = *s;
                 self.loaded = true;
                 self.fault = None;
                 self.refresh_visible(keep.as_deref());
@@ -316,7 +316,7 @@ impl App {
 
     /// Re-filters and re-sorts, keeping `keep` selected when it is still shown.
     fn refresh_visible(&mut self, keep: Option<&str>) {
-        let rows = &self.snapshot.rows;
+        let rows = &self.board.rows;
         let mut visible: Vec<usize> = (0..rows.len())
             .filter(|i| self.filter.matches(&rows[*i]))
             .collect();
@@ -331,7 +331,7 @@ impl App {
             && let Some(i) = self
                 .visible
                 .iter()
-                .position(|i| self.snapshot.rows[*i].slug == slug)
+                .position(|i| self.board.rows[*i].slug == slug)
         {
             self.selected = i;
         }
@@ -414,10 +414,10 @@ impl App {
                 self.descending = !self.descending;
                 self.resort();
             }
-            Act::SyncAll => self.run(Action::SyncAll),
+            Act::SyncAll => self.run(UserAction::SyncAll),
             Act::SyncTenant => {
                 if let Some(slug) = self.current_slug() {
-                    self.run(Action::SyncTenant(slug));
+                    self.run(UserAction::SyncTenant(slug));
                 }
             }
             Act::Restart => {
@@ -425,7 +425,7 @@ impl App {
                     if self.reconciler_is_external() {
                         self.say(Level::Warn, self.read_only_reason());
                     } else {
-                        self.overlay = Some(Overlay::Confirm(Action::Restart(slug)));
+                        self.overlay = Some(Overlay::Confirm(UserAction::Restart(slug)));
                     }
                 }
             }
@@ -486,21 +486,21 @@ impl App {
 
     fn reconciler_is_external(&self) -> bool {
         !matches!(
-            self.snapshot.header.reconciler,
-            Reconciler::InProcess | Reconciler::Standby { .. }
+            self.board.header.reconciler,
+            LoopRunner::InProcess | LoopRunner::Standby { .. }
         )
     }
 
     fn read_only_reason(&self) -> String {
-        match &self.snapshot.header.reconciler {
-            Reconciler::External { holder } => format!(
+        match &self.board.header.reconciler {
+            LoopRunner::External { holder } => format!(
                 "read-only: `tenantctl watch` ({holder}) reconciles; act through it or stop it and run `tenantctl tui`"
             ),
             _ => "read-only: no reconciler runs here (started with --read-only)".to_string(),
         }
     }
 
-    fn run(&mut self, action: Action) {
+    fn run(&mut self, action: UserAction) {
         self.say(Level::Info, format!("{}…", action.describe()));
         self.requests.push(Request::Run(action));
     }
@@ -528,7 +528,7 @@ impl App {
         self.say(Level::Warn, text);
     }
 
-    fn current_row(&self) -> Option<&TenantRow> {
+    fn current_row(&self) -> Option<&BoardRow> {
         match self.view {
             View::Table | View::Activity => self.selected_row(),
             View::Detail => self.detail_row(),
@@ -816,7 +816,7 @@ fn share(used: Option<f64>, limit: Option<f64>) -> f64 {
 }
 
 /// Usage columns sort biggest first by default: the busiest tenant is the interesting one.
-fn compare(a: &TenantRow, b: &TenantRow, column: Column) -> Ordering {
+fn compare(a: &BoardRow, b: &BoardRow, column: Column) -> Ordering {
     let f = |x: f64, y: f64| y.partial_cmp(&x).unwrap_or(Ordering::Equal);
     match column {
         Column::Slug => a.slug.cmp(&b.slug),

@@ -5,9 +5,9 @@
 
 use crate::status::{Health, SyncStatus};
 
-/// One row of the tenant table: status joined with live usage and the plan's limits.
+/// One row of the [`Board`]'s tenant table: status joined with live usage and the plan's limits.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct TenantRow {
+pub struct BoardRow {
     pub slug: String,
     pub plan: Option<String>,
     pub theme: Option<String>,
@@ -38,7 +38,7 @@ pub struct TenantRow {
 
 /// Who runs the reconcile loop the dashboard shows.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum Reconciler {
+pub enum LoopRunner {
     /// This process runs it (the default) and leads.
     #[default]
     InProcess,
@@ -67,16 +67,17 @@ pub struct Header {
     /// something finished (read-only: no-op passes of another process leave no trace), and how.
     pub last_reconcile: Option<i64>,
     pub last_reconcile_status: Option<String>,
-    pub reconciler: Reconciler,
+    pub reconciler: LoopRunner,
     /// Why the revision could not be used (invalid commit, engine down …), if so.
     pub error: Option<String>,
 }
 
-/// One whole observation: the header and every row, replacing the previous one.
+/// What the dashboard's main screen shows of one whole observation: the header and every
+/// tenant's row, replacing the previous board.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Snapshot {
+pub struct Board {
     pub header: Header,
-    pub rows: Vec<TenantRow>,
+    pub rows: Vec<BoardRow>,
     /// Unix time of the observation.
     pub at: i64,
 }
@@ -122,7 +123,7 @@ pub struct LogLine {
 
 /// A one-key action the user confirmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
+pub enum UserAction {
     /// Reconcile everything now.
     SyncAll,
     /// Reconcile one tenant now.
@@ -131,12 +132,12 @@ pub enum Action {
     Restart(String),
 }
 
-impl Action {
+impl UserAction {
     pub fn describe(&self) -> String {
         match self {
-            Action::SyncAll => "sync all tenants".to_string(),
-            Action::SyncTenant(s) => format!("sync tenant {s}"),
-            Action::Restart(s) => format!("restart the container of {s}"),
+            UserAction::SyncAll => "sync all tenants".to_string(),
+            UserAction::SyncTenant(s) => format!("sync tenant {s}"),
+            UserAction::Restart(s) => format!("restart the container of {s}"),
         }
     }
 }
@@ -144,7 +145,7 @@ impl Action {
 /// Background → UI.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Update {
-    Snapshot(Box<Snapshot>),
+    Board(Box<Board>),
     Detail(Box<Detail>),
     /// Log lines of `slug`'s stream (lines of another tenant than the one shown are dropped).
     Logs {
@@ -160,7 +161,7 @@ pub enum Update {
     Activity(String),
     /// An action finished: `Ok(message)` or `Err(reason)`.
     ActionDone {
-        action: Action,
+        action: UserAction,
         result: Result<String, String>,
     },
     /// A background fault the user should see (engine or database down); the worker retries.
@@ -179,5 +180,5 @@ pub enum Request {
         slug: Option<String>,
         tail: u64,
     },
-    Run(Action),
+    Run(UserAction),
 }

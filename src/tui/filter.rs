@@ -5,7 +5,7 @@
 //! tenant whose slug, plan, theme or URL contains it. Matching ignores case; a column's value
 //! matches by prefix, so `plan=pro` finds `professional`.
 
-use super::data::TenantRow;
+use super::data::BoardRow;
 
 /// Columns a term can name.
 pub const KEYS: &[&str] = &["slug", "plan", "theme", "state", "sync", "health"];
@@ -67,7 +67,7 @@ impl Filter {
         self.terms.is_empty()
     }
 
-    pub fn matches(&self, row: &TenantRow) -> bool {
+    pub fn matches(&self, row: &BoardRow) -> bool {
         self.terms.iter().all(|t| match t {
             Term::Word(w) => [
                 Some(row.slug.as_str()),
@@ -99,7 +99,7 @@ fn normalise(s: &str) -> String {
         .collect()
 }
 
-fn field(row: &TenantRow, key: &str) -> String {
+fn field(row: &BoardRow, key: &str) -> String {
     match key {
         "slug" => row.slug.clone(),
         "plan" => row.plan.clone().unwrap_or_default(),
@@ -116,15 +116,15 @@ mod tests {
     use super::*;
     use crate::status::{Health, SyncStatus};
 
-    fn row(slug: &str, plan: &str, health: Health, sync: SyncStatus) -> TenantRow {
-        TenantRow {
+    fn row(slug: &str, plan: &str, health: Health, sync: SyncStatus) -> BoardRow {
+        BoardRow {
             slug: slug.into(),
             plan: Some(plan.into()),
             theme: Some("modern".into()),
             state: Some("active".into()),
             health: Some(health),
             sync: Some(sync),
-            ..TenantRow::default()
+            ..BoardRow::default()
         }
     }
 

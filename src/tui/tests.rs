@@ -4,8 +4,8 @@
 
 use super::app::{App, Column, Msg, Overlay, Tab, View};
 use super::data::{
-    Action, Detail, EventLine, Header, LogLine, Reconciler, Request, Series, Snapshot, TenantRow,
-    Update,
+    Board, BoardRow, Detail, EventLine, Header, LogLine, LoopRunner, Request, Series, Update,
+    UserAction,
 };
 use super::ui;
 use crate::status::{Health, SyncStatus};
@@ -30,12 +30,12 @@ fn row(
     cpu: Option<f64>,
     mem: Option<u64>,
     api: Option<i64>,
-) -> TenantRow {
+) -> BoardRow {
     let (cpu_limit, memory_limit, api_quota) = match plan {
         "starter" => (0.5, 256 * MI, 10_000),
         _ => (1.0, 512 * MI, 100_000),
     };
-    TenantRow {
+    BoardRow {
         slug: slug.into(),
         plan: Some(plan.into()),
         theme: Some(
@@ -68,10 +68,10 @@ fn row(
     }
 }
 
-fn snapshot() -> Snapshot {
+fn board() -> Board {
     use Health::*;
     use SyncStatus::*;
-    Snapshot {
+    Board {
         header: Header {
             namespace: "tenantctl".into(),
             reference: "HEAD".into(),
@@ -80,7 +80,7 @@ fn snapshot() -> Snapshot {
             pending_changes: 2,
             last_reconcile: Some(NOW - 12),
             last_reconcile_status: Some("ok".into()),
-            reconciler: Reconciler::InProcess,
+            reconciler: LoopRunner::InProcess,
             error: None,
         },
         rows: vec![
@@ -166,7 +166,7 @@ fn detail() -> Detail {
 
 fn app() -> App {
     let mut app = App::new(true, 1_000, NOW);
-    app.update(Msg::Update(Update::Snapshot(Box::new(snapshot()))));
+    app.update(Msg::Update(Update::Board(Box::new(board()))));
     app
 }
 
@@ -257,7 +257,7 @@ fn filter_narrows_the_table_as_the_user_types() {
     let shown: Vec<&str> = app
         .visible
         .iter()
-        .map(|i| app.snapshot.rows[*i].slug.as_str())
+        .map(|i| app.board.rows[*i].slug.as_str())
         .collect();
     assert_eq!(shown, ["acme", "umbrella"]);
     // Esc while typing undoes the typing; Esc on the table clears the filter.
@@ -289,7 +289,7 @@ fn sorting_by_health_puts_trouble_first_and_o_reverses() {
     let order = |app: &App| -> Vec<String> {
         app.visible
             .iter()
-            .map(|i| app.snapshot.rows[*i].slug.clone())
+            .map(|i| app.board.rows[*i].slug.clone())
             .collect()
     };
     assert_eq!(
@@ -306,7 +306,7 @@ fn sorting_by_health_puts_trouble_first_and_o_reverses() {
 #[test]
 fn moving_keeps_the_selection_on_screen_and_survives_a_new_snapshot() {
     let mut app = App::new(false, 100, NOW);
-    let mut s = snapshot();
+    let mut s = board();
     s.rows = (0..100)
         .map(|i| {
             row(
@@ -321,7 +321,7 @@ fn moving_keeps_the_selection_on_screen_and_survives_a_new_snapshot() {
             )
         })
         .collect();
-    app.update(Msg::Update(Update::Snapshot(Box::new(s.clone()))));
+    app.update(Msg::Update(Update::Board(Box::new(s.clone()))));
     screen(&mut app, 80, 24); // learns the page height
     key(&mut app, KeyCode::PageDown);
     key(&mut app, KeyCode::Char('j'));
@@ -338,7 +338,7 @@ fn moving_keeps_the_selection_on_screen_and_survives_a_new_snapshot() {
     key(&mut app, KeyCode::Down);
     assert_eq!(app.selected_row().unwrap().slug, "t002");
     s.rows.remove(0);
-    app.update(Msg::Update(Update::Snapshot(Box::new(s))));
+    app.update(Msg::Update(Update::Board(Box::new(s))));
     assert_eq!(app.selected_row().unwrap().slug, "t002");
 }
 
@@ -493,7 +493,7 @@ fn restart_asks_first_and_only_yes_runs_it() {
     key(&mut app, KeyCode::Char('R'));
     assert_eq!(
         app.overlay,
-        Some(Overlay::Confirm(Action::Restart("acme".into())))
+        Some(Overlay::Confirm(UserAction::Restart("acme".into())))
     );
     insta::assert_snapshot!("confirm_restart", screen(&mut app, 80, 12));
     key(&mut app, KeyCode::Char('n'));
@@ -502,10 +502,10 @@ fn restart_asks_first_and_only_yes_runs_it() {
     key(&mut app, KeyCode::Char('y'));
     assert_eq!(
         app.take_requests(),
-        [Request::Run(Action::Restart("acme".into()))]
+        [Request::Run(UserAction::Restart("acme".into()))]
     );
     app.update(Msg::Update(Update::ActionDone {
-        action: Action::Restart("acme".into()),
+        action: UserAction::Restart("acme".into()),
         result: Err("engine: no such container".into()),
     }));
     let s = screen(&mut app, 100, 12);
@@ -525,8 +525,8 @@ fn sync_keys_ask_the_background_at_once() {
     assert_eq!(
         app.take_requests(),
         [
-            Request::Run(Action::SyncAll),
-            Request::Run(Action::SyncTenant("globex".into()))
+            Request::Run(UserAction::SyncAll),
+            Request::Run(UserAction::SyncTenant("globex".into()))
         ]
     );
 }
@@ -552,11 +552,11 @@ fn suspend_is_a_git_change_and_the_ui_says_so() {
 #[test]
 fn read_only_dashboards_refuse_restarts_with_the_reason() {
     let mut app = App::new(true, 100, NOW);
-    let mut s = snapshot();
-    s.header.reconciler = Reconciler::External {
+    let mut s = board();
+    s.header.reconciler = LoopRunner::External {
         holder: "host-a:4242:watch".into(),
     };
-    app.update(Msg::Update(Update::Snapshot(Box::new(s))));
+    app.update(Msg::Update(Update::Board(Box::new(s))));
     key(&mut app, KeyCode::Char('R'));
     assert_eq!(app.overlay, None);
     let screen = screen(&mut app, 140, 12);
@@ -625,7 +625,7 @@ fn colours_mark_health_and_vanish_with_no_color() {
     assert_eq!(b[find(b, "Healthy ")].fg, Color::Green);
 
     let mut plain = App::new(false, 100, NOW);
-    plain.update(Msg::Update(Update::Snapshot(Box::new(snapshot()))));
+    plain.update(Msg::Update(Update::Board(Box::new(board()))));
     let mut t = terminal(120, 12);
     t.draw(|f| ui::draw(f, &mut plain)).unwrap();
     let b = t.backend().buffer();
@@ -689,7 +689,7 @@ fn background_faults_show_until_the_next_observation() {
     )));
     let s = screen(&mut app, 100, 10);
     assert!(s.contains("! engine: cannot connect"), "{s}");
-    app.update(Msg::Update(Update::Snapshot(Box::new(snapshot()))));
+    app.update(Msg::Update(Update::Board(Box::new(board()))));
     assert!(app.fault.is_none());
 }
 
@@ -702,7 +702,7 @@ fn activity_keeps_what_the_loop_and_actions_said() {
         ))));
     }
     app.update(Msg::Update(Update::ActionDone {
-        action: Action::SyncAll,
+        action: UserAction::SyncAll,
         result: Ok("1 change applied".into()),
     }));
     assert_eq!(app.activity.len(), 200, "bounded");
@@ -728,22 +728,22 @@ fn m_lets_the_terminal_have_the_mouse_for_copying() {
 #[test]
 fn the_header_names_the_ref_and_says_in_sync_when_nothing_is_pending() {
     let mut app = App::new(true, 100, NOW);
-    let mut s = snapshot();
+    let mut s = board();
     s.header.reference = "release".into();
     s.header.applied_revision = Some("0123456789ab".into());
-    app.update(Msg::Update(Update::Snapshot(Box::new(s.clone()))));
+    app.update(Msg::Update(Update::Board(Box::new(s.clone()))));
     let shown = screen(&mut app, 120, 10);
     assert!(
         shown.contains("release 4f2a9c1 (applied 0123456)"),
         "{shown}"
     );
     s.header.pending_changes = 0;
-    app.update(Msg::Update(Update::Snapshot(Box::new(s.clone()))));
+    app.update(Msg::Update(Update::Board(Box::new(s.clone()))));
     let shown = screen(&mut app, 120, 10);
     assert!(shown.contains("release 4f2a9c1 in sync"), "{shown}");
     s.header.error =
         Some("revision 4f2a9c1 is invalid: tenants/x.yaml:3:7: unknown field `plna`".into());
-    app.update(Msg::Update(Update::Snapshot(Box::new(s))));
+    app.update(Msg::Update(Update::Board(Box::new(s))));
     let shown = screen(&mut app, 120, 10);
     assert!(shown.contains("unknown field `plna`"), "{shown}");
     assert!(!shown.contains("in sync"), "{shown}");
@@ -788,20 +788,20 @@ fn an_old_observation_is_flagged_in_the_header() {
     app.update(Msg::Tick(NOW + 40));
     let s = screen(&mut app, 120, 8);
     assert!(s.contains("data 40s old"), "{s}");
-    let mut fresh = snapshot();
+    let mut fresh = board();
     fresh.at = NOW + 40;
-    app.update(Msg::Update(Update::Snapshot(Box::new(fresh))));
+    app.update(Msg::Update(Update::Board(Box::new(fresh))));
     assert!(!screen(&mut app, 120, 8).contains(" old"));
 }
 
 #[test]
 fn a_standby_loop_says_who_leads() {
     let mut app = App::new(true, 100, NOW);
-    let mut s = snapshot();
-    s.header.reconciler = Reconciler::Standby {
+    let mut s = board();
+    s.header.reconciler = LoopRunner::Standby {
         leader: Some("host-b:77:1:watch".into()),
     };
-    app.update(Msg::Update(Update::Snapshot(Box::new(s))));
+    app.update(Msg::Update(Update::Board(Box::new(s))));
     let shown = screen(&mut app, 160, 8);
     assert!(
         shown.contains("loop: in-process, standing by (leader host-b:77:1:watch)"),

@@ -2,7 +2,7 @@
 //! so a frame costs the same with 50 tenants or 10,000.
 
 use super::app::{App, Column, Input, InputKind, Level, Overlay, Tab, View};
-use super::data::{Reconciler, Series, TenantRow};
+use super::data::{BoardRow, LoopRunner, Series};
 use super::keymap;
 use super::logbuf::match_ranges;
 use crate::calendar::rfc3339;
@@ -171,7 +171,7 @@ pub fn ago(seconds: i64) -> String {
 /// The header's pieces: what runs and where it stands, then the counts. Pieces flow onto
 /// further lines on narrow terminals rather than being cut off.
 fn header_groups(app: &App, p: Palette) -> Vec<Vec<Vec<Span<'static>>>> {
-    let h = &app.snapshot.header;
+    let h = &app.board.header;
     let mut first = vec![vec![
         Span::styled("tenantctl ", p.title()),
         Span::styled(h.namespace.clone(), p.accent()),
@@ -207,7 +207,7 @@ fn header_groups(app: &App, p: Palette) -> Vec<Vec<Vec<Span<'static>>>> {
         Some(t) => {
             let failed = h.last_reconcile_status.as_deref() == Some("failed");
             let what = match h.reconciler {
-                Reconciler::InProcess | Reconciler::Standby { .. } => "reconciled",
+                LoopRunner::InProcess | LoopRunner::Standby { .. } => "reconciled",
                 _ => "last apply",
             };
             vec![Span::styled(
@@ -221,7 +221,7 @@ fn header_groups(app: &App, p: Palette) -> Vec<Vec<Vec<Span<'static>>>> {
         }
         None => vec![Span::styled(
             match h.reconciler {
-                Reconciler::InProcess | Reconciler::Standby { .. } => "first pass…",
+                LoopRunner::InProcess | LoopRunner::Standby { .. } => "first pass…",
                 _ => "never applied",
             },
             p.dim(),
@@ -229,15 +229,15 @@ fn header_groups(app: &App, p: Palette) -> Vec<Vec<Vec<Span<'static>>>> {
     });
     first.push(vec![Span::styled(
         match &h.reconciler {
-            Reconciler::InProcess => "loop: in-process".to_string(),
-            Reconciler::Standby { leader: Some(l) } => {
+            LoopRunner::InProcess => "loop: in-process".to_string(),
+            LoopRunner::Standby { leader: Some(l) } => {
                 format!("loop: in-process, standing by (leader {l})")
             }
-            Reconciler::Standby { leader: None } => {
+            LoopRunner::Standby { leader: None } => {
                 "loop: in-process, standing by (no live leader yet)".to_string()
             }
-            Reconciler::External { holder } => format!("read-only, loop: {holder}"),
-            Reconciler::None => "read-only, no loop".to_string(),
+            LoopRunner::External { holder } => format!("read-only, loop: {holder}"),
+            LoopRunner::None => "read-only, no loop".to_string(),
         },
         p.dim(),
     )]);
@@ -245,14 +245,14 @@ fn header_groups(app: &App, p: Palette) -> Vec<Vec<Vec<Span<'static>>>> {
         first.push(vec![Span::styled(e.clone(), p.bad())]);
     }
     // The figures shown are only as fresh as the last observation: say so when it is old.
-    let age = app.now - app.snapshot.at;
+    let age = app.now - app.board.at;
     if age >= STALE_AFTER {
         first.push(vec![Span::styled(
             format!("data {} old", ago(age)),
             p.bad(),
         )]);
     }
-    let s = crate::status::Summary::of_counts(app.snapshot.rows.iter().map(|r| (r.sync, r.health)));
+    let s = crate::status::Summary::of_counts(app.board.rows.iter().map(|r| (r.sync, r.health)));
     let mut second = vec![vec![Span::styled(
         format!("{} tenants", s.tenants),
         p.title(),
@@ -412,7 +412,7 @@ pub fn fit_columns(width: u16) -> Vec<(Column, u16)> {
     out
 }
 
-fn cell(row: &TenantRow, column: Column, p: Palette, now: i64) -> Vec<Span<'static>> {
+fn cell(row: &BoardRow, column: Column, p: Palette, now: i64) -> Vec<Span<'static>> {
     let dash = || vec![Span::styled("-", p.dim())];
     match column {
         Column::Slug => vec![Span::raw(row.slug.clone())],
@@ -497,7 +497,7 @@ fn fixed(spans: Vec<Span<'static>>, width: u16) -> Vec<Span<'static>> {
 
 fn draw_table(frame: &mut Frame, app: &mut App, p: Palette, area: Rect) {
     let shown = app.visible.len();
-    let total = app.snapshot.rows.len();
+    let total = app.board.rows.len();
     let mut title = vec![Span::styled(
         format!(" Tenants {shown}/{total} "),
         p.title(),
@@ -571,7 +571,7 @@ fn draw_table(frame: &mut Frame, app: &mut App, p: Palette, area: Rect) {
     app.offset = app.offset.min(app.selected);
     let mut lines = Vec::with_capacity(page);
     for (i, index) in app.visible.iter().enumerate().skip(app.offset).take(page) {
-        let row = &app.snapshot.rows[*index];
+        let row = &app.board.rows[*index];
         let mut spans = Vec::new();
         for (c, w) in &columns {
             spans.extend(fixed(cell(row, *c, p, app.now), *w));

@@ -142,11 +142,11 @@ impl Watcher {
         self
     }
 
-    fn role(&self) -> presence::Role {
+    fn role(&self) -> presence::HolderKind {
         if self.demands.is_some() {
-            presence::Role::Dashboard
+            presence::HolderKind::Dashboard
         } else {
-            presence::Role::Watch
+            presence::HolderKind::Watch
         }
     }
 

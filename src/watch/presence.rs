@@ -12,20 +12,20 @@ use tokio::task::JoinHandle;
 /// row named just `watch`, which is still read).
 pub const LEASE: &str = "watch";
 
-/// Who runs the loop: the last part of the holder string `host:pid:start:role`.
+/// What kind of process runs the loop: the last part of the holder string `host:pid:start:role`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub enum HolderKind {
     /// `tenantctl watch`: SIGHUP makes it sync now.
     Watch,
     /// `tenantctl tui` running the loop in-process: SIGHUP would end it (its terminal hung up).
     Dashboard,
 }
 
-impl Role {
+impl HolderKind {
     pub fn as_str(self) -> &'static str {
         match self {
-            Role::Watch => "watch",
-            Role::Dashboard => "tui",
+            HolderKind::Watch => "watch",
+            HolderKind::Dashboard => "tui",
         }
     }
 }
@@ -56,7 +56,7 @@ impl Holder {
     /// A `tenantctl watch` on this host, which syncs now on SIGHUP.
     pub fn local_watch_pid(&self) -> Option<u32> {
         self.local_pid()
-            .filter(|_| self.role.as_deref() == Some(Role::Watch.as_str()))
+            .filter(|_| self.role.as_deref() == Some(HolderKind::Watch.as_str()))
     }
 }
 
