@@ -239,20 +239,32 @@ async fn networks_and_volumes_are_idempotent_and_only_ours() -> TestResult {
     // Two runs racing on one name (pre-1.44 engines would make two networks): one survives.
     let race = rt.network_name("race");
     cleanup.networks.push(race.clone());
-    let mut taken = rt.existing_subnets().await?;
-    let a = SubnetPool::default()
-        .next_free(&taken)
-        .ok_or("pool exhausted")?;
-    taken.insert(a);
-    let b = SubnetPool::default()
-        .next_free(&taken)
-        .ok_or("pool exhausted")?;
+    // Other work on this engine may take a free subnet between our look and our create: the
+    // race under test is ours, so such an overlap only means "look again".
     let labels = rt.labels_for("race");
-    let (left, right) = tokio::join!(
-        rt.create_network(&race, a, &labels),
-        rt.create_network(&race, b, &labels)
-    );
-    let (left, right) = (left?, right?);
+    let mut tries = 0;
+    let (left, right) = loop {
+        let mut taken = rt.existing_subnets().await?;
+        let a = SubnetPool::default()
+            .next_free(&taken)
+            .ok_or("pool exhausted")?;
+        taken.insert(a);
+        let b = SubnetPool::default()
+            .next_free(&taken)
+            .ok_or("pool exhausted")?;
+        let (left, right) = tokio::join!(
+            rt.create_network(&race, a, &labels),
+            rt.create_network(&race, b, &labels)
+        );
+        let foreign_overlap =
+            |r: &Result<_, RuntimeError>| matches!(r, Err(RuntimeError::SubnetOverlap { .. }));
+        tries += 1;
+        if tries < 5 && (foreign_overlap(&left) || foreign_overlap(&right)) {
+            let _ = rt.remove_network(&race).await;
+            continue;
+        }
+        break (left?, right?);
+    };
     assert_eq!(left.id, right.id);
     assert_eq!(left.subnet, right.subnet);
     let named: Vec<String> = rt
