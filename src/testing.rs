@@ -1,8 +1,10 @@
-//! What the unit tests of apply and watch share: a repository of desired state as files, a
-//! scratch SQLite store, and a progress sink that keeps every line. The engine side is
+//! What the unit tests of apply, watch and source share: a repository of desired state as files,
+//! git run in a scratch repository, a scratch SQLite store, and a progress sink that keeps every
+//! line. The engine side is
 //! [`crate::runtime::fake`].
 
 use std::path::Path;
+use std::process::Command;
 use std::sync::Mutex;
 
 use crate::apply::Progress;
@@ -45,6 +47,28 @@ pub fn desired(tenants: &[(&str, &str)]) -> DesiredState {
         Ok(desired) => desired,
         Err(diagnostics) => panic!("the fixture is invalid: {diagnostics:?}"),
     }
+}
+
+/// Runs `git args` in `dir` as a test author with no signing; fails the test if git does.
+pub fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A migrated SQLite database in `dir`.

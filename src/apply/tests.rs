@@ -23,57 +23,81 @@ fn config(revision: &str) -> ApplyConfig {
     }
 }
 
-/// One apply through the reconcile path, as `tenantctl apply --auto-approve` makes it.
-async fn apply(
-    fake: &Arc<FakeBackend>,
-    store: &Store,
-    desired: &DesiredState,
-    config: ApplyConfig,
-    lines: &Arc<Lines>,
-) -> Result<crate::reconcile::Applied, ReconcileError> {
-    let request = ApplyRequest {
-        desired,
-        opts: PlanOptions {
-            namespace: NS.into(),
-            revision: config.revision.clone(),
-            prune: false,
-            tenants: Vec::new(),
-        },
-        config,
-        lock_wait: Duration::ZERO,
-        approved: None,
-        scope: Scope::Plan,
-        record_trial_ends: true,
-        announce: Announce::Nothing,
-    };
-    reconcile::apply(&fake.runtime(), store, lines.clone(), request).await
+/// A scratch store, a fake engine and a progress sink for one test.
+struct Scene {
+    _dir: tempfile::TempDir,
+    store: Store,
+    fake: Arc<FakeBackend>,
+    lines: Arc<Lines>,
 }
 
-async fn applied(
-    fake: &Arc<FakeBackend>,
-    store: &Store,
-    desired: &DesiredState,
-    config: ApplyConfig,
-    lines: &Arc<Lines>,
-) -> Report {
-    match apply(fake, store, desired, config, lines).await {
-        Ok(applied) => applied.report,
-        Err(e) => panic!("the apply failed as a whole: {e}"),
+async fn scene(fake: Arc<FakeBackend>) -> Scene {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = scratch_store(dir.path()).await;
+    Scene {
+        _dir: dir,
+        store,
+        fake,
+        lines: Arc::new(Lines::default()),
     }
 }
 
-/// The tenant's events, oldest first, as `kind: message`.
-async fn events(store: &Store, tenant: &str) -> Vec<String> {
-    let rows: Vec<EventRow> = store.events(Some(tenant), 1000).await.expect("events");
-    rows.into_iter()
-        .rev()
-        .map(|e| format!("{}: {}", e.kind, e.message))
-        .collect()
+impl Scene {
+    /// One apply through the reconcile path, as `tenantctl apply --auto-approve` makes it.
+    async fn apply_with(
+        &self,
+        store: &Store,
+        desired: &DesiredState,
+        config: ApplyConfig,
+    ) -> Result<crate::reconcile::Applied, ReconcileError> {
+        let request = ApplyRequest {
+            desired,
+            opts: PlanOptions {
+                namespace: NS.into(),
+                revision: config.revision.clone(),
+                prune: false,
+                tenants: Vec::new(),
+            },
+            config,
+            lock_wait: Duration::ZERO,
+            approved: None,
+            scope: Scope::Plan,
+            record_trial_ends: true,
+            announce: Announce::Nothing,
+        };
+        reconcile::apply(&self.fake.runtime(), store, self.lines.clone(), request).await
+    }
+
+    /// The report of an apply that ran to its end.
+    async fn report(&self, desired: &DesiredState, config: ApplyConfig) -> Report {
+        match self.apply_with(&self.store, desired, config).await {
+            Ok(applied) => applied.report,
+            Err(e) => panic!("the apply failed as a whole: {e}"),
+        }
+    }
+
+    /// The tenant's events, oldest first, as `kind: message`.
+    async fn events(&self, tenant: &str) -> Vec<String> {
+        let rows: Vec<EventRow> = self.store.events(Some(tenant), 1000).await.expect("events");
+        rows.into_iter()
+            .rev()
+            .map(|e| format!("{}: {}", e.kind, e.message))
+            .collect()
+    }
+
+    async fn row(&self, slug: &str) -> TenantRow {
+        let db = self.store.observe().await.expect("observe the store");
+        db.tenants.get(slug).cloned().expect("the tenant's row")
+    }
 }
 
-async fn row(store: &Store, slug: &str) -> TenantRow {
-    let db = store.observe().await.expect("observe the store");
-    db.tenants.get(slug).cloned().expect("the tenant's row")
+/// The kinds of the events that tell how a tenant's attempts ended.
+fn outcome_kinds(events: &[String]) -> Vec<&str> {
+    events
+        .iter()
+        .filter_map(|e| e.split(':').next())
+        .filter(|k| k.starts_with("tenant.") || k.ends_with(".rollback"))
+        .collect()
 }
 
 /// Calls about `tenant` from the `from`-th on, without the observations.
@@ -87,10 +111,8 @@ fn changes_of(fake: &FakeBackend, tenant: &str, from: usize) -> Vec<String> {
 
 #[tokio::test]
 async fn a_retry_observes_afresh_and_does_only_what_is_still_missing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = scratch_store(dir.path()).await;
-    let fake = FakeBackend::new(NS);
-    let lines = Arc::new(Lines::default());
+    let scene = scene(FakeBackend::new(NS)).await;
+    let (fake, lines) = (&scene.fake, &scene.lines);
     fake.fail(Some("a"), Op::Create, Times::Once, || {
         RuntimeError::Unreachable {
             target: "fake".into(),
@@ -98,7 +120,7 @@ async fn a_retry_observes_afresh_and_does_only_what_is_still_missing() {
         }
     });
 
-    let report = applied(&fake, &store, &desired(&[("a", "A")]), config("r1"), &lines).await;
+    let report = scene.report(&desired(&[("a", "A")]), config("r1")).await;
 
     assert!(matches!(
         report.outcomes.get("a"),
@@ -138,10 +160,10 @@ async fn a_retry_observes_afresh_and_does_only_what_is_still_missing() {
         lines.with("retrying"),
         ["a: retrying in 0.1s (attempt 2 of 3)"]
     );
-    let events = events(&store, "a").await;
+    let events = scene.events("a").await;
     assert!(events.contains(&"tenant.attempt-failed: attempt 1: cannot reach the Docker engine at fake: connection reset. Is the Docker engine running (`docker info`)? Start it, or set DOCKER_HOST to its address (unix:///path/to/docker.sock or tcp://host:2375)".to_string()), "{events:?}");
     assert!(!events.iter().any(|e| e.starts_with("tenant.failed")));
-    let row = row(&store, "a").await;
+    let row = scene.row("a").await;
     assert_eq!(row.last_error, None);
     assert_eq!(row.applied_revision.as_deref(), Some("r1"));
     assert!(row.url.is_some());
@@ -149,16 +171,14 @@ async fn a_retry_observes_afresh_and_does_only_what_is_still_missing() {
 
 #[tokio::test]
 async fn what_apply_made_is_observed_as_converged() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = scratch_store(dir.path()).await;
-    let fake = FakeBackend::new(NS);
-    let lines = Arc::new(Lines::default());
+    let scene = scene(FakeBackend::new(NS)).await;
+    let fake = &scene.fake;
     let desired = desired(&[("a", "A"), ("b", "B")]);
-    let first = applied(&fake, &store, &desired, config("r1"), &lines).await;
+    let first = scene.report(&desired, config("r1")).await;
     assert_eq!(first.failed(), 0);
     let calls = fake.calls().len();
 
-    let again = match apply(&fake, &store, &desired, config("r1"), &lines).await {
+    let again = match scene.apply_with(&scene.store, &desired, config("r1")).await {
         Ok(applied) => applied,
         Err(e) => panic!("{e}"),
     };
@@ -172,11 +192,9 @@ async fn what_apply_made_is_observed_as_converged() {
 
 #[tokio::test]
 async fn a_rolled_back_update_is_not_retried_and_the_previous_spec_keeps_running() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = scratch_store(dir.path()).await;
-    let fake = FakeBackend::swarm(NS);
-    let lines = Arc::new(Lines::default());
-    let first = applied(&fake, &store, &desired(&[("a", "A")]), config("r1"), &lines).await;
+    let scene = scene(FakeBackend::swarm(NS)).await;
+    let (fake, lines) = (&scene.fake, &scene.lines);
+    let first = scene.report(&desired(&[("a", "A")]), config("r1")).await;
     assert_eq!(first.failed(), 0);
     let before = fake.container("ns-a").expect("the service");
     let from = fake.calls_of("a").len();
@@ -187,63 +205,47 @@ async fn a_rolled_back_update_is_not_retried_and_the_previous_spec_keeps_running
         }
     });
 
-    let report = applied(
-        &fake,
-        &store,
-        &desired(&[("a", "A2")]),
-        config("r2"),
-        &lines,
-    )
-    .await;
+    let report = scene.report(&desired(&[("a", "A2")]), config("r2")).await;
 
     let Some(Outcome::Failed { reason }) = report.outcomes.get("a") else {
         panic!("a rolled back: {:?}", report.outcomes);
     };
     assert!(reason.contains("rolled back"), "{reason}");
-    assert_eq!(changes_of(&fake, "a", from), ["update ns-a"]);
+    assert_eq!(changes_of(fake, "a", from), ["update ns-a"]);
     assert!(lines.with("retrying").is_empty());
     let after = fake.container("ns-a").expect("the service");
     assert_eq!(after.spec_hash, before.spec_hash, "the old spec runs");
     assert!(after.service.as_ref().is_some_and(|s| s.rolled_back()));
-    let events = events(&store, "a").await;
-    let kinds: Vec<&str> = events
-        .iter()
-        .filter_map(|e| e.split(':').next())
-        .filter(|k| k.starts_with("tenant.") || k.ends_with(".rollback"))
-        .collect();
-    assert_eq!(kinds, ["service.rollback", "tenant.failed"]);
+    let events = scene.events("a").await;
     assert_eq!(
-        row(&store, "a").await.last_error.as_deref(),
+        outcome_kinds(&events),
+        ["service.rollback", "tenant.failed"]
+    );
+    assert_eq!(
+        scene.row("a").await.last_error.as_deref(),
         Some(reason.as_str())
     );
 }
 
 #[tokio::test]
 async fn a_deposed_leader_stops_the_pass_at_once() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = scratch_store(dir.path()).await;
-    let lease = store
+    let scene = scene(FakeBackend::new(NS)).await;
+    let (fake, lines) = (&scene.fake, &scene.lines);
+    let lease = scene
+        .store
         .acquire_leader("me", "here", Duration::from_secs(60))
         .await
         .expect("the lease query")
         .expect("a free lease");
     let fence = Fence::new(lease.term, "me", Instant::now() + Duration::from_secs(60));
-    let fenced = store.fenced(fence.clone());
-    let fake = FakeBackend::new(NS);
-    let lines = Arc::new(Lines::default());
+    let fenced = scene.store.fenced(fence.clone());
     // The lease is lost while the first tenant's volume is being made.
     fake.on(None, Op::EnsureVolume, Times::Once, move || fence.revoke());
     let mut config = config("r1");
     config.parallelism = 1;
 
-    let result = apply(
-        &fake,
-        &fenced,
-        &desired(&[("a", "A"), ("b", "B"), ("c", "C")]),
-        config,
-        &lines,
-    )
-    .await;
+    let desired = desired(&[("a", "A"), ("b", "B"), ("c", "C")]);
+    let result = scene.apply_with(&fenced, &desired, config).await;
 
     match result {
         Err(ReconcileError::Apply(ApplyError::Store(e))) => assert!(e.is_fenced(), "{e}"),
@@ -261,7 +263,7 @@ async fn a_deposed_leader_stops_the_pass_at_once() {
         .collect();
     assert_eq!(after, Vec::<String>::new(), "nothing changes once deposed");
     assert!(lines.with("retrying").is_empty());
-    let runs = store.runs(10).await.expect("runs");
+    let runs = scene.store.runs(10).await.expect("runs");
     assert_eq!(runs.len(), 1);
     assert_eq!(
         runs[0].status, "running",
@@ -271,11 +273,9 @@ async fn a_deposed_leader_stops_the_pass_at_once() {
 
 #[tokio::test]
 async fn a_failed_replacement_is_removed_and_the_old_container_never_touched() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = scratch_store(dir.path()).await;
-    let fake = FakeBackend::new(NS);
-    let lines = Arc::new(Lines::default());
-    applied(&fake, &store, &desired(&[("a", "A")]), config("r1"), &lines).await;
+    let scene = scene(FakeBackend::new(NS)).await;
+    let (fake, lines) = (&scene.fake, &scene.lines);
+    scene.report(&desired(&[("a", "A")]), config("r1")).await;
     let old = fake.container("ns-a").expect("the container");
     let from = fake.calls_of("a").len();
     fake.fail(Some("a"), Op::WaitReady, Times::Always, || {
@@ -286,7 +286,7 @@ async fn a_failed_replacement_is_removed_and_the_old_container_never_touched() {
     let mut config = config("r2");
     config.attempts = 2;
 
-    let report = applied(&fake, &store, &desired(&[("a", "A2")]), config, &lines).await;
+    let report = scene.report(&desired(&[("a", "A2")]), config).await;
 
     assert_eq!(
         report.outcomes.get("a"),
@@ -301,7 +301,7 @@ async fn a_failed_replacement_is_removed_and_the_old_container_never_touched() {
         "wait-ready ns-a-next",
         "remove ns-a-next",
     ];
-    assert_eq!(changes_of(&fake, "a", from), [attempt, attempt].concat());
+    assert_eq!(changes_of(fake, "a", from), [attempt, attempt].concat());
     assert_eq!(
         fake.container("ns-a"),
         Some(old),
@@ -312,14 +312,9 @@ async fn a_failed_replacement_is_removed_and_the_old_container_never_touched() {
         lines.with("did not come up").first().map(String::as_str),
         Some("a: container.ns-a: new container did not come up; the previous one keeps running")
     );
-    let events = events(&store, "a").await;
-    let kinds: Vec<&str> = events
-        .iter()
-        .filter_map(|e| e.split(':').next())
-        .filter(|k| k.starts_with("tenant.") || k.ends_with(".rollback"))
-        .collect();
+    let events = scene.events("a").await;
     assert_eq!(
-        kinds,
+        outcome_kinds(&events),
         [
             "container.rollback",
             "tenant.attempt-failed",
@@ -328,7 +323,7 @@ async fn a_failed_replacement_is_removed_and_the_old_container_never_touched() {
             "tenant.failed"
         ]
     );
-    let row = row(&store, "a").await;
+    let row = scene.row("a").await;
     assert_eq!(
         row.last_error.as_deref(),
         Some("GET /health: connection refused")
@@ -338,10 +333,8 @@ async fn a_failed_replacement_is_removed_and_the_old_container_never_touched() {
 
 #[tokio::test]
 async fn a_failing_tenant_does_not_stop_the_others_and_the_report_names_it() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = scratch_store(dir.path()).await;
-    let fake = FakeBackend::new(NS);
-    let lines = Arc::new(Lines::default());
+    let scene = scene(FakeBackend::new(NS)).await;
+    let fake = &scene.fake;
     fake.fail(Some("b"), Op::Create, Times::N(2), || {
         RuntimeError::NotAnswering {
             reason: "no space left on device".into(),
@@ -352,7 +345,7 @@ async fn a_failing_tenant_does_not_stop_the_others_and_the_report_names_it() {
     config.attempts = 2;
     config.backoff = Duration::from_millis(10);
 
-    let report = applied(&fake, &store, &desired, config.clone(), &lines).await;
+    let report = scene.report(&desired, config.clone()).await;
 
     assert_eq!(report.failed(), 1);
     assert_eq!(
@@ -370,14 +363,14 @@ async fn a_failing_tenant_does_not_stop_the_others_and_the_report_names_it() {
             fake.container(&format!("ns-{slug}"))
                 .is_some_and(|c| c.state.is_running())
         );
-        assert_eq!(row(&store, slug).await.last_error, None);
+        assert_eq!(scene.row(slug).await.last_error, None);
     }
     assert_eq!(fake.container("ns-b"), None);
     assert_eq!(
-        row(&store, "b").await.last_error.as_deref(),
+        scene.row("b").await.last_error.as_deref(),
         Some("no space left on device")
     );
-    let runs = store.runs(1).await.expect("runs");
+    let runs = scene.store.runs(1).await.expect("runs");
     assert_eq!(runs[0].status, "failed");
     assert!(
         runs[0].summary.contains("2 tenants converged, 1 failed"),
@@ -386,17 +379,15 @@ async fn a_failing_tenant_does_not_stop_the_others_and_the_report_names_it() {
     );
 
     // The failure was transient: the next apply converges b and clears its error.
-    let report = applied(&fake, &store, &desired, config, &lines).await;
+    let report = scene.report(&desired, config).await;
     assert_eq!(report.failed(), 0);
-    assert_eq!(row(&store, "b").await.last_error, None);
+    assert_eq!(scene.row("b").await.last_error, None);
 }
 
 #[tokio::test]
 async fn parallelism_bounds_the_creates_running_at_once() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = scratch_store(dir.path()).await;
-    let fake = FakeBackend::new(NS);
-    let lines = Arc::new(Lines::default());
+    let scene = scene(FakeBackend::new(NS)).await;
+    let fake = &scene.fake;
     fake.delay(None, Op::Create, Times::Always, Duration::from_millis(100));
     let tenants = [
         ("t1", "T1"),
@@ -409,7 +400,7 @@ async fn parallelism_bounds_the_creates_running_at_once() {
     let mut config = config("r1");
     config.parallelism = 2;
 
-    let report = applied(&fake, &store, &desired(&tenants), config, &lines).await;
+    let report = scene.report(&desired(&tenants), config).await;
 
     assert_eq!(report.failed(), 0);
     assert_eq!(report.outcomes.len(), 6);
@@ -418,16 +409,14 @@ async fn parallelism_bounds_the_creates_running_at_once() {
 
 #[tokio::test]
 async fn every_change_is_an_event_and_the_run_is_recorded() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = scratch_store(dir.path()).await;
-    let fake = FakeBackend::new(NS);
-    let lines = Arc::new(Lines::default());
+    let scene = scene(FakeBackend::new(NS)).await;
+    let fake = &scene.fake;
 
-    let report = applied(&fake, &store, &desired(&[("a", "A")]), config("r1"), &lines).await;
+    let report = scene.report(&desired(&[("a", "A")]), config("r1")).await;
 
     assert_eq!(report.changes_applied, 6);
     assert_eq!(
-        events(&store, "a").await,
+        scene.events("a").await,
         [
             "tenant-record.create: tenant-record.a",
             "network.create: network.ns-a",
@@ -435,7 +424,7 @@ async fn every_change_is_an_event_and_the_run_is_recorded() {
             "container.create: container.ns-a",
         ]
     );
-    let all: Vec<EventRow> = store.events(None, 100).await.expect("events");
+    let all: Vec<EventRow> = scene.store.events(None, 100).await.expect("events");
     let records: Vec<&str> = all
         .iter()
         .filter(|e| e.tenant.is_none())
@@ -443,13 +432,13 @@ async fn every_change_is_an_event_and_the_run_is_recorded() {
         .collect();
     assert_eq!(records, ["theme-record.create", "plan-record.create"]);
     assert!(all.iter().all(|e| e.run_id == Some(report.run_id)));
-    let runs = store.runs(1).await.expect("runs");
+    let runs = scene.store.runs(1).await.expect("runs");
     assert_eq!(
         (runs[0].id, runs[0].status.as_str()),
         (report.run_id, "succeeded")
     );
     assert_eq!(report.new_keys.keys().collect::<Vec<_>>(), ["a"]);
-    let key_digest = row(&store, "a").await.api_key_sha256.expect("a key digest");
+    let key_digest = scene.row("a").await.api_key_sha256.expect("a key digest");
     let container = fake.container("ns-a").expect("the container");
     assert_eq!(container.env.get(API_KEY_ENV), Some(key_digest.as_str()));
 }

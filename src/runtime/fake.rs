@@ -1,8 +1,9 @@
 //! An in-memory [`Backend`] for unit tests of apply and watch, with no engine: containers,
 //! networks and volumes with their labels, states and published ports, observed from that state.
 //! A test scripts failures, delays and hooks per tenant and per operation, reads back the calls
-//! in order, and how many of one operation ran at once. A replace runs the real
-//! [`bluegreen::replace`] over the fake's container steps, so tests exercise its order.
+//! in order, and how many of one operation ran at once. A create and a replace run the real
+//! [`bluegreen::create`] and [`bluegreen::replace`] over the fake's container steps, so tests
+//! exercise their order.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -754,24 +755,13 @@ impl Backend for FakeBackend {
     }
 
     async fn create(&self, workload: &Workload, name: &str) -> Result<Applied, RuntimeError> {
+        if self.kind == RuntimeKind::Docker {
+            return bluegreen::create(self, workload, name).await;
+        }
+        // A service's tasks start with it; a loopback-only port is not published.
         let id = self.create_container(workload, name).await?;
-        if !workload.running {
-            return Ok(Applied::new(
-                "+ created (stopped: tenant is suspended)",
-                None,
-            ));
-        }
-        if self.kind == RuntimeKind::Swarm {
-            // A service's tasks start with it; a loopback-only port is not published.
-            let url = self.state().containers.get(&id).and_then(url_of);
-            return Ok(Applied::new("+ created", url));
-        }
-        self.start_container(&id).await?;
-        let url = self.wait_until_ready(workload, &id).await?;
-        Ok(Applied::new(
-            format!("+ created, healthy at {url}"),
-            Some(url),
-        ))
+        let url = self.state().containers.get(&id).and_then(url_of);
+        Ok(Applied::new("+ created", url))
     }
 
     async fn replace(

@@ -4,33 +4,12 @@
 use super::*;
 use crate::runtime::RuntimeError;
 use crate::runtime::fake::{FakeBackend, Op, Times};
-use crate::testing::{Lines, scratch_store, state_files};
+use crate::testing::{Lines, git, scratch_store, state_files};
 use std::path::Path;
 use std::process::Command;
 use tokio::task::JoinHandle;
 
 const NS: &str = "ns";
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// Commits `files` (path, text) over what the repository has; returns the new revision's short id.
 fn commit(dir: &Path, files: &[(String, String)], message: &str) -> String {
@@ -174,6 +153,18 @@ fn changes_since(fake: &FakeBackend, from: usize) -> Vec<String> {
         .collect()
 }
 
+/// A loop with a resync every 100 ms that has applied tenant `a`.
+async fn running_a(self_heal: bool) -> (Arc<FakeBackend>, Running) {
+    let fake = FakeBackend::new(NS);
+    let setup = Setup {
+        self_heal,
+        interval: Duration::from_millis(100),
+    };
+    let watch = start(&fake, setup, &[("a", "A")]).await;
+    watch.until(10, || running(&fake, "ns-a")).await;
+    (fake, watch)
+}
+
 #[tokio::test]
 async fn a_commit_made_during_a_pass_is_applied_by_the_next_pass() {
     let fake = FakeBackend::new(NS);
@@ -213,13 +204,7 @@ async fn a_commit_made_during_a_pass_is_applied_by_the_next_pass() {
 
 #[tokio::test]
 async fn self_heal_recreates_a_container_removed_outside_git() {
-    let fake = FakeBackend::new(NS);
-    let setup = Setup {
-        self_heal: true,
-        interval: Duration::from_millis(100),
-    };
-    let watch = start(&fake, setup, &[("a", "A")]).await;
-    watch.until(10, || running(&fake, "ns-a")).await;
+    let (fake, watch) = running_a(true).await;
     let before = fake.container("ns-a").map(|c| c.id);
     let from = fake.calls().len();
 
@@ -244,13 +229,7 @@ async fn self_heal_recreates_a_container_removed_outside_git() {
 
 #[tokio::test]
 async fn without_self_heal_drift_is_reported_and_left_alone() {
-    let fake = FakeBackend::new(NS);
-    let setup = Setup {
-        self_heal: false,
-        interval: Duration::from_millis(100),
-    };
-    let watch = start(&fake, setup, &[("a", "A")]).await;
-    watch.until(10, || running(&fake, "ns-a")).await;
+    let (fake, watch) = running_a(false).await;
     let from = fake.calls().len();
 
     assert!(fake.remove_outside("ns-a"));
@@ -270,13 +249,7 @@ async fn without_self_heal_drift_is_reported_and_left_alone() {
 
 #[tokio::test]
 async fn an_invalid_commit_is_reported_once_and_changes_nothing() {
-    let fake = FakeBackend::new(NS);
-    let setup = Setup {
-        self_heal: true,
-        interval: Duration::from_millis(100),
-    };
-    let watch = start(&fake, setup, &[("a", "A")]).await;
-    watch.until(10, || running(&fake, "ns-a")).await;
+    let (fake, watch) = running_a(true).await;
     let from = fake.calls().len();
 
     let broken = [(

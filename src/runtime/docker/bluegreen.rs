@@ -1,5 +1,6 @@
-//! Blue/green replacement of a tenant's container, written once over the few container steps it
-//! needs, so its order is tested without an engine (a fake [`ReplaceSteps`] records the calls).
+//! A tenant's container made, and replaced blue/green, written once over the few container steps
+//! they need, so their order is tested without an engine (a fake [`ReplaceSteps`] records the
+//! calls, and `runtime::fake` runs them under the applier).
 
 use async_trait::async_trait;
 
@@ -17,6 +18,27 @@ pub trait ReplaceSteps: Send + Sync {
     /// Wait until the started container answers its health path; returns the site's URL.
     async fn wait_ready(&self, workload: &Workload, id: &str) -> Result<String, RuntimeError>;
     async fn rename(&self, id: &str, name: &str) -> Result<(), RuntimeError>;
+}
+
+/// Creates container `name` of `workload`; an active tenant's is started and must answer.
+pub async fn create(
+    steps: &impl ReplaceSteps,
+    workload: &Workload,
+    name: &str,
+) -> Result<Applied, RuntimeError> {
+    let id = steps.create(workload, name).await?;
+    if !workload.running {
+        return Ok(Applied::new(
+            "+ created (stopped: tenant is suspended)",
+            None,
+        ));
+    }
+    steps.start(&id).await?;
+    let url = steps.wait_ready(workload, &id).await?;
+    Ok(Applied::new(
+        format!("+ created, healthy at {url}"),
+        Some(url),
+    ))
 }
 
 /// Replaces container `old` by one of `workload`'s spec: `<name>-next` is created, started and
