@@ -726,7 +726,8 @@ impl Backend for FakeBackend {
         let _flight = self
             .enter(Op::RemoveNetwork, tenant.as_deref(), name)
             .await?;
-        Ok(self.state().networks.remove(name).is_some())
+        let removed = self.state().networks.remove(name).is_some();
+        Ok(removed)
     }
 
     async fn ensure_volume(

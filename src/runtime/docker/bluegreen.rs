@@ -213,6 +213,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_new_container_is_started_and_checked_only_for_an_active_tenant() {
+        let steps = Recorder {
+            answers: true,
+            ..Default::default()
+        };
+        let done = create(&steps, &workload(true), "ns-acme").await;
+        assert_eq!(steps.calls(), ["create ns-acme", "start new", "wait new"]);
+        assert_eq!(
+            done.ok().map(|d| (d.line, d.url)),
+            Some((
+                "+ created, healthy at http://127.0.0.1:1234/".to_string(),
+                Some("http://127.0.0.1:1234/".to_string())
+            ))
+        );
+
+        let steps = Recorder::default();
+        let done = create(&steps, &workload(false), "ns-acme").await;
+        assert_eq!(steps.calls(), ["create ns-acme"]);
+        assert_eq!(
+            done.ok().map(|d| (d.line, d.url)),
+            Some(("+ created (stopped: tenant is suspended)".to_string(), None))
+        );
+    }
+
+    #[tokio::test]
     async fn a_suspended_tenant_gets_a_stopped_replacement() {
         let steps = Recorder::default();
         let done = replace(&steps, &workload(false), Some("old"), "env changed").await;
