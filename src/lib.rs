@@ -11,6 +11,8 @@ pub mod site;
 pub mod source;
 pub mod status;
 pub mod store;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod tui;
 pub mod usage;
 pub mod watch;

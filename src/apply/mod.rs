@@ -403,6 +403,7 @@ impl Applier {
             .iter()
             .filter(|c| c.tenant.as_deref() == Some(slug))
         {
+            self.still_leading()?;
             if let Some(u) = self.step(slug, change, row.as_ref(), &observed).await? {
                 url = Some(u);
             }
@@ -414,6 +415,19 @@ impl Applier {
         }
         let workload = self.workload(slug, row.as_ref())?;
         Ok(self.runtime.backend().reach(&workload, url).await?)
+    }
+
+    /// Refuses the next step once the fence this apply writes under is lost: a deposed leader
+    /// changes nothing more on the engine, even between two of its store writes.
+    fn still_leading(&self) -> Result<(), ApplyError> {
+        match self.store.fence() {
+            Some(fence) if !fence.is_valid() => Err(ApplyError::Store(StoreError::Fenced {
+                term: fence.term,
+                holder: fence.holder.clone(),
+                why: "the lease was lost during the pass".into(),
+            })),
+            _ => Ok(()),
+        }
     }
 
     fn wants_running(&self, slug: &str) -> bool {
@@ -804,3 +818,6 @@ fn past(a: Action) -> &'static str {
         Action::Stop => "stopped",
     }
 }
+
+#[cfg(test)]
+mod tests;

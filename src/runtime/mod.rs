@@ -10,6 +10,8 @@ pub mod backend;
 pub mod docker;
 pub mod engine;
 mod error;
+#[cfg(test)]
+pub mod fake;
 pub mod pool;
 pub mod swarm;
 pub mod types;

@@ -714,3 +714,6 @@ impl Watcher {
         self.metrics.set_tenants(g);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,5 +1,6 @@
-//! Blue/green replacement of a tenant's container, written once over the few container steps it
-//! needs, so its order is tested without an engine (a fake [`ReplaceSteps`] records the calls).
+//! A tenant's container made, and replaced blue/green, written once over the few container steps
+//! they need, so their order is tested without an engine (a fake [`ReplaceSteps`] records the
+//! calls, and `runtime::fake` runs them under the applier).
 
 use async_trait::async_trait;
 
@@ -17,6 +18,27 @@ pub trait ReplaceSteps: Send + Sync {
     /// Wait until the started container answers its health path; returns the site's URL.
     async fn wait_ready(&self, workload: &Workload, id: &str) -> Result<String, RuntimeError>;
     async fn rename(&self, id: &str, name: &str) -> Result<(), RuntimeError>;
+}
+
+/// Creates container `name` of `workload`; an active tenant's is started and must answer.
+pub async fn create(
+    steps: &impl ReplaceSteps,
+    workload: &Workload,
+    name: &str,
+) -> Result<Applied, RuntimeError> {
+    let id = steps.create(workload, name).await?;
+    if !workload.running {
+        return Ok(Applied::new(
+            "+ created (stopped: tenant is suspended)",
+            None,
+        ));
+    }
+    steps.start(&id).await?;
+    let url = steps.wait_ready(workload, &id).await?;
+    Ok(Applied::new(
+        format!("+ created, healthy at {url}"),
+        Some(url),
+    ))
 }
 
 /// Replaces container `old` by one of `workload`'s spec: `<name>-next` is created, started and
@@ -188,6 +210,31 @@ mod tests {
         };
         assert_eq!(error.to_string(), "no answer");
         assert!(error.rollback_note().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_new_container_is_started_and_checked_only_for_an_active_tenant() {
+        let steps = Recorder {
+            answers: true,
+            ..Default::default()
+        };
+        let done = create(&steps, &workload(true), "ns-acme").await;
+        assert_eq!(steps.calls(), ["create ns-acme", "start new", "wait new"]);
+        assert_eq!(
+            done.ok().map(|d| (d.line, d.url)),
+            Some((
+                "+ created, healthy at http://127.0.0.1:1234/".to_string(),
+                Some("http://127.0.0.1:1234/".to_string())
+            ))
+        );
+
+        let steps = Recorder::default();
+        let done = create(&steps, &workload(false), "ns-acme").await;
+        assert_eq!(steps.calls(), ["create ns-acme"]);
+        assert_eq!(
+            done.ok().map(|d| (d.line, d.url)),
+            Some(("+ created (stopped: tenant is suspended)".to_string(), None))
+        );
     }
 
     #[tokio::test]

@@ -286,21 +286,7 @@ impl Backend for DockerBackend {
     }
 
     async fn create(&self, workload: &Workload, name: &str) -> Result<Applied, RuntimeError> {
-        let id = self
-            .create_container(&workload.spec, &workload.labels, &workload.extra_env, name)
-            .await?;
-        if !workload.running {
-            return Ok(Applied::new(
-                "+ created (stopped: tenant is suspended)",
-                None,
-            ));
-        }
-        self.start_container(&id).await?;
-        let url = self.wait_ready(workload, &id).await?;
-        Ok(Applied::new(
-            format!("+ created, healthy at {url}"),
-            Some(url),
-        ))
+        bluegreen::create(self, workload, name).await
     }
 
     async fn replace(

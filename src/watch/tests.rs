@@ -1,0 +1,320 @@
+//! The watch loop against the in-memory backend, a scratch git repository and a scratch SQLite
+//! store: commits during a pass, self-heal on and off, invalid commits, and engine faults.
+
+use super::*;
+use crate::runtime::RuntimeError;
+use crate::runtime::fake::{FakeBackend, Op, Times};
+use crate::testing::{Lines, git, scratch_store, state_files};
+use std::path::Path;
+use std::process::Command;
+use tokio::task::JoinHandle;
+
+const NS: &str = "ns";
+
+/// Commits `files` (path, text) over what the repository has; returns the new revision's short id.
+fn commit(dir: &Path, files: &[(String, String)], message: &str) -> String {
+    for (path, text) in files {
+        let file = dir.join(path);
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent).expect("a directory");
+        }
+        std::fs::write(file, text).expect("a file");
+    }
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-qm", message]);
+    let out = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A watch loop running in a task over a fake engine, until [`Running::stop`].
+struct Running {
+    repo: tempfile::TempDir,
+    _db: tempfile::TempDir,
+    store: Store,
+    lines: Arc<Lines>,
+    metrics: Arc<Metrics>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+struct Setup {
+    self_heal: bool,
+    interval: Duration,
+}
+
+async fn start(fake: &Arc<FakeBackend>, setup: Setup, first: &[(&str, &str)]) -> Running {
+    let repo = tempfile::tempdir().expect("tempdir");
+    git(repo.path(), &["init", "-q", "-b", "main"]);
+    commit(repo.path(), &state_files(first), "first");
+    start_on(fake, setup, repo).await
+}
+
+async fn start_on(fake: &Arc<FakeBackend>, setup: Setup, repo: tempfile::TempDir) -> Running {
+    let db = tempfile::tempdir().expect("tempdir");
+    let store = scratch_store(db.path()).await;
+    let lines = Arc::new(Lines::default());
+    let config = WatchConfig {
+        repo: repo.path().to_path_buf(),
+        reference: "HEAD".into(),
+        interval: setup.interval,
+        debounce: Duration::from_millis(50),
+        self_heal: setup.self_heal,
+        apply: ApplyConfig {
+            namespace: NS.into(),
+            revision: String::new(),
+            parallelism: 4,
+            attempts: 2,
+            backoff: Duration::from_millis(10),
+            health_timeout: Duration::from_secs(1),
+            subnet_pool: "10.99.0.0/16".parse().expect("a subnet"),
+            prune: false,
+        },
+        remote: None,
+        meter_interval: None,
+        lease_ttl: leader::DEFAULT_TTL,
+    };
+    let watcher = Watcher::new(config, fake.runtime(), store.clone(), lines.clone());
+    let metrics = watcher.metrics.clone();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(watcher.run(async {
+        let _ = stopped.await;
+    }));
+    Running {
+        repo,
+        _db: db,
+        store,
+        lines,
+        metrics,
+        stop: Some(stop),
+        task,
+    }
+}
+
+impl Running {
+    /// Waits (at most `secs`) until `what` holds; fails the test with every line said otherwise.
+    async fn until(&self, secs: u64, what: impl Fn() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        while !what() {
+            assert!(
+                !self.task.is_finished(),
+                "the loop ended: {:#?}",
+                self.lines.all()
+            );
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not within {secs}s; the loop said {:#?}",
+                self.lines.all()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn passes(&self) -> u64 {
+        self.metrics
+            .render()
+            .lines()
+            .find_map(|l| l.strip_prefix("tenantctl_reconcile_passes_total "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Waits until `n` more passes have ended.
+    async fn passes_more(&self, n: u64) {
+        let target = self.passes() + n;
+        self.until(10, || self.passes() >= target).await;
+    }
+
+    async fn stop(mut self) -> Vec<String> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match tokio::time::timeout(Duration::from_secs(10), &mut self.task).await {
+            Ok(Ok(Ok(()))) => {}
+            other => panic!("the loop did not end cleanly: {other:?}"),
+        }
+        self.lines.all()
+    }
+}
+
+fn running(fake: &FakeBackend, name: &str) -> bool {
+    fake.container(name).is_some_and(|c| c.state.is_running())
+}
+
+/// The calls after the `from`-th that change something.
+fn changes_since(fake: &FakeBackend, from: usize) -> Vec<String> {
+    fake.calls()[from..]
+        .iter()
+        .filter(|c| c.op != Op::Observe)
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// A loop with a resync every 100 ms that has applied tenant `a`.
+async fn running_a(self_heal: bool) -> (Arc<FakeBackend>, Running) {
+    let fake = FakeBackend::new(NS);
+    let setup = Setup {
+        self_heal,
+        interval: Duration::from_millis(100),
+    };
+    let watch = start(&fake, setup, &[("a", "A")]).await;
+    watch.until(10, || running(&fake, "ns-a")).await;
+    (fake, watch)
+}
+
+#[tokio::test]
+async fn a_commit_made_during_a_pass_is_applied_by_the_next_pass() {
+    let fake = FakeBackend::new(NS);
+    let repo = tempfile::tempdir().expect("tempdir");
+    git(repo.path(), &["init", "-q", "-b", "main"]);
+    let first = commit(repo.path(), &state_files(&[("a", "A")]), "a");
+    // While the first pass creates a's container, someone commits tenant b.
+    let dir = repo.path().to_path_buf();
+    let second = Arc::new(std::sync::Mutex::new(String::new()));
+    let said = second.clone();
+    fake.on(Some("a"), Op::Create, Times::Once, move || {
+        let short = commit(&dir, &state_files(&[("a", "A"), ("b", "B")]), "b");
+        *said.lock().unwrap_or_else(|e| e.into_inner()) = short;
+    });
+    // No resync within the test: only the commit can start the second pass.
+    let setup = Setup {
+        self_heal: false,
+        interval: Duration::from_secs(3600),
+    };
+    let watch = start_on(&fake, setup, repo).await;
+
+    watch.until(10, || running(&fake, "ns-b")).await;
+
+    assert!(running(&fake, "ns-a"));
+    let second = second.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let lines = watch.stop().await;
+    let applying: Vec<&String> = lines.iter().filter(|l| l.contains(": applying")).collect();
+    assert_eq!(
+        applying,
+        [
+            &format!("revision {first}: applying 6 changes"),
+            &format!("revision {second}: applying 4 changes")
+        ],
+        "{lines:#?}"
+    );
+}
+
+#[tokio::test]
+async fn self_heal_recreates_a_container_removed_outside_git() {
+    let (fake, watch) = running_a(true).await;
+    let before = fake.container("ns-a").map(|c| c.id);
+    let from = fake.calls().len();
+
+    assert!(fake.remove_outside("ns-a"));
+    watch.until(10, || running(&fake, "ns-a")).await;
+
+    assert_ne!(fake.container("ns-a").map(|c| c.id), before);
+    let site_image = format!(
+        "ensure-image {}",
+        crate::runtime::types::builtin_site_image()
+    );
+    assert_eq!(
+        changes_since(&fake, from),
+        [&site_image, "create ns-a", "start ns-a", "wait-ready ns-a"]
+    );
+    let lines = watch.stop().await;
+    assert!(
+        lines.contains(&"drift: applying 1 changes".to_string()),
+        "{lines:#?}"
+    );
+}
+
+#[tokio::test]
+async fn without_self_heal_drift_is_reported_and_left_alone() {
+    let (fake, watch) = running_a(false).await;
+    let from = fake.calls().len();
+
+    assert!(fake.remove_outside("ns-a"));
+    watch
+        .until(10, || !watch.lines.with("out of sync").is_empty())
+        .await;
+    watch.passes_more(2).await;
+
+    assert_eq!(fake.container("ns-a"), None);
+    assert_eq!(changes_since(&fake, from), Vec::<String>::new());
+    let lines = watch.stop().await;
+    assert!(
+        lines.contains(&"out of sync: 1 changes outside git (self-heal is off; run apply or start watch with --self-heal)".to_string()),
+        "{lines:#?}"
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_commit_is_reported_once_and_changes_nothing() {
+    let (fake, watch) = running_a(true).await;
+    let from = fake.calls().len();
+
+    let broken = [(
+        "tenants/a.yaml".to_string(),
+        "kind: Tenant\nname: a\nspec:\n  displayName: A2\n  owner: a@a.example\n  plan: missing\n  theme: t\n".to_string(),
+    )];
+    let short = commit(watch.repo.path(), &broken, "a names a missing plan");
+    watch
+        .until(10, || !watch.lines.with("is invalid").is_empty())
+        .await;
+    watch.passes_more(3).await;
+
+    assert_eq!(changes_since(&fake, from), Vec::<String>::new());
+    assert!(running(&fake, "ns-a"));
+    let invalid: Vec<String> = watch
+        .store
+        .events(None, 100)
+        .await
+        .expect("events")
+        .into_iter()
+        .filter(|e| e.kind == "revision.invalid")
+        .map(|e| e.message)
+        .collect();
+    assert_eq!(invalid.len(), 1, "{invalid:?}");
+    let lines = watch.stop().await;
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.contains("is invalid"))
+            .collect::<Vec<_>>(),
+        [&format!(
+            "revision {short} is invalid; the last applied state keeps running:"
+        )]
+    );
+}
+
+#[tokio::test]
+async fn an_engine_fault_is_retried_with_backoff_and_the_loop_goes_on() {
+    let fake = FakeBackend::new(NS);
+    fake.fail(None, Op::Observe, Times::N(2), || {
+        RuntimeError::Unreachable {
+            target: "unix:///var/run/docker.sock".into(),
+            reason: "connection refused".into(),
+        }
+    });
+    let setup = Setup {
+        self_heal: false,
+        interval: Duration::from_secs(60),
+    };
+    let watch = start(&fake, setup, &[("a", "A")]).await;
+
+    watch.until(15, || running(&fake, "ns-a")).await;
+
+    let lines = watch.stop().await;
+    let delays: Vec<u64> = lines
+        .iter()
+        .filter(|l| l.starts_with("pass failed (cannot reach the Docker engine"))
+        .filter_map(|l| {
+            l.rsplit_once("retrying in ")?
+                .1
+                .strip_suffix('s')?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert_eq!(delays.len(), 2, "{lines:#?}");
+    assert!(delays[0] >= 1 && delays[1] > delays[0], "{delays:?}");
+}
