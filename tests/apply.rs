@@ -673,3 +673,55 @@ fn every_command_refuses_hostile_input_alike_and_creates_nothing() {
         );
     }
 }
+
+/// The example's plans and themes with only the given tenants: `(slug, plan, theme)`.
+fn repo_with_tenants(tenants: &[(&str, &str, &str)]) -> Repo {
+    let repo = Repo::example();
+    for file in [
+        "tenants/us/acme.yaml",
+        "tenants/us/globex.yaml",
+        "tenants/us/initech.yaml",
+        "tenants/eu/stark.yaml",
+        "tenants/eu/umbrella.yaml",
+    ] {
+        repo.remove(file);
+    }
+    for (slug, plan, theme) in tenants {
+        repo.write(
+            &format!("tenants/{slug}.yaml"),
+            &format!(
+                "kind: Tenant\nname: {slug}\nspec:\n  displayName: {slug}\n  owner: ops@{slug}.example\n  plan: {plan}\n  theme: {theme}\n  env: {{ LOG_LEVEL: info }}\n"
+            ),
+        );
+    }
+    repo.commit("only these tenants");
+    repo
+}
+
+/// Replacing `shop` never touches tenant `shop-next`, whose container has the name older
+/// versions gave `shop`'s blue/green temporary.
+#[test]
+fn replacing_a_tenant_leaves_the_tenant_named_like_its_temporary() {
+    let repo = repo_with_tenants(&[
+        ("shop", "starter", "minimal"),
+        ("shop-next", "starter", "minimal"),
+    ]);
+    let Some(env) = Env::new(repo, Db::Sqlite) else {
+        return;
+    };
+    env.apply_ok(&[]);
+    let (shop, neighbour) = (env.id("shop"), env.id("shop-next"));
+    env.repo
+        .edit("tenants/shop.yaml", "LOG_LEVEL: info", "LOG_LEVEL: debug")
+        .commit("shop debug");
+    let text = env.apply_ok(&[]);
+    assert_ne!(env.id("shop"), shop, "shop was replaced:\n{text}");
+    assert_eq!(env.id("shop-next"), neighbour, "{text}");
+    assert!(env.running("shop") && env.running("shop-next"), "{text}");
+    assert_eq!(
+        names("container", &env.ns),
+        [env.container("shop"), env.container("shop-next")],
+        "no temporary left behind"
+    );
+    assert_eq!(env.plan_exit(), 0);
+}

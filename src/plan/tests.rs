@@ -291,6 +291,38 @@ fn duplicate_containers_are_removed_and_unknown_hash_versions_left_alone() {
 }
 
 #[test]
+fn a_leftover_temporary_goes_only_when_its_label_names_the_tenant() {
+    // `shop-next` is a tenant of its own: its container is never `shop`'s leftover.
+    let d = desired(&[
+        tenant("shop", "starter", ""),
+        tenant("shop-next", "starter", ""),
+    ]);
+    let converged_world = converged(&d, &opts());
+    assert!(compute(&d, &converged_world, &opts()).is_empty());
+
+    // Temporaries of `shop` from this version (`_next`) and older ones (`-next`) carry its label.
+    let d = desired(&[tenant("shop", "starter", "")]);
+    let mut observed = converged(&d, &opts());
+    for (id, name) in [
+        ("new", "tenantctl-shop_next"),
+        ("old", "tenantctl-shop-next"),
+    ] {
+        let mut leftover = observed.runtime.containers[0].clone();
+        leftover.id = id.into();
+        leftover.name = name.into();
+        observed.runtime.containers.push(leftover);
+    }
+    let plan = compute(&d, &observed, &opts());
+    assert_eq!(
+        actions(&plan),
+        [
+            ("container.tenantctl-shop-next".to_string(), "-"),
+            ("container.tenantctl-shop_next".to_string(), "-"),
+        ]
+    );
+}
+
+#[test]
 fn limits_changed_by_hand_are_updated_in_place() {
     let d = desired(&base());
     let mut observed = converged(&d, &opts());

@@ -156,6 +156,10 @@ impl bluegreen::ReplaceSteps for DockerBackend {
         self.remove_container(id_or_name, true).await
     }
 
+    async fn remove_leftover(&self, name: &str, tenant: &str) -> Result<bool, RuntimeError> {
+        self.remove_tenants_container(name, tenant).await
+    }
+
     async fn create(&self, workload: &Workload, name: &str) -> Result<String, RuntimeError> {
         self.create_container(&workload.spec, &workload.labels, &workload.extra_env, name)
             .await
