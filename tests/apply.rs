@@ -725,3 +725,53 @@ fn replacing_a_tenant_leaves_the_tenant_named_like_its_temporary() {
     );
     assert_eq!(env.plan_exit(), 0);
 }
+
+fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A new tenant whose site never answers its health path fails on every attempt, even when a
+/// retry finds its container already running at its spec; status does not call it healthy.
+fn a_retry_never_reports_a_site_that_does_not_answer_as_converged(backend: Db) {
+    let repo = repo_with_tenants(&[("shop", "starter", "minimal")]);
+    repo.edit("themes/minimal.yaml", "path: /health", "path: /not-there")
+        .commit("a health path the site does not serve");
+    let Some(env) = Env::new(repo, backend) else {
+        return;
+    };
+    let out = env.apply(&["--health-timeout", "3s", "--attempts", "2"]);
+    let text = output_text(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("attempt 1 failed") && text.contains("attempt 2 failed"),
+        "{text}"
+    );
+    assert!(!text.contains("Apply complete!"), "{text}");
+    let row = &db(&env.url()).tenants["shop"];
+    assert!(
+        row.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("/not-there")),
+        "{row:?}"
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&env.ok(&["status", "--output", "json"])).unwrap();
+    let shop = status["tenants"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["slug"] == "shop"))
+        .cloned()
+        .unwrap_or_default();
+    assert_ne!(shop["health"], "Healthy", "{shop}");
+    assert!(
+        shop["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("/not-there")),
+        "{shop}"
+    );
+}
+
+on_both_databases!(a_retry_never_reports_a_site_that_does_not_answer_as_converged);

@@ -144,12 +144,6 @@ impl DockerBackend {
     }
 }
 
-/// Where a container answers: its first published port on this host's loopback.
-fn url_of(c: &ObservedContainer) -> Option<String> {
-    let port = c.published_ports.first()?;
-    Some(format!("http://127.0.0.1:{}/", port.host_port))
-}
-
 #[async_trait]
 impl bluegreen::ReplaceSteps for DockerBackend {
     async fn remove(&self, id_or_name: &str) -> Result<bool, RuntimeError> {
@@ -383,15 +377,23 @@ impl Backend for DockerBackend {
         if let Some(url) = url {
             return Ok(Reach::At(url));
         }
-        // Nothing changed for the container: report where it answers.
+        // Nothing changed for the container, which proves nothing (an earlier attempt may have
+        // left it running without answering): converged means it answers its health path now.
         let name = container_name(self.namespace(), &workload.tenant);
         let observed = self.observe_scope(Some(&workload.tenant)).await?;
-        Ok(observed
-            .containers
-            .iter()
-            .find(|c| c.name == name)
-            .and_then(url_of)
-            .map_or(Reach::Nowhere, Reach::At))
+        let Some(container) = observed.containers.iter().find(|c| c.name == name) else {
+            return Err(RuntimeError::NotAnswering {
+                reason: format!("container {name} does not exist"),
+            });
+        };
+        if !container.state.is_running() {
+            return Err(RuntimeError::NotAnswering {
+                reason: format!("container {name} is {}, not running", container.state),
+            });
+        }
+        self.wait_ready(workload, &container.id)
+            .await
+            .map(Reach::At)
     }
 
     async fn restart(
