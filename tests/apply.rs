@@ -1,6 +1,6 @@
 //! `tenantctl apply` and `keys rotate` against the real engine and both databases.
 
-use crate::support::{Db, Env, Repo, db, docker, http, inspect, names};
+use crate::support::{Db, Env, Repo, db, docker, events, http, inspect, names};
 
 use std::time::{Duration, Instant};
 
@@ -774,4 +774,55 @@ fn a_retry_never_reports_a_site_that_does_not_answer_as_converged(backend: Db) {
     );
 }
 
-on_both_databases!(a_retry_never_reports_a_site_that_does_not_answer_as_converged);
+/// Moving between trial plans keeps the trial's end; moving to a plan without a trial ends it,
+/// so once the old end passes nothing is suspended and no invoice says "no charge".
+fn a_move_to_a_plan_without_a_trial_ends_the_trial(backend: Db) {
+    let Some(env) = Env::new(
+        repo_with_tenants(&[("shop", "starter", "minimal")]),
+        backend,
+    ) else {
+        return;
+    };
+    env.apply_ok(&[]);
+    let ends = db(&env.url()).tenants["shop"].trial_ends_at;
+    assert!(ends.is_some(), "starter has a 30-day trial");
+
+    env.repo
+        .edit("tenants/shop.yaml", "plan: starter", "plan: professional")
+        .commit("to professional (14 trial days)");
+    env.apply_ok(&[]);
+    assert_eq!(db(&env.url()).tenants["shop"].trial_ends_at, ends);
+
+    env.repo
+        .edit(
+            "tenants/shop.yaml",
+            "plan: professional",
+            "plan: enterprise",
+        )
+        .commit("to enterprise (no trial)");
+    let text = env.apply_ok(&[]);
+    assert!(text.contains("has no trial"), "{text}");
+    assert_eq!(db(&env.url()).tenants["shop"].trial_ends_at, None);
+    let cleared: Vec<_> = events(&env.url(), "shop")
+        .into_iter()
+        .filter(|e| e.kind == "tenant.trial-cleared")
+        .collect();
+    assert_eq!(cleared.len(), 1, "{cleared:?}");
+    assert!(cleared[0].message.contains("enterprise"), "{cleared:?}");
+
+    // After the old trial's end: nothing to suspend, and the invoice charges.
+    let later = (tenantctl::store::now_unix() + 31 * 86_400).to_string();
+    let plan = env
+        .cmd(&["plan", "--detailed-exitcode"])
+        .env("TENANTCTL_NOW", &later)
+        .output()
+        .unwrap();
+    assert_eq!(plan.status.code(), Some(0), "{}", output_text(&plan));
+    let usage = env.ok(&["usage", "shop"]);
+    assert!(!usage.contains("Trial until"), "{usage}");
+}
+
+on_both_databases!(
+    a_retry_never_reports_a_site_that_does_not_answer_as_converged,
+    a_move_to_a_plan_without_a_trial_ends_the_trial,
+);

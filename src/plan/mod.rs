@@ -834,9 +834,17 @@ impl<'a> Planner<'a> {
     fn tenant_record(&mut self, slug: &str) {
         let row = self.observed.db.tenants.get(slug);
         let desired = self.desired.tenants.get(slug);
+        // A recorded trial on a plan without one ends (see `trial::kept_end`).
+        let trial_ends = match (row, desired) {
+            (Some(r), Some(t)) => {
+                let days = self.desired.plans.get(&t.plan).map_or(0, |p| p.trial_days);
+                r.trial_ends_at.is_some() && trial::kept_end(days, r.trial_ends_at).is_none()
+            }
+            _ => false,
+        };
         let action = match (row, desired) {
             (None, Some(_)) => Action::Create,
-            (Some(r), Some(t)) if !records::tenant_matches(r, t) => Action::Update,
+            (Some(r), Some(t)) if trial_ends || !records::tenant_matches(r, t) => Action::Update,
             // Gone from git: the row stays, marked cancelled.
             (Some(r), None) if r.state != "cancelled" => Action::Update,
             _ => return,
@@ -857,6 +865,12 @@ impl<'a> Planner<'a> {
                 .map(|f| format!("{f} changed"))
                 .collect(),
         };
+        if let Some(t) = desired.filter(|_| trial_ends) {
+            c.reasons.push(format!(
+                "the trial ends: plan `{}` has no trial (trialDays: 0)",
+                t.plan
+            ));
+        }
         c.before = before;
         c.after = after;
         self.changes.push(c);

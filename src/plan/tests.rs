@@ -323,6 +323,22 @@ fn a_leftover_temporary_goes_only_when_its_label_names_the_tenant() {
 }
 
 #[test]
+fn a_trial_recorded_on_a_plan_without_trials_ends_with_a_record_update() {
+    let d = desired(&base());
+    let mut observed = converged(&d, &opts());
+    // acme is on `professional` (14 trial days), initech on `starter` (none).
+    for slug in ["acme", "initech"] {
+        observed.db.tenants.get_mut(slug).unwrap().trial_ends_at = Some(1_000);
+    }
+    let plan = compute(&d, &observed, &opts());
+    assert_eq!(actions(&plan), [("tenant-record.initech".to_string(), "~")]);
+    assert_eq!(
+        plan.changes[0].reasons,
+        ["the trial ends: plan `starter` has no trial (trialDays: 0)"]
+    );
+}
+
+#[test]
 fn limits_changed_by_hand_are_updated_in_place() {
     let d = desired(&base());
     let mut observed = converged(&d, &opts());
