@@ -822,6 +822,56 @@ fn a_move_to_a_plan_without_a_trial_ends_the_trial(backend: Db) {
     assert!(!usage.contains("Trial until"), "{usage}");
 }
 
+/// A network removed by hand is created again and the container replaced onto it; a container
+/// disconnected from its network by hand is reconnected. Both then answer on loopback.
+#[test]
+fn a_missing_or_disconnected_network_is_repaired() {
+    let Some(env) = Env::new(
+        repo_with_tenants(&[("shop", "starter", "minimal")]),
+        Db::Sqlite,
+    ) else {
+        return;
+    };
+    env.apply_ok(&[]);
+    let container = env.container("shop");
+    let network = container.clone();
+
+    // Disconnected while running: planned as an in-place repair, carried out by apply.
+    docker(&["network", "disconnect", &network, &container]);
+    let plan = env.ok(&["plan", "--no-color"]);
+    assert!(plan.contains("not attached to its network"), "{plan}");
+    let id = env.id("shop");
+    let text = env.apply_ok(&["--health-timeout", "20s"]);
+    assert!(
+        inspect(&container, "{{json .NetworkSettings.Networks}}").contains(&network),
+        "{text}"
+    );
+    assert_eq!(env.id("shop"), id, "reconnected in place:\n{text}");
+    assert_eq!(
+        http("GET", &format!("{}/health", env.site("shop")), &[]).0,
+        200
+    );
+    assert_eq!(env.plan_exit(), 0);
+
+    // Removed (possible once disconnected): the network is made again, the container replaced.
+    docker(&["network", "disconnect", &network, &container]);
+    docker(&["network", "rm", &network]);
+    let plan = env.ok(&["plan", "--no-color"]);
+    assert!(
+        plan.contains(&format!("network {network} is missing")),
+        "{plan}"
+    );
+    let text = env.apply_ok(&["--health-timeout", "20s"]);
+    assert!(names("network", &env.ns).contains(&network), "{text}");
+    assert_ne!(env.id("shop"), id, "{text}");
+    assert!(env.running("shop"), "{text}");
+    assert_eq!(
+        http("GET", &format!("{}/health", env.site("shop")), &[]).0,
+        200
+    );
+    assert_eq!(env.plan_exit(), 0);
+}
+
 on_both_databases!(
     a_retry_never_reports_a_site_that_does_not_answer_as_converged,
     a_move_to_a_plan_without_a_trial_ends_the_trial,

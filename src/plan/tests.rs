@@ -339,6 +339,58 @@ fn a_trial_recorded_on_a_plan_without_trials_ends_with_a_record_update() {
 }
 
 #[test]
+fn a_missing_network_is_made_again_and_the_container_replaced_onto_it() {
+    let d = desired(&base());
+    let mut observed = converged(&d, &opts());
+    observed
+        .runtime
+        .networks
+        .retain(|n| n.name != "tenantctl-acme");
+    let plan = compute(&d, &observed, &opts());
+    assert_eq!(
+        actions(&plan),
+        [
+            ("network.tenantctl-acme".to_string(), "+"),
+            ("container.tenantctl-acme".to_string(), "-/+"),
+        ]
+    );
+    assert_eq!(
+        plan.changes[1].reasons,
+        ["network tenantctl-acme is missing"]
+    );
+    assert_eq!(plan.changes[1].container_id.as_deref(), Some("id-acme"));
+
+    // Swarm services attach their network through the spec: no replace is planned there.
+    let mut observed = swarm(&d);
+    observed
+        .runtime
+        .networks
+        .retain(|n| n.name != "tenantctl-acme");
+    assert_eq!(
+        actions(&compute(&d, &observed, &opts())),
+        [("network.tenantctl-acme".to_string(), "+")]
+    );
+}
+
+#[test]
+fn a_container_disconnected_from_its_network_is_reconnected_in_place() {
+    let d = desired(&base());
+    let mut observed = converged(&d, &opts());
+    observed.runtime.containers[0].attached_networks = Some(vec!["bridge".into()]);
+    // A backend that does not observe attachments never causes a repair.
+    observed.runtime.containers[1].attached_networks = None;
+    let plan = compute(&d, &observed, &opts());
+    assert_eq!(
+        actions(&plan),
+        [("container.tenantctl-acme".to_string(), "~")]
+    );
+    assert_eq!(
+        plan.changes[0].reasons,
+        ["not attached to its network tenantctl-acme"]
+    );
+}
+
+#[test]
 fn limits_changed_by_hand_are_updated_in_place() {
     let d = desired(&base());
     let mut observed = converged(&d, &opts());

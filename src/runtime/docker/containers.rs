@@ -297,6 +297,30 @@ impl DockerBackend {
         }
     }
 
+    /// Connect our container to `network` unless it already is attached; true when connected now.
+    /// Works on a running or stopped container, without a restart.
+    pub async fn attach_network(&self, id: &str, network: &str) -> Result<bool, RuntimeError> {
+        let response = self.inspect_ours(id).await?;
+        let attached = response
+            .network_settings
+            .and_then(|n| n.networks)
+            .is_some_and(|n| n.contains_key(network));
+        if attached {
+            return Ok(false);
+        }
+        let request = bollard::models::NetworkConnectRequest {
+            container: id.to_string(),
+            ..Default::default()
+        };
+        self.docker()
+            .connect_network(network, request)
+            .await
+            .map_err(|e| {
+                RuntimeError::api(format!("connect container {id} to network {network}"), e)
+            })?;
+        Ok(true)
+    }
+
     /// `docker update`: new CPU, memory (swap kept equal) and pids limits, without a restart.
     pub async fn update_limits(
         &self,

@@ -317,13 +317,19 @@ impl Backend for DockerBackend {
         _why: &str,
     ) -> Result<Applied, RuntimeError> {
         let spec = &workload.spec;
-        self.update_limits(
-            target.id.unwrap_or_default(),
-            spec.nano_cpus,
-            spec.memory_bytes,
-            spec.pids,
-        )
-        .await?;
+        let id = target.id.unwrap_or_default();
+        self.update_limits(id, spec.nano_cpus, spec.memory_bytes, spec.pids)
+            .await?;
+        // A container disconnected by hand gets its network back in place.
+        if self.attach_network(id, &spec.network).await? {
+            return Ok(Applied::new(
+                format!(
+                    "~ limits updated and reconnected to network {} in place",
+                    spec.network
+                ),
+                None,
+            ));
+        }
         Ok(Applied::new("~ limits updated in place", None))
     }
 
