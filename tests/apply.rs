@@ -1,6 +1,6 @@
 //! `tenantctl apply` and `keys rotate` against the real engine and both databases.
 
-use crate::support::{Db, Env, Repo, db, docker, http, inspect, names};
+use crate::support::{Db, Env, Repo, db, docker, events, http, inspect, names};
 
 use std::time::{Duration, Instant};
 
@@ -673,3 +673,206 @@ fn every_command_refuses_hostile_input_alike_and_creates_nothing() {
         );
     }
 }
+
+/// The example's plans and themes with only the given tenants: `(slug, plan, theme)`.
+fn repo_with_tenants(tenants: &[(&str, &str, &str)]) -> Repo {
+    let repo = Repo::example();
+    for file in [
+        "tenants/us/acme.yaml",
+        "tenants/us/globex.yaml",
+        "tenants/us/initech.yaml",
+        "tenants/eu/stark.yaml",
+        "tenants/eu/umbrella.yaml",
+    ] {
+        repo.remove(file);
+    }
+    for (slug, plan, theme) in tenants {
+        repo.write(
+            &format!("tenants/{slug}.yaml"),
+            &format!(
+                "kind: Tenant\nname: {slug}\nspec:\n  displayName: {slug}\n  owner: ops@{slug}.example\n  plan: {plan}\n  theme: {theme}\n  env: {{ LOG_LEVEL: info }}\n"
+            ),
+        );
+    }
+    repo.commit("only these tenants");
+    repo
+}
+
+/// Replacing `shop` never touches tenant `shop-next`, whose container has the name older
+/// versions gave `shop`'s blue/green temporary.
+#[test]
+fn replacing_a_tenant_leaves_the_tenant_named_like_its_temporary() {
+    let repo = repo_with_tenants(&[
+        ("shop", "starter", "minimal"),
+        ("shop-next", "starter", "minimal"),
+    ]);
+    let Some(env) = Env::new(repo, Db::Sqlite) else {
+        return;
+    };
+    env.apply_ok(&[]);
+    let (shop, neighbour) = (env.id("shop"), env.id("shop-next"));
+    env.repo
+        .edit("tenants/shop.yaml", "LOG_LEVEL: info", "LOG_LEVEL: debug")
+        .commit("shop debug");
+    let text = env.apply_ok(&[]);
+    assert_ne!(env.id("shop"), shop, "shop was replaced:\n{text}");
+    assert_eq!(env.id("shop-next"), neighbour, "{text}");
+    assert!(env.running("shop") && env.running("shop-next"), "{text}");
+    assert_eq!(
+        names("container", &env.ns),
+        [env.container("shop"), env.container("shop-next")],
+        "no temporary left behind"
+    );
+    assert_eq!(env.plan_exit(), 0);
+}
+
+fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A new tenant whose site never answers its health path fails on every attempt, even when a
+/// retry finds its container already running at its spec; status does not call it healthy.
+fn a_retry_never_reports_a_site_that_does_not_answer_as_converged(backend: Db) {
+    let repo = repo_with_tenants(&[("shop", "starter", "minimal")]);
+    repo.edit("themes/minimal.yaml", "path: /health", "path: /not-there")
+        .commit("a health path the site does not serve");
+    let Some(env) = Env::new(repo, backend) else {
+        return;
+    };
+    let out = env.apply(&["--health-timeout", "3s", "--attempts", "2"]);
+    let text = output_text(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("attempt 1 failed") && text.contains("attempt 2 failed"),
+        "{text}"
+    );
+    assert!(!text.contains("Apply complete!"), "{text}");
+    let row = &db(&env.url()).tenants["shop"];
+    assert!(
+        row.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("/not-there")),
+        "{row:?}"
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&env.ok(&["status", "--output", "json"])).unwrap();
+    let shop = status["tenants"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["slug"] == "shop"))
+        .cloned()
+        .unwrap_or_default();
+    assert_ne!(shop["health"], "Healthy", "{shop}");
+    assert!(
+        shop["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("/not-there")),
+        "{shop}"
+    );
+}
+
+/// Moving between trial plans keeps the trial's end; moving to a plan without a trial ends it,
+/// so once the old end passes nothing is suspended and no invoice says "no charge".
+fn a_move_to_a_plan_without_a_trial_ends_the_trial(backend: Db) {
+    let Some(env) = Env::new(
+        repo_with_tenants(&[("shop", "starter", "minimal")]),
+        backend,
+    ) else {
+        return;
+    };
+    env.apply_ok(&[]);
+    let ends = db(&env.url()).tenants["shop"].trial_ends_at;
+    assert!(ends.is_some(), "starter has a 30-day trial");
+
+    env.repo
+        .edit("tenants/shop.yaml", "plan: starter", "plan: professional")
+        .commit("to professional (14 trial days)");
+    env.apply_ok(&[]);
+    assert_eq!(db(&env.url()).tenants["shop"].trial_ends_at, ends);
+
+    env.repo
+        .edit(
+            "tenants/shop.yaml",
+            "plan: professional",
+            "plan: enterprise",
+        )
+        .commit("to enterprise (no trial)");
+    let text = env.apply_ok(&[]);
+    assert!(text.contains("has no trial"), "{text}");
+    assert_eq!(db(&env.url()).tenants["shop"].trial_ends_at, None);
+    let cleared: Vec<_> = events(&env.url(), "shop")
+        .into_iter()
+        .filter(|e| e.kind == "tenant.trial-cleared")
+        .collect();
+    assert_eq!(cleared.len(), 1, "{cleared:?}");
+    assert!(cleared[0].message.contains("enterprise"), "{cleared:?}");
+
+    // After the old trial's end: nothing to suspend, and the invoice charges.
+    let later = (tenantctl::store::now_unix() + 31 * 86_400).to_string();
+    let plan = env
+        .cmd(&["plan", "--detailed-exitcode"])
+        .env("TENANTCTL_NOW", &later)
+        .output()
+        .unwrap();
+    assert_eq!(plan.status.code(), Some(0), "{}", output_text(&plan));
+    let usage = env.ok(&["usage", "shop"]);
+    assert!(!usage.contains("Trial until"), "{usage}");
+}
+
+/// A network removed by hand is created again and the container replaced onto it; a container
+/// disconnected from its network by hand is reconnected. Both then answer on loopback.
+#[test]
+fn a_missing_or_disconnected_network_is_repaired() {
+    let Some(env) = Env::new(
+        repo_with_tenants(&[("shop", "starter", "minimal")]),
+        Db::Sqlite,
+    ) else {
+        return;
+    };
+    env.apply_ok(&[]);
+    let container = env.container("shop");
+    let network = container.clone();
+
+    // Disconnected while running: planned as an in-place repair, carried out by apply.
+    docker(&["network", "disconnect", &network, &container]);
+    let plan = env.ok(&["plan", "--no-color"]);
+    assert!(plan.contains("not attached to its network"), "{plan}");
+    let id = env.id("shop");
+    let text = env.apply_ok(&["--health-timeout", "20s"]);
+    assert!(
+        inspect(&container, "{{json .NetworkSettings.Networks}}").contains(&network),
+        "{text}"
+    );
+    assert_eq!(env.id("shop"), id, "reconnected in place:\n{text}");
+    assert_eq!(
+        http("GET", &format!("{}/health", env.site("shop")), &[]).0,
+        200
+    );
+    assert_eq!(env.plan_exit(), 0);
+
+    // Removed (possible once disconnected): the network is made again, the container replaced.
+    docker(&["network", "disconnect", &network, &container]);
+    docker(&["network", "rm", &network]);
+    let plan = env.ok(&["plan", "--no-color"]);
+    assert!(
+        plan.contains(&format!("network {network} is missing")),
+        "{plan}"
+    );
+    let text = env.apply_ok(&["--health-timeout", "20s"]);
+    assert!(names("network", &env.ns).contains(&network), "{text}");
+    assert_ne!(env.id("shop"), id, "{text}");
+    assert!(env.running("shop"), "{text}");
+    assert_eq!(
+        http("GET", &format!("{}/health", env.site("shop")), &[]).0,
+        200
+    );
+    assert_eq!(env.plan_exit(), 0);
+}
+
+on_both_databases!(
+    a_retry_never_reports_a_site_that_does_not_answer_as_converged,
+    a_move_to_a_plan_without_a_trial_ends_the_trial,
+);

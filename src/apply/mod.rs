@@ -10,6 +10,7 @@ use crate::plan::container::{
     API_KEY_ENV, ServiceShape, builtin_site_image, desired_container, desired_shape, labels,
 };
 use crate::plan::records::{plan_row, tenant_row, theme_row};
+use crate::plan::trial;
 use crate::plan::{Action, Change, ObservedState, PlanOptions, Resource};
 use crate::runtime::types::{Applied, Reach, Target, Workload, managed_labels};
 use crate::runtime::{Runtime, RuntimeError, SubnetPool};
@@ -465,11 +466,12 @@ impl Applier {
             return Ok(Some(row));
         };
         let mut row = tenant_row(t, &self.config.revision, now);
+        let trial_days = self.desired.plans.get(&t.plan).map_or(0, |p| p.trial_days);
         match existing {
             Some(old) => {
-                // Keep what the reconciler owns: key, trial end, history.
+                // Keep what the reconciler owns: key, trial end (unless the plan has no trial), history.
                 row.created_at = old.created_at;
-                row.trial_ends_at = old.trial_ends_at;
+                row.trial_ends_at = trial::kept_end(trial_days, old.trial_ends_at);
                 row.api_key_sha256 = old.api_key_sha256.clone();
                 row.applied_revision = old.applied_revision.clone();
                 row.applied_spec_hash = old.applied_spec_hash.clone();
@@ -477,14 +479,7 @@ impl Applier {
                 row.last_error = old.last_error.clone();
                 row.updated_at = old.updated_at;
             }
-            None => {
-                let trial = self
-                    .desired
-                    .plans
-                    .get(&t.plan)
-                    .map_or(0, |p| i64::from(p.trial_days));
-                row.trial_ends_at = (trial > 0).then(|| now + trial * 86_400);
-            }
+            None => row.trial_ends_at = trial::first_end(trial_days, now),
         }
         if row.api_key_sha256.is_none() {
             let (key, digest) = keys::generate()
@@ -509,6 +504,19 @@ impl Applier {
                 &format!("tenant-record.{slug}"),
             )
             .await;
+        }
+        if let Some(ended) = existing
+            .and_then(|old| old.trial_ends_at)
+            .filter(|_| row.trial_ends_at.is_none())
+        {
+            let message = format!(
+                "trial (until {}) ended: plan `{}` has no trial (trialDays: 0), so the tenant pays from now",
+                trial::date(ended),
+                t.plan
+            );
+            self.progress.line(Some(slug), &message);
+            self.event(Some(slug), "tenant.trial-cleared", &message)
+                .await;
         }
         Ok(Some(row))
     }

@@ -295,11 +295,11 @@ async fn a_failed_replacement_is_removed_and_the_old_container_never_touched() {
         })
     );
     let attempt = [
-        "remove ns-a-next",
-        "create ns-a-next",
-        "start ns-a-next",
-        "wait-ready ns-a-next",
-        "remove ns-a-next",
+        "remove ns-a_next",
+        "create ns-a_next",
+        "start ns-a_next",
+        "wait-ready ns-a_next",
+        "remove ns-a_next",
     ];
     assert_eq!(changes_of(fake, "a", from), [attempt, attempt].concat());
     assert_eq!(

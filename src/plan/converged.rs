@@ -95,6 +95,7 @@ pub fn converged_as(
             published_ports,
             labels,
             started_at: None,
+            attached_networks: (kind == RuntimeKind::Docker).then(|| vec![spec.network.clone()]),
             service,
         });
     }

@@ -529,13 +529,15 @@ impl<'a> Planner<'a> {
         shape: &ServiceShape,
         plan_name: &str,
     ) {
-        match self
+        let networks = self
             .index
             .networks
             .get(spec.network.as_str())
             .copied()
-            .unwrap_or(0)
-        {
+            .unwrap_or(0);
+        // A container cannot start (or be repaired in place) on a network that is gone.
+        let network_missing = networks == 0 && !self.swarm();
+        match networks {
             0 => {
                 let mut c = change(Some(slug), Resource::Network, &spec.network, Action::Create);
                 c.reasons
@@ -604,6 +606,10 @@ impl<'a> Planner<'a> {
             }
             Some(_) => None,
         };
+        let replace_reasons = match replace_reasons {
+            None if network_missing && hash.is_some() => Some(Vec::new()),
+            reasons => reasons,
+        };
         if let Some(mut reasons) = replace_reasons {
             let (before, after) = (
                 self.observed_shape(observed_view(current, spec), current, spec),
@@ -615,10 +621,13 @@ impl<'a> Planner<'a> {
                     .map(|f| explain_field(&f, plan_name, spec))
                     .collect();
             }
-            if reasons.is_empty() {
+            if reasons.is_empty() && !network_missing {
                 reasons.push(
                     "spec hash differs (a setting the engine does not report changed)".into(),
                 );
+            }
+            if network_missing {
+                reasons.push(format!("network {} is missing", spec.network));
             }
             if self.swarm() {
                 // A service changes in place: a rolling update, never delete and create.
@@ -636,7 +645,7 @@ impl<'a> Planner<'a> {
             return;
         }
         // Same spec hash: limits can still drift if someone ran `docker update`; those change in place.
-        let drift: Vec<String> = [
+        let mut drift: Vec<String> = [
             ("cpus", current.nano_cpus, spec.nano_cpus),
             ("memory", current.memory_bytes, spec.memory_bytes as i64),
             ("pids", current.pids_limit, i64::from(spec.pids)),
@@ -655,6 +664,14 @@ impl<'a> Planner<'a> {
             }
             self.start_stop(slug, current, state);
             return;
+        }
+        // Disconnected by hand (`docker network disconnect`): reconnected in place.
+        if current
+            .attached_networks
+            .as_ref()
+            .is_some_and(|attached| !attached.contains(&spec.network))
+        {
+            drift.push(format!("not attached to its network {}", spec.network));
         }
         if !drift.is_empty() && hash.is_some() {
             let mut c = change(Some(slug), workload, &spec.name, Action::Update);
@@ -834,9 +851,17 @@ impl<'a> Planner<'a> {
     fn tenant_record(&mut self, slug: &str) {
         let row = self.observed.db.tenants.get(slug);
         let desired = self.desired.tenants.get(slug);
+        // A recorded trial on a plan without one ends (see `trial::kept_end`).
+        let trial_ends = match (row, desired) {
+            (Some(r), Some(t)) => {
+                let days = self.desired.plans.get(&t.plan).map_or(0, |p| p.trial_days);
+                r.trial_ends_at.is_some() && trial::kept_end(days, r.trial_ends_at).is_none()
+            }
+            _ => false,
+        };
         let action = match (row, desired) {
             (None, Some(_)) => Action::Create,
-            (Some(r), Some(t)) if !records::tenant_matches(r, t) => Action::Update,
+            (Some(r), Some(t)) if trial_ends || !records::tenant_matches(r, t) => Action::Update,
             // Gone from git: the row stays, marked cancelled.
             (Some(r), None) if r.state != "cancelled" => Action::Update,
             _ => return,
@@ -857,6 +882,12 @@ impl<'a> Planner<'a> {
                 .map(|f| format!("{f} changed"))
                 .collect(),
         };
+        if let Some(t) = desired.filter(|_| trial_ends) {
+            c.reasons.push(format!(
+                "the trial ends: plan `{}` has no trial (trialDays: 0)",
+                t.plan
+            ));
+        }
         c.before = before;
         c.after = after;
         self.changes.push(c);

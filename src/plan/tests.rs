@@ -291,6 +291,106 @@ fn duplicate_containers_are_removed_and_unknown_hash_versions_left_alone() {
 }
 
 #[test]
+fn a_leftover_temporary_goes_only_when_its_label_names_the_tenant() {
+    // `shop-next` is a tenant of its own: its container is never `shop`'s leftover.
+    let d = desired(&[
+        tenant("shop", "starter", ""),
+        tenant("shop-next", "starter", ""),
+    ]);
+    let converged_world = converged(&d, &opts());
+    assert!(compute(&d, &converged_world, &opts()).is_empty());
+
+    // Temporaries of `shop` from this version (`_next`) and older ones (`-next`) carry its label.
+    let d = desired(&[tenant("shop", "starter", "")]);
+    let mut observed = converged(&d, &opts());
+    for (id, name) in [
+        ("new", "tenantctl-shop_next"),
+        ("old", "tenantctl-shop-next"),
+    ] {
+        let mut leftover = observed.runtime.containers[0].clone();
+        leftover.id = id.into();
+        leftover.name = name.into();
+        observed.runtime.containers.push(leftover);
+    }
+    let plan = compute(&d, &observed, &opts());
+    assert_eq!(
+        actions(&plan),
+        [
+            ("container.tenantctl-shop-next".to_string(), "-"),
+            ("container.tenantctl-shop_next".to_string(), "-"),
+        ]
+    );
+}
+
+#[test]
+fn a_trial_recorded_on_a_plan_without_trials_ends_with_a_record_update() {
+    let d = desired(&base());
+    let mut observed = converged(&d, &opts());
+    // acme is on `professional` (14 trial days), initech on `starter` (none).
+    for slug in ["acme", "initech"] {
+        observed.db.tenants.get_mut(slug).unwrap().trial_ends_at = Some(1_000);
+    }
+    let plan = compute(&d, &observed, &opts());
+    assert_eq!(actions(&plan), [("tenant-record.initech".to_string(), "~")]);
+    assert_eq!(
+        plan.changes[0].reasons,
+        ["the trial ends: plan `starter` has no trial (trialDays: 0)"]
+    );
+}
+
+#[test]
+fn a_missing_network_is_made_again_and_the_container_replaced_onto_it() {
+    let d = desired(&base());
+    let mut observed = converged(&d, &opts());
+    observed
+        .runtime
+        .networks
+        .retain(|n| n.name != "tenantctl-acme");
+    let plan = compute(&d, &observed, &opts());
+    assert_eq!(
+        actions(&plan),
+        [
+            ("network.tenantctl-acme".to_string(), "+"),
+            ("container.tenantctl-acme".to_string(), "-/+"),
+        ]
+    );
+    assert_eq!(
+        plan.changes[1].reasons,
+        ["network tenantctl-acme is missing"]
+    );
+    assert_eq!(plan.changes[1].container_id.as_deref(), Some("id-acme"));
+
+    // Swarm services attach their network through the spec: no replace is planned there.
+    let mut observed = swarm(&d);
+    observed
+        .runtime
+        .networks
+        .retain(|n| n.name != "tenantctl-acme");
+    assert_eq!(
+        actions(&compute(&d, &observed, &opts())),
+        [("network.tenantctl-acme".to_string(), "+")]
+    );
+}
+
+#[test]
+fn a_container_disconnected_from_its_network_is_reconnected_in_place() {
+    let d = desired(&base());
+    let mut observed = converged(&d, &opts());
+    observed.runtime.containers[0].attached_networks = Some(vec!["bridge".into()]);
+    // A backend that does not observe attachments never causes a repair.
+    observed.runtime.containers[1].attached_networks = None;
+    let plan = compute(&d, &observed, &opts());
+    assert_eq!(
+        actions(&plan),
+        [("container.tenantctl-acme".to_string(), "~")]
+    );
+    assert_eq!(
+        plan.changes[0].reasons,
+        ["not attached to its network tenantctl-acme"]
+    );
+}
+
+#[test]
 fn limits_changed_by_hand_are_updated_in_place() {
     let d = desired(&base());
     let mut observed = converged(&d, &opts());

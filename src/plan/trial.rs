@@ -1,5 +1,7 @@
 //! The trial rule: an active tenant whose plan's trial has ended, and who has not converted
-//! (`billing: {converted: true}`), is suspended until it converts. Pure, like the planner.
+//! (`billing: {converted: true}`), is suspended until it converts. A tenant whose plan has no
+//! trial (`trialDays: 0`) has none: moving to such a plan ends the trial; moving between trial
+//! plans keeps the end set when the tenant was first applied. Pure, like the planner.
 
 use crate::model::{DesiredState, TenantState};
 use crate::store::ObservedDb;
@@ -13,6 +15,17 @@ pub struct TrialEnded {
     pub ended_at: i64,
 }
 
+/// A new tenant's trial end on a plan of `trial_days` (None without a trial).
+pub fn first_end(trial_days: u32, now: i64) -> Option<i64> {
+    (trial_days > 0).then(|| now + i64::from(trial_days) * 86_400)
+}
+
+/// The trial end a tenant's row keeps on a plan of `trial_days`: the recorded one, unless the
+/// plan has no trial (the tenant moved to a plan without one, or its plan dropped its trial).
+pub fn kept_end(trial_days: u32, recorded: Option<i64>) -> Option<i64> {
+    recorded.filter(|_| trial_days > 0)
+}
+
 /// The desired state with the trial rule applied (borrowed unchanged when no trial has ended).
 pub fn apply_trials<'a>(
     desired: &'a DesiredState,
@@ -24,7 +37,8 @@ pub fn apply_trials<'a>(
         .values()
         .filter(|t| t.state == TenantState::Active && !t.converted)
         .filter_map(|t| {
-            let ends = db.tenants.get(&t.slug)?.trial_ends_at?;
+            let trial_days = desired.plans.get(&t.plan).map_or(0, |p| p.trial_days);
+            let ends = kept_end(trial_days, db.tenants.get(&t.slug)?.trial_ends_at)?;
             (ends <= now).then(|| TrialEnded {
                 slug: t.slug.clone(),
                 ended_at: ends,
@@ -122,6 +136,30 @@ mod tests {
 
         let converted = state(true);
         let (eff, ended) = apply_trials(&converted, &observed.db, 5_000);
+        assert!(ended.is_empty());
+        assert_eq!(eff.tenants["a"].state, TenantState::Active);
+    }
+
+    #[test]
+    fn a_plan_without_trials_ends_the_trial_and_trial_plans_keep_its_end() {
+        assert_eq!(first_end(30, 100), Some(100 + 30 * 86_400));
+        assert_eq!(first_end(0, 100), None);
+        assert_eq!(kept_end(14, Some(500)), Some(500), "between trial plans");
+        assert_eq!(kept_end(0, Some(500)), None, "to a plan without a trial");
+        assert_eq!(kept_end(30, None), None, "no trial is ever started later");
+
+        // A recorded end on a plan whose trialDays is 0 suspends nobody, even once it passed.
+        let opts = PlanOptions {
+            namespace: "ns".into(),
+            revision: "r".into(),
+            prune: false,
+            tenants: vec![],
+        };
+        let mut desired = state(false);
+        let mut observed = converged(&desired, &opts);
+        observed.db.tenants.get_mut("a").unwrap().trial_ends_at = Some(1_000);
+        desired.plans.get_mut("p").unwrap().trial_days = 0;
+        let (eff, ended) = apply_trials(&desired, &observed.db, 5_000);
         assert!(ended.is_empty());
         assert_eq!(eff.tenants["a"].state, TenantState::Active);
     }

@@ -133,8 +133,10 @@ pub trait Backend: std::fmt::Debug + Send + Sync {
     /// Remove `target` (never its data volume); false when it was not there.
     async fn remove(&self, target: Target<'_>) -> Result<bool, RuntimeError>;
 
-    /// Where the converged, active tenant answers; `url` is what this attempt's changes found.
-    /// Waits for a workload that is at its spec but not yet running.
+    /// Where the converged, active tenant answers; `url` is what this attempt's changes found
+    /// (checked by them). Without it, checks that the workload answers now (containers: its
+    /// health path on the loopback port; services: tasks running, which swarm counts only once
+    /// healthy), waiting up to the health timeout; one that does not is an error saying why.
     async fn reach(&self, workload: &Workload, url: Option<String>) -> Result<Reach, RuntimeError>;
 
     /// Restart a running workload in place (not a desired-state change); says what it did.

@@ -73,7 +73,7 @@ pub struct Call {
     pub op: Op,
     /// The tenant the call was about; None for engine-wide calls (observe all, images).
     pub tenant: Option<String>,
-    /// The object's name (`ns-acme-next as ns-acme` for a rename); empty for an observe.
+    /// The object's name (`ns-acme_next as ns-acme` for a rename); empty for an observe.
     pub object: String,
     pub at: Instant,
 }
@@ -412,6 +412,7 @@ impl FakeBackend {
             published_ports: c.published_ports.clone(),
             labels: others,
             started_at: None,
+            attached_networks: None,
             service,
         }
     }
@@ -422,7 +423,7 @@ impl FakeBackend {
             return c.labels.get(LABEL_TENANT).cloned();
         }
         let slug = id_or_name.strip_prefix(&format!("{}-", self.namespace))?;
-        Some(slug.strip_suffix("-next").unwrap_or(slug).to_string())
+        Some(slug.strip_suffix("_next").unwrap_or(slug).to_string())
     }
 
     fn name_of(&self, id_or_name: &str) -> String {
@@ -557,6 +558,28 @@ fn url_of(c: &Container) -> Option<String> {
 impl ReplaceSteps for FakeBackend {
     async fn remove(&self, id_or_name: &str) -> Result<bool, RuntimeError> {
         self.remove_container(id_or_name).await
+    }
+
+    async fn remove_leftover(&self, name: &str, tenant: &str) -> Result<bool, RuntimeError> {
+        let owner = {
+            let s = self.state();
+            s.by_id_or_name(name)
+                .map(|c| c.labels.get(LABEL_TENANT).cloned())
+        };
+        match owner {
+            Some(Some(owner)) if owner != tenant => Err(RuntimeError::NameConflict {
+                kind: "container",
+                name: name.to_string(),
+                message: format!("it is not {tenant}'s"),
+            }),
+            // Absent or ours: the call is recorded like any removal.
+            None | Some(Some(_)) => self.remove_container(name).await,
+            Some(None) => Err(RuntimeError::NameConflict {
+                kind: "container",
+                name: name.to_string(),
+                message: format!("it is not {tenant}'s"),
+            }),
+        }
     }
 
     async fn create(&self, workload: &Workload, name: &str) -> Result<String, RuntimeError> {

@@ -180,7 +180,7 @@ impl Runtime {
     }
 
     /// The container to read a tenant's logs from: its own name first, else any it owns
-    /// (a `-next` of an interrupted replace), running ones before stopped ones.
+    /// (a `_next` of an interrupted replace), running ones before stopped ones.
     pub async fn log_container(
         &self,
         slug: &str,

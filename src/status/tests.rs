@@ -13,6 +13,7 @@ name: starter
 spec:
   displayName: Starter
   price: { amount: 9.99, currency: USD, cycle: monthly }
+  trialDays: 30
   resources: { cpus: 0.5, memory: 256Mi, pids: 128 }
 ---
 kind: Plan

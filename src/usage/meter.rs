@@ -94,7 +94,7 @@ pub async fn meter_once_with(
     options: &MeterOptions,
 ) -> Result<MeterSummary, UsageError> {
     let observed = runtime.observe().await?;
-    // Only the tenant's own container: a blue/green `-next` would count the tenant twice.
+    // Only the tenant's own container: a blue/green `_next` would count the tenant twice.
     let containers: Vec<ObservedContainer> = observed
         .containers
         .into_iter()

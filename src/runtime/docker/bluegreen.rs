@@ -12,6 +12,9 @@ use crate::runtime::types::{Applied, Workload};
 pub trait ReplaceSteps: Send + Sync {
     /// Remove a container by id or name, killing it if it runs; false when it was not there.
     async fn remove(&self, id_or_name: &str) -> Result<bool, RuntimeError>;
+    /// Remove the container named `name` only if its `tenantctl.tenant` label is `tenant`; false
+    /// when there is none. Another tenant's container of that name is an error, never removed.
+    async fn remove_leftover(&self, name: &str, tenant: &str) -> Result<bool, RuntimeError>;
     /// Create (not start) container `name` of `workload`; returns its id.
     async fn create(&self, workload: &Workload, name: &str) -> Result<String, RuntimeError>;
     async fn start(&self, id: &str) -> Result<(), RuntimeError>;
@@ -41,8 +44,14 @@ pub async fn create(
     ))
 }
 
-/// Replaces container `old` by one of `workload`'s spec: `<name>-next` is created, started and
-/// must answer before `old` is removed and the new one renamed to `<name>`. If it does not
+/// The temporary name of a replacement: `<name>_next`. Slugs are `[a-z0-9-]`, so no tenant's
+/// container (`<namespace>-<slug>`, in any namespace) can ever have it.
+pub fn temporary_name(name: &str) -> String {
+    format!("{name}_next")
+}
+
+/// Replaces container `old` by one of `workload`'s spec: [`temporary_name`] is created, started
+/// and must answer before `old` is removed and the new one renamed to `<name>`. If it does not
 /// answer, it is removed and `old` was never touched ([`RuntimeError::ReplacementFailed`]).
 pub async fn replace(
     steps: &impl ReplaceSteps,
@@ -51,9 +60,9 @@ pub async fn replace(
     why: &str,
 ) -> Result<Applied, RuntimeError> {
     let name = workload.spec.name.as_str();
-    let next = format!("{name}-next");
-    // A `-next` left by an interrupted apply is ours and stale.
-    steps.remove(&next).await?;
+    let next = temporary_name(name);
+    // A temporary left by an interrupted replace of this tenant is stale; nobody else's is touched.
+    steps.remove_leftover(&next, &workload.tenant).await?;
     let new_id = steps.create(workload, &next).await?;
     let url = if workload.running {
         let ready = async {
@@ -116,6 +125,10 @@ mod tests {
             self.note(format!("remove {id_or_name}"));
             Ok(true)
         }
+        async fn remove_leftover(&self, name: &str, tenant: &str) -> Result<bool, RuntimeError> {
+            self.note(format!("remove {name} if {tenant}'s"));
+            Ok(false)
+        }
         async fn create(&self, _: &Workload, name: &str) -> Result<String, RuntimeError> {
             self.note(format!("create {name}"));
             Ok("new".into())
@@ -176,8 +189,8 @@ mod tests {
         assert_eq!(
             steps.calls(),
             [
-                "remove ns-acme-next",
-                "create ns-acme-next",
+                "remove ns-acme_next if acme's",
+                "create ns-acme_next",
                 "start new",
                 "wait new",
                 "remove old",
@@ -191,6 +204,20 @@ mod tests {
         );
     }
 
+    #[test]
+    fn no_tenant_can_own_a_temporary_name() {
+        // Tenant `shop-next` once owned the temporary of tenant `shop`.
+        let temporary = temporary_name(&crate::runtime::types::container_name("ns", "shop"));
+        assert_eq!(temporary, "ns-shop_next");
+        let slug = temporary.rsplit('-').next().unwrap_or_default();
+        assert!(crate::model::slug_problem(slug).is_some(), "{slug}");
+        assert!(crate::model::slug_problem("shop-next").is_none());
+        assert_ne!(
+            temporary,
+            crate::runtime::types::container_name("ns", "shop-next")
+        );
+    }
+
     #[tokio::test]
     async fn a_replacement_that_does_not_answer_is_removed_and_the_old_one_kept() {
         let steps = Recorder::default();
@@ -198,8 +225,8 @@ mod tests {
         assert_eq!(
             steps.calls(),
             [
-                "remove ns-acme-next",
-                "create ns-acme-next",
+                "remove ns-acme_next if acme's",
+                "create ns-acme_next",
                 "start new",
                 "wait new",
                 "remove new"
@@ -244,8 +271,8 @@ mod tests {
         assert_eq!(
             steps.calls(),
             [
-                "remove ns-acme-next",
-                "create ns-acme-next",
+                "remove ns-acme_next if acme's",
+                "create ns-acme_next",
                 "remove old",
                 "rename new ns-acme"
             ]

@@ -16,7 +16,7 @@ use super::DockerBackend;
 use super::body::container_body;
 use super::observe::from_inspect;
 use crate::runtime::engine::engine_message;
-use crate::runtime::types::{ContainerSpec, HealthOutcome};
+use crate::runtime::types::{ContainerSpec, HealthOutcome, LABEL_TENANT};
 use crate::runtime::{RuntimeError, is_not_found, status_code};
 
 /// How often `wait_healthy` inspects the container.
@@ -245,6 +245,33 @@ impl DockerBackend {
         }
     }
 
+    /// Remove our container `name` only when its tenant label is `tenant`; false when absent.
+    /// One of another tenant is [`RuntimeError::NameConflict`] and stays.
+    pub async fn remove_tenants_container(
+        &self,
+        name: &str,
+        tenant: &str,
+    ) -> Result<bool, RuntimeError> {
+        let Some(response) = self.inspect_container_opt(name).await? else {
+            return Ok(false);
+        };
+        let labels = response.config.as_ref().and_then(|c| c.labels.as_ref());
+        self.check_ours("container", name, labels)?;
+        let owner = labels.and_then(|l| l.get(LABEL_TENANT)).map(String::as_str);
+        if owner != Some(tenant) {
+            return Err(RuntimeError::NameConflict {
+                kind: "container",
+                name: name.to_string(),
+                message: format!(
+                    "it belongs to tenant `{}`, not `{tenant}`, so it was left alone",
+                    owner.unwrap_or("(none)")
+                ),
+            });
+        }
+        let id = response.id.unwrap_or_else(|| name.to_string());
+        self.remove_container(&id, true).await
+    }
+
     /// Rename our container; nothing to do when it already has that name. A taken name is
     /// [`RuntimeError::NameConflict`].
     pub async fn rename_container(&self, id: &str, new_name: &str) -> Result<(), RuntimeError> {
@@ -268,6 +295,30 @@ impl DockerBackend {
                 error,
             )),
         }
+    }
+
+    /// Connect our container to `network` unless it already is attached; true when connected now.
+    /// Works on a running or stopped container, without a restart.
+    pub async fn attach_network(&self, id: &str, network: &str) -> Result<bool, RuntimeError> {
+        let response = self.inspect_ours(id).await?;
+        let attached = response
+            .network_settings
+            .and_then(|n| n.networks)
+            .is_some_and(|n| n.contains_key(network));
+        if attached {
+            return Ok(false);
+        }
+        let request = bollard::models::NetworkConnectRequest {
+            container: id.to_string(),
+            ..Default::default()
+        };
+        self.docker()
+            .connect_network(network, request)
+            .await
+            .map_err(|e| {
+                RuntimeError::api(format!("connect container {id} to network {network}"), e)
+            })?;
+        Ok(true)
     }
 
     /// `docker update`: new CPU, memory (swap kept equal) and pids limits, without a restart.

@@ -144,16 +144,14 @@ impl DockerBackend {
     }
 }
 
-/// Where a container answers: its first published port on this host's loopback.
-fn url_of(c: &ObservedContainer) -> Option<String> {
-    let port = c.published_ports.first()?;
-    Some(format!("http://127.0.0.1:{}/", port.host_port))
-}
-
 #[async_trait]
 impl bluegreen::ReplaceSteps for DockerBackend {
     async fn remove(&self, id_or_name: &str) -> Result<bool, RuntimeError> {
         self.remove_container(id_or_name, true).await
+    }
+
+    async fn remove_leftover(&self, name: &str, tenant: &str) -> Result<bool, RuntimeError> {
+        self.remove_tenants_container(name, tenant).await
     }
 
     async fn create(&self, workload: &Workload, name: &str) -> Result<String, RuntimeError> {
@@ -305,13 +303,19 @@ impl Backend for DockerBackend {
         _why: &str,
     ) -> Result<Applied, RuntimeError> {
         let spec = &workload.spec;
-        self.update_limits(
-            target.id.unwrap_or_default(),
-            spec.nano_cpus,
-            spec.memory_bytes,
-            spec.pids,
-        )
-        .await?;
+        let id = target.id.unwrap_or_default();
+        self.update_limits(id, spec.nano_cpus, spec.memory_bytes, spec.pids)
+            .await?;
+        // A container disconnected by hand gets its network back in place.
+        if self.attach_network(id, &spec.network).await? {
+            return Ok(Applied::new(
+                format!(
+                    "~ limits updated and reconnected to network {} in place",
+                    spec.network
+                ),
+                None,
+            ));
+        }
         Ok(Applied::new("~ limits updated in place", None))
     }
 
@@ -365,15 +369,23 @@ impl Backend for DockerBackend {
         if let Some(url) = url {
             return Ok(Reach::At(url));
         }
-        // Nothing changed for the container: report where it answers.
+        // Nothing changed for the container, which proves nothing (an earlier attempt may have
+        // left it running without answering): converged means it answers its health path now.
         let name = container_name(self.namespace(), &workload.tenant);
         let observed = self.observe_scope(Some(&workload.tenant)).await?;
-        Ok(observed
-            .containers
-            .iter()
-            .find(|c| c.name == name)
-            .and_then(url_of)
-            .map_or(Reach::Nowhere, Reach::At))
+        let Some(container) = observed.containers.iter().find(|c| c.name == name) else {
+            return Err(RuntimeError::NotAnswering {
+                reason: format!("container {name} does not exist"),
+            });
+        };
+        if !container.state.is_running() {
+            return Err(RuntimeError::NotAnswering {
+                reason: format!("container {name} is {}, not running", container.state),
+            });
+        }
+        self.wait_ready(workload, &container.id)
+            .await
+            .map(Reach::At)
     }
 
     async fn restart(

@@ -95,11 +95,16 @@ pub(crate) fn from_inspect(response: ContainerInspectResponse) -> Option<Observe
         .map(|s| ContainerState::parse(s.as_ref()))
         .unwrap_or_else(|| ContainerState::Unknown(String::new()));
 
-    let live = response
-        .network_settings
-        .and_then(|n| n.ports)
+    let network_settings = response.network_settings.unwrap_or_default();
+    let live = network_settings
+        .ports
         .map(|ports| published_ports(&ports))
         .unwrap_or_default();
+    let mut attached_networks: Vec<String> = network_settings
+        .networks
+        .map(|n| n.into_keys().collect())
+        .unwrap_or_default();
+    attached_networks.sort();
     let published_ports = if live.is_empty() {
         host_config
             .port_bindings
@@ -131,6 +136,7 @@ pub(crate) fn from_inspect(response: ContainerInspectResponse) -> Option<Observe
         published_ports,
         labels,
         started_at,
+        attached_networks: Some(attached_networks),
         service: None,
     })
 }
@@ -324,7 +330,13 @@ mod unit_tests {
             )])),
             ..Default::default()
         });
-        let ports = from_inspect(response).map(|c| c.published_ports);
+        let observed = from_inspect(response);
+        assert_eq!(
+            observed.as_ref().and_then(|c| c.attached_networks.clone()),
+            Some(vec![]),
+            "no network in the answer: attached to none"
+        );
+        let ports = observed.map(|c| c.published_ports);
         assert_eq!(
             ports,
             Some(vec![PublishedPort {
@@ -352,6 +364,19 @@ mod unit_tests {
         assert_eq!(c.health, None);
         assert_eq!(c.state, ContainerState::Created);
         assert_eq!(c.started_at, None, "no StartedAt: never started");
+
+        let mut response = inspect_fixture();
+        response.network_settings = Some(NetworkSettings {
+            networks: Some(HashMap::from([
+                ("tenantctl-acme".to_string(), Default::default()),
+                ("bridge".to_string(), Default::default()),
+            ])),
+            ..Default::default()
+        });
+        assert_eq!(
+            from_inspect(response).and_then(|c| c.attached_networks),
+            Some(vec!["bridge".to_string(), "tenantctl-acme".to_string()])
+        );
 
         let mut response = inspect_fixture();
         response.state = None;

@@ -248,6 +248,7 @@ pub(crate) fn from_service(s: &Service, tasks: &[&Task], local: Vec<String>) -> 
         published_ports,
         labels: others,
         started_at,
+        attached_networks: None,
         service: Some(ObservedService {
             replicas,
             running,

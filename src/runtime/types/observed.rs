@@ -72,6 +72,9 @@ pub struct ObservedContainer {
     pub labels: BTreeMap<String, String>,
     /// Unix time the container last started (inspect's `State.StartedAt`); None if it never did.
     pub started_at: Option<i64>,
+    /// Names of the networks the container is attached to, sorted; None when the backend does
+    /// not observe it (a swarm service's networks are in its spec).
+    pub attached_networks: Option<Vec<String>>,
     /// Swarm mode: the service's replicas, tasks and rolling-update state.
     pub service: Option<ObservedService>,
 }
@@ -135,6 +138,7 @@ impl ObservedContainer {
             published_ports: vec![],
             labels: Default::default(),
             started_at: None,
+            attached_networks: None,
             service: None,
         }
     }
