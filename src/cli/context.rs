@@ -85,16 +85,17 @@ impl<'a> Context<'a> {
     }
 
     /// [`Context::connect`] for a loop that must outlive outages: an engine or database that is
-    /// down is reported on `progress` and tried again with backoff (1 s doubling to 60 s),
-    /// never given up on. `None` when `shutdown` resolves first.
+    /// down is reported on `progress` and tried again with backoff (1 s doubling, at most
+    /// `max_delay`: the loop's interval), never given up on. `None` when `shutdown` resolves first.
     pub async fn connect_retrying(
         &self,
         root: &Path,
         progress: &dyn Progress,
+        max_delay: Duration,
         mut shutdown: Pin<&mut impl Future<Output = ()>>,
     ) -> Result<Option<(Runtime, Store)>> {
         let url = self.database_url(|| Ok(root.to_path_buf()))?;
-        let mut delay = Duration::from_secs(1);
+        let mut delay = Duration::from_secs(1).min(max_delay.max(Duration::from_secs(1)));
         loop {
             let (runtime, store) = tokio::join!(self.runtime(), Store::open(&url));
             match (runtime, store) {
@@ -113,7 +114,7 @@ impl<'a> Context<'a> {
                         () = &mut shutdown => return Ok(None),
                         () = tokio::time::sleep(delay) => {}
                     }
-                    delay = (delay * 2).min(Duration::from_secs(60));
+                    delay = next_delay(delay, max_delay);
                 }
             }
         }
@@ -143,6 +144,11 @@ impl<'a> Context<'a> {
             store,
         }))
     }
+}
+
+/// The retry delay after `delay`: doubled, never above `max` (nor below a second).
+fn next_delay(delay: Duration, max: Duration) -> Duration {
+    (delay * 2).min(max.max(Duration::from_secs(1)))
 }
 
 /// Desired state at a revision, and both sides of the actual state.
@@ -202,6 +208,29 @@ mod tests {
             .database_url(|| bail!("no repository here"))
             .unwrap();
         assert_eq!(url, "postgres://u@h/db");
+    }
+
+    #[test]
+    fn the_connect_backoff_doubles_up_to_the_interval() {
+        let two = Duration::from_secs(2);
+        let mut delay = Duration::from_secs(1);
+        let mut seen = vec![delay];
+        for _ in 0..5 {
+            delay = next_delay(delay, two);
+            seen.push(delay);
+        }
+        assert_eq!(
+            seen.iter().map(Duration::as_secs).collect::<Vec<_>>(),
+            [1, 2, 2, 2, 2, 2]
+        );
+        assert_eq!(
+            next_delay(Duration::from_secs(32), Duration::from_secs(60)),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            next_delay(Duration::from_secs(1), Duration::ZERO),
+            Duration::from_secs(1)
+        );
     }
 
     #[test]

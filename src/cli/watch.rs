@@ -34,7 +34,7 @@ pub async fn run(ctx: &Context<'_>, args: &WatchArgs) -> Result<ExitCode> {
     tokio::pin!(shutdown);
     // The engine or the database may be down when the loop starts: wait for them, never give up.
     let Some((runtime, store)) = ctx
-        .connect_retrying(&root, &*progress, shutdown.as_mut())
+        .connect_retrying(&root, &*progress, args.interval, shutdown.as_mut())
         .await?
     else {
         return Ok(ExitCode::SUCCESS);
