@@ -121,18 +121,26 @@ pub async fn meter_once_with(
     }
 
     // Owned addresses, so the stream's future is Send (the loop also runs inside the dashboard's tasks).
-    let targets: Vec<(String, Result<SiteTarget, String>)> = sampled
+    // The site answers /usage only to the tenant's key or its digest, which the container holds.
+    type Target = (String, Option<String>, Result<SiteTarget, String>);
+    let targets: Vec<Target> = sampled
         .iter()
         .map(|(c, _)| {
             let tenant = c.tenant.clone().unwrap_or_default();
-            (tenant, site_target(c, desired))
+            let digest = c
+                .env
+                .get(crate::plan::container::API_KEY_ENV)
+                .map(str::to_string);
+            (tenant, digest, site_target(c, desired))
         })
         .collect();
     let timeout = options.site_timeout;
     let counters: Vec<Result<SiteCounters, String>> = stream::iter(targets)
-        .map(|(tenant, target)| async move {
+        .map(|(tenant, digest, target)| async move {
             match target? {
-                SiteTarget::Loopback(addr) => site_counters(&tenant, addr, timeout).await,
+                SiteTarget::Loopback(addr) => {
+                    site_counters(&tenant, addr, digest.as_deref(), timeout).await
+                }
                 SiteTarget::Exec { container, port } => {
                     task_counters(runtime, &tenant, &container, port, timeout).await
                 }
@@ -282,9 +290,10 @@ fn site_addr(c: &ObservedContainer, desired: &DesiredState) -> Result<SocketAddr
 async fn site_counters(
     tenant: &str,
     addr: SocketAddr,
+    digest: Option<&str>,
     timeout: Duration,
 ) -> Result<SiteCounters, String> {
-    let counters = fetch_counters(addr, timeout).await?;
+    let counters = fetch_counters(addr, digest, timeout).await?;
     // A port taken over by another tenant's site must not hand its counters over.
     match &counters.tenant {
         Some(t) if t != tenant => Err(format!("{addr} answers for tenant `{t}`")),
