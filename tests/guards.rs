@@ -4,7 +4,7 @@
 
 use crate::support::{Db, Env, Repo, http};
 
-/// The example repository with only `keep` among its tenants.
+/// The example repository with only the tenant files named in `keep` (umbrella's holds hooli too).
 fn repo_with(keep: &[&str]) -> Repo {
     let repo = Repo::example();
     for file in [
@@ -18,16 +18,6 @@ fn repo_with(keep: &[&str]) -> Repo {
         if !keep.contains(&slug) {
             repo.remove(&format!("tenants/{file}.yaml"));
         }
-    }
-    // globex.yaml holds hooli too: keep hooli alone when asked.
-    if keep.contains(&"hooli") && !keep.contains(&"globex") {
-        let hooli = Repo::example().read("tenants/us/globex.yaml");
-        let doc = hooli
-            .split("\n---\n")
-            .find(|d| d.contains("name: hooli"))
-            .expect("hooli's document")
-            .to_string();
-        repo.write("tenants/us/hooli.yaml", &doc);
     }
     repo.commit("fewer tenants");
     repo
@@ -102,4 +92,217 @@ fn the_site_guards_its_key_and_its_frames(db: Db) {
     assert_eq!(http("GET", &format!("{site}/health"), &[]).0, 200);
 }
 
-on_both_databases!(the_site_guards_its_key_and_its_frames);
+/// The namespace's container ids by name.
+fn ids(env: &Env) -> Vec<(String, String)> {
+    crate::support::names("container", &env.ns)
+        .into_iter()
+        .map(|n| {
+            let id = crate::support::inspect(&n, "{{.Id}}");
+            (n, id)
+        })
+        .collect()
+}
+
+fn running(name: &str) -> bool {
+    crate::support::inspect(name, "{{.State.Running}}") == "true"
+}
+
+/// A revision without `tenants/` plans the removal of every tenant's container: `plan` warns,
+/// `apply` refuses it (exit 1, naming them and the override), each `watch` pass skips it and
+/// says so once, and everything keeps running until `apply --allow-destroy`.
+fn a_revision_removing_every_tenant_is_refused(db: Db) {
+    let Some(env) = Env::new(repo_with(&["acme", "globex", "stark"]), db) else {
+        return;
+    };
+    env.apply_ok(&[]);
+    let before = ids(&env);
+    std::fs::remove_dir_all(env.repo.path().join("tenants")).unwrap();
+    env.repo.commit("a bad merge");
+
+    let plan = env.ok(&["plan"]);
+    assert!(
+        plan.contains("Warning: this plan removes the containers of 3 of the 3 tenants in the namespace (acme, globex, stark): every tenant"),
+        "{plan}"
+    );
+    let out = env.apply(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("refusing to apply: this plan removes the containers of 3 of the 3 tenants")
+            && err.contains("(acme, globex, stark)")
+            && err.contains("--allow-destroy"),
+        "{err}"
+    );
+    assert_eq!(ids(&env), before);
+
+    let mut args = vec!["--interval", "1s", "--meter-interval", "0s"];
+    if let Some(url) = &env.db_url {
+        args.extend(["--database-url", url.as_str()]);
+    }
+    let mut watch = crate::watch::Watch::start(&env.repo, &env.ns, &env.pool, &args, &[]);
+    crate::watch::eventually(
+        &watch,
+        std::time::Duration::from_secs(60),
+        "the refusal",
+        || {
+            watch
+                .output()
+                .contains("skipped: this plan removes the containers of 3 of the 3 tenants")
+        },
+    );
+    // Several passes later: said once, nothing applied.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let output = watch.output();
+    assert_eq!(output.matches("skipped:").count(), 1, "{output}");
+    assert!(!output.contains("changes applied"), "{output}");
+    assert!(watch.terminate().success());
+    assert_eq!(ids(&env), before);
+    for slug in ["acme", "globex", "stark"] {
+        assert!(running(&env.container(slug)), "{slug} keeps running");
+    }
+
+    // Meant: the override applies it.
+    env.apply_ok(&["--allow-destroy"]);
+    assert!(crate::support::names("container", &env.ns).is_empty());
+}
+
+/// More than `--max-destroy` of the tenants (here 2 of 3 with the default 50%) is refused too;
+/// a lower share in the environment refuses one of three.
+fn more_than_the_limit_is_refused(db: Db) {
+    let Some(env) = Env::new(repo_with(&["acme", "globex", "stark"]), db) else {
+        return;
+    };
+    env.apply_ok(&[]);
+    env.repo
+        .remove("tenants/us/acme.yaml")
+        .remove("tenants/us/globex.yaml")
+        .commit("two gone");
+    let out = env.apply(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "2 of the 3 tenants in the namespace (acme, globex): more than --max-destroy 50% allows"
+        ),
+        "{err}"
+    );
+    let out = env
+        .cmd(&["apply", "--auto-approve", "--max-destroy", "2"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        crate::support::names("container", &env.ns),
+        [env.container("stark")]
+    );
+}
+
+on_both_databases!(
+    the_site_guards_its_key_and_its_frames,
+    a_revision_removing_every_tenant_is_refused,
+    more_than_the_limit_is_refused,
+);
+
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// New keys go to a private file and never to watch's log (nor apply's output with
+/// --keys-file); the state database is private; a key=value DSN's password is never echoed.
+fn secrets_stay_out_of_logs(db: Db) {
+    let Some(env) = Env::new(repo_with(&["acme"]), db) else {
+        return;
+    };
+    let mut args = vec!["--interval", "1s", "--meter-interval", "0s"];
+    if let Some(url) = &env.db_url {
+        args.extend(["--database-url", url.as_str()]);
+    }
+    let mut watch = crate::watch::Watch::start(&env.repo, &env.ns, &env.pool, &args, &[]);
+    let keys = env.repo.path().join(".tenantctl/new-keys");
+    crate::watch::eventually(
+        &watch,
+        std::time::Duration::from_secs(120),
+        "the first apply",
+        || watch.output().contains("changes applied"),
+    );
+    assert!(watch.terminate().success());
+    let log = watch.output();
+    assert!(!log.contains("tk_"), "a key in the log:\n{log}");
+    assert!(
+        log.contains(&format!(
+            "new API key for acme written to {}",
+            keys.display()
+        )),
+        "{log}"
+    );
+    assert_eq!(mode(&keys), 0o600);
+    let text = std::fs::read_to_string(&keys).unwrap();
+    let key = text
+        .strip_prefix("acme ")
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("{text}"));
+    let (status, _, _) = http(
+        "GET",
+        &format!("{}/api/ping", env.site("acme")),
+        &[("X-API-Key", key)],
+    );
+    assert_eq!(status, 200, "the written key is the tenant's");
+    if let Db::Sqlite = db {
+        let state = env.repo.path().join(".tenantctl");
+        assert_eq!(mode(&state), 0o700);
+        assert_eq!(mode(&state.join("state.db")), 0o600);
+    }
+
+    // apply with --keys-file: the key is in the file, not in the output.
+    env.repo
+        .write(
+            "tenants/us/globex.yaml",
+            &Repo::example().read("tenants/us/globex.yaml"),
+        )
+        .commit("globex");
+    let file = env.repo.path().join("handed-over");
+    let out = env.apply_ok(&["--keys-file", file.to_str().unwrap()]);
+    assert!(!out.contains("tk_"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "new API key for globex written to {}",
+            file.display()
+        )),
+        "{out}"
+    );
+    assert!(
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .starts_with("globex tk_")
+    );
+    assert_eq!(mode(&file), 0o600);
+
+    // A key=value connection string is refused without its password.
+    let out = env
+        .repo
+        .tenantctl()
+        .args([
+            "--database-url",
+            "host=127.0.0.1 user=app password=s3cret-pw dbname=app",
+            "status",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("password=***") && !err.contains("s3cret-pw"),
+        "{err}"
+    );
+}
+
+on_both_databases!(secrets_stay_out_of_logs);

@@ -12,6 +12,7 @@ use crate::runtime::RuntimeKind;
 use anyhow::{Result, bail};
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -26,7 +27,8 @@ pub async fn run(ctx: &Context<'_>, args: &ApplyArgs) -> Result<ExitCode> {
         prune: args.tuning.prune,
         tenants: vec![],
     };
-    let plan = loaded.plan(&loaded.observe().await?, &opts).plan;
+    let observed = loaded.observe().await?;
+    let plan = loaded.plan(&observed, &opts).plan;
     note_uncommitted(&loaded.repo)?;
     if plan.is_empty() {
         print!("{}", render::text(&plan, style));
@@ -35,6 +37,12 @@ pub async fn run(ctx: &Context<'_>, args: &ApplyArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     print!("{}", render::text(&plan, style));
+    let max_destroy = (!args.allow_destroy).then_some(args.tuning.destroy.max_destroy);
+    // Refused before anyone is asked: the same check runs again under the lock.
+    if let Some(refused) = max_destroy.and_then(|l| reconcile::mass_destroy(&plan, &observed, l)) {
+        loaded.store.close().await;
+        return Err(reconcile::ReconcileError::MassDestroy(refused).into());
+    }
     if !args.auto_approve {
         if !std::io::stdin().is_terminal() {
             bail!(
@@ -61,6 +69,7 @@ pub async fn run(ctx: &Context<'_>, args: &ApplyArgs) -> Result<ExitCode> {
         scope: Scope::Plan,
         record_trial_ends: true,
         announce: Announce::BlankLine,
+        max_destroy,
     };
     let applied =
         reconcile::apply(&loaded.runtime, &loaded.store, Arc::new(Printer), request).await?;
@@ -74,7 +83,12 @@ pub async fn run(ctx: &Context<'_>, args: &ApplyArgs) -> Result<ExitCode> {
     // Swarm cannot publish on loopback only: a running service may have no URL to show.
     let unpublished =
         |slug: &str| ctx.runtime_kind() == RuntimeKind::Swarm && active.contains(slug);
-    print_report(&applied.report, style, &unpublished);
+    print_report(
+        &applied.report,
+        style,
+        &unpublished,
+        args.keys_file.as_deref(),
+    );
     loaded.store.close().await;
     Ok(if applied.report.failed() > 0 {
         ExitCode::from(1)
@@ -83,7 +97,12 @@ pub async fn run(ctx: &Context<'_>, args: &ApplyArgs) -> Result<ExitCode> {
     })
 }
 
-fn print_report(report: &Report, style: Style, unpublished: &dyn Fn(&str) -> bool) {
+fn print_report(
+    report: &Report,
+    style: Style,
+    unpublished: &dyn Fn(&str) -> bool,
+    keys_file: Option<&Path>,
+) {
     let failed = report.failed();
     println!();
     if failed == 0 {
@@ -130,7 +149,12 @@ fn print_report(report: &Report, style: Style, unpublished: &dyn Fn(&str) -> boo
             }
         }
     }
-    if !report.new_keys.is_empty() {
+    if let Some(path) = keys_file.filter(|_| !report.new_keys.is_empty()) {
+        println!();
+        for line in crate::store::keys_file::hand_over(path, &report.new_keys) {
+            println!("{line}");
+        }
+    } else if !report.new_keys.is_empty() {
         println!(
             "\nNew API keys (shown once; only their SHA-256 is stored — rotate with `tenantctl keys rotate SLUG`):"
         );

@@ -47,6 +47,8 @@ pub async fn rotate(ctx: &Context<'_>, slug: &str, lock_timeout: Duration) -> Re
         scope: Scope::TenantsOnly,
         record_trial_ends: false,
         announce: Announce::Nothing,
+        // A key rotation replaces one container and never removes one.
+        max_destroy: Some(ApplyTuning::defaults()?.destroy.max_destroy),
     };
     let applied = reconcile::apply_after(
         &loaded.runtime,

@@ -2,9 +2,10 @@
 
 use super::args::{Output, PlanArgs};
 use super::context::Context;
-use super::output::{note_uncommitted, text_style};
+use super::output::{note_uncommitted, paint, text_style};
 use crate::plan::PlanOptions;
 use crate::plan::render;
+use crate::reconcile;
 use anyhow::{Result, bail};
 use std::process::ExitCode;
 
@@ -37,6 +38,14 @@ pub async fn run(ctx: &Context<'_>, args: &PlanArgs) -> Result<ExitCode> {
     match args.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&render::json(&plan))?),
         Output::Text => print!("{}", render::text(&plan, text_style(args.no_color))),
+    }
+    if let Some(refused) = reconcile::mass_destroy(&plan, &observed, args.destroy.max_destroy) {
+        let warning = format!("Warning: {refused}; apply and watch refuse it as it is.");
+        // JSON on stdout stays one document: the warning goes to stderr then.
+        match args.output {
+            Output::Json => eprintln!("{warning}"),
+            Output::Text => println!("\n{}", paint(text_style(args.no_color), "33", &warning)),
+        }
     }
     loaded.store.close().await;
     if !args.worktree {

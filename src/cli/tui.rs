@@ -29,6 +29,8 @@ pub async fn run(ctx: &Context<'_>, args: &TuiArgs) -> Result<ExitCode> {
         remote: None,
         meter_interval: (!args.meter_interval.is_zero()).then_some(args.meter_interval),
         lease_ttl: leader::DEFAULT_TTL,
+        max_destroy: args.tuning.destroy.max_destroy,
+        keys_file: crate::store::keys_file::default_path(&root),
     });
     let config = TuiConfig {
         repo: root,

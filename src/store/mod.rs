@@ -886,15 +886,43 @@ async fn open_postgres(url: &str, redacted: &str) -> Result<PgPool, StoreError> 
         })
 }
 
-/// Creates the SQLite file's directory and keeps a `.tenantctl` directory out of git.
+/// Creates the SQLite file's directory (0700) and the file itself (0600: it holds key digests
+/// and the audit log), keeps a `.tenantctl` directory out of git, and warns about an existing
+/// file or directory that others may read (it is left as it is).
 fn prepare_sqlite_dir(file: &Path) -> Result<(), StoreError> {
-    let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) else {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
+    if let Some(dir) = dir {
+        warn_if_readable_by_others(dir);
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|error| StoreError::CreateDir {
+                path: dir.to_path_buf(),
+                error,
+            })?;
+    }
+    warn_if_readable_by_others(file);
+    // create_new: an existing database keeps its mode; a new one is born private (SQLite gives
+    // its -wal and -shm files the database file's mode).
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            return Err(StoreError::CreateDir {
+                path: file.to_path_buf(),
+                error: e,
+            });
+        }
+        _ => {}
+    }
+    let Some(dir) = dir else {
         return Ok(());
     };
-    std::fs::create_dir_all(dir).map_err(|error| StoreError::CreateDir {
-        path: dir.to_path_buf(),
-        error,
-    })?;
     if dir.file_name().is_some_and(|n| n == ".tenantctl") {
         let ignore = dir.join(".gitignore");
         // create_new: never overwrite a .gitignore the operator wrote, and no race between two opens.
@@ -915,6 +943,30 @@ fn prepare_sqlite_dir(file: &Path) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+/// Says on stderr (once per open) when an existing state file or directory is readable by its
+/// group or by everyone: it holds key digests and the audit log.
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            "{} is readable by {} (mode {:o}); tenantctl creates its state private: chmod {} {}",
+            path.display(),
+            if meta.permissions().mode() & 0o007 != 0 {
+                "everyone"
+            } else {
+                "its group"
+            },
+            meta.permissions().mode() & 0o777,
+            if meta.is_dir() { "700" } else { "600" },
+            path.display()
+        );
+    }
+}
+
+pub mod keys_file;
 
 #[cfg(test)]
 mod tests;
