@@ -306,3 +306,108 @@ fn secrets_stay_out_of_logs(db: Db) {
 }
 
 on_both_databases!(secrets_stay_out_of_logs);
+
+/// tenantctl against another database than the one that applied the namespace.
+fn with_database(env: &Env, url: &str, args: &[&str]) -> std::process::Output {
+    env.repo
+        .tenantctl()
+        .args(["--namespace", &env.ns, "--database-url", url])
+        .env("TENANTCTL_SUBNET_POOL", &env.pool)
+        .args(args)
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap()
+}
+
+/// A mistyped `--database-url`: read-only commands read an empty state and create nothing;
+/// `apply`, `watch` and `keys rotate` refuse a new or empty database while the namespace runs
+/// tenants; `apply --adopt` rebuilds the rows from the containers, keeping every key.
+fn a_wrong_database_is_refused_and_adopt_rebuilds_it(db: Db) {
+    let Some(env) = Env::new(repo_with(&["acme", "globex"]), db) else {
+        return;
+    };
+    let applied = env.apply_ok(&[]);
+    let key = printed_key(&applied, "acme");
+    let before = ids(&env);
+    let digest = crate::support::db(&env.url()).tenants["acme"]
+        .api_key_sha256
+        .clone();
+    let scratch = tempfile::tempdir().unwrap();
+    let folder = scratch.path().join("wrong");
+    let _other_pg;
+    let wrong = match db {
+        Db::Sqlite => format!("sqlite://{}/state.db", folder.display()),
+        Db::Postgres => {
+            _other_pg = crate::support::Postgres::create().expect("a second database");
+            _other_pg.url.clone()
+        }
+    };
+
+    if let Db::Sqlite = db {
+        for args in [&["status"][..], &["plan"], &["usage"]] {
+            let out = with_database(&env, &wrong, args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{args:?}: {err}");
+            assert_eq!(
+                err.matches("no state database at").count(),
+                1,
+                "{args:?}: {err}"
+            );
+            assert!(!folder.exists(), "{args:?} created {}", folder.display());
+        }
+    }
+    let message = format!(
+        "namespace {} has 6 managed objects but the database at",
+        env.ns
+    );
+    for (args, hint) in [
+        (&["apply", "--auto-approve"][..], "pass --adopt"),
+        (&["keys", "rotate", "acme"], "run `tenantctl apply --adopt`"),
+        (
+            &["watch", "--interval", "1s"],
+            "run `tenantctl apply --adopt`",
+        ),
+    ] {
+        let out = with_database(&env, &wrong, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains(&message)
+                && err.contains("is new/empty — a wrong --database-url?")
+                && err.contains(hint),
+            "{args:?}: {err}"
+        );
+        assert!(!folder.exists(), "{args:?} created {}", folder.display());
+    }
+    assert_eq!(ids(&env), before, "nothing changed");
+
+    let out = with_database(&env, &wrong, &["apply", "--auto-approve", "--adopt"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("Adopted 2 tenant rows"), "{text}");
+    assert!(!text.contains("tk_"), "no new key: {text}");
+    assert_eq!(ids(&env), before, "no container recreated");
+    let rows = crate::support::db(&wrong).tenants;
+    assert_eq!(rows["acme"].api_key_sha256, digest, "the key is kept");
+    assert_eq!(
+        rows["acme"].owner, "ops@acme.example",
+        "git filled in the rest"
+    );
+    let (status, _, _) = http(
+        "GET",
+        &format!("{}/api/ping", env.site("acme")),
+        &[("X-API-Key", &key)],
+    );
+    assert_eq!(status, 200);
+    let events = crate::support::events(&wrong, "acme");
+    assert!(
+        events.iter().any(|e| e.kind == "tenant.adopted"),
+        "{events:?}"
+    );
+}
+
+on_both_databases!(a_wrong_database_is_refused_and_adopt_rebuilds_it);

@@ -1,7 +1,7 @@
 //! `apply`: show the plan, ask for `yes`, and carry the approved plan out through the reconcile path.
 
 use super::args::ApplyArgs;
-use super::context::Context;
+use super::context::{Access, Context};
 use super::output::{Printer, note_uncommitted, paint, plural, text_style};
 use crate::apply::{Outcome, Report};
 use crate::model::{self, TenantState};
@@ -17,9 +17,18 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 pub async fn run(ctx: &Context<'_>, args: &ApplyArgs) -> Result<ExitCode> {
-    let Some(loaded) = ctx.load(&args.r#ref, false).await? else {
+    let access = Access::Write { adopt: args.adopt };
+    let Some(loaded) = ctx.load(&args.r#ref, false, access).await? else {
         return Ok(ExitCode::from(1));
     };
+    if args.adopt {
+        let runtime = loaded.runtime.observe().await?;
+        let adopted = super::adopt::adopt(ctx.namespace(), &runtime, &loaded.store).await?;
+        println!(
+            "Adopted {adopted} tenant row{} from the running containers (their API keys kept).\n",
+            plural(adopted)
+        );
+    }
     let style = text_style(args.no_color);
     let opts = PlanOptions {
         namespace: ctx.namespace().to_string(),

@@ -183,6 +183,10 @@ pub struct ApplyArgs {
     /// printing them
     #[arg(long, value_name = "PATH", env = KEYS_FILE_ENV)]
     pub keys_file: Option<PathBuf>,
+    /// The database is new or lost its tenant rows while the namespace runs tenants: rebuild
+    /// their rows (key digests included) from the running containers first, then apply
+    #[arg(long)]
+    pub adopt: bool,
     /// Never colour the output (NO_COLOR is honoured too)
     #[arg(long)]
     pub no_color: bool,

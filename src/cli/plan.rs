@@ -1,7 +1,7 @@
 //! `plan`: what apply would change, as text or JSON, changing nothing.
 
 use super::args::{Output, PlanArgs};
-use super::context::Context;
+use super::context::{Access, Context};
 use super::output::{note_uncommitted, paint, text_style};
 use crate::plan::PlanOptions;
 use crate::plan::render;
@@ -10,7 +10,7 @@ use anyhow::{Result, bail};
 use std::process::ExitCode;
 
 pub async fn run(ctx: &Context<'_>, args: &PlanArgs) -> Result<ExitCode> {
-    let Some(loaded) = ctx.load(&args.r#ref, args.worktree).await? else {
+    let Some(loaded) = ctx.load(&args.r#ref, args.worktree, Access::Read).await? else {
         return Ok(ExitCode::from(1));
     };
     let observed = loaded.observe().await?;

@@ -379,9 +379,39 @@ impl Store {
     /// For SQLite the file and its parent directory are created if missing, and a parent named
     /// `.tenantctl` gets a `.gitignore` holding `*` so git ignores it.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
+        Store::open_with(url, true).await
+    }
+
+    /// Opens the database at `url` only if it exists: `None` for a SQLite file that is not
+    /// there, and nothing (file or folder) is created. A PostgreSQL database lives on its server;
+    /// it is opened as [`Store::open`] does (and is "new" only when it holds no rows).
+    pub async fn open_existing(url: &str) -> Result<Option<Store>, StoreError> {
+        if Store::missing_file(url).is_some() {
+            return Ok(None);
+        }
+        Store::open_with(url, false).await.map(Some)
+    }
+
+    /// The SQLite file `url` names, when it does not exist yet.
+    pub fn missing_file(url: &str) -> Option<PathBuf> {
+        if url::backend_of(url) != Some(Backend::Sqlite) || url::sqlite_in_memory(url) {
+            return None;
+        }
+        let options = SqliteConnectOptions::from_str(url).ok()?;
+        let file = options.get_filename();
+        (!file.as_os_str().is_empty() && !file.exists()).then(|| file.to_path_buf())
+    }
+
+    /// An empty database in memory (migrated, nothing written anywhere): what a read-only
+    /// command reads when the state database does not exist.
+    pub async fn empty() -> Result<Store, StoreError> {
+        Store::open("sqlite::memory:").await
+    }
+
+    async fn open_with(url: &str, create: bool) -> Result<Store, StoreError> {
         let redacted_url = redact(url);
         let pool = match url::backend_of(url) {
-            Some(Backend::Sqlite) => Pool::Sqlite(open_sqlite(url, &redacted_url).await?),
+            Some(Backend::Sqlite) => Pool::Sqlite(open_sqlite(url, &redacted_url, create).await?),
             Some(Backend::Postgres) => Pool::Postgres(open_postgres(url, &redacted_url).await?),
             None => {
                 return Err(StoreError::UnsupportedUrl { url: redacted_url });
@@ -806,7 +836,7 @@ impl Store {
     }
 }
 
-async fn open_sqlite(url: &str, redacted: &str) -> Result<SqlitePool, StoreError> {
+async fn open_sqlite(url: &str, redacted: &str, create: bool) -> Result<SqlitePool, StoreError> {
     let options = SqliteConnectOptions::from_str(url).map_err(|e| StoreError::InvalidUrl {
         url: redacted.to_string(),
         message: url::scrub(&e.to_string(), url),
@@ -819,10 +849,14 @@ async fn open_sqlite(url: &str, redacted: &str) -> Result<SqlitePool, StoreError
                 message: "no file path (use sqlite://PATH or sqlite::memory:)".into(),
             });
         }
-        prepare_sqlite_dir(options.get_filename())?;
+        if create {
+            prepare_sqlite_dir(options.get_filename())?;
+        } else {
+            warn_if_readable_by_others(options.get_filename());
+        }
     }
     let options = options
-        .create_if_missing(true)
+        .create_if_missing(create)
         // WAL: readers (status, tui) never block the writer (apply, watch) nor it them.
         .journal_mode(SqliteJournalMode::Wal)
         .busy_timeout(BUSY_TIMEOUT)
