@@ -95,6 +95,130 @@ pub enum Scope {
     TenantsOnly,
 }
 
+/// How many tenants' containers (services) one apply may remove: a count, or a share of the
+/// tenants running in the namespace. Removing every one is refused whatever the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DestroyLimit {
+    Count(usize),
+    Percent(u8),
+}
+
+impl Default for DestroyLimit {
+    /// More than half is refused.
+    fn default() -> DestroyLimit {
+        DestroyLimit::Percent(50)
+    }
+}
+
+impl std::str::FromStr for DestroyLimit {
+    type Err = String;
+
+    /// `50%` or `3`.
+    fn from_str(text: &str) -> Result<DestroyLimit, String> {
+        let t = text.trim();
+        let bad =
+            || format!("`{text}`: write a share such as 50% (0% to 100%) or a count such as 3");
+        match t.strip_suffix('%') {
+            Some(p) => match p.trim().parse::<u8>() {
+                Ok(p) if p <= 100 => Ok(DestroyLimit::Percent(p)),
+                _ => Err(bad()),
+            },
+            None => t.parse().map(DestroyLimit::Count).map_err(|_| bad()),
+        }
+    }
+}
+
+impl std::fmt::Display for DestroyLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DestroyLimit::Count(n) => write!(f, "{n}"),
+            DestroyLimit::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+impl DestroyLimit {
+    /// How many of `running` tenants may lose their container in one apply.
+    pub fn allows(self, running: usize) -> usize {
+        match self {
+            DestroyLimit::Count(n) => n,
+            DestroyLimit::Percent(p) => running * usize::from(p) / 100,
+        }
+    }
+}
+
+/// A plan that removes the containers of too many tenants (a revision without `tenants/`, a
+/// bad merge, a wrong `--repo`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MassDestroy {
+    /// The tenants whose container (service) the plan removes, by slug.
+    pub tenants: Vec<String>,
+    /// The tenants with a container (service) in the namespace now.
+    pub running: usize,
+    pub limit: DestroyLimit,
+}
+
+impl std::fmt::Display for MassDestroy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const SHOWN: usize = 20;
+        let mut names = self
+            .tenants
+            .iter()
+            .take(SHOWN)
+            .map(|t| crate::model::printable(t).into_owned())
+            .collect::<Vec<_>>()
+            .join(", ");
+        if self.tenants.len() > SHOWN {
+            names.push_str(&format!(" and {} more", self.tenants.len() - SHOWN));
+        }
+        let why = if self.tenants.len() >= self.running {
+            "every tenant".to_string()
+        } else {
+            format!("more than --max-destroy {} allows", self.limit)
+        };
+        write!(
+            f,
+            "this plan removes the containers of {} of the {} tenants in the namespace ({names}): {why}. A revision without tenants/ (a bad merge, a wrong --repo)? If it is meant, apply it with --allow-destroy",
+            self.tenants.len(),
+            self.running
+        )
+    }
+}
+
+/// The plan's removals of tenants' containers (services), if they are more than `limit` allows
+/// of the tenants that have one now, or all of them. A blue/green `-next` leftover is not its
+/// tenant's container. No IO.
+pub fn mass_destroy(
+    plan: &Plan,
+    observed: &ObservedState,
+    limit: DestroyLimit,
+) -> Option<MassDestroy> {
+    use crate::plan::{Action, Resource};
+    use std::collections::BTreeSet;
+    let primary = |slug: &str| format!("{}-{slug}", plan.namespace);
+    let running: BTreeSet<&str> = observed
+        .runtime
+        .containers
+        .iter()
+        .filter_map(|c| c.tenant.as_deref().filter(|t| c.name == primary(t)))
+        .collect();
+    let removed: BTreeSet<&str> = plan
+        .changes
+        .iter()
+        .filter(|c| {
+            matches!(c.resource, Resource::Container | Resource::Service)
+                && c.action == Action::Destroy
+        })
+        .filter_map(|c| c.tenant.as_deref().filter(|t| c.name == primary(t)))
+        .collect();
+    let too_many = removed.len() > limit.allows(running.len()) || removed.len() >= running.len();
+    (!removed.is_empty() && too_many).then(|| MassDestroy {
+        tenants: removed.iter().map(|t| t.to_string()).collect(),
+        running: running.len(),
+        limit,
+    })
+}
+
 /// What the caller's output says as the apply starts; each command keeps its own wording.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Announce {
@@ -122,6 +246,9 @@ pub struct ApplyRequest<'a> {
     /// Record a `tenant.trial-ended` event for each ended trial the plan acts on.
     pub record_trial_ends: bool,
     pub announce: Announce,
+    /// A plan removing more tenants' containers than this is refused
+    /// ([`ReconcileError::MassDestroy`]); `None` allows it (`--allow-destroy`).
+    pub max_destroy: Option<DestroyLimit>,
 }
 
 /// What an apply did.
@@ -143,6 +270,9 @@ pub enum ReconcileError {
         "the actual state changed while the plan was shown (another apply or a manual change); nothing was applied. Run apply again to see the new plan"
     )]
     Changed,
+    /// The plan removes too many tenants' containers; nothing was applied.
+    #[error("refusing to apply: {0}; nothing was applied")]
+    MassDestroy(MassDestroy),
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
     #[error(transparent)]
@@ -155,7 +285,8 @@ pub enum ReconcileError {
 }
 
 /// Applies `request` under the apply lock: take it, re-observe, re-plan, refuse a plan other
-/// than the approved one, record trial ends, run the [`Applier`], release it.
+/// than the approved one or one that removes too many tenants ([`mass_destroy`]), record trial
+/// ends, run the [`Applier`], release it.
 pub async fn apply(
     runtime: &Runtime,
     store: &Store,
@@ -193,6 +324,12 @@ pub async fn apply_after(
             && !plan.same_changes(approved)
         {
             return Err(ReconcileError::Changed);
+        }
+        if let Some(refused) = request
+            .max_destroy
+            .and_then(|limit| mass_destroy(&plan, &observed, limit))
+        {
+            return Err(ReconcileError::MassDestroy(refused));
         }
         if request.announce == Announce::BlankLine {
             progress.line(None, "");
@@ -333,6 +470,59 @@ mod tests {
             ["container.ns-a", "tenant-record.a"]
         );
         assert_eq!(named.plan.notes.len(), 1);
+    }
+
+    #[test]
+    fn destroy_limits_read_as_shares_or_counts() {
+        assert_eq!("50%".parse(), Ok(DestroyLimit::Percent(50)));
+        assert_eq!("3".parse(), Ok(DestroyLimit::Count(3)));
+        assert!("101%".parse::<DestroyLimit>().is_err());
+        assert!("half".parse::<DestroyLimit>().is_err());
+        assert_eq!(DestroyLimit::default().allows(6), 3);
+        assert_eq!(DestroyLimit::Percent(50).allows(1), 0);
+        assert_eq!(DestroyLimit::Count(2).allows(100), 2);
+    }
+
+    /// `desired` with only the tenants named in `keep` (the others removed from git).
+    fn without(desired: &DesiredState, keep: &[&str]) -> DesiredState {
+        let mut d = desired.clone();
+        d.tenants.retain(|slug, _| keep.contains(&slug.as_str()));
+        d
+    }
+
+    #[test]
+    fn removing_every_tenant_or_more_than_the_limit_is_a_mass_destroy() {
+        let desired = desired();
+        let observed = converged(&desired, &opts(&[]));
+        let plan = |d: &DesiredState| plan_revision(d, &observed, &opts(&[]), 0).plan;
+
+        let none = plan(&without(&desired, &[]));
+        let refused = mass_destroy(&none, &observed, DestroyLimit::default()).expect("refused");
+        assert_eq!(
+            (refused.tenants.clone(), refused.running),
+            (vec!["a".into(), "b".into()], 2)
+        );
+        let text = refused.to_string();
+        assert!(
+            text.contains(
+                "removes the containers of 2 of the 2 tenants in the namespace (a, b): every tenant"
+            ) && text.contains("--allow-destroy"),
+            "{text}"
+        );
+        // Every tenant is refused whatever the limit.
+        assert!(mass_destroy(&none, &observed, DestroyLimit::Count(5)).is_some());
+
+        // One of two is half, not more than half: allowed by default, refused by a count of 0.
+        let one = plan(&without(&desired, &["b"]));
+        assert!(mass_destroy(&one, &observed, DestroyLimit::default()).is_none());
+        let zero = mass_destroy(&one, &observed, DestroyLimit::Count(0)).expect("refused");
+        assert!(
+            zero.to_string()
+                .contains("more than --max-destroy 0 allows"),
+            "{zero}"
+        );
+        // A plan without removals is never refused.
+        assert!(mass_destroy(&plan(&desired), &observed, DestroyLimit::Count(0)).is_none());
     }
 
     #[test]

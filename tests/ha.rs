@@ -374,9 +374,68 @@ fn a_deposed_leader_stops_and_resumes_only_in_a_new_term(db: Db) {
     assert!(watch.terminate().success());
 }
 
+/// A database that stalls every write past the lease's deadline (a lock held elsewhere) makes
+/// the leader lose its fence while its own lease lives on (the renewal cut off at the deadline
+/// still runs once the stall ends). It takes its own lease back at once, in a new term, rather
+/// than standing by behind itself until the lease lapses.
+fn a_loop_takes_its_own_lease_back_at_once_after_a_stall(db: Db) {
+    use sqlx::Connection;
+    let repo = Repo::example();
+    std::fs::remove_dir_all(repo.path().join("tenants")).unwrap();
+    repo.commit("plans and themes only");
+    let Some(env) = Env::new(repo, db) else {
+        return;
+    };
+    let watch = start(&env);
+    let out = || watch.output();
+    wait_for("the first pass", Duration::from_secs(60), out, || {
+        watch.output().contains("leading (term 1)") && watch.output().contains("changes applied")
+    });
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut stall = rt.block_on(async {
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&env.url()).await.unwrap();
+        let lock = match db {
+            Db::Sqlite => "BEGIN IMMEDIATE",
+            Db::Postgres => "BEGIN",
+        };
+        sqlx::query(lock).execute(&mut conn).await.unwrap();
+        if let Db::Postgres = db {
+            sqlx::query("LOCK TABLE leader IN EXCLUSIVE MODE")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        // As a renewal that committed but answered after the deadline leaves it: live for long.
+        sqlx::query("UPDATE leader SET expires_at_ms = expires_at_ms + 60000")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn
+    });
+    wait_for("the fence lost", TTL + Duration::from_secs(3), out, || {
+        watch.output().contains("lost the leader lease (term 1)")
+    });
+    rt.block_on(async {
+        sqlx::query("COMMIT").execute(&mut stall).await.unwrap();
+    });
+    let waited = wait_for("the loop leads again", TTL * 3, out, || {
+        watch.output().contains("leading (term 2)")
+    });
+    assert!(
+        waited < Duration::from_millis(2500),
+        "it waited {waited:?} behind its own lease:\n{}",
+        out()
+    );
+    drop(stall);
+    let mut watch = watch;
+    assert!(watch.terminate().success());
+}
+
 on_both_databases!(
     two_watches_one_applies_and_the_standby_takes_over,
     a_deposed_leader_stops_and_resumes_only_in_a_new_term,
+    a_loop_takes_its_own_lease_back_at_once_after_a_stall,
 );
 
 fn hostname() -> String {

@@ -48,18 +48,19 @@ fn a_fresh_host_plans_every_example_tenant() {
         text.contains(&format!("revision {}", &repo.head()[..12])),
         "{text}"
     );
-    // The default database is created on first use, inside the repository, ignored by git.
-    assert!(repo.path().join(".tenantctl/state.db").exists());
+    // A plan creates no database (nor its folder): nothing has been applied, and it says so.
+    assert!(!repo.path().join(".tenantctl").exists());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no state database at") && err.contains("nothing has been applied with it"),
+        "{err}"
+    );
     let status = std::process::Command::new("git")
         .args(["status", "--porcelain"])
         .current_dir(repo.path())
         .output()
         .unwrap();
-    assert_eq!(
-        stdout(&status),
-        "",
-        "the database must not show up as an untracked file"
-    );
+    assert_eq!(stdout(&status), "", "a plan leaves no untracked file");
 }
 
 #[test]

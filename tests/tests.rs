@@ -4,6 +4,7 @@
 mod support;
 
 mod apply;
+mod guards;
 mod ha;
 mod plan;
 mod status;

@@ -1,7 +1,8 @@
 //! `tenantctl watch`: the GitOps loop against a real repository, engine and database.
 
 use crate::support::{
-    Cleanup, Postgres, Repo, db, docker, http, inspect, sqlite_url, unique_namespace, unique_pool,
+    Cleanup, Db, Env, Postgres, Repo, db, docker, http, inspect, sqlite_url, unique_namespace,
+    unique_pool,
 };
 use std::path::PathBuf;
 use std::process::{Child, Command};
@@ -304,6 +305,40 @@ fn an_unreachable_engine_is_waited_for_not_fatal() {
     assert!(watch.child.try_wait().unwrap().is_none(), "still running");
     assert!(watch.terminate().success());
 }
+
+/// The connect backoff never exceeds `--interval` (README: "up to the interval").
+fn the_connect_backoff_is_capped_at_the_interval(db: Db) {
+    let Some(env) = Env::new(Repo::example(), db) else {
+        return;
+    };
+    let mut args = vec!["--interval", "2s"];
+    if let Some(url) = &env.db_url {
+        args.extend(["--database-url", url.as_str()]);
+    }
+    let mut watch = Watch::start(
+        &env.repo,
+        &env.ns,
+        &env.pool,
+        &args,
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock".to_string())],
+    );
+    eventually(&watch, Duration::from_secs(30), "five retries", || {
+        watch.output().matches("retrying in").count() >= 5
+    });
+    let output = watch.output();
+    let delays: Vec<&str> = output
+        .split("retrying in ")
+        .skip(1)
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    assert!(
+        delays.iter().all(|d| *d == "1s" || *d == "2s"),
+        "{delays:?}\n{output}"
+    );
+    assert!(watch.terminate().success());
+}
+
+on_both_databases!(the_connect_backoff_is_capped_at_the_interval);
 
 #[test]
 fn a_remote_branch_is_followed_through_a_local_cache() {

@@ -64,6 +64,7 @@ impl Scene {
             scope: Scope::Plan,
             record_trial_ends: true,
             announce: Announce::Nothing,
+            max_destroy: Some(crate::reconcile::DestroyLimit::default()),
         };
         reconcile::apply(&self.fake.runtime(), store, self.lines.clone(), request).await
     }

@@ -1,7 +1,7 @@
 //! `apply`: show the plan, ask for `yes`, and carry the approved plan out through the reconcile path.
 
 use super::args::ApplyArgs;
-use super::context::Context;
+use super::context::{Access, Context};
 use super::output::{Printer, note_uncommitted, paint, plural, text_style};
 use crate::apply::{Outcome, Report};
 use crate::model;
@@ -10,13 +10,23 @@ use crate::plan::render::{self, Style};
 use crate::reconcile::{self, Announce, ApplyRequest, Scope};
 use anyhow::{Result, bail};
 use std::io::IsTerminal;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 pub async fn run(ctx: &Context<'_>, args: &ApplyArgs) -> Result<ExitCode> {
-    let Some(loaded) = ctx.load(&args.r#ref, false).await? else {
+    let access = Access::Write { adopt: args.adopt };
+    let Some(loaded) = ctx.load(&args.r#ref, false, access).await? else {
         return Ok(ExitCode::from(1));
     };
+    if args.adopt {
+        let runtime = loaded.runtime.observe().await?;
+        let adopted = super::adopt::adopt(ctx.namespace(), &runtime, &loaded.store).await?;
+        println!(
+            "Adopted {adopted} tenant row{} from the running containers (their API keys kept).\n",
+            plural(adopted)
+        );
+    }
     let style = text_style(args.no_color);
     let opts = PlanOptions {
         namespace: ctx.namespace().to_string(),
@@ -24,7 +34,8 @@ pub async fn run(ctx: &Context<'_>, args: &ApplyArgs) -> Result<ExitCode> {
         prune: args.tuning.prune,
         tenants: vec![],
     };
-    let plan = loaded.plan(&loaded.observe().await?, &opts).plan;
+    let observed = loaded.observe().await?;
+    let plan = loaded.plan(&observed, &opts).plan;
     note_uncommitted(&loaded.repo)?;
     if plan.is_empty() {
         render::write_text(std::io::stdout(), &plan, style)?;
@@ -33,6 +44,12 @@ pub async fn run(ctx: &Context<'_>, args: &ApplyArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     render::write_text(std::io::stdout(), &plan, style)?;
+    let max_destroy = (!args.allow_destroy).then_some(args.tuning.destroy.max_destroy);
+    // Refused before anyone is asked: the same check runs again under the lock.
+    if let Some(refused) = max_destroy.and_then(|l| reconcile::mass_destroy(&plan, &observed, l)) {
+        loaded.store.close().await;
+        return Err(reconcile::ReconcileError::MassDestroy(refused).into());
+    }
     if !args.auto_approve {
         if !std::io::stdin().is_terminal() {
             bail!(
@@ -59,11 +76,17 @@ pub async fn run(ctx: &Context<'_>, args: &ApplyArgs) -> Result<ExitCode> {
         scope: Scope::Plan,
         record_trial_ends: true,
         announce: Announce::BlankLine,
+        max_destroy,
     };
     let applied =
         reconcile::apply(&loaded.runtime, &loaded.store, Arc::new(Printer), request).await?;
     let unpublished = |slug: &str| applied.report.unpublished.contains(slug);
-    print_report(&applied.report, style, &unpublished);
+    print_report(
+        &applied.report,
+        style,
+        &unpublished,
+        args.keys_file.as_deref(),
+    );
     loaded.store.close().await;
     Ok(if applied.report.failed() > 0 {
         ExitCode::from(1)
@@ -72,7 +95,12 @@ pub async fn run(ctx: &Context<'_>, args: &ApplyArgs) -> Result<ExitCode> {
     })
 }
 
-fn print_report(report: &Report, style: Style, unpublished: &dyn Fn(&str) -> bool) {
+fn print_report(
+    report: &Report,
+    style: Style,
+    unpublished: &dyn Fn(&str) -> bool,
+    keys_file: Option<&Path>,
+) {
     let failed = report.failed();
     println!();
     if failed == 0 {
@@ -119,7 +147,12 @@ fn print_report(report: &Report, style: Style, unpublished: &dyn Fn(&str) -> boo
             }
         }
     }
-    if !report.new_keys.is_empty() {
+    if let Some(path) = keys_file.filter(|_| !report.new_keys.is_empty()) {
+        println!();
+        for line in crate::store::keys_file::hand_over(path, &report.new_keys) {
+            println!("{line}");
+        }
+    } else if !report.new_keys.is_empty() {
         println!(
             "\nNew API keys (shown once; only their SHA-256 is stored — rotate with `tenantctl keys rotate SLUG`):"
         );

@@ -1,6 +1,7 @@
 //! The command line's arguments: every flag, its environment variable and its default.
 
 use crate::apply;
+use crate::reconcile::DestroyLimit;
 use crate::runtime::RuntimeKind;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -175,6 +176,17 @@ pub struct ApplyArgs {
     /// Wait this long for another apply to finish before giving up (e.g. 30s, 2m)
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub lock_timeout: Duration,
+    /// Apply a plan that removes the containers of every tenant, or of more than --max-destroy
+    #[arg(long)]
+    pub allow_destroy: bool,
+    /// Append new API keys to this file (created 0600, one `slug key` line each) instead of
+    /// printing them
+    #[arg(long, value_name = "PATH", env = KEYS_FILE_ENV)]
+    pub keys_file: Option<PathBuf>,
+    /// The database is new or lost its tenant rows while the namespace runs tenants: rebuild
+    /// their rows (key digests included) from the running containers first, then apply
+    #[arg(long)]
+    pub adopt: bool,
     /// Never colour the output (NO_COLOR is honoured too)
     #[arg(long)]
     pub no_color: bool,
@@ -212,6 +224,33 @@ pub struct ApplyTuning {
     /// Attempts per tenant before it is marked failed (with exponential backoff between)
     #[arg(long, value_name = "N", default_value_t = ATTEMPTS, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub attempts: u32,
+    #[command(flatten)]
+    pub destroy: DestroyGuard,
+}
+
+const MAX_DESTROY_ENV: &str = "TENANTCTL_MAX_DESTROY";
+const KEYS_FILE_ENV: &str = "TENANTCTL_KEYS_FILE";
+const MAX_DESTROY: &str = "50%";
+
+/// The mass-destruction guard's limit, shared by `plan` (a warning) and the applying commands.
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct DestroyGuard {
+    /// Refuse a plan that removes the containers of more tenants than this (a share such as 50%,
+    /// or a count); removing every tenant is always refused. `apply --allow-destroy` overrides it
+    #[arg(long, value_name = "N|P%", env = MAX_DESTROY_ENV, default_value = MAX_DESTROY)]
+    pub max_destroy: DestroyLimit,
+}
+
+impl DestroyGuard {
+    /// The flag's default, read from `TENANTCTL_MAX_DESTROY` as the flag reads it.
+    pub fn defaults() -> anyhow::Result<DestroyGuard> {
+        Ok(DestroyGuard {
+            max_destroy: std::env::var(MAX_DESTROY_ENV)
+                .unwrap_or_else(|_| MAX_DESTROY.into())
+                .parse()
+                .map_err(anyhow::Error::msg)?,
+        })
+    }
 }
 
 impl ApplyTuning {
@@ -226,6 +265,7 @@ impl ApplyTuning {
                 .parse()?,
             health_timeout: parse_duration(HEALTH_TIMEOUT).map_err(anyhow::Error::msg)?,
             attempts: ATTEMPTS,
+            destroy: DestroyGuard::defaults()?,
         })
     }
 
@@ -285,6 +325,10 @@ pub struct WatchArgs {
     /// dies; the leader renews every third of it and stops applying if it cannot
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_lease_ttl)]
     pub lease_ttl: Duration,
+    /// Append new API keys to this file (created 0600, one `slug key` line each); they never
+    /// reach the log [default: .tenantctl/new-keys in the state directory]
+    #[arg(long, value_name = "PATH", env = KEYS_FILE_ENV)]
+    pub keys_file: Option<PathBuf>,
 }
 
 pub fn parse_lease_ttl(text: &str) -> Result<Duration, String> {
@@ -347,6 +391,8 @@ pub struct PlanArgs {
     /// Also plan removing managed containers and networks of tenants no longer in git
     #[arg(long)]
     pub prune: bool,
+    #[command(flatten)]
+    pub destroy: DestroyGuard,
     /// Never colour the output (NO_COLOR is honoured too)
     #[arg(long)]
     pub no_color: bool,

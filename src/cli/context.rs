@@ -9,23 +9,85 @@ use crate::model::DesiredState;
 use crate::plan::trial;
 use crate::plan::{ObservedState, PlanOptions};
 use crate::reconcile::{self, Planned};
+use crate::runtime::ObservedRuntime;
 use crate::runtime::{Runtime, RuntimeError};
 use crate::source::{Repo, Snapshot};
 use crate::store::Store;
 use anyhow::{Context as _, Result, bail};
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::time::Duration;
 
+/// A writing command's refusal of the database it was given (see [`wrong_database`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct WrongDatabase(pub String);
+
+/// What a command may do to the state database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Read only: a missing SQLite file is read as empty state and never created.
+    Read,
+    /// Writes: a new or empty database is used only when the namespace has no managed objects
+    /// on the engine, or when `adopt` rebuilds the rows from them (`apply --adopt`).
+    Write { adopt: bool },
+}
+
+/// Why a writing command refuses the database it was given: the namespace runs managed objects
+/// the database knows nothing of. `None` when the database may be used. No IO.
+pub fn wrong_database(
+    namespace: &str,
+    runtime: &ObservedRuntime,
+    rows: &BTreeSet<String>,
+    database: &str,
+    adopt_hint: &str,
+) -> Option<String> {
+    let objects = runtime.containers.len() + runtime.networks.len() + runtime.volumes.len();
+    if objects == 0 {
+        return None;
+    }
+    let running: BTreeSet<&str> = runtime
+        .containers
+        .iter()
+        .filter_map(|c| c.tenant.as_deref())
+        .collect();
+    let state = if rows.is_empty() {
+        "is new/empty".to_string()
+    } else if !running.is_empty() && running.iter().all(|t| !rows.contains(*t)) {
+        // Rows are kept for every tenant ever applied with a database (removal marks them
+        // cancelled), so a database that knows none of the running tenants never made them.
+        format!(
+            "describes none of its tenants ({})",
+            running
+                .iter()
+                .take(10)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    } else {
+        return None;
+    };
+    Some(format!(
+        "namespace {namespace} has {objects} managed objects but the database at {database} {state} — a wrong --database-url? To rebuild the rows from what runs, {adopt_hint}"
+    ))
+}
+
 /// The global flags every command reads, resolved the same way for all of them.
 pub struct Context<'a> {
     cli: &'a Cli,
+    /// The command takes `--adopt` (apply): the refusal of a wrong database names that flag.
+    adoptable: bool,
 }
 
 impl<'a> Context<'a> {
     pub fn new(cli: &'a Cli) -> Context<'a> {
-        Context { cli }
+        Context {
+            cli,
+            adoptable: matches!(cli.command, super::args::Command::Apply(_)),
+        }
     }
 
     pub fn namespace(&self) -> &str {
@@ -67,49 +129,95 @@ impl<'a> Context<'a> {
             .await
     }
 
-    /// The database alone: `--database-url`, else the one of the repository around.
+    /// The database alone, to read: `--database-url`, else the one of the repository around.
     pub async fn store(&self) -> Result<Store> {
         let url = self.database_url(|| Ok(self.repo()?.root().to_path_buf()))?;
-        Ok(Store::open(&url).await?)
+        read_store(&url).await
     }
 
-    /// The engine and the database of the state repository at `root`, connected at once.
-    pub async fn connect(&self, root: &Path) -> Result<(Runtime, Store)> {
+    /// The engine and the database of the state repository at `root`, connected at once; for
+    /// [`Access::Write`], the database is checked against the namespace's managed objects
+    /// (see [`wrong_database`]) before it is created or used.
+    pub async fn connect(&self, root: &Path, access: Access) -> Result<(Runtime, Store)> {
         let url = self.database_url(|| Ok(root.to_path_buf()))?;
-        let (runtime, store) = tokio::join!(self.runtime(), Store::open(&url));
-        Ok((runtime?, store?))
+        match access {
+            Access::Read => {
+                let (runtime, store) = tokio::join!(self.runtime(), read_store(&url));
+                Ok((runtime?, store?))
+            }
+            Access::Write { adopt } => {
+                let runtime = self.runtime().await?;
+                let store = self.write_store(&runtime, &url, adopt).await?;
+                Ok((runtime, store))
+            }
+        }
+    }
+
+    /// The database at `url` for a writing command: refused (and a missing SQLite file not
+    /// created) when the namespace runs managed objects it knows nothing of, unless `adopt`.
+    async fn write_store(&self, runtime: &Runtime, url: &str, adopt: bool) -> Result<Store> {
+        let hint = if adopt {
+            return Ok(Store::open(url).await?);
+        } else if self.adoptable {
+            "pass --adopt"
+        } else {
+            "run `tenantctl apply --adopt`"
+        };
+        let observed = runtime.observe().await?;
+        let redacted = crate::store::redact(url);
+        let refuse = |rows: &BTreeSet<String>| {
+            wrong_database(self.namespace(), &observed, rows, &redacted, hint)
+        };
+        if Store::missing_file(url).is_some() {
+            if let Some(why) = refuse(&BTreeSet::new()) {
+                return Err(WrongDatabase(why).into());
+            }
+            return Ok(Store::open(url).await?);
+        }
+        let store = Store::open(url).await?;
+        let rows = match store.observe().await {
+            Ok(db) => db.tenants.into_keys().collect(),
+            Err(e) => {
+                store.close().await;
+                return Err(e.into());
+            }
+        };
+        if let Some(why) = refuse(&rows) {
+            store.close().await;
+            return Err(WrongDatabase(why).into());
+        }
+        Ok(store)
     }
 
     /// [`Context::connect`] for a loop that must outlive outages: an engine or database that is
-    /// down is reported on `progress` and tried again with backoff (1 s doubling to 60 s),
-    /// never given up on. `None` when `shutdown` resolves first.
+    /// down is reported on `progress` and tried again with backoff (1 s doubling, at most
+    /// `max_delay`: the loop's interval), never given up on. `None` when `shutdown` resolves first.
     pub async fn connect_retrying(
         &self,
         root: &Path,
         progress: &dyn Progress,
+        max_delay: Duration,
         mut shutdown: Pin<&mut impl Future<Output = ()>>,
     ) -> Result<Option<(Runtime, Store)>> {
         let url = self.database_url(|| Ok(root.to_path_buf()))?;
-        let mut delay = Duration::from_secs(1);
+        let mut delay = Duration::from_secs(1).min(max_delay.max(Duration::from_secs(1)));
         loop {
-            let (runtime, store) = tokio::join!(self.runtime(), Store::open(&url));
-            match (runtime, store) {
-                (Ok(r), Ok(s)) => return Ok(Some((r, s))),
-                (r, s) => {
-                    let why = [
-                        r.err().map(|e| e.to_string()),
-                        s.err().map(|e| e.to_string()),
-                    ]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                    progress.line(None, &format!("{why}; retrying in {}s", delay.as_secs()));
+            let attempt = async {
+                let runtime = self.runtime().await?;
+                let store = self.write_store(&runtime, &url, false).await?;
+                anyhow::Ok((runtime, store))
+            };
+            match attempt.await {
+                Ok(connected) => return Ok(Some(connected)),
+                // A database the namespace does not match is a mistake, not an outage.
+                Err(e) if e.is::<WrongDatabase>() => return Err(e),
+                Err(e) => {
+                    progress.line(None, &format!("{e:#}; retrying in {}s", delay.as_secs()));
                     tokio::select! {
                         () = &mut shutdown => return Ok(None),
                         () = tokio::time::sleep(delay) => {}
                     }
-                    delay = (delay * 2).min(Duration::from_secs(60));
+                    delay = next_delay(delay, max_delay);
                 }
             }
         }
@@ -118,7 +226,12 @@ impl<'a> Context<'a> {
     /// Reads and validates the desired state at `reference` (or the files on disk), then
     /// connects to the engine and the database. `Ok(None)` means the revision is invalid (its
     /// diagnostics are printed).
-    pub async fn load(&self, reference: &str, worktree: bool) -> Result<Option<Loaded>> {
+    pub async fn load(
+        &self,
+        reference: &str,
+        worktree: bool,
+        access: Access,
+    ) -> Result<Option<Loaded>> {
         let repo = self.repo()?;
         let snapshot: Snapshot = if worktree {
             repo.snapshot_worktree()?
@@ -130,7 +243,7 @@ impl<'a> Context<'a> {
         let Ok(desired) = check(&snapshot.files, &label) else {
             return Ok(None);
         };
-        let (runtime, store) = self.connect(repo.root()).await?;
+        let (runtime, store) = self.connect(repo.root(), access).await?;
         Ok(Some(Loaded {
             repo,
             snapshot,
@@ -139,6 +252,26 @@ impl<'a> Context<'a> {
             store,
         }))
     }
+}
+
+/// The database at `url` to read. A SQLite file that does not exist is neither created nor its
+/// folder: the command reads an empty state, and says so on stderr.
+async fn read_store(url: &str) -> Result<Store> {
+    if let Some(file) = Store::missing_file(url) {
+        eprintln!(
+            "note: no state database at {}: nothing has been applied with it",
+            file.display()
+        );
+        return Ok(Store::empty().await?);
+    }
+    Store::open_existing(url)
+        .await?
+        .context("the state database disappeared while it was opened")
+}
+
+/// The retry delay after `delay`: doubled, never above `max` (nor below a second).
+fn next_delay(delay: Duration, max: Duration) -> Duration {
+    (delay * 2).min(max.max(Duration::from_secs(1)))
 }
 
 /// Desired state at a revision, and both sides of the actual state.
@@ -198,6 +331,68 @@ mod tests {
             .database_url(|| bail!("no repository here"))
             .unwrap();
         assert_eq!(url, "postgres://u@h/db");
+    }
+
+    #[test]
+    fn the_connect_backoff_doubles_up_to_the_interval() {
+        let two = Duration::from_secs(2);
+        let mut delay = Duration::from_secs(1);
+        let mut seen = vec![delay];
+        for _ in 0..5 {
+            delay = next_delay(delay, two);
+            seen.push(delay);
+        }
+        assert_eq!(
+            seen.iter().map(Duration::as_secs).collect::<Vec<_>>(),
+            [1, 2, 2, 2, 2, 2]
+        );
+        assert_eq!(
+            next_delay(Duration::from_secs(32), Duration::from_secs(60)),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            next_delay(Duration::from_secs(1), Duration::ZERO),
+            Duration::from_secs(1)
+        );
+    }
+
+    #[test]
+    fn a_database_that_knows_nothing_of_the_running_tenants_is_refused() {
+        use crate::runtime::{ObservedRuntime, RuntimeKind};
+        let observed = ObservedRuntime {
+            kind: RuntimeKind::Docker,
+            containers: vec![],
+            networks: vec![],
+            volumes: vec![],
+        };
+        let rows = |slugs: &[&str]| slugs.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        let db = "sqlite:///wrong/state.db";
+        assert_eq!(
+            wrong_database("ns", &observed, &rows(&[]), db, "pass --adopt"),
+            None,
+            "nothing runs"
+        );
+
+        let mut running = observed.clone();
+        running.containers.push(crate::cli::adopt::test_container(
+            "ns-acme",
+            "acme",
+            crate::runtime::ContainerState::Running,
+        ));
+        let empty = wrong_database("ns", &running, &rows(&[]), db, "pass --adopt").unwrap();
+        assert_eq!(
+            empty,
+            "namespace ns has 1 managed objects but the database at sqlite:///wrong/state.db is new/empty — a wrong --database-url? To rebuild the rows from what runs, pass --adopt"
+        );
+        let other = wrong_database("ns", &running, &rows(&["globex"]), db, "pass --adopt").unwrap();
+        assert!(
+            other.contains("describes none of its tenants (acme)"),
+            "{other}"
+        );
+        assert_eq!(
+            wrong_database("ns", &running, &rows(&["acme", "globex"]), db, "x"),
+            None
+        );
     }
 
     #[test]

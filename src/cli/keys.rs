@@ -2,7 +2,7 @@
 //! restarted with it through the reconcile path.
 
 use super::args::ApplyTuning;
-use super::context::Context;
+use super::context::{Access, Context};
 use super::output::Printer;
 use crate::apply;
 use crate::plan::PlanOptions;
@@ -13,7 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub async fn rotate(ctx: &Context<'_>, slug: &str, lock_timeout: Duration) -> Result<ExitCode> {
-    let Some(loaded) = ctx.load("HEAD", false).await? else {
+    let Some(loaded) = ctx
+        .load("HEAD", false, Access::Write { adopt: false })
+        .await?
+    else {
         return Ok(ExitCode::from(1));
     };
     let (key, digest) = apply::keys::generate()?;
@@ -47,6 +50,8 @@ pub async fn rotate(ctx: &Context<'_>, slug: &str, lock_timeout: Duration) -> Re
         scope: Scope::TenantsOnly,
         record_trial_ends: false,
         announce: Announce::Nothing,
+        // A key rotation replaces one container and never removes one.
+        max_destroy: Some(ApplyTuning::defaults()?.destroy.max_destroy),
     };
     let applied = reconcile::apply_after(
         &loaded.runtime,

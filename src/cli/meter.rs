@@ -1,14 +1,17 @@
 //! `meter`: one metering pass, stored, and what it sampled.
 
 use super::args::{MeterArgs, Output};
-use super::context::Context;
+use super::context::{Access, Context};
 use super::output::plural;
 use crate::usage;
 use anyhow::Result;
 use std::process::ExitCode;
 
 pub async fn run(ctx: &Context<'_>, args: &MeterArgs) -> Result<ExitCode> {
-    let Some(loaded) = ctx.load("HEAD", false).await? else {
+    let Some(loaded) = ctx
+        .load("HEAD", false, Access::Write { adopt: false })
+        .await?
+    else {
         return Ok(ExitCode::from(1));
     };
     let options = usage::MeterOptions {

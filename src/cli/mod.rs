@@ -6,6 +6,7 @@ pub mod args;
 mod context;
 mod output;
 
+mod adopt;
 mod apply;
 mod keys;
 mod logs;

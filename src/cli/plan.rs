@@ -1,15 +1,16 @@
 //! `plan`: what apply would change, as text or JSON, changing nothing.
 
 use super::args::{Output, PlanArgs};
-use super::context::Context;
-use super::output::{note_uncommitted, text_style};
+use super::context::{Access, Context};
+use super::output::{note_uncommitted, paint, text_style};
 use crate::plan::PlanOptions;
 use crate::plan::render;
+use crate::reconcile;
 use anyhow::{Result, bail};
 use std::process::ExitCode;
 
 pub async fn run(ctx: &Context<'_>, args: &PlanArgs) -> Result<ExitCode> {
-    let Some(loaded) = ctx.load(&args.r#ref, args.worktree).await? else {
+    let Some(loaded) = ctx.load(&args.r#ref, args.worktree, Access::Read).await? else {
         return Ok(ExitCode::from(1));
     };
     let observed = loaded.observe().await?;
@@ -37,6 +38,14 @@ pub async fn run(ctx: &Context<'_>, args: &PlanArgs) -> Result<ExitCode> {
     match args.output {
         Output::Json => render::write_json(std::io::stdout(), &plan)?,
         Output::Text => render::write_text(std::io::stdout(), &plan, text_style(args.no_color))?,
+    }
+    if let Some(refused) = reconcile::mass_destroy(&plan, &observed, args.destroy.max_destroy) {
+        let warning = format!("Warning: {refused}; apply and watch refuse it as it is.");
+        // JSON on stdout stays one document: the warning goes to stderr then.
+        match args.output {
+            Output::Json => eprintln!("{warning}"),
+            Output::Text => println!("\n{}", paint(text_style(args.no_color), "33", &warning)),
+        }
     }
     loaded.store.close().await;
     if !args.worktree {

@@ -1,7 +1,7 @@
 //! `status`: per tenant, sync and health, as a table or JSON.
 
 use super::args::{Output, StatusArgs};
-use super::context::Context;
+use super::context::{Access, Context};
 use super::output::{plural, text_style};
 use crate::model;
 use crate::status;
@@ -28,7 +28,7 @@ pub async fn run(ctx: &Context<'_>, args: &StatusArgs) -> Result<ExitCode> {
             (None, Some(why))
         }
     };
-    let (runtime, store) = ctx.connect(repo.root()).await?;
+    let (runtime, store) = ctx.connect(repo.root(), Access::Read).await?;
     let report = status::gather(
         &runtime,
         &store,

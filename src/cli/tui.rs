@@ -1,7 +1,7 @@
 //! `tui`: the dashboard, with the reconcile loop in-process unless another one runs.
 
 use super::args::TuiArgs;
-use super::context::Context;
+use super::context::{Access, Context};
 use crate::tui::{self, TuiConfig};
 use crate::watch::{WatchConfig, leader, presence};
 use anyhow::Result;
@@ -16,7 +16,13 @@ pub async fn run(ctx: &Context<'_>, args: &TuiArgs) -> Result<ExitCode> {
     // A mistyped ref fails here, not as a header line.
     repo.resolve(&args.r#ref)?;
     let root = repo.root().to_path_buf();
-    let (runtime, store) = ctx.connect(&root).await?;
+    // Read-only never writes, so it never makes a database; the in-process loop applies.
+    let access = if args.read_only {
+        Access::Read
+    } else {
+        Access::Write { adopt: false }
+    };
+    let (runtime, store) = ctx.connect(&root, access).await?;
     // Another loop already runs against this database: attach to it read-only (the header says so).
     let attach = !args.read_only && presence::present(&store).await?.is_some();
     let watch = (!args.read_only && !attach).then(|| WatchConfig {
@@ -29,6 +35,8 @@ pub async fn run(ctx: &Context<'_>, args: &TuiArgs) -> Result<ExitCode> {
         remote: None,
         meter_interval: (!args.meter_interval.is_zero()).then_some(args.meter_interval),
         lease_ttl: leader::DEFAULT_TTL,
+        max_destroy: args.tuning.destroy.max_destroy,
+        keys_file: crate::store::keys_file::default_path(&root),
     });
     let config = TuiConfig {
         repo: root,

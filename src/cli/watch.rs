@@ -34,13 +34,13 @@ pub async fn run(ctx: &Context<'_>, args: &WatchArgs) -> Result<ExitCode> {
     tokio::pin!(shutdown);
     // The engine or the database may be down when the loop starts: wait for them, never give up.
     let Some((runtime, store)) = ctx
-        .connect_retrying(&root, &*progress, shutdown.as_mut())
+        .connect_retrying(&root, &*progress, args.interval, shutdown.as_mut())
         .await?
     else {
         return Ok(ExitCode::SUCCESS);
     };
     let config = WatchConfig {
-        repo: root,
+        repo: root.clone(),
         reference: args.r#ref.clone(),
         interval: args.interval.max(Duration::from_secs(1)),
         debounce: args.debounce,
@@ -49,6 +49,11 @@ pub async fn run(ctx: &Context<'_>, args: &WatchArgs) -> Result<ExitCode> {
         remote,
         meter_interval: (!args.meter_interval.is_zero()).then_some(args.meter_interval),
         lease_ttl: args.lease_ttl,
+        max_destroy: args.tuning.destroy.max_destroy,
+        keys_file: args
+            .keys_file
+            .clone()
+            .unwrap_or_else(|| crate::store::keys_file::default_path(&root)),
     };
     let watcher = Watcher::new(config, runtime, store.clone(), progress.clone());
     if let Some(addr) = args.metrics_addr {

@@ -5,7 +5,9 @@
 //! Configured only by the environment of `plan::container::desired_env`. Serves a themed
 //! landing page (`/`), `/health`, `/usage` (counters for the usage meter) and `/api/*`, which
 //! checks the tenant's API key against `TENANT_API_KEY_SHA256` and meters calls against the
-//! plan's rate limit and monthly quotas. Counters persist in `$SITE_DATA_DIR/usage.json`.
+//! plan's rate limit and monthly quotas. `/usage` needs the key too (or, for the meter, its
+//! digest); a client address with too many wrong keys is refused for a while ([`throttle`]).
+//! Counters persist in `$SITE_DATA_DIR/usage.json`.
 
 mod clock;
 mod config;
@@ -13,6 +15,7 @@ mod health;
 mod meter;
 mod page;
 mod server;
+mod throttle;
 mod usage;
 
 #[cfg(test)]
@@ -22,7 +25,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, DEFAULT_DATA_DIR, KeyHash, Limits, SiteConfig};
 pub use health::{HEALTH_TIMEOUT, health_check};
 pub use page::{css_color, html_escape};
-pub use server::{serve, serve_on};
+pub use server::{KEY_DIGEST_HEADER, serve, serve_on};
 pub use usage::{Counters, USAGE_FILE};
 
 use std::net::SocketAddr;

@@ -5,6 +5,7 @@ use super::clock::{Clock, SystemClock, rfc3339};
 use super::config::{KeyHash, SiteConfig};
 use super::meter::{Decision, Meter, Quota, retry_after_secs};
 use super::page;
+use super::throttle::FailedKeys;
 use super::usage::{Counters, UsageStore};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -17,7 +18,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
@@ -35,10 +36,15 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 type Body = Full<Bytes>;
 
+/// The header the usage meter sends on `/usage` instead of the key it never sees: the key's
+/// SHA-256 as the container's `TENANT_API_KEY_SHA256` holds it (hex).
+pub const KEY_DIGEST_HEADER: &str = "x-tenant-key-sha256";
+
 struct State {
     config: SiteConfig,
     clock: Arc<dyn Clock>,
     meter: Mutex<Meter>,
+    failed_keys: Mutex<FailedKeys>,
     page: Bytes,
     started_at: String,
     persisted: bool,
@@ -48,6 +54,12 @@ impl State {
     fn meter(&self) -> MutexGuard<'_, Meter> {
         // Counters are plain numbers: a panic elsewhere cannot leave them half-updated.
         self.meter.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn failed_keys(&self) -> MutexGuard<'_, FailedKeys> {
+        self.failed_keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -101,6 +113,7 @@ pub async fn serve_on(
         persisted: store.is_some(),
         config,
         meter: Mutex::new(meter),
+        failed_keys: Mutex::new(FailedKeys::default()),
         page: Bytes::from(page),
         started_at: rfc3339(now),
         clock,
@@ -138,7 +151,7 @@ pub async fn serve_on(
             },
         };
         let st = state.clone();
-        let service = service_fn(move |req| handle(st.clone(), req));
+        let service = service_fn(move |req| handle(st.clone(), peer.ip(), req));
         let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(e) = conn.await {
@@ -254,9 +267,13 @@ async fn flush(state: &State, store: &UsageStore, saved: &mut u64, failing: &mut
     }
 }
 
-async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+async fn handle(
+    state: Arc<State>,
+    peer: IpAddr,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
-    let response = route(&state, &req);
+    let response = route(&state, peer, &req);
     // The path only: never headers (they carry the key) nor the query.
     debug!(
         method = %req.method(),
@@ -268,10 +285,13 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
     Ok(response)
 }
 
-fn route(state: &State, req: &Request<Incoming>) -> Response<Body> {
+fn route(state: &State, peer: IpAddr, req: &Request<Incoming>) -> Response<Body> {
     let path = req.uri().path();
     if path == "/api" || path.starts_with("/api/") {
-        return api(state, req.method(), path, req.headers());
+        return match authorize(state, peer, req.headers(), Credential::Key) {
+            None => api(state, req.method(), path),
+            Some(refusal) => refusal,
+        };
     }
     let readable = matches!(*req.method(), Method::GET | Method::HEAD);
     match path {
@@ -281,7 +301,10 @@ fn route(state: &State, req: &Request<Incoming>) -> Response<Body> {
             StatusCode::OK,
             &json!({"status": "ok", "tenant": state.config.tenant_slug}),
         ),
-        "/usage" => json(StatusCode::OK, &usage(state)),
+        "/usage" => match authorize(state, peer, req.headers(), Credential::KeyOrDigest) {
+            None => json(StatusCode::OK, &usage(state)),
+            Some(refusal) => refusal,
+        },
         _ => json(
             StatusCode::NOT_FOUND,
             &json!({"error": "not found", "path": path}),
@@ -332,34 +355,83 @@ pub(crate) fn key_matches(key: &[u8], expected: &KeyHash) -> bool {
     bool::from(digest.ct_eq(&expected.0))
 }
 
-fn api(state: &State, method: &Method, path: &str, headers: &HeaderMap) -> Response<Body> {
+/// The key's digest the meter presents on `/usage`, if it is the configured one (compared in
+/// constant time); `None` when the header is absent.
+pub(crate) fn digest_matches(headers: &HeaderMap, expected: &KeyHash) -> Option<bool> {
+    let presented = headers.get(KEY_DIGEST_HEADER)?.as_bytes().trim_ascii();
+    let mut digest = [0u8; 32];
+    Some(
+        hex::decode_to_slice(presented, &mut digest).is_ok()
+            && bool::from(digest.ct_eq(&expected.0)),
+    )
+}
+
+/// What a route accepts as proof.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Credential {
+    /// The tenant's API key.
+    Key,
+    /// The key, or its digest in [`KEY_DIGEST_HEADER`] (the usage meter).
+    KeyOrDigest,
+}
+
+/// Checks the request's credential: `None` when it is good, else the refusal to send. An
+/// address with too many wrong keys within the throttle's window is refused 429 without its
+/// key being checked.
+fn authorize(
+    state: &State,
+    peer: IpAddr,
+    headers: &HeaderMap,
+    accepts: Credential,
+) -> Option<Response<Body>> {
     let Some(expected) = &state.config.api_key_sha256 else {
-        return json(
+        return Some(json(
             StatusCode::SERVICE_UNAVAILABLE,
             &json!({
                 "error": "the API is not configured for this tenant: no API key is set",
                 "hint": "tenantctl apply sets TENANT_API_KEY_SHA256 when it creates the tenant's key",
             }),
-        );
+        ));
     };
-    let authorized = match presented_key(headers) {
-        None => Err(json!({
+    let now = state.clock.monotonic();
+    if let Some(wait) = state.failed_keys().refused(peer, now) {
+        state.meter().unauthorized();
+        let secs = retry_after_secs(wait);
+        return Some(too_many(
+            secs,
+            &json!({
+                "error": "too many invalid API keys from this address; try again later",
+                "retry_after_seconds": secs,
+            }),
+        ));
+    }
+    let digest = match accepts {
+        Credential::KeyOrDigest => digest_matches(headers, expected),
+        Credential::Key => None,
+    };
+    let refusal = match (presented_key(headers), digest) {
+        (_, Some(true)) => return None,
+        (Some(key), _) if key_matches(key, expected) => return None,
+        (None, None) => json!({
             "error": "missing API key",
             "hint": "send Authorization: Bearer <key> or X-API-Key: <key>",
-        })),
-        Some(key) if !key_matches(key, expected) => Err(json!({"error": "invalid API key"})),
-        Some(_) => Ok(()),
+        }),
+        _ => {
+            state.failed_keys().failed(peer, now);
+            json!({"error": "invalid API key"})
+        }
     };
-    if let Err(body) = authorized {
-        state.meter().unauthorized();
-        let mut r = json(StatusCode::UNAUTHORIZED, &body);
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"tenantctl\""),
-        );
-        return r;
-    }
+    state.meter().unauthorized();
+    let mut r = json(StatusCode::UNAUTHORIZED, &refusal);
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"tenantctl\""),
+    );
+    Some(r)
+}
 
+/// An authorized API call: metered against the rate limit and quotas, then answered.
+fn api(state: &State, method: &Method, path: &str) -> Response<Body> {
     let ai = path == "/api/ai" || path.starts_with("/api/ai/");
     let now = state.clock.unix_seconds();
     let decision = state.meter().admit(state.clock.monotonic(), now, ai);
@@ -444,6 +516,16 @@ fn respond(status: StatusCode, content_type: &'static str, body: Bytes) -> Respo
         HeaderValue::from_static("nosniff"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // No page of the site may be framed (clickjacking) nor leak its URL to other sites.
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     r
 }
 
@@ -458,7 +540,9 @@ fn html(page: Bytes) -> Response<Body> {
     // The page has no script; the policy makes sure none could run even if one slipped in.
     r.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+        ),
     );
     r
 }

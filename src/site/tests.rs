@@ -2,7 +2,8 @@ use super::clock::{civil, days_from_civil, month_key, next_month_start, rfc3339}
 use super::health::parse_url;
 use super::meter::{Decision, Meter, Quota, SlidingWindow, retry_after_secs};
 use super::page::{css_class, css_color, css_font_stack, render};
-use super::server::{key_matches, presented_key};
+use super::server::{KEY_DIGEST_HEADER, key_matches, presented_key};
+use super::throttle::FailedKeys;
 use super::usage::UsageStore;
 use super::*;
 use hyper::header::{HeaderMap, HeaderValue};
@@ -773,7 +774,7 @@ async fn serves_page_health_api_and_usage() {
     assert_eq!(head.status, 200);
     assert_eq!(head.body, "", "HEAD has no body");
 
-    let usage = site.get("/usage", &[]).await;
+    let usage = site.get("/usage", &[("X-API-Key", KEY)]).await;
     assert_eq!(usage.status, 200);
     let u = usage.json();
     assert_eq!(u["tenant"], "acme");
@@ -813,7 +814,7 @@ async fn rate_limit_answers_429_with_retry_after() {
     site.clock.advance(Duration::from_secs(15));
     assert_eq!(site.get("/api/ping", &key).await.status, 200);
 
-    let u = site.get("/usage", &[]).await.json();
+    let u = site.get("/usage", &[("X-API-Key", KEY)]).await.json();
     assert_eq!(u["api_calls_total"], 4);
     assert_eq!(u["rate_limited_total"], 2);
     site.stop().await;
@@ -849,13 +850,136 @@ async fn monthly_quotas_answer_429_until_the_month_turns() {
 
     site.clock.set_unix_seconds(FEB_1 + 5);
     assert_eq!(site.get("/api/ai/complete", &key).await.status, 200);
-    let u = site.get("/usage", &[]).await.json();
+    let u = site.get("/usage", &[("X-API-Key", KEY)]).await.json();
     assert_eq!(u["month"], "2025-02");
     assert_eq!(u["api_calls_month"], 1);
     assert_eq!(u["ai_interactions_month"], 1);
     assert_eq!(u["api_calls_total"], 4);
     assert_eq!(u["quota_rejections_total"], 2);
     site.stop().await;
+}
+
+#[tokio::test]
+async fn usage_needs_the_key_or_its_digest() {
+    let site = Running::start(config(&[])).await;
+    let anonymous = site.get("/usage", &[]).await;
+    assert_eq!(anonymous.status, 401);
+    assert!(!anonymous.body.contains("api_calls"), "{}", anonymous.body);
+    assert_eq!(
+        site.get("/usage", &[("X-API-Key", "tk_wrong")])
+            .await
+            .status,
+        401
+    );
+    let digest = key_hash();
+    let by_digest = site
+        .get("/usage", &[(KEY_DIGEST_HEADER, digest.as_str())])
+        .await;
+    assert_eq!(by_digest.status, 200);
+    assert_eq!(by_digest.json()["tenant"], "acme");
+    let wrong_digest = "0".repeat(64);
+    assert_eq!(
+        site.get("/usage", &[(KEY_DIGEST_HEADER, wrong_digest.as_str())])
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        site.get("/api/ping", &[(KEY_DIGEST_HEADER, digest.as_str())])
+            .await
+            .status,
+        401,
+        "the digest opens /usage only, never the API"
+    );
+    site.stop().await;
+}
+
+#[tokio::test]
+async fn every_response_forbids_framing_and_sniffing() {
+    let site = Running::start(config(&[])).await;
+    let bearer = format!("Bearer {KEY}");
+    let replies = [
+        site.get("/", &[]).await,
+        site.get("/health", &[]).await,
+        site.get("/nope", &[]).await,
+        site.get("/usage", &[]).await,
+        site.get("/api/ping", &[("Authorization", bearer.as_str())])
+            .await,
+        request(site.addr, "POST", "/", &[]).await,
+    ];
+    for r in &replies {
+        assert_eq!(r.header("x-frame-options"), Some("DENY"), "{r:?}");
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"), "{r:?}");
+        assert_eq!(r.header("referrer-policy"), Some("no-referrer"), "{r:?}");
+        assert!(
+            r.header("content-security-policy")
+                .is_some_and(|c| c.contains("frame-ancestors 'none'")),
+            "{r:?}"
+        );
+    }
+    site.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_keys_from_one_address_are_throttled_without_checking_the_key() {
+    let site = Running::start(config(&[])).await;
+    for _ in 0..super::throttle::FAILURES {
+        let r = site.get("/api/ping", &[("X-API-Key", "tk_guess")]).await;
+        assert_eq!(r.status, 401);
+    }
+    // Now even the right key is not looked at: the address waits out the window.
+    for path in ["/api/ping", "/usage"] {
+        let r = site.get(path, &[("X-API-Key", KEY)]).await;
+        assert_eq!(r.status, 429, "{path}");
+        let wait: u64 = r
+            .header("retry-after")
+            .expect("Retry-After")
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&wait), "{wait}");
+    }
+    assert_eq!(
+        site.get("/health", &[]).await.status,
+        200,
+        "the site serves"
+    );
+    assert_eq!(site.get("/", &[]).await.status, 200);
+    site.clock.advance(super::throttle::WINDOW);
+    assert_eq!(
+        site.get("/api/ping", &[("X-API-Key", KEY)]).await.status,
+        200
+    );
+    site.stop().await;
+}
+
+#[test]
+fn the_throttle_counts_per_address_in_a_window_and_stays_bounded() {
+    let s = Duration::from_secs;
+    let mut t = FailedKeys::new(3, s(60), 4);
+    let a: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+    let b: std::net::IpAddr = "192.0.2.2".parse().unwrap();
+    for _ in 0..3 {
+        assert_eq!(t.refused(a, s(1)), None);
+        t.failed(a, s(1));
+    }
+    assert_eq!(t.refused(a, s(11)), Some(s(50)), "until the window ends");
+    assert_eq!(t.refused(b, s(11)), None, "others are not refused");
+    assert_eq!(t.refused(a, s(61)), None, "the window ended");
+    // One host's IPv6 /64 counts as one client.
+    let v6 = |x: &str| -> std::net::IpAddr { x.parse().unwrap() };
+    for i in 0..3 {
+        t.failed(v6(&format!("2001:db8:1:2::{i}")), s(100));
+    }
+    assert!(t.refused(v6("2001:db8:1:2::ffff"), s(100)).is_some());
+    assert!(t.refused(v6("2001:db8:1:3::1"), s(100)).is_none());
+    // Many addresses: at most `capacity` are remembered.
+    for i in 0..1000u32 {
+        t.failed(
+            std::net::IpAddr::from(i.to_be_bytes()),
+            s(200) + Duration::from_millis(i.into()),
+        );
+    }
+    assert_eq!(t.len(), 4);
 }
 
 #[tokio::test]
@@ -883,7 +1007,10 @@ async fn counters_survive_a_restart() {
     let cfg = || config(&[("SITE_DATA_DIR", Some(data))]);
 
     let site = Running::start(cfg()).await;
-    assert_eq!(site.get("/usage", &[]).await.json()["persisted"], true);
+    assert_eq!(
+        site.get("/usage", &[("X-API-Key", KEY)]).await.json()["persisted"],
+        true
+    );
     for _ in 0..2 {
         assert_eq!(
             site.get("/api/ping", &[("X-API-Key", KEY)]).await.status,
@@ -902,7 +1029,7 @@ async fn counters_survive_a_restart() {
     assert!(!saved.to_string().contains(&key_hash()));
 
     let site = Running::start_at(cfg(), JAN_31_23_59 + 30).await;
-    let u = site.get("/usage", &[]).await.json();
+    let u = site.get("/usage", &[("X-API-Key", KEY)]).await.json();
     assert_eq!(u["api_calls_total"], 2);
     assert_eq!(u["api_calls_month"], 2);
     assert_eq!(u["unauthorized_total"], 1);
@@ -911,7 +1038,7 @@ async fn counters_survive_a_restart() {
 
     // Restarted in a new month: the month counters start again.
     let site = Running::start_at(cfg(), FEB_1 + 60).await;
-    let u = site.get("/usage", &[]).await.json();
+    let u = site.get("/usage", &[("X-API-Key", KEY)]).await.json();
     assert_eq!(
         (u["api_calls_total"].as_u64(), u["api_calls_month"].as_u64()),
         (Some(2), Some(0))
@@ -958,7 +1085,10 @@ async fn a_missing_data_dir_only_disables_persistence() {
         site.get("/api/ping", &[("X-API-Key", KEY)]).await.status,
         200
     );
-    assert_eq!(site.get("/usage", &[]).await.json()["persisted"], false);
+    assert_eq!(
+        site.get("/usage", &[("X-API-Key", KEY)]).await.json()["persisted"],
+        false
+    );
     site.stop().await;
     assert!(!gone.exists());
 }

@@ -1,8 +1,8 @@
 //! The leader lease of the reconcile loop and fencing.
 //!
 //! Several `tenantctl watch` processes may share one database; exactly one of them, the leader,
-//! applies. The lease is the row `leader.name = 'watch'`: taken when it is free or has lapsed
-//! (which increments its `term`), renewed by its holder, and given back by setting it to lapse
+//! applies. The lease is the row `leader.name = 'watch'`: taken when it is free or has lapsed,
+//! or taken back by its own holder (each increments its `term`), renewed by its holder, and given back by setting it to lapse
 //! now (the row, and so the term, is kept: terms only grow). Expiry is judged by the
 //! database's clock, never the caller's, so hosts whose clocks disagree agree on it.
 //!
@@ -64,14 +64,15 @@ pub(super) struct LeaderSql {
 macro_rules! leader_sql {
     ($now:literal, $share:literal) => {
         LeaderSql {
-            // Taken only when lapsed (or absent): the next term, whoever held the last one.
+            // Taken when lapsed (or absent), or by its own holder whose fence was lost while the
+            // lease lived on (a renewal answered late): the next term either way.
             acquire: concat!(
                 "INSERT INTO leader (name, term, holder, host, acquired_at_ms, renewed_at_ms, expires_at_ms) ",
                 "VALUES ($1, 1, $2, $3, ", $now, ", ", $now, ", ", $now, " + $4) ",
                 "ON CONFLICT (name) DO UPDATE SET term = leader.term + 1, holder = excluded.holder, ",
                 "host = excluded.host, acquired_at_ms = excluded.acquired_at_ms, ",
                 "renewed_at_ms = excluded.renewed_at_ms, expires_at_ms = excluded.expires_at_ms ",
-                "WHERE leader.expires_at_ms <= excluded.acquired_at_ms ",
+                "WHERE leader.expires_at_ms <= excluded.acquired_at_ms OR leader.holder = excluded.holder ",
                 "RETURNING name, term, holder, host, acquired_at_ms, renewed_at_ms, expires_at_ms, ",
                 $now, " AS now_ms"
             ),
@@ -260,8 +261,10 @@ impl Store {
         self.fence.as_ref()
     }
 
-    /// Takes the leader lease for `ttl` if it is free or has lapsed; the row with the new term
-    /// if taken, `None` if another holder's lease is live. One statement: one winner.
+    /// Takes the leader lease for `ttl` if it is free, has lapsed, or is `holder`'s own (a
+    /// holder's lost fence is never waited out: a holder id is one process, which stopped its
+    /// pass when the fence was lost); the row with the new term if taken, `None` if another
+    /// holder's lease is live. One statement: one winner.
     pub async fn acquire_leader(
         &self,
         holder: &str,

@@ -379,9 +379,39 @@ impl Store {
     /// For SQLite the file and its parent directory are created if missing, and a parent named
     /// `.tenantctl` gets a `.gitignore` holding `*` so git ignores it.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
+        Store::open_with(url, true).await
+    }
+
+    /// Opens the database at `url` only if it exists: `None` for a SQLite file that is not
+    /// there, and nothing (file or folder) is created. A PostgreSQL database lives on its server;
+    /// it is opened as [`Store::open`] does (and is "new" only when it holds no rows).
+    pub async fn open_existing(url: &str) -> Result<Option<Store>, StoreError> {
+        if Store::missing_file(url).is_some() {
+            return Ok(None);
+        }
+        Store::open_with(url, false).await.map(Some)
+    }
+
+    /// The SQLite file `url` names, when it does not exist yet.
+    pub fn missing_file(url: &str) -> Option<PathBuf> {
+        if url::backend_of(url) != Some(Backend::Sqlite) || url::sqlite_in_memory(url) {
+            return None;
+        }
+        let options = SqliteConnectOptions::from_str(url).ok()?;
+        let file = options.get_filename();
+        (!file.as_os_str().is_empty() && !file.exists()).then(|| file.to_path_buf())
+    }
+
+    /// An empty database in memory (migrated, nothing written anywhere): what a read-only
+    /// command reads when the state database does not exist.
+    pub async fn empty() -> Result<Store, StoreError> {
+        Store::open("sqlite::memory:").await
+    }
+
+    async fn open_with(url: &str, create: bool) -> Result<Store, StoreError> {
         let redacted_url = redact(url);
         let pool = match url::backend_of(url) {
-            Some(Backend::Sqlite) => Pool::Sqlite(open_sqlite(url, &redacted_url).await?),
+            Some(Backend::Sqlite) => Pool::Sqlite(open_sqlite(url, &redacted_url, create).await?),
             Some(Backend::Postgres) => Pool::Postgres(open_postgres(url, &redacted_url).await?),
             None => {
                 return Err(StoreError::UnsupportedUrl { url: redacted_url });
@@ -806,7 +836,7 @@ impl Store {
     }
 }
 
-async fn open_sqlite(url: &str, redacted: &str) -> Result<SqlitePool, StoreError> {
+async fn open_sqlite(url: &str, redacted: &str, create: bool) -> Result<SqlitePool, StoreError> {
     let options = SqliteConnectOptions::from_str(url).map_err(|e| StoreError::InvalidUrl {
         url: redacted.to_string(),
         message: url::scrub(&e.to_string(), url),
@@ -819,10 +849,14 @@ async fn open_sqlite(url: &str, redacted: &str) -> Result<SqlitePool, StoreError
                 message: "no file path (use sqlite://PATH or sqlite::memory:)".into(),
             });
         }
-        prepare_sqlite_dir(options.get_filename())?;
+        if create {
+            prepare_sqlite_dir(options.get_filename())?;
+        } else {
+            warn_if_readable_by_others(options.get_filename());
+        }
     }
     let options = options
-        .create_if_missing(true)
+        .create_if_missing(create)
         // WAL: readers (status, tui) never block the writer (apply, watch) nor it them.
         .journal_mode(SqliteJournalMode::Wal)
         .busy_timeout(BUSY_TIMEOUT)
@@ -886,15 +920,43 @@ async fn open_postgres(url: &str, redacted: &str) -> Result<PgPool, StoreError> 
         })
 }
 
-/// Creates the SQLite file's directory and keeps a `.tenantctl` directory out of git.
+/// Creates the SQLite file's directory (0700) and the file itself (0600: it holds key digests
+/// and the audit log), keeps a `.tenantctl` directory out of git, and warns about an existing
+/// file or directory that others may read (it is left as it is).
 fn prepare_sqlite_dir(file: &Path) -> Result<(), StoreError> {
-    let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) else {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
+    if let Some(dir) = dir {
+        warn_if_readable_by_others(dir);
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|error| StoreError::CreateDir {
+                path: dir.to_path_buf(),
+                error,
+            })?;
+    }
+    warn_if_readable_by_others(file);
+    // create_new: an existing database keeps its mode; a new one is born private (SQLite gives
+    // its -wal and -shm files the database file's mode).
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            return Err(StoreError::CreateDir {
+                path: file.to_path_buf(),
+                error: e,
+            });
+        }
+        _ => {}
+    }
+    let Some(dir) = dir else {
         return Ok(());
     };
-    std::fs::create_dir_all(dir).map_err(|error| StoreError::CreateDir {
-        path: dir.to_path_buf(),
-        error,
-    })?;
     if dir.file_name().is_some_and(|n| n == ".tenantctl") {
         let ignore = dir.join(".gitignore");
         // create_new: never overwrite a .gitignore the operator wrote, and no race between two opens.
@@ -915,6 +977,30 @@ fn prepare_sqlite_dir(file: &Path) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+/// Says on stderr (once per open) when an existing state file or directory is readable by its
+/// group or by everyone: it holds key digests and the audit log.
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            "{} is readable by {} (mode {:o}); tenantctl creates its state private: chmod {} {}",
+            path.display(),
+            if meta.permissions().mode() & 0o007 != 0 {
+                "everyone"
+            } else {
+                "its group"
+            },
+            meta.permissions().mode() & 0o777,
+            if meta.is_dir() { "700" } else { "600" },
+            path.display()
+        );
+    }
+}
+
+pub mod keys_file;
 
 #[cfg(test)]
 mod tests;

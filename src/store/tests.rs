@@ -603,36 +603,40 @@ async fn check_leader_lease(url: &str) {
         None,
         "a live lease is never taken"
     );
+    // Its own holder (a loop whose fence was lost while the lease lived on, e.g. a renewal whose
+    // answer came late) takes it back at once, in a new term, without waiting for the lapse.
+    let retaken = a.acquire_leader("a:1:1:watch", "a", ttl).await.unwrap();
+    assert_eq!(retaken.map(|r| r.term), Some(2), "its holder takes it back");
     assert_eq!(
-        a.acquire_leader("a:1:1:watch", "a", ttl).await.unwrap(),
+        a.renew_leader("a:1:1:watch", 1, ttl).await.unwrap(),
         None,
-        "nor taken again by its holder: it renews"
+        "the lost term cannot be renewed"
     );
-    let renewed = a.renew_leader("a:1:1:watch", 1, ttl).await.unwrap();
-    assert_eq!(renewed.map(|r| r.term), Some(1), "a renewal keeps the term");
-    assert_eq!(b.renew_leader("b:2:1:watch", 1, ttl).await.unwrap(), None);
-    assert_eq!(a.renew_leader("a:1:1:watch", 2, ttl).await.unwrap(), None);
+    let renewed = a.renew_leader("a:1:1:watch", 2, ttl).await.unwrap();
+    assert_eq!(renewed.map(|r| r.term), Some(2), "a renewal keeps the term");
+    assert_eq!(b.renew_leader("b:2:1:watch", 2, ttl).await.unwrap(), None);
+    assert_eq!(a.renew_leader("a:1:1:watch", 3, ttl).await.unwrap(), None);
 
     // Given back: it lapses at once, and the next holder gets the next term.
-    assert!(!b.release_leader("b:2:1:watch", 1).await.unwrap());
-    assert!(a.release_leader("a:1:1:watch", 1).await.unwrap());
+    assert!(!b.release_leader("b:2:1:watch", 2).await.unwrap());
+    assert!(a.release_leader("a:1:1:watch", 2).await.unwrap());
     assert!(!a.leader().await.unwrap().unwrap().live());
-    assert_eq!(a.renew_leader("a:1:1:watch", 1, ttl).await.unwrap(), None);
+    assert_eq!(a.renew_leader("a:1:1:watch", 2, ttl).await.unwrap(), None);
     let second = b
         .acquire_leader("b:2:1:watch", "b", Duration::from_millis(300))
         .await;
-    assert_eq!(second.unwrap().map(|r| r.term), Some(2));
+    assert_eq!(second.unwrap().map(|r| r.term), Some(3));
 
     // Lapsed (not renewed in time): taken over in a new term; the old holder cannot renew it.
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(b.renew_leader("b:2:1:watch", 2, ttl).await.unwrap(), None);
+    assert_eq!(b.renew_leader("b:2:1:watch", 3, ttl).await.unwrap(), None);
     let third = a.acquire_leader("a:1:1:watch", "a", ttl).await.unwrap();
-    assert_eq!(third.map(|r| r.term), Some(3));
+    assert_eq!(third.map(|r| r.term), Some(4));
     let seen = b.leader().await.unwrap().unwrap();
-    assert_eq!((seen.term, seen.holder.as_str()), (3, "a:1:1:watch"));
+    assert_eq!((seen.term, seen.holder.as_str()), (4, "a:1:1:watch"));
 
     // Many contenders for a lapsed lease: exactly one wins, with exactly the next term.
-    a.release_leader("a:1:1:watch", 3).await.unwrap();
+    a.release_leader("a:1:1:watch", 4).await.unwrap();
     let contenders: Vec<_> = (0..8)
         .map(|i| {
             let store = a.clone();
@@ -647,7 +651,7 @@ async fn check_leader_lease(url: &str) {
     for c in contenders {
         terms.extend(c.await.unwrap().unwrap().map(|r| r.term));
     }
-    assert_eq!(terms, [4]);
+    assert_eq!(terms, [5]);
     a.close().await;
     b.close().await;
 }

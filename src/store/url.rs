@@ -13,8 +13,13 @@ pub(crate) fn backend_of(url: &str) -> Option<Backend> {
     }
 }
 
-/// The URL with its password (userinfo or `password=` query value) replaced by `***`.
+/// The URL with its password (userinfo or `password=` query value) replaced by `***`; a
+/// libpq `key=value` connection string (`host=db password=secret`) gets its password values
+/// replaced the same way.
 pub fn redact(url: &str) -> String {
+    if is_key_value(url) {
+        return redact_key_value(url);
+    }
     let (head, query) = match url.find(['?', '#']) {
         Some(i) => url.split_at(i),
         None => (url, ""),
@@ -58,9 +63,90 @@ fn is_secret_key(key: &str) -> bool {
     key.to_ascii_lowercase().contains("password")
 }
 
+/// A libpq keyword/value string rather than a URL: no scheme, and `keyword=` somewhere.
+fn is_key_value(text: &str) -> bool {
+    !text.contains("://") && text.contains('=')
+}
+
+/// The `key=value` pairs of a libpq connection string as byte ranges of their values; a value
+/// may be single-quoted, with `\'` and `\\` escapes, and spaces may surround the `=`.
+fn key_value_pairs(text: &str) -> Vec<(String, std::ops::Range<usize>)> {
+    let bytes = text.as_bytes();
+    let mut pairs = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let key_start = i;
+        while i < bytes.len() && bytes[i] != b'=' && !bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let key = text[key_start..i].to_string();
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= bytes.len() || bytes[i] != b'=' {
+            // Not a pair: skip the word.
+            i += 1;
+            continue;
+        }
+        i += 1;
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let value_start = i;
+        if bytes.get(i) == Some(&b'\'') {
+            i += 1;
+            while i < bytes.len() && bytes[i] != b'\'' {
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+            i = (i + 1).min(bytes.len());
+        } else {
+            while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+            i = i.min(bytes.len());
+        }
+        pairs.push((key, value_start..i));
+    }
+    pairs
+}
+
+fn redact_key_value(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (key, value) in key_value_pairs(text) {
+        if is_secret_key(&key) {
+            out.push_str(&text[last..value.start]);
+            out.push_str("***");
+            last = value.end;
+        }
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
 /// Every secret a URL carries, raw and percent-decoded, so messages can be scrubbed of them.
 fn secrets(url: &str) -> Vec<String> {
     let mut found = Vec::new();
+    if is_key_value(url) {
+        for (key, value) in key_value_pairs(url) {
+            if is_secret_key(&key) {
+                let raw = &url[value];
+                found.push(raw.to_string());
+                let unquoted = raw
+                    .trim_matches('\'')
+                    .replace("\\'", "'")
+                    .replace("\\\\", "\\");
+                found.push(unquoted);
+            }
+        }
+        found.retain(|s| !s.is_empty());
+        found.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        found.dedup();
+        return found;
+    }
     let (head, query) = match url.find(['?', '#']) {
         Some(i) => url.split_at(i),
         None => (url, ""),
@@ -167,6 +253,25 @@ mod tests {
         assert_eq!(
             redact("postgres://h/db?sslpassword=x"),
             "postgres://h/db?sslpassword=***"
+        );
+    }
+
+    #[test]
+    fn redacts_key_value_connection_strings() {
+        assert_eq!(
+            redact("host=db.example port=5432 user=app password=hunter2 dbname=app"),
+            "host=db.example port=5432 user=app password=*** dbname=app"
+        );
+        assert_eq!(
+            redact("host=db password = 'two words\\' here' sslpassword=x"),
+            "host=db password = *** sslpassword=***"
+        );
+        assert_eq!(redact("password=last"), "password=***");
+        assert_eq!(redact("host=db user=app"), "host=db user=app");
+        let dsn = "host=db password='s3 cret'";
+        assert_eq!(
+            scrub("bad password 's3 cret' or s3 cret for host=db", dsn),
+            "bad password *** or *** for host=db"
         );
     }
 

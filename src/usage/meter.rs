@@ -202,6 +202,10 @@ fn site_query(c: &ObservedContainer, desired: &DesiredState, timeout: Duration) 
         theme_port: theme.map(|th| th.port),
         // Only the built-in image carries tenantctl to run inside a task.
         builtin_image: theme.is_some_and(|th| th.image.is_none()),
+        key_digest: c
+            .env
+            .get(crate::plan::container::API_KEY_ENV)
+            .map(str::to_string),
         tenant,
         timeout,
     }

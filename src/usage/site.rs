@@ -43,11 +43,13 @@ pub fn loopback_addr(port: &PublishedPort) -> Option<SocketAddr> {
 /// this task's loopback as one JSON line (exit 0), or why not (exit 1).
 pub fn run_site_usage(port: u16) -> std::process::ExitCode {
     let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+    // The task's own environment holds the digest the site asks for on /usage.
+    let digest = std::env::var(crate::plan::container::API_KEY_ENV).ok();
     let result = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))
-        .and_then(|rt| rt.block_on(fetch_counters(addr, SITE_TIMEOUT)));
+        .and_then(|rt| rt.block_on(fetch_counters(addr, digest.as_deref(), SITE_TIMEOUT)));
     match result.and_then(|c| serde_json::to_string(&c).map_err(|e| e.to_string())) {
         Ok(json) => {
             println!("{json}");
@@ -76,9 +78,14 @@ pub fn parse_site_usage(output: &str) -> Result<SiteCounters, String> {
     })
 }
 
-/// `GET /usage` from `addr` within `timeout`; the error says why in one line.
-pub async fn fetch_counters(addr: SocketAddr, timeout: Duration) -> Result<SiteCounters, String> {
-    match tokio::time::timeout(timeout, get(addr, "/usage")).await {
+/// `GET /usage` from `addr` within `timeout`, presenting the tenant's key `digest` (the site
+/// answers /usage only to its key or its digest); the error says why in one line.
+pub async fn fetch_counters(
+    addr: SocketAddr,
+    digest: Option<&str>,
+    timeout: Duration,
+) -> Result<SiteCounters, String> {
+    match tokio::time::timeout(timeout, get(addr, "/usage", digest)).await {
         Err(_) => Err(format!(
             "http://{addr}/usage: no answer within {}s",
             timeout.as_secs_f32()
@@ -91,12 +98,17 @@ pub async fn fetch_counters(addr: SocketAddr, timeout: Duration) -> Result<SiteC
 }
 
 /// One GET with `Connection: close`; returns the status and the (de-chunked) body.
-async fn get(addr: SocketAddr, path: &str) -> Result<(u16, Vec<u8>), String> {
+async fn get(addr: SocketAddr, path: &str, digest: Option<&str>) -> Result<(u16, Vec<u8>), String> {
     let mut stream = TcpStream::connect(addr)
         .await
         .map_err(|e| format!("cannot connect: {e}"))?;
+    // Only hex reaches the header: a digest is never a way to inject another line.
+    let credential = digest
+        .filter(|d| d.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(|d| format!("{}: {d}\r\n", crate::site::KEY_DIGEST_HEADER))
+        .unwrap_or_default();
     let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: tenantctl-meter\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: tenantctl-meter\r\nAccept: application/json\r\n{credential}Connection: close\r\n\r\n"
     );
     stream
         .write_all(request.as_bytes())

@@ -2,7 +2,10 @@
 //!
 //! Every loop runs an [`Elector`] beside it. A standby tries to take the lease
 //! ([`Store::acquire_leader`]) every [`Timing::retry_every`]; it succeeds only once the lease is
-//! free or has lapsed by the database's clock, so a live leader is never stolen from. The leader
+//! free or has lapsed by the database's clock, so a live leader is never stolen from. A loop
+//! whose fence was lost while its own lease lived on (a renewal that reached the database but
+//! answered after the deadline) takes it back at its next attempt, in a new term, rather than
+//! standing by behind itself until the lease lapses. The leader
 //! renews every [`Timing::renew_every`] and holds a [`Fence`] whose local deadline it keeps at
 //! `renewal sent + ttl - margin`: measured from before the statement was sent, on this host's
 //! monotonic clock, it always falls before the lease's end as the database sees it. When the
@@ -449,6 +452,64 @@ mod tests {
         let role = until(&mut ra, |r| matches!(r, Role::Standby { .. })).await;
         assert!(
             matches!(role, Role::Standby { leader: Some(l), .. } if l.holder == "other:9:1:watch")
+        );
+        a.release().await;
+        store.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_loop_whose_own_lease_outlived_its_fence_takes_it_back_at_once() {
+        use sqlx::Connection;
+        let (dir, store) = scratch().await;
+        let a = Elector::start(
+            store.clone(),
+            "h:1:1:watch".into(),
+            "h".into(),
+            Duration::from_secs(5),
+        );
+        let mut ra = a.role();
+        let Role::Leader { fence, .. } = until(&mut ra, |r| matches!(r, Role::Leader { .. })).await
+        else {
+            unreachable!()
+        };
+        // The database stalls every write (a write lock held elsewhere) past the fence's deadline,
+        // and meanwhile the lease lives on for a minute, as a renewal that committed but
+        // answered too late leaves it.
+        let url = Store::default_url(dir.path());
+        let mut stall = sqlx::SqliteConnection::connect(&url)
+            .await
+            .expect("connect");
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut stall)
+            .await
+            .expect("lock");
+        sqlx::query("UPDATE leader SET expires_at_ms = expires_at_ms + 60000")
+            .execute(&mut stall)
+            .await
+            .expect("extend");
+        tokio::time::timeout(Duration::from_secs(6), fence.lost())
+            .await
+            .expect("the fence is lost when renewals stall");
+        sqlx::query("COMMIT")
+            .execute(&mut stall)
+            .await
+            .expect("unlock");
+        let back = Instant::now();
+        let Role::Leader { fence, .. } = until(
+            &mut ra,
+            |r| matches!(r, Role::Leader { fence, .. } if fence.term > 1),
+        )
+        .await
+        else {
+            unreachable!()
+        };
+        assert_eq!(fence.term, 2);
+        // The renewal cut off at the deadline still runs once the lock is gone, so the lease has
+        // a whole ttl (5 s) left then at least.
+        assert!(
+            back.elapsed() < Duration::from_millis(2500),
+            "taken back at once, not after the lease lapses: {:?}",
+            back.elapsed()
         );
         a.release().await;
         store.close().await;

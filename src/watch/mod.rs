@@ -44,6 +44,10 @@ pub struct WatchConfig {
     pub meter_interval: Option<Duration>,
     /// The leader lease's length: a leader that dies is replaced within it.
     pub lease_ttl: Duration,
+    /// A revision removing more tenants' containers than this is skipped, not applied.
+    pub max_destroy: crate::reconcile::DestroyLimit,
+    /// Where new API keys are appended (0600); they are never printed.
+    pub keys_file: PathBuf,
 }
 
 /// Why a pass runs.
@@ -105,6 +109,8 @@ pub struct Watcher {
     applied: Option<String>,
     /// An invalid revision is reported once, not every pass.
     reported_invalid: Option<String>,
+    /// So is a revision refused for removing too many tenants.
+    reported_destroy: Option<String>,
     /// The last valid effective desired state, which the meter compares usage with.
     last_desired: Option<Arc<crate::model::DesiredState>>,
     last_meter: Option<Instant>,
@@ -128,6 +134,7 @@ impl Watcher {
             metrics: Arc::new(Metrics::default()),
             applied: None,
             reported_invalid: None,
+            reported_destroy: None,
             last_desired: None,
             last_meter: None,
             demands: None,
@@ -571,6 +578,7 @@ impl Watcher {
             scope: Scope::Plan,
             record_trial_ends: true,
             announce: Announce::Applying { why: why.clone() },
+            max_destroy: Some(self.config.max_destroy),
         };
         let report = match reconcile::apply(
             &self.runtime,
@@ -588,16 +596,31 @@ impl Watcher {
                 self.progress.line(None, &message);
                 return Ok(PassOutcome::refused(message));
             }
+            Err(ReconcileError::MassDestroy(refused)) => {
+                let message = format!(
+                    "revision {short} skipped: {refused} (`tenantctl apply --allow-destroy`); the last applied state keeps running"
+                );
+                // Said (and recorded) once per revision, not every pass.
+                if self.reported_destroy.as_deref() != Some(revision.as_str()) {
+                    self.progress.line(None, &message);
+                    let _ = self
+                        .store
+                        .record_event(None, None, "revision.refused", &message)
+                        .await;
+                    self.reported_destroy = Some(revision);
+                }
+                return Ok(PassOutcome::refused(message));
+            }
             Err(e) => return Err(e.into()),
         };
         let failed = report.failed();
         self.metrics.applied(report.changes_applied, failed);
-        for (slug, key) in &report.new_keys {
-            // Nobody watches this terminal at commit time; the key is still shown once, here.
-            self.progress.line(
-                Some(slug),
-                &format!("new API key (shown once; only its SHA-256 is stored): {key}"),
-            );
+        // Logs are kept and shipped: a key goes only to the private keys file.
+        if !report.new_keys.is_empty() {
+            for line in crate::store::keys_file::hand_over(&self.config.keys_file, &report.new_keys)
+            {
+                self.progress.line(None, &line);
+            }
         }
         // A pass limited to one tenant does not make the whole revision applied.
         if failed == 0 && only.is_none() {

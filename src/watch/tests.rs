@@ -76,6 +76,8 @@ async fn start_on(fake: &Arc<FakeBackend>, setup: Setup, repo: tempfile::TempDir
         remote: None,
         meter_interval: None,
         lease_ttl: leader::DEFAULT_TTL,
+        max_destroy: crate::reconcile::DestroyLimit::default(),
+        keys_file: db.path().join("new-keys"),
     };
     let watcher = Watcher::new(config, fake.runtime(), store.clone(), lines.clone());
     let metrics = watcher.metrics.clone();

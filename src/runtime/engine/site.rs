@@ -11,7 +11,7 @@ pub(crate) async fn loopback_counters(
     query: &SiteQuery,
 ) -> Result<SiteCounters, String> {
     let addr = site_addr(workload, query.theme_port)?;
-    let counters = fetch_counters(addr, query.timeout).await?;
+    let counters = fetch_counters(addr, query.key_digest.as_deref(), query.timeout).await?;
     // A port taken over by another tenant's site must not hand its counters over.
     match &counters.tenant {
         Some(t) if *t != query.tenant => Err(format!("{addr} answers for tenant `{t}`")),

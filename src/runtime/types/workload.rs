@@ -73,6 +73,8 @@ pub struct SiteQuery {
     pub theme_port: Option<u16>,
     /// The theme runs the built-in site image, which carries `tenantctl site-usage`.
     pub builtin_image: bool,
+    /// The digest of the tenant's key, which the site asks for on /usage (the workload's own env).
+    pub key_digest: Option<String>,
     pub timeout: Duration,
 }
 
