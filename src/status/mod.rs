@@ -353,6 +353,11 @@ pub fn compute(inputs: &Inputs<'_>) -> Vec<TenantStatus> {
                 Some(service) => service_health(intent, service, sync == SyncStatus::OutOfSync),
                 None => health(intent, container, detail),
             };
+            let theme = wanted
+                .map(|t| t.theme.clone())
+                .or_else(|| row.map(|r| r.theme.clone()));
+            let theme_port = theme_port(theme.as_deref(), inputs.desired, &observed.db);
+            let url = current_url(container, theme_port, row.and_then(|r| r.url.as_deref()));
             let state = match (inputs.desired, wanted) {
                 (Some(_), Some(t)) => Some(t.state.as_str().to_string()),
                 (Some(_), None) => Some("cancelled".to_string()),
@@ -367,15 +372,83 @@ pub fn compute(inputs: &Inputs<'_>) -> Vec<TenantStatus> {
                 plan: wanted
                     .map(|t| t.plan.clone())
                     .or_else(|| row.map(|r| r.plan.clone())),
-                theme: wanted
-                    .map(|t| t.theme.clone())
-                    .or_else(|| row.map(|r| r.theme.clone())),
+                theme,
                 state,
                 applied_revision: row.and_then(|r| r.applied_revision.clone()),
-                url: row.and_then(|r| r.url.clone()),
+                url,
                 last_error: row.and_then(|r| r.last_error.clone()),
                 trial_ends_at: row.and_then(|r| r.trial_ends_at),
             }
+        })
+        .collect()
+}
+
+/// The port a theme's site listens on inside its container: git's, else the database row's.
+pub fn theme_port(
+    theme: Option<&str>,
+    desired: Option<&DesiredState>,
+    db: &crate::store::ObservedDb,
+) -> Option<u16> {
+    let theme = theme?;
+    desired
+        .and_then(|d| d.themes.get(theme))
+        .map(|t| t.port)
+        .or_else(|| {
+            db.themes
+                .get(theme)
+                .and_then(|t| u16::try_from(t.port).ok())
+        })
+}
+
+/// Where a tenant answers now: the loopback URL of the port its running workload publishes for
+/// the theme's port; none once it stops or publishes nothing (a loopback-only theme on swarm);
+/// the `recorded` URL only when the engine shows no workload at all. Pure.
+pub fn current_url(
+    workload: Option<&ObservedContainer>,
+    theme_port: Option<u16>,
+    recorded: Option<&str>,
+) -> Option<String> {
+    let Some(workload) = workload else {
+        return recorded.map(str::to_string);
+    };
+    if !workload.state.is_running() {
+        return None;
+    }
+    // Host port 0: configured for the engine to pick, not bound (yet).
+    let bound: Vec<_> = workload
+        .published_ports
+        .iter()
+        .filter(|p| p.host_port != 0)
+        .collect();
+    let port = bound
+        .iter()
+        .find(|p| Some(p.container_port) == theme_port)
+        .or_else(|| bound.first())?;
+    Some(format!("http://127.0.0.1:{}/", port.host_port))
+}
+
+/// A tenant's recorded URL that is no longer where its running workload answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlChange {
+    pub slug: String,
+    pub recorded: Option<String>,
+    pub published: String,
+}
+
+/// Rows to refresh: in-sync tenants whose workload answers at another URL than their row says.
+/// Out-of-sync ones are left to apply, which writes the URL once it converges. Pure.
+pub fn url_changes(statuses: &[TenantStatus], db: &crate::store::ObservedDb) -> Vec<UrlChange> {
+    statuses
+        .iter()
+        .filter(|s| s.sync == SyncStatus::Synced)
+        .filter_map(|s| {
+            let row = db.tenants.get(&s.slug)?;
+            let published = s.url.clone()?;
+            (row.url.as_ref() != Some(&published)).then(|| UrlChange {
+                slug: s.slug.clone(),
+                recorded: row.url.clone(),
+                published,
+            })
         })
         .collect()
 }

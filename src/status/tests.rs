@@ -543,8 +543,9 @@ fn json_has_the_documented_shape() {
     let (d, mut o) = converged_world();
     if let Some(r) = o.db.tenants.get_mut("acme") {
         r.trial_ends_at = Some(1_765_324_800);
-        r.url = Some("http://127.0.0.1:49153/".into());
     }
+    let theme_port = d.themes["modern"].port;
+    publish(&mut o, "acme", theme_port, 49153);
     let v = json(&report(statuses(Some(&d), &o, &HashMap::new())));
     assert_eq!(v["revision"], "0123456789abcdef0123");
     assert_eq!(v["namespace"], "tenantctl");
@@ -659,6 +660,10 @@ fn long_urls_are_cut_to_fit() {
     if let Some(r) = o.db.tenants.get_mut("acme") {
         r.url = Some(format!("http://{}.example/", "x".repeat(120)));
     }
+    // No container: the row's URL is the one shown.
+    o.runtime
+        .containers
+        .retain(|c| c.tenant.as_deref() != Some("acme"));
     let out = text(
         &report(statuses(Some(&d), &o, &HashMap::new())),
         Style { color: false },
@@ -666,7 +671,7 @@ fn long_urls_are_cut_to_fit() {
     );
     assert!(
         out.lines()
-            .filter(|l| l.starts_with("acme"))
+            .filter(|l| l.starts_with("acme "))
             .all(|l| l.chars().count() <= 100 && l.ends_with('…')),
         "{out}"
     );
@@ -719,4 +724,92 @@ fn the_reconciler_line_names_the_leader_and_who_stands_by() {
             "Revision 0123456789ab, namespace tenantctl.\nReconciler: a:1:1:watch leads"
         )
     );
+}
+
+fn publish(o: &mut ObservedState, slug: &str, container_port: u16, host_port: u16) {
+    container_mut(o, slug)
+        .published_ports
+        .push(crate::runtime::types::PublishedPort {
+            container_port,
+            host_ip: "127.0.0.1".into(),
+            host_port,
+        });
+}
+
+#[test]
+fn a_running_tenant_shows_where_its_theme_port_is_published_now_not_the_row() {
+    let (d, mut o) = converged_world();
+    let theme_port = d.themes["modern"].port;
+    container_mut(&mut o, "acme").published_ports.clear();
+    // A sidecar port first: the theme's port is the one that serves the site.
+    publish(&mut o, "acme", theme_port + 1, 40001);
+    publish(&mut o, "acme", theme_port, 40002);
+    for r in o.db.tenants.values_mut() {
+        r.url = Some("http://127.0.0.1:32768/".into());
+    }
+    o.db.tenants.remove("globex").map(|mut r| {
+        r.url = Some("http://127.0.0.1:32769/".into());
+        o.db.tenants.insert("globex".into(), r)
+    });
+    o.runtime
+        .containers
+        .retain(|c| c.tenant.as_deref() != Some("globex"));
+    let all = statuses(Some(&d), &o, &HashMap::new());
+    assert_eq!(
+        one(&all, "acme").url.as_deref(),
+        Some("http://127.0.0.1:40002/")
+    );
+    // Nothing observed: the row is all there is to show.
+    assert_eq!(
+        one(&all, "globex").url.as_deref(),
+        Some("http://127.0.0.1:32769/")
+    );
+    // Stopped: it answers nowhere, whatever the row says.
+    assert_eq!(one(&all, "initech").url, None);
+    let changes = url_changes(&all, &o.db);
+    assert_eq!(
+        changes,
+        [UrlChange {
+            slug: "acme".into(),
+            recorded: Some("http://127.0.0.1:32768/".into()),
+            published: "http://127.0.0.1:40002/".into(),
+        }]
+    );
+}
+
+#[test]
+fn a_service_with_no_published_port_shows_no_url_and_asks_for_no_refresh() {
+    let (d, mut o) = converged_world();
+    let acme = container_mut(&mut o, "acme");
+    acme.published_ports.clear();
+    acme.service = Some(crate::runtime::ObservedService {
+        replicas: 1,
+        running: 1,
+        ..Default::default()
+    });
+    if let Some(r) = o.db.tenants.get_mut("acme") {
+        r.url = Some("http://127.0.0.1:32768/".into());
+    }
+    let all = statuses(Some(&d), &o, &HashMap::new());
+    assert_eq!(one(&all, "acme").url, None);
+    assert!(url_changes(&all, &o.db).is_empty());
+}
+
+#[test]
+fn an_out_of_sync_tenant_is_left_to_apply_and_a_matching_row_is_not_rewritten() {
+    let (d, mut o) = converged_world();
+    let theme_port = d.themes["modern"].port;
+    for slug in ["acme", "globex"] {
+        container_mut(&mut o, slug).published_ports.clear();
+        publish(&mut o, slug, theme_port, 40010 + slug.len() as u16);
+    }
+    if let Some(row) = o.db.tenants.get_mut("acme") {
+        row.plan = "starter".into();
+    }
+    if let Some(r) = o.db.tenants.get_mut("globex") {
+        r.url = Some(format!("http://127.0.0.1:{}/", 40010 + "globex".len()));
+    }
+    let all = statuses(Some(&d), &o, &HashMap::new());
+    assert_eq!(one(&all, "acme").sync, SyncStatus::OutOfSync);
+    assert!(url_changes(&all, &o.db).is_empty(), "{all:#?}");
 }

@@ -588,6 +588,23 @@ impl Store {
         })
     }
 
+    /// Records where a tenant answers now, leaving the rest of its row as it is.
+    pub async fn set_tenant_url(&self, slug: &str, url: &str) -> Result<(), StoreError> {
+        write_tx!(
+            self,
+            format!("recording the URL of tenant `{slug}`"),
+            |tx| {
+                sqlx::query("UPDATE tenants SET url = $2, updated_at = $3 WHERE slug = $1")
+                    .bind(slug)
+                    .bind(url)
+                    .bind(now_unix())
+                    .execute(&mut *tx)
+                    .await
+                    .map(|_| ())
+            }
+        )
+    }
+
     /// Deletes a plan row; true if there was one.
     pub async fn delete_plan(&self, name: &str) -> Result<bool, StoreError> {
         write_tx!(self, format!("deleting plan `{name}`"), |tx| {

@@ -539,6 +539,8 @@ impl Watcher {
         if only.is_none() {
             self.gauges(&effective, &observed, &plan);
         }
+        self.refresh_urls(&effective, &observed, &plan, &opts.tenants)
+            .await;
         let new_revision = self.applied.as_deref() != Some(revision.as_str());
         if plan.is_empty() {
             if only.is_some() {
@@ -693,6 +695,50 @@ impl Watcher {
             runtime: runtime?,
             db: db?,
         })
+    }
+
+    /// Records a new URL for every in-sync tenant whose workload the engine published elsewhere
+    /// since (a `docker restart` picks a new host port); apply records it for the others.
+    async fn refresh_urls(
+        &self,
+        desired: &crate::model::DesiredState,
+        observed: &ObservedState,
+        plan: &plan::Plan,
+        tenants: &[String],
+    ) {
+        let statuses = crate::status::compute(&crate::status::Inputs {
+            desired: Some(desired),
+            observed,
+            plan: Some(plan),
+            details: &Default::default(),
+            namespace: &self.config.apply.namespace,
+            tenants,
+        });
+        for change in crate::status::url_changes(&statuses, &observed.db) {
+            let message = format!(
+                "{} → {}",
+                change.recorded.as_deref().unwrap_or("none"),
+                change.published
+            );
+            let recorded = async {
+                self.store
+                    .set_tenant_url(&change.slug, &change.published)
+                    .await?;
+                self.store
+                    .record_event(None, Some(&change.slug), "tenant.url-changed", &message)
+                    .await
+            }
+            .await;
+            match recorded {
+                Ok(()) => self
+                    .progress
+                    .line(Some(&change.slug), &format!("url changed: {message}")),
+                Err(e) => self.progress.line(
+                    Some(&change.slug),
+                    &format!("recording its new url failed: {e}"),
+                ),
+            }
+        }
     }
 
     /// Tenants by sync (changes pending or not) and by container health, for the metrics.
