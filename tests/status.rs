@@ -461,3 +461,76 @@ fn status_applies_the_trial_rule() {
         "{s}"
     );
 }
+
+/// The host port `docker port` shows for the container's only published port, once it runs.
+fn published_host_port(container: &str) -> Option<String> {
+    let out = Std::new("docker").args(["port", container]).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let port = text.lines().next()?.rsplit(':').next()?.trim().to_string();
+    (!port.is_empty()).then_some(port)
+}
+
+/// `docker restart` gives the site a new host port: status shows (and the site answers at) the
+/// new URL at once, and a watch pass records it in the row, with an event saying old → new.
+fn status_follows_the_port_a_restart_publishes(backend: Db) {
+    let repo = Repo::example();
+    for other in ["us/acme", "us/initech", "eu/stark", "eu/umbrella"] {
+        repo.remove(&format!("tenants/{other}.yaml"));
+    }
+    repo.commit("globex alone");
+    let Some(env) = Env::new(repo, backend) else {
+        return;
+    };
+    env.apply_ok(&[]);
+    let before = env.status_until("globex healthy", |s| {
+        pair(s, "globex") == ("Synced".into(), "Healthy".into())
+    });
+    let recorded = format!("{}/", env.site("globex"));
+    assert_eq!(tenant(&before, "globex")["url"], recorded.as_str());
+
+    let container = env.container("globex");
+    docker(&["restart", &container]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let port = loop {
+        if env.running("globex")
+            && let Some(port) = published_host_port(&container)
+        {
+            break port;
+        }
+        assert!(Instant::now() < deadline, "{container} never ran again");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let now = format!("http://127.0.0.1:{port}/");
+    assert_ne!(now, recorded, "the engine published the same port again");
+
+    let after = env.status_until("the new URL shown", |s| {
+        tenant(s, "globex")["url"] == now.as_str()
+            && pair(s, "globex") == ("Synced".into(), "Healthy".into())
+    });
+    assert_eq!(tenant(&after, "globex")["url"], now.as_str());
+    let (code, _, body) = http("GET", &now, &[]);
+    assert_eq!(code, 200, "{now} answers: {body}");
+    // status only reads: the row still holds the old URL until a watch pass sees the new one.
+    assert_eq!(format!("{}/", env.site("globex")), recorded);
+
+    let mut watch = crate::watch::Watch::start(
+        &env.repo,
+        &env.ns,
+        &env.pool,
+        &["--interval", "1s"],
+        &[("TENANTCTL_DATABASE_URL", env.url())],
+    );
+    crate::watch::eventually(&watch, Duration::from_secs(60), "the row's new URL", || {
+        format!("{}/", env.site("globex")) == now
+    });
+    let events = crate::support::events(&env.url(), "globex");
+    let changed: Vec<&str> = events
+        .iter()
+        .filter(|e| e.kind == "tenant.url-changed")
+        .map(|e| e.message.as_str())
+        .collect();
+    assert_eq!(changed, [format!("{recorded} → {now}")], "{events:#?}");
+    assert!(watch.terminate().success(), "{}", watch.output());
+}
+
+on_both_databases!(status_follows_the_port_a_restart_publishes);
