@@ -888,14 +888,38 @@ async fn open_sqlite(url: &str, redacted: &str, create: bool) -> Result<SqlitePo
     } else {
         SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS)
     };
-    pool_options
-        .acquire_timeout(CONNECT_TIMEOUT)
-        .connect_with(options)
-        .await
-        .map_err(|e| StoreError::Connect {
-            url: redacted.to_string(),
-            message: url::scrub(&e.to_string(), url),
-        })
+    // Processes opening one fresh file together race to switch it to WAL, and SQLite can answer
+    // that race with SQLITE_BUSY at once rather than through the busy handler: look again.
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match pool_options
+            .clone()
+            .acquire_timeout(CONNECT_TIMEOUT)
+            .connect_with(options.clone())
+            .await
+        {
+            Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            result => {
+                return result.map_err(|e| StoreError::Connect {
+                    url: redacted.to_string(),
+                    message: url::scrub(&e.to_string(), url),
+                });
+            }
+        }
+    }
+}
+
+/// SQLITE_BUSY and its extended codes (the primary code is the low byte).
+fn is_busy(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(e) => e
+            .code()
+            .and_then(|code| code.parse::<i64>().ok())
+            .is_some_and(|code| code & 0xff == 5),
+        _ => false,
+    }
 }
 
 async fn open_postgres(url: &str, redacted: &str) -> Result<PgPool, StoreError> {
