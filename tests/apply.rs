@@ -349,7 +349,7 @@ fn kill_9_at_any_point_then_apply_converges(backend: Db) {
                 .edit("plans/starter.yaml", "memory: 128Mi", "memory: 192Mi")
                 .commit("replace many");
         }
-        let mut child = env.spawn_apply();
+        let mut child = env.spawn_apply(&[]);
         std::thread::sleep(Duration::from_millis(*ms));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
@@ -401,36 +401,65 @@ fn a_second_apply_waits_or_fails_with_who_holds_the_lock(backend: Db) {
     let Some(env) = Env::new(Repo::example(), backend) else {
         return;
     };
-    let mut first = env.spawn_apply();
-    // Wait until the first holds the lock (it appears in the database).
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // Another apply holds the lock: a live process on this host (this test's), as `host:pid:start`.
     let url = env.url();
-    loop {
-        let created = env.db_url.is_some() || env.repo.path().join(".tenantctl/state.db").exists();
-        let held = created && {
-            let rt = tokio::runtime::Runtime::new().unwrap();
-            rt.block_on(async {
-                let s = tenantctl::store::Store::open(&url).await.unwrap();
-                let l = s.lock_info("apply").await.unwrap();
-                s.close().await;
-                l.is_some()
-            })
-        };
-        if held || Instant::now() > deadline {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let holder = format!(
+        "{}:{}:{}",
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .unwrap()
+            .trim(),
+        std::process::id(),
+        tenantctl::store::now_unix()
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let store = rt.block_on(tenantctl::store::Store::open(&url)).unwrap();
+    assert!(
+        rt.block_on(store.try_lock("apply", &holder, Duration::from_secs(120)))
+            .unwrap()
+    );
     let out = env.apply(&[]);
     let text = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains(&format!("locked by {holder}")), "{text}");
+    assert!(text.contains("--lock-timeout"), "{text}");
     assert!(
-        text.contains("locked by") && text.contains(&format!(":{}:", first.id())),
+        names("container", &env.ns).is_empty(),
+        "nothing is created while the lock is held"
+    );
+    // With a lock timeout it waits for the holder to let go, then applies.
+    let release = {
+        let (store, holder) = (store.clone(), holder.clone());
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(3));
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            assert!(rt.block_on(store.unlock("apply", &holder)).unwrap());
+        })
+    };
+    let started = Instant::now();
+    env.apply_ok(&["--lock-timeout", "60s"]);
+    assert!(started.elapsed() >= Duration::from_millis(2500));
+    release.join().unwrap();
+    // Two real applies at once, both willing to wait: one applies; the other waits its turn, then
+    // applies what is left or, when the first changed what it had planned against, says so and
+    // applies nothing. Either way one run converges the state.
+    env.repo
+        .edit("themes/modern.yaml", "font: Inter", "font: Roboto")
+        .commit("replace the modern tenants");
+    let mut first = env.spawn_apply(&["--lock-timeout", "60s"]);
+    let second = env.apply(&["--lock-timeout", "60s"]);
+    let first_ok = first.wait().unwrap().success();
+    let text = String::from_utf8_lossy(&second.stderr).to_string();
+    assert!(
+        first_ok || second.status.success(),
+        "neither apply succeeded: {text}"
+    );
+    assert!(
+        second.status.success()
+            || text.contains("the actual state changed while the plan was shown"),
         "{text}"
     );
-    assert!(first.wait().unwrap().success());
-    // With a lock timeout it waits instead; here the lock is free again.
-    env.apply_ok(&["--lock-timeout", "30s"]);
+    assert_eq!(env.plan_exit(), 0, "the state converged");
+    rt.block_on(store.close());
 }
 
 #[test]

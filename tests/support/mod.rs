@@ -812,7 +812,7 @@ impl Env {
     }
 
     /// `tenantctl apply --auto-approve` as a child process (for kill -9 and lock tests).
-    pub fn spawn_apply(&self) -> std::process::Child {
+    pub fn spawn_apply(&self, extra: &[&str]) -> std::process::Child {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_tenantctl"));
         c.current_dir(self.repo.path())
             .args(["--namespace", &self.ns])
@@ -824,7 +824,10 @@ impl Env {
         if let Some(url) = &self.db_url {
             c.args(["--database-url", url]);
         }
-        c.args(["apply", "--auto-approve"]).spawn().unwrap()
+        c.args(["apply", "--auto-approve"])
+            .args(extra)
+            .spawn()
+            .unwrap()
     }
 
     pub fn url(&self) -> String {
