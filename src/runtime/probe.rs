@@ -161,13 +161,18 @@ async fn ask(addr: SocketAddr, path: &str) -> Result<u16, ProbeResult> {
     let stream = TcpStream::connect(addr).await.map_err(|e| {
         if e.kind() == std::io::ErrorKind::ConnectionRefused {
             ProbeResult::Refused
+        } else if closed(&e) {
+            failed(CLOSED.into())
         } else {
             failed(format!("cannot connect: {e}"))
         }
     })?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| failed(describe(&e)))?;
+        .map_err(|e| match closed(&e) {
+            true => failed(CLOSED.into()),
+            false => failed(describe(&e)),
+        })?;
     let request = hyper::Request::get(path)
         .header(hyper::header::HOST, addr.to_string())
         .header(hyper::header::USER_AGENT, "tenantctl-probe")
@@ -185,12 +190,35 @@ async fn ask(addr: SocketAddr, path: &str) -> Result<u16, ProbeResult> {
     };
     match response {
         Ok(response) => Ok(response.status().as_u16()),
-        Err(e) if e.is_incomplete_message() || e.is_canceled() => Err(failed(
-            "the connection closed without an answer (nothing serves behind the published port)"
-                .into(),
-        )),
+        Err(e) if e.is_incomplete_message() || e.is_canceled() || closed(&e) => {
+            Err(failed(CLOSED.into()))
+        }
         Err(e) => Err(failed(describe(&e))),
     }
+}
+
+/// What a closed or reset connection says, the same whichever way it ended, so two plans of
+/// one state read the same.
+const CLOSED: &str =
+    "the connection closed without an answer (nothing serves behind the published port)";
+
+/// The connection was reset or closed under the request (what Docker's proxy does when nothing
+/// listens behind the published port).
+fn closed(error: &(dyn std::error::Error + 'static)) -> bool {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+            )
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 #[cfg(test)]
@@ -270,6 +298,21 @@ mod tests {
             matches!(&p.result, ProbeResult::Failed { error } if error.contains("closed without an answer")),
             "{p:?}"
         );
+
+        // Reset instead of closed (how Docker's proxy often ends it): the same words.
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let reset = listener.local_addr().expect("addr").port();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = [0u8; 1024];
+                let _ = socket.read(&mut buf).await;
+                #[allow(deprecated)]
+                let _ = socket.set_linger(Some(Duration::ZERO));
+                drop(socket);
+            }
+        });
+        let q = probe(&published(reset, "127.0.0.1"), &target(), DEFAULT_TIMEOUT).await;
+        assert_eq!(q.result, p.result, "{q:?}");
 
         let silent = server(None, true).await;
         let started = Instant::now();
