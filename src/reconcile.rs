@@ -11,9 +11,11 @@ use crate::apply::{self, Applier, ApplyConfig, ApplyError, Progress, Report};
 use crate::model::DesiredState;
 use crate::plan::trial::{self, TrialEnded};
 use crate::plan::{self, ObservedState, Plan, PlanOptions};
-use crate::runtime::{Runtime, RuntimeError};
+use crate::runtime::probe::ProbeTarget;
+use crate::runtime::{ObservedRuntime, Runtime, RuntimeError};
 use crate::store::{Store, StoreError};
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,13 +69,21 @@ pub fn plan_effective(
     plan
 }
 
-/// The engine and the database, observed at once.
-pub async fn observe(runtime: &Runtime, store: &Store) -> Result<ObservedState, ReconcileError> {
+/// The engine and the database, observed at once; with `probe`, what a customer reaches of each
+/// of its tenants' running containers too (see [`probe`]).
+pub async fn observe(
+    runtime: &Runtime,
+    store: &Store,
+    probe: Option<&DesiredState>,
+) -> Result<ObservedState, ReconcileError> {
     let (containers, db) = tokio::join!(runtime.observe(), store.observe());
-    let observed = ObservedState {
+    let mut observed = ObservedState {
         runtime: containers?,
         db: db?,
     };
+    if let Some(desired) = probe {
+        self::probe(&mut observed.runtime, runtime.namespace(), desired).await;
+    }
     tracing::debug!(
         containers = observed.runtime.containers.len(),
         networks = observed.runtime.networks.len(),
@@ -83,6 +93,38 @@ pub async fn observe(runtime: &Runtime, store: &Store) -> Result<ObservedState, 
         "observed actual state"
     );
     Ok(observed)
+}
+
+/// Where each tenant of `desired` answers inside its container: its theme's port and health path.
+pub fn probe_targets(desired: &DesiredState) -> HashMap<String, ProbeTarget> {
+    desired
+        .tenants
+        .iter()
+        .filter_map(|(slug, t)| {
+            let theme = desired.themes.get(&t.theme)?;
+            Some((
+                slug.clone(),
+                ProbeTarget {
+                    port: theme.port,
+                    path: theme.health_path.clone(),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Asks each running container of `desired`'s tenants for its health path through its
+/// loopback published port (docker backend), within the process's probe timeout, and keeps
+/// the answer in the container's `probe`, where the planner and status read it. Only the
+/// commands that plan call this; `logs` and the meter never wait for it.
+pub async fn probe(observed: &mut ObservedRuntime, namespace: &str, desired: &DesiredState) {
+    crate::runtime::probe::probe_runtime(
+        observed,
+        namespace,
+        &probe_targets(desired),
+        crate::runtime::probe::timeout(),
+    )
+    .await;
 }
 
 /// Which of the fresh plan's changes are applied.
@@ -309,7 +351,7 @@ pub async fn apply_after(
     let applied = async {
         first.await.map_err(ReconcileError::First)?;
         // The state may have moved since the plan was made or shown: plan again under the lock.
-        let observed = observe(runtime, store).await?;
+        let observed = observe(runtime, store, Some(request.desired)).await?;
         let Planned {
             mut plan,
             effective,

@@ -383,13 +383,19 @@ impl Applier {
 
     /// Observes this tenant afresh, plans it alone, and carries that plan out in order.
     async fn attempt(&self, slug: &str) -> Result<Reach, ApplyError> {
-        let observed = ObservedState {
+        let mut observed = ObservedState {
             runtime: self.runtime.observe_tenant(slug).await?,
             db: self.store.observe().await?,
         };
+        // What the customer reaches decides drift too: ask again, as the plan shown did.
+        crate::reconcile::probe(
+            &mut observed.runtime,
+            self.runtime.namespace(),
+            &self.desired,
+        )
+        .await;
         let row = self.ensure_row(slug, &observed).await?;
         // The row may have just been made (with its key): plan against it.
-        let mut observed = observed;
         if let Some(r) = &row {
             observed.db.tenants.insert(slug.to_string(), r.clone());
         }

@@ -44,8 +44,29 @@ pub struct Cli {
         default_value = "docker"
     )]
     pub runtime: RuntimeKind,
+    /// How long the reachability probe waits for a tenant's health path on its loopback port
+    /// (plan, apply, status, watch, tui); a failure is asked again once before it is drift
+    #[arg(
+        long,
+        global = true,
+        env = "TENANTCTL_PROBE_TIMEOUT",
+        value_name = "DURATION",
+        default_value = "2s",
+        value_parser = parse_probe_timeout
+    )]
+    pub probe_timeout: Duration,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// A probe timeout from 100ms to 60s: shorter would call healthy sites unreachable and replace
+/// them; longer would hold every plan up behind one hung site.
+fn parse_probe_timeout(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d < Duration::from_millis(100) || d > Duration::from_secs(60) {
+        return Err(format!("`{text}`: give a probe timeout from 100ms to 60s"));
+    }
+    Ok(d)
 }
 
 #[derive(Subcommand, Debug)]

@@ -293,8 +293,9 @@ impl Loaded {
         }
     }
 
+    /// Engine and database, with what a customer reaches of each tenant (the probe).
     pub async fn observe(&self) -> Result<ObservedState> {
-        Ok(reconcile::observe(&self.runtime, &self.store).await?)
+        Ok(reconcile::observe(&self.runtime, &self.store, Some(&self.desired)).await?)
     }
 
     /// The plan against `observed`, through the reconcile path (trial rule and notes included).

@@ -64,6 +64,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             cli.namespace.len()
         );
     }
+    crate::runtime::probe::set_timeout(cli.probe_timeout);
     let ctx = Context::new(&cli);
     match &cli.command {
         Command::Validate { r#ref } => validate::run(&ctx, r#ref.as_deref()),

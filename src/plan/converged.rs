@@ -97,6 +97,7 @@ pub fn converged_as(
             started_at: None,
             attached_networks: (kind == RuntimeKind::Docker).then(|| vec![spec.network.clone()]),
             service,
+            probe: None,
         });
     }
     o

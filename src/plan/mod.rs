@@ -608,6 +608,9 @@ impl<'a> Planner<'a> {
         };
         let replace_reasons = match replace_reasons {
             None if network_missing && hash.is_some() => Some(Vec::new()),
+            // Nothing else to change, yet a customer gets nothing: a fresh container (blue/green,
+            // which publishes the port again) is the repair that fixes every cause.
+            None if hash.is_some() => unreachable(current, spec).map(|why| vec![why]),
             reasons => reasons,
         };
         if let Some(mut reasons) = replace_reasons {
@@ -892,6 +895,43 @@ impl<'a> Planner<'a> {
         c.after = after;
         self.changes.push(c);
     }
+}
+
+/// Why a customer cannot reach the tenant's running container although nothing else differs
+/// (docker backend): the engine publishes no host port for the theme's port, or the site does
+/// not answer its health path through it while the engine calls it healthy (or has no check).
+/// A container still starting, one the engine already calls unhealthy, or one disconnected from
+/// its network (reconnected in place first) is not this drift; a probe failure counts only once
+/// confirmed (the probe asks twice). `None` also when nothing was probed.
+pub fn unreachable(current: &ObservedContainer, spec: &ContainerSpec) -> Option<String> {
+    if !current.state.is_running() || current.service.is_some() {
+        return None;
+    }
+    if current
+        .attached_networks
+        .as_ref()
+        .is_none_or(|attached| !attached.contains(&spec.network))
+    {
+        return None;
+    }
+    if !current
+        .published_ports
+        .iter()
+        .any(|p| p.container_port == spec.port)
+    {
+        return Some(format!("port {} not published", spec.port));
+    }
+    if !matches!(current.health.as_deref(), None | Some("healthy")) {
+        return None;
+    }
+    let probe = current.probe.as_ref()?;
+    let why = probe.failure()?;
+    let at = probe
+        .url
+        .as_deref()
+        .map(|u| u.trim_start_matches("http://"))
+        .unwrap_or("its published port");
+    Some(format!("does not answer on {at}: {why}"))
 }
 
 /// Dotted paths of the leaves that differ between two JSON objects.

@@ -390,6 +390,97 @@ fn a_container_disconnected_from_its_network_is_reconnected_in_place() {
     );
 }
 
+fn probed(result: crate::runtime::types::ProbeResult) -> Option<crate::runtime::types::Probe> {
+    Some(crate::runtime::types::Probe {
+        url: Some("http://127.0.0.1:40001/health".into()),
+        result,
+        latency_ms: None,
+        attempts: 2,
+    })
+}
+
+#[test]
+fn a_running_container_without_its_published_port_is_replaced() {
+    let d = desired(&base());
+    let mut observed = converged(&d, &opts());
+    observed.runtime.containers[0].published_ports.clear();
+    // Another port published is not the theme's.
+    observed.runtime.containers[1].published_ports[0].container_port = 9999;
+    // Stopped: nothing is published while it does not run; start is the repair.
+    observed.runtime.containers[2].published_ports.clear();
+    observed.runtime.containers[2].state = ContainerState::Exited;
+    let plan = compute(&d, &observed, &opts());
+    assert_eq!(
+        actions(&plan),
+        [
+            ("container.tenantctl-acme".to_string(), "-/+"),
+            ("container.tenantctl-globex".to_string(), "-/+"),
+            ("container.tenantctl-initech".to_string(), ">"),
+        ]
+    );
+    assert_eq!(plan.changes[0].reasons, ["port 8080 not published"]);
+    let shown = text(&plan, Style { color: false });
+    assert!(shown.contains("#   port 8080 not published"), "{shown}");
+    // Disconnected from its network: reconnected in place first, not replaced.
+    let mut observed = converged(&d, &opts());
+    observed.runtime.containers[0].published_ports.clear();
+    observed.runtime.containers[0].attached_networks = Some(vec![]);
+    let plan = compute(&d, &observed, &opts());
+    assert_eq!(
+        actions(&plan),
+        [("container.tenantctl-acme".to_string(), "~")]
+    );
+}
+
+#[test]
+fn a_healthy_container_that_does_not_answer_through_its_port_is_replaced() {
+    use crate::runtime::types::ProbeResult;
+    let d = desired(&base());
+    let mut observed = converged(&d, &opts());
+    observed.runtime.containers[0].probe = probed(ProbeResult::Refused);
+    // No health check at all counts as the engine's word too.
+    observed.runtime.containers[1].health = None;
+    observed.runtime.containers[1].probe = probed(ProbeResult::Answered { status: 503 });
+    let plan = compute(&d, &observed, &opts());
+    assert_eq!(
+        actions(&plan),
+        [
+            ("container.tenantctl-acme".to_string(), "-/+"),
+            ("container.tenantctl-globex".to_string(), "-/+"),
+        ]
+    );
+    assert_eq!(
+        plan.changes[0].reasons,
+        ["does not answer on 127.0.0.1:40001/health: connection refused"]
+    );
+    assert_eq!(
+        plan.changes[1].reasons,
+        ["does not answer on 127.0.0.1:40001/health: answered 503"]
+    );
+}
+
+#[test]
+fn a_probe_is_not_drift_while_starting_unhealthy_answering_or_unasked() {
+    use crate::runtime::types::ProbeResult;
+    let d = desired(&base());
+    let mut observed = converged(&d, &opts());
+    // Still starting: the engine's own check decides first.
+    observed.runtime.containers[0].health = Some("starting".into());
+    observed.runtime.containers[0].probe = probed(ProbeResult::Refused);
+    // Already unhealthy: Degraded by the engine's word, not a replace loop.
+    observed.runtime.containers[1].health = Some("unhealthy".into());
+    observed.runtime.containers[1].probe = probed(ProbeResult::TimedOut { timeout_ms: 2000 });
+    // Published on another address only: not asked, not drift.
+    observed.runtime.containers[2].probe = probed(ProbeResult::NotLoopback {
+        address: "192.0.2.1".into(),
+    });
+    assert!(compute(&d, &observed, &opts()).is_empty());
+    // Answering, or never asked (a command that does not probe): nothing either.
+    let mut observed = converged(&d, &opts());
+    observed.runtime.containers[0].probe = probed(ProbeResult::Answered { status: 204 });
+    assert!(compute(&d, &observed, &opts()).is_empty());
+}
+
 #[test]
 fn limits_changed_by_hand_are_updated_in_place() {
     let d = desired(&base());

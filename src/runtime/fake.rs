@@ -414,6 +414,7 @@ impl FakeBackend {
             started_at: None,
             attached_networks: None,
             service,
+            probe: None,
         }
     }
 

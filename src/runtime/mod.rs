@@ -13,6 +13,7 @@ mod error;
 #[cfg(test)]
 pub mod fake;
 pub mod pool;
+pub mod probe;
 pub mod swarm;
 pub mod types;
 

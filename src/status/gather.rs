@@ -39,10 +39,13 @@ pub async fn gather(
     tenants: &[String],
 ) -> Result<Report, StatusError> {
     let (containers, db) = tokio::join!(runtime.observe(), store.observe());
-    let observed = ObservedState {
+    let mut observed = ObservedState {
         runtime: containers?,
         db: db?,
     };
+    if let Some(d) = desired {
+        crate::reconcile::probe(&mut observed.runtime, runtime.namespace(), d).await;
+    }
     let details = container_details(runtime, &observed.runtime.containers).await?;
     // The trial rule is part of what the loop converges to: an ended, unconverted trial is
     // suspended, and a suspended container is then in sync, not drift.

@@ -88,6 +88,9 @@ pub struct TenantStatus {
     pub last_error: Option<String>,
     #[serde(serialize_with = "serialize_time")]
     pub trial_ends_at: Option<i64>,
+    /// What a customer reaches: the GET of the health path through the loopback published
+    /// port (docker backend, running containers; `None` when not probed).
+    pub probe: Option<crate::runtime::types::Probe>,
 }
 
 fn serialize_time<S: serde::Serializer>(t: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
@@ -351,7 +354,7 @@ pub fn compute(inputs: &Inputs<'_>) -> Vec<TenantStatus> {
             let detail = container.and_then(|c| inputs.details.get(&c.id));
             let (health, health_reason) = match container.and_then(|c| c.service.as_ref()) {
                 Some(service) => service_health(intent, service, sync == SyncStatus::OutOfSync),
-                None => health(intent, container, detail),
+                None => reached(health(intent, container, detail), container),
             };
             let theme = wanted
                 .map(|t| t.theme.clone())
@@ -378,6 +381,7 @@ pub fn compute(inputs: &Inputs<'_>) -> Vec<TenantStatus> {
                 url,
                 last_error: row.and_then(|r| r.last_error.clone()),
                 trial_ends_at: row.and_then(|r| r.trial_ends_at),
+                probe: container.and_then(|c| c.probe.clone()),
             }
         })
         .collect()
@@ -515,6 +519,30 @@ fn service_health(
         n if n >= s.replicas => (Health::Healthy, Some(tasks)),
         0 => (Health::Degraded, Some(format!("{tasks}{error}"))),
         _ => (Health::Degraded, Some(format!("{tasks}{error}"))),
+    }
+}
+
+/// A container the engine calls healthy serves nobody when its site does not answer through
+/// its published port, or it publishes none: that is Degraded, with what a customer gets.
+fn reached(
+    (health, reason): (Health, Option<String>),
+    container: Option<&ObservedContainer>,
+) -> (Health, Option<String>) {
+    let probe = container.and_then(|c| c.probe.as_ref());
+    match probe {
+        Some(p) if health == Health::Healthy && p.fails() => {
+            let at = p
+                .url
+                .as_deref()
+                .map(|u| format!(" on {}", u.trim_start_matches("http://")))
+                .unwrap_or_default();
+            let why = match p.failure() {
+                Some(why) => format!("runs, but does not answer{at}: {why}"),
+                None => format!("runs, but {p}"),
+            };
+            (Health::Degraded, Some(why))
+        }
+        _ => (health, reason),
     }
 }
 

@@ -87,7 +87,7 @@ pub fn text(report: &Report, style: Style, now: i64) -> String {
     }
     out.push('\n');
     let dash = || "-".to_string();
-    let rows: Vec<[String; 8]> = report
+    let rows: Vec<[String; 9]> = report
         .tenants
         .iter()
         .map(|t| {
@@ -102,15 +102,16 @@ pub fn text(report: &Report, style: Style, now: i64) -> String {
                     .as_deref()
                     .map(short)
                     .unwrap_or_else(dash),
+                t.probe.as_ref().map(|p| p.short()).unwrap_or_else(dash),
                 t.url.clone().unwrap_or_else(dash),
             ]
         })
         .collect();
     let header = [
-        "TENANT", "SYNC", "HEALTH", "PLAN", "THEME", "STATE", "APPLIED", "URL",
+        "TENANT", "SYNC", "HEALTH", "PLAN", "THEME", "STATE", "APPLIED", "PROBE", "URL",
     ];
-    let caps = [24, 9, 11, 16, 16, 9, 7, usize::MAX];
-    let mut widths: Vec<usize> = (0..8)
+    let caps = [24, 9, 11, 16, 16, 9, 7, 10, usize::MAX];
+    let mut widths: Vec<usize> = (0..9)
         .map(|i| {
             rows.iter()
                 .map(|r| r[i].chars().count())
@@ -120,9 +121,9 @@ pub fn text(report: &Report, style: Style, now: i64) -> String {
                 .min(caps[i])
         })
         .collect();
-    let fixed: usize = widths[..7].iter().sum::<usize>() + 2 * 7;
-    widths[7] = widths[7].min(WIDTH.saturating_sub(fixed)).max(3);
-    let line = |cells: &[String], colors: [Option<&str>; 8]| -> String {
+    let fixed: usize = widths[..8].iter().sum::<usize>() + 2 * 8;
+    widths[8] = widths[8].min(WIDTH.saturating_sub(fixed)).max(3);
+    let line = |cells: &[String], colors: [Option<&str>; 9]| -> String {
         let mut l = String::new();
         for (i, cell) in cells.iter().enumerate() {
             let text = fit(cell, widths[i]);
@@ -139,11 +140,12 @@ pub fn text(report: &Report, style: Style, now: i64) -> String {
         l.trim_end().to_string()
     };
     let head: Vec<String> = header.iter().map(|h| h.to_string()).collect();
-    let _ = writeln!(out, "{}", line(&head, [None; 8]));
+    let _ = writeln!(out, "{}", line(&head, [None; 9]));
     for (row, t) in rows.iter().zip(&report.tenants) {
-        let mut colors = [None; 8];
+        let mut colors = [None; 9];
         colors[1] = sync_color(t.sync);
         colors[2] = health_color(t.health);
+        colors[7] = t.probe.as_ref().filter(|p| p.fails()).map(|_| "31");
         let _ = writeln!(out, "{}", line(row, colors));
     }
     let notes: Vec<String> = report

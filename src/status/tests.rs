@@ -570,7 +570,8 @@ fn json_has_the_documented_shape() {
             "applied_revision",
             "url",
             "last_error",
-            "trial_ends_at"
+            "trial_ends_at",
+            "probe"
         ]
     );
     assert_eq!(acme["sync"], "Synced");
@@ -812,4 +813,80 @@ fn an_out_of_sync_tenant_is_left_to_apply_and_a_matching_row_is_not_rewritten() 
     let all = statuses(Some(&d), &o, &HashMap::new());
     assert_eq!(one(&all, "acme").sync, SyncStatus::OutOfSync);
     assert!(url_changes(&all, &o.db).is_empty(), "{all:#?}");
+}
+
+#[test]
+fn the_probe_shows_with_its_latency_and_a_failure_is_degraded_and_out_of_sync() {
+    use crate::runtime::types::{Probe, ProbeResult};
+    let (d, mut o) = converged_world();
+    let probe = |result, latency_ms| {
+        Some(Probe {
+            url: Some("http://127.0.0.1:40001/health".into()),
+            result,
+            latency_ms,
+            attempts: 1,
+        })
+    };
+    container_mut(&mut o, "acme").probe = probe(ProbeResult::Answered { status: 200 }, Some(3));
+    container_mut(&mut o, "globex").probe = probe(ProbeResult::Refused, None);
+    let all = statuses(Some(&d), &o, &HashMap::new());
+    let acme = one(&all, "acme");
+    assert_eq!(
+        (acme.sync, acme.health),
+        (SyncStatus::Synced, Health::Healthy)
+    );
+    let globex = one(&all, "globex");
+    assert_eq!(
+        (globex.sync, globex.health),
+        (SyncStatus::OutOfSync, Health::Degraded)
+    );
+    assert_eq!(
+        globex.sync_reasons,
+        [
+            "container.tenantctl-globex must be replaced: does not answer on 127.0.0.1:40001/health: connection refused"
+        ]
+    );
+    assert_eq!(
+        globex.health_reason.as_deref(),
+        Some("runs, but does not answer on 127.0.0.1:40001/health: connection refused")
+    );
+    let r = report(all);
+    let out = text(&r, Style { color: false }, 0);
+    let row = |slug: &str| {
+        out.lines()
+            .find(|l| l.starts_with(&format!("{slug} ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        out.lines()
+            .nth(2)
+            .is_some_and(|h| h.contains("APPLIED  PROBE")),
+        "{out}"
+    );
+    assert!(row("acme").contains("200 3ms"), "{out}");
+    assert!(row("globex").contains("refused"), "{out}");
+    assert!(
+        out.lines()
+            .skip(2)
+            .take(4)
+            .all(|l| l.chars().count() <= 100),
+        "{out}"
+    );
+    let v = json(&r);
+    let tenants = v["tenants"].as_array().cloned().unwrap_or_default();
+    let acme = tenants.iter().find(|t| t["slug"] == "acme");
+    assert_eq!(
+        acme.map(|t| t["probe"].clone()),
+        Some(serde_json::json!({
+            "url": "http://127.0.0.1:40001/health",
+            "result": "answered",
+            "status": 200,
+            "latency_ms": 3,
+            "attempts": 1
+        }))
+    );
+    // Not probed (stopped): null, the field still there for scripts.
+    let initech = tenants.iter().find(|t| t["slug"] == "initech");
+    assert!(initech.is_some_and(|t| t.get("probe") == Some(&serde_json::Value::Null)));
 }

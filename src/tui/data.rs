@@ -31,6 +31,8 @@ pub struct BoardRow {
     /// Unix time the container started (running containers only).
     pub started_at: Option<i64>,
     pub url: Option<String>,
+    /// What a customer reaches there: `answers 200 in 3 ms`, `no answer: connection refused`.
+    pub probe: Option<String>,
     pub last_error: Option<String>,
     /// The file in the repository that declares the tenant (None when it is not in git).
     pub file: Option<String>,

@@ -63,6 +63,7 @@ fn row(
         api_quota: Some(api_quota),
         started_at: cpu.map(|_| NOW - 3 * 3_600 - 120),
         url: Some(format!("http://127.0.0.1:{}/", 32768 + slug.len())),
+        probe: None,
         last_error: (health == Health::Degraded).then(|| "health check failed 3 times".into()),
         file: Some(format!("tenants/{slug}.yaml")),
     }

@@ -747,6 +747,12 @@ fn draw_overview(frame: &mut Frame, app: &App, p: Palette, area: Rect) {
         Line::from(vec![
             label("url"),
             Span::styled(row.url.clone().unwrap_or("-".into()), p.accent()),
+            Span::raw(
+                row.probe
+                    .as_ref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default(),
+            ),
             Span::styled("   up ", p.dim()),
             Span::raw(row.started_at.map_or("-".into(), |t| ago(app.now - t))),
         ]),

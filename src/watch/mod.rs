@@ -531,7 +531,7 @@ impl Watcher {
             prune: self.config.apply.prune,
             tenants: only.iter().cloned().collect(),
         };
-        let observed = self.observe().await?;
+        let observed = self.observe(&desired).await?;
         let Planned {
             plan, effective, ..
         } = reconcile::plan_revision(&desired, &observed, &opts, trial::now());
@@ -689,12 +689,15 @@ impl Watcher {
         }))
     }
 
-    async fn observe(&self) -> anyhow::Result<ObservedState> {
+    /// Engine and database, with what a customer reaches of each of `desired`'s tenants.
+    async fn observe(&self, desired: &crate::model::DesiredState) -> anyhow::Result<ObservedState> {
         let (runtime, db) = tokio::join!(self.runtime.observe(), self.store.observe());
-        Ok(ObservedState {
+        let mut observed = ObservedState {
             runtime: runtime?,
             db: db?,
-        })
+        };
+        reconcile::probe(&mut observed.runtime, self.runtime.namespace(), desired).await;
+        Ok(observed)
     }
 
     /// Records a new URL for every in-sync tenant whose workload the engine published elsewhere

@@ -615,7 +615,10 @@ pub fn converge(
             args.push("-e".into());
             args.push(format!("{k}={v}"));
         }
+        // The built-in site, so the published port answers as a converged tenant's does.
+        args.extend(["--entrypoint".to_string(), "/tenantctl".to_string()]);
         args.push(image.clone());
+        args.push("site".to_string());
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let id = docker(&refs).trim().to_string();
         if start && t.state == TenantState::Active {

@@ -138,6 +138,7 @@ pub(crate) fn from_inspect(response: ContainerInspectResponse) -> Option<Observe
         started_at,
         attached_networks: Some(attached_networks),
         service: None,
+        probe: None,
     })
 }
 

@@ -249,6 +249,7 @@ pub(crate) fn from_service(s: &Service, tasks: &[&Task], local: Vec<String>) -> 
         labels: others,
         started_at,
         attached_networks: None,
+        probe: None,
         service: Some(ObservedService {
             replicas,
             running,

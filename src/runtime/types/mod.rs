@@ -5,6 +5,7 @@
 mod env;
 mod logs;
 mod observed;
+mod probe;
 mod spec;
 mod stats;
 mod workload;
@@ -15,6 +16,7 @@ pub use observed::{
     ContainerDetail, ContainerState, ObservedContainer, ObservedNetwork, ObservedRuntime,
     ObservedService, ObservedVolume, PublishedPort, is_managed_by, label_filters, managed_labels,
 };
+pub use probe::{Probe, ProbeResult};
 pub use spec::{ContainerSpec, ServiceShape, builtin_site_image, publishes};
 pub use stats::{ContainerStats, StatsMode, combine, cpu_percent_between, cpu_percent_from};
 pub use workload::{Applied, EnsuredNetwork, HealthOutcome, Reach, SiteQuery, Target, Workload};

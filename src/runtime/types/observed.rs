@@ -77,6 +77,9 @@ pub struct ObservedContainer {
     pub attached_networks: Option<Vec<String>>,
     /// Swarm mode: the service's replicas, tasks and rolling-update state.
     pub service: Option<ObservedService>,
+    /// What a customer reaches through the published loopback port; None when not probed
+    /// (not running, swarm, or a command that does not plan).
+    pub probe: Option<super::Probe>,
 }
 
 /// What a swarm service reports beyond what a container does.
@@ -140,6 +143,7 @@ impl ObservedContainer {
             started_at: None,
             attached_networks: None,
             service: None,
+            probe: None,
         }
     }
 }

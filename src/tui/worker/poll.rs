@@ -105,11 +105,14 @@ impl Poller {
             Err(e) => (None, Some(e)),
         };
         let (containers, db) = tokio::join!(shared.runtime.observe(), shared.store.observe());
-        let observed = ObservedState {
+        let mut observed = ObservedState {
             runtime: containers.map_err(|e| e.to_string())?,
             db: db.map_err(|e| e.to_string())?,
         };
         let desired = revision.as_ref().and_then(|r| r.desired.as_ref().ok());
+        if let Some(d) = desired {
+            reconcile::probe(&mut observed.runtime, &namespace, d).await;
+        }
         let revision_id = revision.as_ref().map(|r| r.id.clone());
         let opts = PlanOptions {
             namespace: namespace.clone(),

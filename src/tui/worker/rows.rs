@@ -134,6 +134,7 @@ pub(super) fn join_rows(statuses: Vec<TenantStatus>, inputs: &RowInputs<'_>) -> 
                 health_reason: s.health_reason,
                 sync_reasons: s.sync_reasons,
                 url: s.url,
+                probe: s.probe.as_ref().map(ToString::to_string),
                 last_error: s.last_error,
             }
         })
@@ -161,6 +162,7 @@ mod tests {
             url: Some(format!("http://127.0.0.1:1/{slug}")),
             last_error: None,
             trial_ends_at: None,
+            probe: None,
         }
     }
 
