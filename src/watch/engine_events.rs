@@ -9,6 +9,7 @@
 //! every pass clears what is pending when it starts, so events that come during a pass (its own
 //! blue/green replacements among them) make at most one more pass.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -60,8 +61,13 @@ impl Timing {
 /// Why the engine asks for a pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cause {
-    /// The first event since the last pass began, and how many came after it.
-    Event { first: EngineEvent, more: usize },
+    /// The first event since the last pass began, how many came after it, and every tenant
+    /// they were about.
+    Event {
+        first: EngineEvent,
+        more: usize,
+        tenants: BTreeSet<String>,
+    },
     /// The stream was lost and is followed again: whatever happened meanwhile was not seen.
     Reconnected { after: Duration },
 }
@@ -69,8 +75,19 @@ pub enum Cause {
 impl std::fmt::Display for Cause {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Cause::Event { first, more: 0 } => write!(f, "engine event {first}"),
-            Cause::Event { first, more } => write!(f, "engine event {first} and {more} more",),
+            Cause::Event { first, more: 0, .. } => write!(f, "engine event {first}"),
+            Cause::Event {
+                first,
+                more,
+                tenants,
+            } => {
+                write!(f, "engine event {first} and {more} more")?;
+                if tenants.len() > 1 {
+                    let names: Vec<&str> = tenants.iter().map(String::as_str).collect();
+                    write!(f, " (tenants {})", names.join(", "))?;
+                }
+                Ok(())
+            }
             Cause::Reconnected { after } => write!(
                 f,
                 "engine events followed again after {:.1}s",
@@ -109,11 +126,15 @@ impl Pending {
             match cause.as_mut() {
                 None => {
                     *cause = Some(Cause::Event {
+                        tenants: event.tenant.iter().cloned().collect(),
                         first: event,
                         more: 0,
                     });
                 }
-                Some(Cause::Event { more, .. }) => *more += 1,
+                Some(Cause::Event { more, tenants, .. }) => {
+                    *more += 1;
+                    tenants.extend(event.tenant);
+                }
                 // A full pass is due anyway.
                 Some(Cause::Reconnected { .. }) => {}
             }
@@ -261,7 +282,7 @@ mod tests {
         let cause = p.take().expect("a cause");
         assert_eq!(
             cause.to_string(),
-            "engine event acme: container kill (ns-acme) and 2 more"
+            "engine event acme: container kill (ns-acme) and 2 more (tenants acme, globex)"
         );
         assert_eq!(cause.tenant_and_action(), (Some("acme"), "kill"));
         assert_eq!(p.take(), None, "taking clears it");
