@@ -1,26 +1,116 @@
 #!/usr/bin/env bash
-# The watch loop: commit-to-running latency of one tenant change (median of 20), and the loop's
-# resident memory and idle CPU with 50 tenants. Run from the repository root: bash bench/watch.sh
+# The watch loop. Run from the repository root:
+#   bash bench/watch.sh          both parts
+#   bash bench/watch.sh commit   commit-to-running latency of one tenant change (median of 20), and
+#                                the loop's resident memory and idle CPU with 50 tenants
+#   bash bench/watch.sh drift    `docker rm -f` of a tenant's container to its site answering again
+#                                (`watch --self-heal --interval 10m`: only the engine's events can
+#                                trigger the repair), and to the OutOfSync report without --self-heal
 set -euo pipefail
 root=$(pwd)
+part=${1:-all}
 runs=${BENCH_RUNS:-20}
 tenants=${BENCH_TENANTS:-50}
+drift_tenants=${BENCH_DRIFT_TENANTS:-5}
 idle_seconds=${BENCH_IDLE_SECONDS:-60}
 ns="benchw$$"
+nsd="benchd$$"
 work=$(mktemp -d)
 watch_pid=""
 
 source "$root/bench/lib.sh"
 
+stop_watch() {
+    if [ -n "$watch_pid" ]; then
+        kill "$watch_pid" 2>/dev/null && wait "$watch_pid" 2>/dev/null || true
+        watch_pid=""
+    fi
+}
+
 cleanup() {
-    [ -n "$watch_pid" ] && kill "$watch_pid" 2>/dev/null && wait "$watch_pid" 2>/dev/null || true
+    stop_watch
     remove_namespace "$ns"
+    remove_namespace "$nsd"
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-cargo build --release --quiet
-bin="$root/target/release/tenantctl"
+# Fresh binaries are not rebuilt (cargo checks); TENANTCTL_BIN=path runs a binary built elsewhere.
+if [ -n "${TENANTCTL_BIN:-}" ]; then
+    bin=$(realpath "$TENANTCTL_BIN")
+else
+    cargo build --release --quiet
+    bin="$root/target/release/tenantctl"
+fi
+now_ms() { date +%s%3N; }
+
+# stats MS...: median, p90 and max of the figures given.
+stats() {
+    printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {
+        m = (NR % 2 ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2)
+        p = a[int(0.9 * NR + 0.999)]
+        printf "median %d ms, p90 %d ms, max %d ms (n=%d)", m, p, a[NR], NR }'
+}
+
+# answers NAME: the container's site answers /health with 200 on its published loopback port.
+answers() {
+    local port
+    port=$(docker port "$1" 8080/tcp 2>/dev/null | awk -F: '/^127\.0\.0\.1:/ {print $2; exit}')
+    [ -n "$port" ] && curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$port/health" 2>/dev/null
+}
+
+drift_bench() {
+    local dir="$work/drift" t name start latencies=() reports=() count
+    mkdir -p "$dir"
+    tenants_repo "$root" "$dir" "$drift_tenants"
+    cd "$dir"
+    "$bin" --namespace "$nsd" apply --auto-approve > "$work/drift-apply.log" 2>&1 ||
+        { cat "$work/drift-apply.log"; exit 1; }
+
+    # With --self-heal: rm -f, then the site answers again on its new port.
+    "$bin" --namespace "$nsd" watch --self-heal --interval 10m --meter-interval 0s > "$work/heal.log" 2>&1 &
+    watch_pid=$!
+    until grep -qs ": in sync" "$work/heal.log"; do sleep 0.2; done
+    for r in $(seq 1 "$runs"); do
+        t=t$((r % drift_tenants)); name="$nsd-$t"
+        start=$(now_ms)
+        docker rm -f "$name" > /dev/null
+        until answers "$name"; do
+            [ $(( $(now_ms) - start )) -lt 60000 ] || { echo "run $r: $name not back"; tail -20 "$work/heal.log"; exit 1; }
+            sleep 0.02
+        done
+        latencies+=($(( $(now_ms) - start )))
+    done
+    echo "docker rm -f to answering HTTP 200 again (watch --self-heal --interval 10m, $drift_tenants tenants): $(stats "${latencies[@]}")"
+    stop_watch
+
+    # Without --self-heal: rm -f, then watch says "out of sync"; apply puts it back between runs.
+    "$bin" --namespace "$nsd" watch --interval 10m --meter-interval 0s > "$work/report.log" 2>&1 &
+    watch_pid=$!
+    until grep -qs ": in sync" "$work/report.log"; do sleep 0.2; done
+    for r in $(seq 1 "$runs"); do
+        t=t$((r % drift_tenants)); name="$nsd-$t"
+        count=$(grep -c "out of sync: " "$work/report.log" || true)
+        start=$(now_ms)
+        docker rm -f "$name" > /dev/null
+        while [ "$(grep -c "out of sync: " "$work/report.log" || true)" -le "$count" ]; do
+            [ $(( $(now_ms) - start )) -lt 60000 ] || { echo "run $r: no report"; tail -20 "$work/report.log"; exit 1; }
+            sleep 0.02
+        done
+        reports+=($(( $(now_ms) - start )))
+        "$bin" --namespace "$nsd" apply --auto-approve > /dev/null 2>&1
+        sleep 1
+    done
+    echo "docker rm -f to the OutOfSync report (watch --interval 10m, no --self-heal): $(stats "${reports[@]}")"
+    stop_watch
+    cd "$root"
+}
+
+[ "$part" = drift ] || [ "$part" = all ] || [ "$part" = commit ] || { echo "usage: bash bench/watch.sh [commit|drift]"; exit 2; }
+if [ "$part" = drift ] || [ "$part" = all ]; then
+    drift_bench
+fi
+[ "$part" = commit ] || [ "$part" = all ] || exit 0
 
 # A repository of $tenants tenants over the example plans and themes.
 tenants_repo "$root" "$work" "$tenants" 'env: { REV: "0" }'
@@ -35,7 +125,6 @@ until grep -q "changes applied" "$work/watch.log"; do
 done
 echo "converged: $tenants tenants"
 
-now_ms() { date +%s%3N; }
 latencies=()
 for r in $(seq 1 "$runs"); do
     t=$((r % tenants))

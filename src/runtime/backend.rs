@@ -14,13 +14,16 @@ use ipnet::Ipv4Net;
 
 use super::RuntimeError;
 use super::types::{
-    Applied, ContainerDetail, ContainerStats, EnsuredNetwork, LogEvent, LogOptions,
+    Applied, ContainerDetail, ContainerStats, EngineEvent, EnsuredNetwork, LogEvent, LogOptions,
     ObservedContainer, ObservedRuntime, Reach, SiteQuery, StatsMode, Target, Workload,
 };
 use crate::usage::site::SiteCounters;
 
 /// A progress line from inside a workload change (the text after the change's address).
 pub type Say<'a> = &'a (dyn Fn(&str) + Send + Sync);
+
+/// The engine's events about a namespace's objects; ends (or errs) when the connection drops.
+pub type EngineEvents = BoxStream<'static, Result<EngineEvent, RuntimeError>>;
 
 /// What runs tenants: containers on one engine, or services of a swarm.
 ///
@@ -65,6 +68,12 @@ pub trait Backend: std::fmt::Debug + Send + Sync {
         workload: &ObservedContainer,
         options: &LogOptions,
     ) -> BoxStream<'a, Result<LogEvent, RuntimeError>>;
+
+    /// Follows the engine's events about this namespace's objects that may mean drift (a
+    /// workload died, stopped, was removed or changed; its network was disconnected or removed).
+    /// Resolves once the engine answered; the stream ends or errs when the connection drops.
+    /// Events while nobody follows are lost: a caller that subscribes again re-observes.
+    async fn events(&self) -> Result<EngineEvents, RuntimeError>;
 
     // ---------------------------------------------------------------- networks, volumes, images
 

@@ -14,15 +14,16 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use ipnet::Ipv4Net;
+use tokio::sync::mpsc;
 
-use super::backend::{Backend, Say};
+use super::backend::{Backend, EngineEvents, Say};
 use super::docker::bluegreen::{self, ReplaceSteps};
 use super::types::{
-    Applied, ContainerDetail, ContainerState, ContainerStats, EnsuredNetwork, Env,
-    LABEL_HASH_VERSION, LABEL_MANAGED, LABEL_NAMESPACE, LABEL_REVISION, LABEL_SPEC_HASH,
-    LABEL_TENANT, LogEvent, LogOptions, ObservedContainer, ObservedNetwork, ObservedRuntime,
-    ObservedService, ObservedVolume, PublishedPort, Reach, RuntimeKind, ServiceShape, SiteQuery,
-    StatsMode, Target, Workload, publishes,
+    Applied, ContainerDetail, ContainerState, ContainerStats, EngineEvent, EnsuredNetwork, Env,
+    EventObject, LABEL_HASH_VERSION, LABEL_MANAGED, LABEL_NAMESPACE, LABEL_REVISION,
+    LABEL_SPEC_HASH, LABEL_TENANT, LogEvent, LogOptions, ObservedContainer, ObservedNetwork,
+    ObservedRuntime, ObservedService, ObservedVolume, PublishedPort, Reach, RuntimeKind,
+    ServiceShape, SiteQuery, StatsMode, Target, Workload, publishes,
 };
 use super::{Runtime, RuntimeError};
 use crate::usage::site::SiteCounters;
@@ -45,6 +46,8 @@ pub enum Op {
     Stop,
     Remove,
     Restart,
+    /// Subscribe to the engine's events.
+    Events,
 }
 
 impl Op {
@@ -63,6 +66,7 @@ impl Op {
             Op::Stop => "stop",
             Op::Remove => "remove",
             Op::Restart => "restart",
+            Op::Events => "events",
         }
     }
 }
@@ -148,12 +152,20 @@ struct State {
     rules: Vec<Rule>,
     in_flight: HashMap<Op, usize>,
     most_in_flight: HashMap<Op, usize>,
+    /// Whoever follows the events: each gets every event until [`FakeBackend::drop_events`].
+    subscribers: Vec<mpsc::UnboundedSender<Result<EngineEvent, RuntimeError>>>,
 }
 
 impl State {
     fn fresh_id(&mut self) -> String {
         self.next_id += 1;
         format!("fake-{}", self.next_id)
+    }
+
+    /// Tells every follower; one whose stream was dropped is forgotten.
+    fn emit(&mut self, event: EngineEvent) {
+        self.subscribers
+            .retain(|tx| tx.send(Ok(event.clone())).is_ok());
     }
 
     fn by_id_or_name(&self, id_or_name: &str) -> Option<&Container> {
@@ -363,11 +375,33 @@ impl FakeBackend {
     }
 
     /// Removes container `name` behind tenantctl's back (`docker rm -f`); not a recorded call.
+    /// Followers of the events are told (`destroy`), as the engine would.
     pub fn remove_outside(&self, name: &str) -> bool {
         let mut s = self.state();
-        let before = s.containers.len();
-        s.containers.retain(|_, c| c.name != name);
-        s.containers.len() != before
+        let Some(id) = s.by_id_or_name(name).map(|c| c.id.clone()) else {
+            return false;
+        };
+        if let Some(c) = s.containers.remove(&id) {
+            s.emit(container_event(&c, "destroy"));
+        }
+        true
+    }
+
+    /// An event as the engine would send it to whoever follows them now.
+    pub fn emit(&self, event: EngineEvent) {
+        self.state().emit(event);
+    }
+
+    /// Ends every event stream, as an engine restart or a dropped connection does.
+    pub fn drop_events(&self) {
+        self.state().subscribers.clear();
+    }
+
+    /// How many event streams are followed now.
+    pub fn event_followers(&self) -> usize {
+        let mut s = self.state();
+        s.subscribers.retain(|tx| !tx.is_closed());
+        s.subscribers.len()
     }
 
     // ------------------------------------------------------------ the model
@@ -538,7 +572,11 @@ impl FakeBackend {
         let _flight = self.enter(Op::Remove, tenant.as_deref(), &name).await?;
         let mut s = self.state();
         let id = s.by_id_or_name(id_or_name).map(|c| c.id.clone());
-        Ok(id.is_some_and(|id| s.containers.remove(&id).is_some()))
+        let removed = id.and_then(|id| s.containers.remove(&id));
+        if let Some(c) = &removed {
+            s.emit(container_event(c, "destroy"));
+        }
+        Ok(removed.is_some())
     }
 }
 
@@ -546,6 +584,16 @@ fn not_found(kind: &'static str, name: &str) -> RuntimeError {
     RuntimeError::NotFound {
         kind,
         name: name.to_string(),
+    }
+}
+
+/// An event about container `c`, as the engine reports it.
+fn container_event(c: &Container, action: &str) -> EngineEvent {
+    EngineEvent {
+        object: EventObject::Container,
+        action: action.to_string(),
+        name: c.name.clone(),
+        tenant: c.labels.get(LABEL_TENANT).cloned(),
     }
 }
 
@@ -685,6 +733,16 @@ impl Backend for FakeBackend {
         _query: &SiteQuery,
     ) -> Result<SiteCounters, String> {
         Err("the fake backend runs no site".into())
+    }
+
+    async fn events(&self) -> Result<EngineEvents, RuntimeError> {
+        let _flight = self.enter(Op::Events, None, "").await?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.state().subscribers.push(tx);
+        Ok(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|event| (event, rx))
+        })
+        .boxed())
     }
 
     fn logs<'a>(
@@ -863,8 +921,13 @@ impl Backend for FakeBackend {
             .by_id_or_name(id_or_name)
             .map(|c| c.id.clone())
             .ok_or_else(|| not_found("container", id_or_name))?;
+        let mut stopped = None;
         if let Some(c) = s.containers.get_mut(&id) {
             c.state = ContainerState::Exited;
+            stopped = Some(container_event(c, "stop"));
+        }
+        if let Some(event) = stopped {
+            s.emit(event);
         }
         Ok(Applied::new(". stopped (nothing deleted)", None))
     }

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use futures_util::{StreamExt, stream};
 
-pub use backend::{Backend, Say};
+pub use backend::{Backend, EngineEvents, Say};
 pub use docker::container_body;
 pub use engine::{BodyOptions, DATA_MOUNT_PATH, image};
 pub use engine::{

@@ -11,6 +11,10 @@ const BUCKETS: [f64; 10] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.
 pub struct Metrics {
     passes: AtomicU64,
     pass_errors: AtomicU64,
+    /// Passes started by the engine's events (a subset of `passes`).
+    event_passes: AtomicU64,
+    /// Times the engine's event stream was followed again after it was lost.
+    event_reconnects: AtomicU64,
     changes_applied: AtomicU64,
     tenant_failures: AtomicU64,
     durations: Mutex<Histogram>,
@@ -60,6 +64,16 @@ impl Metrics {
             self.last_success
                 .store(crate::store::now_unix().max(0) as u64, Ordering::Relaxed);
         }
+    }
+
+    /// A pass is starting because of the engine's events.
+    pub fn event_pass(&self) {
+        self.event_passes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The engine's event stream is followed again after it was lost.
+    pub fn events_reconnected(&self) {
+        self.event_reconnects.fetch_add(1, Ordering::Relaxed);
     }
 
     /// When the last pass ended and whether it succeeded; None before the first.
@@ -117,6 +131,18 @@ impl Metrics {
             "tenantctl_reconcile_errors_total",
             "Passes that failed (engine, database or git unavailable).",
             self.pass_errors.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "tenantctl_reconcile_event_passes_total",
+            "Passes started by the engine's events (a container died or was removed, a network disconnected...).",
+            self.event_passes.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "tenantctl_engine_event_reconnects_total",
+            "Times the engine's event stream was followed again after it was lost.",
+            self.event_reconnects.load(Ordering::Relaxed),
         );
         counter(
             &mut out,
@@ -231,6 +257,8 @@ mod tests {
         m.pass(0.2, true);
         m.pass(3.0, false);
         m.applied(4, 1);
+        m.event_pass();
+        m.events_reconnected();
         m.set_leader_term(3);
         let mut g = TenantGauges::default();
         g.by_sync.insert("Synced".into(), 5);
@@ -248,6 +276,8 @@ mod tests {
             "tenantctl_reconcile_passes_total 2",
             "tenantctl_reconcile_errors_total 1",
             "tenantctl_changes_applied_total 4",
+            "tenantctl_reconcile_event_passes_total 1",
+            "tenantctl_engine_event_reconnects_total 1",
             "tenantctl_leader 1",
             "tenantctl_leader_term 3",
             "tenantctl_reconcile_duration_seconds_bucket{le=\"0.25\"} 1",

@@ -6,6 +6,7 @@
 //! runs passes and meters, through a store fenced with its term; the others stand by and take
 //! over when the lease lapses. A leader whose lease is lost stops the pass in progress at once.
 
+pub mod engine_events;
 pub mod leader;
 pub mod metrics;
 pub mod presence;
@@ -60,6 +61,8 @@ enum Trigger {
     Demand,
     /// Someone asked through [`Watcher::with_demands`]; the demand rides beside the trigger.
     Asked,
+    /// The engine's events (drift, or the stream followed again); the cause rides beside.
+    Engine,
 }
 
 /// A sync someone asks the loop for (the dashboard's keys). Unlike a timer pass it applies
@@ -116,6 +119,8 @@ pub struct Watcher {
     last_meter: Option<Instant>,
     /// Syncs asked for by a dashboard running this loop in-process.
     demands: Option<mpsc::Receiver<(Demand, DemandReply)>>,
+    /// How the engine's events are folded into passes and their stream reconnected.
+    pub event_timing: engine_events::Timing,
 }
 
 impl Watcher {
@@ -138,6 +143,7 @@ impl Watcher {
             last_desired: None,
             last_meter: None,
             demands: None,
+            event_timing: engine_events::Timing::default(),
         }
     }
 
@@ -306,7 +312,18 @@ impl Watcher {
         let mut timer = tokio::time::interval(self.config.interval);
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         timer.tick().await; // the first tick is immediate: the start pass covers it
+        // Only the leader follows the engine's events; the follower stops when this returns.
+        let pending = Arc::new(engine_events::Pending::default());
+        let _follower = engine_events::follow(
+            self.runtime.clone(),
+            pending.clone(),
+            self.progress.clone(),
+            self.metrics.clone(),
+            self.event_timing,
+        );
+        let timing = self.event_timing;
         let mut trigger = Trigger::Start;
+        let mut cause: Option<engine_events::Cause> = None;
         let mut asked: Option<(Demand, DemandReply)> = None;
         let mut failures = 0u32;
         loop {
@@ -315,6 +332,20 @@ impl Watcher {
                 Some((d, r)) => (Some(d), Some(r)),
                 None => (None, None),
             };
+            // A whole pass covers whatever the engine reported before it starts; what comes
+            // during it (its own replacements among it) makes at most one more pass.
+            if !matches!(demand, Some(Demand::SyncTenant(_))) {
+                let covered = pending.take();
+                if trigger == Trigger::Engine {
+                    cause = cause.or(covered);
+                }
+            }
+            if let Some(why) = cause.take() {
+                let (tenant, action) = why.tenant_and_action();
+                tracing::info!(tenant, action, "pass on an engine event: {why}");
+                self.progress.line(None, &format!("{why}: reconciling now"));
+                self.metrics.event_pass();
+            }
             // Biased: a lease already lost wins over a pass that could start.
             let result = tokio::select! {
                 biased;
@@ -390,6 +421,23 @@ impl Watcher {
                             }
                         }
                         break Trigger::GitChange;
+                    }
+                    () = pending.wait() => {
+                        // Fold the burst (kill, die, disconnect, destroy...) into one pass, but
+                        // never wait past `most` after the first event.
+                        let until = tokio::time::Instant::now() + timing.most;
+                        loop {
+                            tokio::select! {
+                                () = tokio::time::sleep(timing.quiet) => break,
+                                () = tokio::time::sleep_until(until) => break,
+                                () = pending.wait() => continue,
+                            }
+                        }
+                        // Nothing left: a pass that started after these events covered them.
+                        if let Some(why) = pending.take() {
+                            cause = Some(why);
+                            break Trigger::Engine;
+                        }
                     }
                     () = async { if let Some(m) = meter.as_mut() { m.await } }, if meter.is_some() => {
                         meter = None;

@@ -11,6 +11,15 @@ use tokio::task::JoinHandle;
 
 const NS: &str = "ns";
 
+/// Engine events folded and their stream reconnected in tens of milliseconds.
+const FAST_EVENTS: engine_events::Timing = engine_events::Timing {
+    quiet: Duration::from_millis(30),
+    most: Duration::from_millis(300),
+    retry_first: Duration::from_millis(50),
+    retry_most: Duration::from_millis(200),
+    stable: Duration::from_secs(1),
+};
+
 /// Commits `files` (path, text) over what the repository has; returns the new revision's short id.
 fn commit(dir: &Path, files: &[(String, String)], message: &str) -> String {
     for (path, text) in files {
@@ -79,7 +88,8 @@ async fn start_on(fake: &Arc<FakeBackend>, setup: Setup, repo: tempfile::TempDir
         max_destroy: crate::reconcile::DestroyLimit::default(),
         keys_file: db.path().join("new-keys"),
     };
-    let watcher = Watcher::new(config, fake.runtime(), store.clone(), lines.clone());
+    let mut watcher = Watcher::new(config, fake.runtime(), store.clone(), lines.clone());
+    watcher.event_timing = FAST_EVENTS;
     let metrics = watcher.metrics.clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(watcher.run(async {
@@ -116,10 +126,18 @@ impl Running {
     }
 
     fn passes(&self) -> u64 {
+        self.counter("tenantctl_reconcile_passes_total")
+    }
+
+    fn event_passes(&self) -> u64 {
+        self.counter("tenantctl_reconcile_event_passes_total")
+    }
+
+    fn counter(&self, name: &str) -> u64 {
         self.metrics
             .render()
             .lines()
-            .find_map(|l| l.strip_prefix("tenantctl_reconcile_passes_total "))
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
             .and_then(|n| n.trim().parse().ok())
             .unwrap_or(0)
     }
@@ -142,6 +160,35 @@ impl Running {
     }
 }
 
+/// A loop with a resync every hour (never, within a test) that has applied tenant `a` and
+/// follows the engine's events.
+async fn following_a(self_heal: bool) -> (Arc<FakeBackend>, Running) {
+    let fake = FakeBackend::new(NS);
+    let setup = Setup {
+        self_heal,
+        interval: Duration::from_secs(3600),
+    };
+    let watch = start(&fake, setup, &[("a", "A"), ("b", "B")]).await;
+    watch
+        .until(10, || {
+            running(&fake, "ns-a") && running(&fake, "ns-b") && fake.event_followers() == 1
+        })
+        .await;
+    // The start pass has ended.
+    watch.until(10, || watch.passes() >= 1).await;
+    (fake, watch)
+}
+
+/// An event about tenant `slug`'s container that changes nothing (as `docker kill -s HUP`).
+fn harmless(slug: &str) -> crate::runtime::EngineEvent {
+    crate::runtime::EngineEvent {
+        object: crate::runtime::EventObject::Container,
+        action: "kill".into(),
+        name: format!("{NS}-{slug}"),
+        tenant: Some(slug.into()),
+    }
+}
+
 fn running(fake: &FakeBackend, name: &str) -> bool {
     fake.container(name).is_some_and(|c| c.state.is_running())
 }
@@ -150,7 +197,7 @@ fn running(fake: &FakeBackend, name: &str) -> bool {
 fn changes_since(fake: &FakeBackend, from: usize) -> Vec<String> {
     fake.calls()[from..]
         .iter()
-        .filter(|c| c.op != Op::Observe)
+        .filter(|c| c.op != Op::Observe && c.op != Op::Events)
         .map(ToString::to_string)
         .collect()
 }
@@ -319,4 +366,235 @@ async fn an_engine_fault_is_retried_with_backoff_and_the_loop_goes_on() {
         .collect();
     assert_eq!(delays.len(), 2, "{lines:#?}");
     assert!(delays[0] >= 1 && delays[1] > delays[0], "{delays:?}");
+}
+
+#[tokio::test]
+async fn a_removed_container_is_healed_on_its_event_not_at_the_resync() {
+    let (fake, watch) = following_a(true).await;
+    let before = fake.container("ns-a").map(|c| c.id);
+
+    assert!(fake.remove_outside("ns-a"));
+    watch.until(5, || running(&fake, "ns-a")).await;
+
+    assert_ne!(fake.container("ns-a").map(|c| c.id), before);
+    assert_eq!(watch.event_passes(), 1);
+    let lines = watch.stop().await;
+    assert!(
+        lines.contains(&"engine event a: container destroy (ns-a): reconciling now".to_string()),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.contains(&"drift: applying 1 changes".to_string()),
+        "{lines:#?}"
+    );
+}
+
+#[tokio::test]
+async fn without_self_heal_an_event_reports_the_drift_at_once() {
+    let (fake, watch) = following_a(false).await;
+    let from = fake.calls().len();
+
+    assert!(fake.remove_outside("ns-a"));
+    watch
+        .until(5, || !watch.lines.with("out of sync").is_empty())
+        .await;
+
+    assert_eq!(fake.container("ns-a"), None);
+    assert_eq!(changes_since(&fake, from), Vec::<String>::new());
+    let lines = watch.stop().await;
+    let said: Vec<&String> = lines
+        .iter()
+        .skip_while(|l| !l.starts_with("engine event a: container destroy"))
+        .collect();
+    assert_eq!(
+        said.get(1).map(|l| l.as_str()),
+        Some(
+            "out of sync: 1 changes outside git (self-heal is off; run apply or start watch with --self-heal)"
+        ),
+        "{lines:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_burst_of_events_makes_one_pass() {
+    let (fake, watch) = following_a(true).await;
+    let (passes, from) = (watch.passes(), fake.calls().len());
+
+    for _ in 0..20 {
+        fake.emit(harmless("a"));
+    }
+    watch.passes_more(1).await;
+    // Nothing else comes: no second pass.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    assert_eq!(watch.passes(), passes + 1);
+    assert_eq!(watch.event_passes(), 1);
+    assert_eq!(changes_since(&fake, from), Vec::<String>::new());
+    let lines = watch.stop().await;
+    assert!(
+        lines.contains(
+            &"engine event a: container kill (ns-a) and 19 more: reconciling now".to_string()
+        ),
+        "{lines:#?}"
+    );
+}
+
+#[tokio::test]
+async fn events_during_a_pass_make_at_most_one_more_pass() {
+    let (fake, watch) = following_a(true).await;
+    // While the pass that heals a creates its container, the engine reports a burst of events
+    // about b (and the fake reports its own steps too).
+    let events = fake.clone();
+    fake.on(Some("a"), Op::Create, Times::Once, move || {
+        for _ in 0..10 {
+            events.emit(harmless("b"));
+        }
+    });
+    fake.delay(
+        Some("a"),
+        Op::Start,
+        Times::Once,
+        Duration::from_millis(200),
+    );
+    let passes = watch.passes();
+
+    assert!(fake.remove_outside("ns-a"));
+    watch.until(5, || running(&fake, "ns-a")).await;
+    watch.until(5, || watch.passes() >= passes + 2).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    assert_eq!(watch.passes(), passes + 2, "{:#?}", watch.lines.all());
+    assert_eq!(watch.event_passes(), 2);
+    let lines = watch.stop().await;
+    let causes: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("reconciling now"))
+        .collect();
+    assert_eq!(
+        causes,
+        [
+            "engine event a: container destroy (ns-a): reconciling now",
+            "engine event b: container kill (ns-b) and 9 more: reconciling now"
+        ],
+        "{lines:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_lost_stream_is_followed_again_with_backoff_then_a_full_pass() {
+    let (fake, watch) = following_a(true).await;
+    let subscriptions = || {
+        fake.calls()
+            .into_iter()
+            .filter(|c| c.op == Op::Events)
+            .map(|c| c.at)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(subscriptions().len(), 1);
+    // The engine restarts: the stream ends, and the next four subscriptions are refused.
+    fake.fail(None, Op::Events, Times::N(4), || {
+        RuntimeError::Unreachable {
+            target: "the engine's event stream".into(),
+            reason: "connection refused".into(),
+        }
+    });
+    let passes = watch.passes();
+    fake.drop_events();
+
+    watch.until(5, || fake.event_followers() == 1).await;
+    watch.until(5, || watch.passes() > passes).await;
+
+    let at = subscriptions();
+    assert_eq!(at.len(), 6, "one stream, four refusals, one stream");
+    let gaps: Vec<Duration> = at.windows(2).skip(1).map(|w| w[1] - w[0]).collect();
+    // After the lost stream: 50 ms, then between the refused attempts 100, 200, 200 (capped),
+    // 200 ms; each gap at least that.
+    for (gap, least) in gaps.iter().zip([100, 200, 200, 200]) {
+        assert!(*gap >= Duration::from_millis(least), "{gaps:?}");
+    }
+    assert_eq!(watch.event_passes(), 1);
+    // Followed again: a removal is healed on its event.
+    assert!(fake.remove_outside("ns-b"));
+    watch.until(5, || running(&fake, "ns-b")).await;
+    let lines = watch.stop().await;
+    let said: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("engine events"))
+        .collect();
+    assert_eq!(
+        said.len(),
+        3,
+        "one line each: lost, followed again, the pass; {lines:#?}"
+    );
+    assert!(
+        said[0].starts_with("engine events: lost (the engine closed the stream); reconnecting"),
+        "{said:#?}"
+    );
+    assert!(
+        said[1].starts_with("engine events: following again after "),
+        "{said:#?}"
+    );
+    assert!(
+        said[2].starts_with("engine events followed again after ")
+            && said[2].ends_with(": reconciling now"),
+        "{said:#?}"
+    );
+}
+
+#[tokio::test]
+async fn only_the_leader_follows_the_engine_events() {
+    let (fake, leader) = following_a(true).await;
+    // A second loop on the same database stands by (a dashboard's loop: another holder).
+    let db = leader._db.path().to_path_buf();
+    let store = scratch_store(&db).await;
+    let lines = Arc::new(Lines::default());
+    let config = WatchConfig {
+        repo: leader.repo.path().to_path_buf(),
+        reference: "HEAD".into(),
+        interval: Duration::from_secs(3600),
+        debounce: Duration::from_millis(50),
+        self_heal: true,
+        apply: ApplyConfig {
+            namespace: NS.into(),
+            revision: String::new(),
+            parallelism: 4,
+            attempts: 2,
+            backoff: Duration::from_millis(10),
+            health_timeout: Duration::from_secs(1),
+            subnet_pool: "10.99.0.0/16".parse().expect("a subnet"),
+            prune: false,
+        },
+        remote: None,
+        meter_interval: None,
+        lease_ttl: leader::DEFAULT_TTL,
+        max_destroy: crate::reconcile::DestroyLimit::default(),
+        keys_file: db.join("new-keys"),
+    };
+    let (_asks, demands) = mpsc::channel(1);
+    let mut standby =
+        Watcher::new(config, fake.runtime(), store, lines.clone()).with_demands(demands);
+    standby.event_timing = FAST_EVENTS;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(standby.run(async {
+        let _ = stopped.await;
+    }));
+    leader
+        .until(10, || !lines.with("standing by: leader is").is_empty())
+        .await;
+
+    assert_eq!(fake.event_followers(), 1, "the standby follows nothing");
+    let passes = leader.passes();
+    fake.emit(harmless("a"));
+    leader.passes_more(1).await;
+    assert_eq!(leader.passes(), passes + 1);
+
+    let _ = stop.send(());
+    let ended = tokio::time::timeout(Duration::from_secs(10), task).await;
+    assert!(matches!(ended, Ok(Ok(Ok(())))), "{ended:?}");
+    assert!(
+        lines.all().iter().all(|l| !l.contains("engine event")),
+        "{:#?}",
+        lines.all()
+    );
+    leader.stop().await;
 }

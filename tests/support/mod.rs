@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
+
 /// Every story `fn story(backend: Db)` runs as two tests: SQLite (the default) and PostgreSQL.
 /// The calling module must have `Db` in scope.
 macro_rules! on_both_databases {

@@ -18,12 +18,12 @@ use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use ipnet::Ipv4Net;
 
-use super::backend::{Backend, Say};
+use super::backend::{Backend, EngineEvents, Say};
 use super::engine::{BodyOptions, Engine, LogOrigin, log_stream, loopback_counters};
 use super::types::{
-    Applied, ContainerDetail, ContainerState, ContainerStats, EnsuredNetwork, LogEvent, LogOptions,
-    ObservedContainer, ObservedRuntime, Reach, RuntimeKind, SiteQuery, StatsMode, Target, Workload,
-    container_name,
+    Applied, ContainerDetail, ContainerState, ContainerStats, EnsuredNetwork, EventObject,
+    LogEvent, LogOptions, ObservedContainer, ObservedRuntime, Reach, RuntimeKind, SiteQuery,
+    StatsMode, Target, Workload, container_name,
 };
 use super::{RuntimeError, is_not_found};
 use crate::usage::site::SiteCounters;
@@ -232,6 +232,13 @@ impl Backend for DockerBackend {
         query: &SiteQuery,
     ) -> Result<SiteCounters, String> {
         loopback_counters(workload, query).await
+    }
+
+    async fn events(&self) -> Result<EngineEvents, RuntimeError> {
+        // A container dying, stopped or removed, and its network disconnected or removed.
+        self.engine
+            .events(&[EventObject::Container, EventObject::Network])
+            .await
     }
 
     fn logs<'a>(

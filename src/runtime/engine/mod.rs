@@ -2,6 +2,7 @@
 //! shape every tenant object gets, and the networks, volumes, images, stats and log streams that
 //! containers and swarm services need alike. Only the backends call it.
 
+mod events;
 pub mod image;
 mod logs;
 mod network;

@@ -20,10 +20,10 @@ use bollard::Docker;
 use futures_util::stream::BoxStream;
 use ipnet::Ipv4Net;
 
-use super::backend::{Backend, Say};
+use super::backend::{Backend, EngineEvents, Say};
 use super::engine::{Engine, LogOrigin, log_stream, loopback_counters};
 use super::types::{
-    Applied, ContainerDetail, ContainerStats, EnsuredNetwork, LogEvent, LogOptions,
+    Applied, ContainerDetail, ContainerStats, EnsuredNetwork, EventObject, LogEvent, LogOptions,
     ObservedContainer, ObservedRuntime, Reach, RuntimeKind, SiteQuery, StatsMode, Target, Workload,
     combine, container_name,
 };
@@ -208,6 +208,12 @@ impl Backend for SwarmBackend {
         } else {
             loopback_counters(workload, query).await
         }
+    }
+
+    async fn events(&self) -> Result<EngineEvents, RuntimeError> {
+        // Services changed or removed behind our back. Task containers carry no namespace labels,
+        // and swarm replaces a failed task itself: its service's state is what a pass reads.
+        self.engine.events(&[EventObject::Service]).await
     }
 
     fn logs<'a>(

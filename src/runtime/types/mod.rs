@@ -3,6 +3,7 @@
 //! dashboard import only from this module, whatever backend runs the tenants.
 
 mod env;
+mod events;
 mod logs;
 mod observed;
 mod probe;
@@ -11,6 +12,9 @@ mod stats;
 mod workload;
 
 pub use env::Env;
+pub use events::{
+    CONTAINER_ACTIONS, EngineEvent, EventObject, NETWORK_ACTIONS, SERVICE_ACTIONS, tenant_of_name,
+};
 pub use logs::{LogEnd, LogEvent, LogOptions, LogSource, Tail, pick_log_container, short_id};
 pub use observed::{
     ContainerDetail, ContainerState, ObservedContainer, ObservedNetwork, ObservedRuntime,
