@@ -7,6 +7,7 @@ mod apply;
 mod guards;
 mod ha;
 mod plan;
+mod rowstate;
 mod status;
 mod swarm;
 mod tui;

@@ -48,6 +48,7 @@ pub fn rows_from(
                 applied_spec_hash: c.spec_hash.clone(),
                 url: None,
                 last_error: None,
+                desired_revision: c.revision.clone(),
                 created_at: now,
                 updated_at: now,
             })

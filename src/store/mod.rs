@@ -278,10 +278,14 @@ pub struct TenantRow {
     pub features: String,
     pub trial_ends_at: Option<i64>,
     pub api_key_sha256: Option<String>,
+    /// The commit the tenant last converged at: the settings above are that revision's.
     pub applied_revision: Option<String>,
     pub applied_spec_hash: Option<String>,
     pub url: Option<String>,
     pub last_error: Option<String>,
+    /// The commit an apply last tried for the tenant: differs from `applied_revision` while a
+    /// change is pending or failed (the settings above then stay those of what runs).
+    pub desired_revision: Option<String>,
     /// Set when the row is first written; later upserts keep it.
     pub created_at: i64,
     pub updated_at: i64,
@@ -326,7 +330,8 @@ const SELECT_PLANS: &str = "SELECT name, display_name, price_cents, currency, cy
 const SELECT_THEMES: &str = "SELECT name, display_name, version, image, port, health_path, health_interval_seconds, \
      config, revision, updated_at FROM themes";
 const SELECT_TENANTS: &str = "SELECT slug, display_name, owner, plan, theme, state, domain, features, trial_ends_at, \
-     api_key_sha256, applied_revision, applied_spec_hash, url, last_error, created_at, updated_at FROM tenants";
+     api_key_sha256, applied_revision, applied_spec_hash, url, last_error, desired_revision, created_at, updated_at \
+     FROM tenants";
 
 const UPSERT_PLAN: &str = "INSERT INTO plans (name, display_name, price_cents, currency, cycle, trial_days, nano_cpus, \
      memory_bytes, pids, storage_bytes, api_calls_per_month, ai_interactions_per_month, users, rate_limit_rpm, features, \
@@ -348,14 +353,15 @@ const UPSERT_THEME: &str = "INSERT INTO themes (name, display_name, version, ima
      revision = excluded.revision, updated_at = excluded.updated_at";
 // created_at is deliberately absent from the update: it records when the tenant first appeared.
 const UPSERT_TENANT: &str = "INSERT INTO tenants (slug, display_name, owner, plan, theme, state, domain, features, \
-     trial_ends_at, api_key_sha256, applied_revision, applied_spec_hash, url, last_error, created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+     trial_ends_at, api_key_sha256, applied_revision, applied_spec_hash, url, last_error, created_at, updated_at, \
+     desired_revision) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
      ON CONFLICT (slug) DO UPDATE SET display_name = excluded.display_name, owner = excluded.owner, \
      plan = excluded.plan, theme = excluded.theme, state = excluded.state, domain = excluded.domain, \
      features = excluded.features, trial_ends_at = excluded.trial_ends_at, \
      api_key_sha256 = excluded.api_key_sha256, applied_revision = excluded.applied_revision, \
      applied_spec_hash = excluded.applied_spec_hash, url = excluded.url, last_error = excluded.last_error, \
-     updated_at = excluded.updated_at";
+     updated_at = excluded.updated_at, desired_revision = excluded.desired_revision";
 // Taken when free, expired, or already ours (a renewal keeps the original acquired_at).
 const TRY_LOCK: &str = "INSERT INTO locks (name, holder, acquired_at, expires_at) VALUES ($1, $2, $3, $4) \
      ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
@@ -582,6 +588,7 @@ impl Store {
                 .bind(&r.last_error)
                 .bind(r.created_at)
                 .bind(r.updated_at)
+                .bind(&r.desired_revision)
                 .execute(&mut *tx)
                 .await
                 .map(|_| ())

@@ -161,6 +161,8 @@ mod tests {
             url: Some(format!("http://127.0.0.1:1/{slug}")),
             last_error: None,
             trial_ends_at: None,
+            desired_revision: None,
+            pending: None,
         }
     }
 
