@@ -1,8 +1,9 @@
 //! What the `tenants` row says is what runs: a failed change keeps the row on the running
 //! settings with the error and the revision tried; the error stays until the tenant converges.
-//! The real binary, engine and both databases.
+//! And the installation id: a database refuses a namespace another database's objects run in,
+//! unless `--adopt`. The real binary, engine and both databases.
 
-use crate::support::{Db, Env, Repo, db, http};
+use crate::support::{Db, Env, Repo, db, docker, http, inspect};
 
 /// The example's plans and themes with only the given tenants: `(slug, plan, theme)`.
 fn repo_with_tenants(tenants: &[(&str, &str, &str)]) -> Repo {
@@ -193,6 +194,171 @@ fn last_error_stays_until_the_tenant_converges(backend: Db) {
 
 on_both_databases!(last_error_stays_until_the_tenant_converges);
 
+/// The installation id of the database at `url`.
+fn installation(url: &str) -> String {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = tenantctl::store::Store::open(url).await.unwrap();
+        let id = store.installation_id().to_string();
+        store.close().await;
+        id
+    })
+}
+
+/// tenantctl in `env`'s namespace with another database.
+fn with_database(env: &Env, url: &str, args: &[&str]) -> std::process::Output {
+    env.repo
+        .tenantctl()
+        .args(["--namespace", &env.ns, "--database-url", url])
+        .env("TENANTCTL_SUBNET_POOL", &env.pool)
+        .args(args)
+        .timeout(std::time::Duration::from_secs(180))
+        .output()
+        .unwrap()
+}
+
 fn ids(env: &Env, slugs: &[&str]) -> Vec<String> {
     slugs.iter().map(|s| env.id(s)).collect()
 }
+
+/// Every object is labelled with its database's installation id. Another database that
+/// manages another namespace is refused in front of this one (nothing changes); `--adopt`
+/// takes the tenants over with their keys, and once a container is replaced under the new
+/// database, the old database is refused in turn.
+fn another_installation_is_refused_and_adopt_takes_over(backend: Db) {
+    let Some(first) = Env::new(
+        repo_with_tenants(&[
+            ("acme", "starter", "minimal"),
+            ("globex", "starter", "minimal"),
+        ]),
+        backend,
+    ) else {
+        return;
+    };
+    let Some(second) = Env::new(
+        repo_with_tenants(&[("shop", "starter", "minimal")]),
+        backend,
+    ) else {
+        return;
+    };
+    let applied = first.apply_ok(&[]);
+    second.apply_ok(&[]);
+    let (one, two) = (installation(&first.url()), installation(&second.url()));
+    assert_ne!(one, two);
+    assert_eq!(one.len(), 32, "{one}");
+    let label = "{{index .Config.Labels \"tenantctl.installation\"}}";
+    assert_eq!(inspect(&first.container("acme"), label), one);
+    for kind in ["network", "volume"] {
+        let name = match kind {
+            "network" => first.container("acme"),
+            _ => format!("{}-data", first.container("acme")),
+        };
+        let seen = docker(&[
+            kind,
+            "inspect",
+            "--format",
+            "{{index .Labels \"tenantctl.installation\"}}",
+            &name,
+        ]);
+        assert_eq!(seen.trim(), one, "{kind}");
+    }
+    let key = applied
+        .lines()
+        .find(|l| l.trim_start().starts_with("acme") && l.contains("tk_"))
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap_or_else(|| panic!("acme's key in:\n{applied}"))
+        .to_string();
+    let before = ids(&first, &["acme", "globex"]);
+    let digests = db(&first.url()).tenants["acme"].api_key_sha256.clone();
+
+    // The second database, pointed at the first namespace: refused, nothing changes.
+    let out = with_database(&first, &second.url(), &["apply", "--auto-approve"]);
+    let err = output_text(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "namespace {} has 2 managed containers made with another database (installation {one}), but the database at",
+            first.ns
+        )) && err.contains(&format!("belongs to installation {two} (1 tenant row)"))
+            && err.contains("pass --adopt"),
+        "{err}"
+    );
+    assert_eq!(ids(&first, &["acme", "globex"]), before);
+    assert!(!db(&second.url()).tenants.contains_key("acme"));
+
+    // Adopting into a database whose own tenant still runs elsewhere would cancel its row.
+    let out = with_database(
+        &first,
+        &second.url(),
+        &["apply", "--auto-approve", "--adopt"],
+    );
+    let err = output_text(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("also holds active tenants that are neither in this revision nor in the namespace (shop)"),
+        "{err}"
+    );
+    assert_eq!(ids(&first, &["acme", "globex"]), before);
+    assert!(!db(&second.url()).tenants.contains_key("acme"));
+    assert_eq!(db(&second.url()).tenants["shop"].state, "active");
+
+    // The second repository cancels shop: its database keeps the row, and may adopt now.
+    second
+        .repo
+        .remove("tenants/shop.yaml")
+        .commit("shop leaves");
+    second.apply_ok(&["--allow-destroy"]);
+    assert_eq!(db(&second.url()).tenants["shop"].state, "cancelled");
+    let out = with_database(
+        &first,
+        &second.url(),
+        &["apply", "--auto-approve", "--adopt"],
+    );
+    let text = output_text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!(
+            "Took over the objects of installation {one} into installation {two}"
+        )) && text.contains("Adopted 2 tenant rows"),
+        "{text}"
+    );
+    assert!(!text.contains("tk_"), "no new key: {text}");
+    assert_eq!(
+        ids(&first, &["acme", "globex"]),
+        before,
+        "nothing recreated"
+    );
+    let rows = db(&second.url()).tenants;
+    assert_eq!(rows["acme"].api_key_sha256, digests, "the key is kept");
+    assert_eq!(rows["shop"].state, "cancelled", "its own row stays");
+    let (code, _, _) = http(
+        "GET",
+        &format!("{}/api/ping", first.site("acme")),
+        &[("X-API-Key", &key)],
+    );
+    assert_eq!(code, 200);
+    // The adopting database goes on with the first namespace.
+    let out = with_database(&first, &second.url(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+
+    // acme replaced under the second database: it carries installation two now, and the
+    // first database is refused in front of it.
+    first
+        .repo
+        .edit("tenants/acme.yaml", "LOG_LEVEL: info", "LOG_LEVEL: debug")
+        .commit("acme debug");
+    let out = with_database(&first, &second.url(), &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert_eq!(inspect(&first.container("acme"), label), two);
+    let out = first.apply(&[]);
+    let err = output_text(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "has 1 managed containers made with another database (installation {two})"
+        )),
+        "{err}"
+    );
+}
+
+on_both_databases!(another_installation_is_refused_and_adopt_takes_over);

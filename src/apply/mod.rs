@@ -12,7 +12,7 @@ use crate::plan::container::{
 use crate::plan::records::{plan_row, tenant_row, theme_row};
 use crate::plan::trial;
 use crate::plan::{Action, Change, ObservedState, PlanOptions, Resource};
-use crate::runtime::types::{Applied, Reach, Target, Workload, managed_labels};
+use crate::runtime::types::{Applied, LABEL_INSTALLATION, Reach, Target, Workload, managed_labels};
 use crate::runtime::{Runtime, RuntimeError, SubnetPool};
 use crate::store::{Store, StoreError, TenantRow, now_unix};
 use ipnet::Ipv4Net;
@@ -598,7 +598,7 @@ impl Applier {
                 "- destroyed".to_string()
             }
             (Resource::Volume, Action::Create) => {
-                let labels = managed_labels(&self.config.namespace, slug);
+                let labels = self.stamped(managed_labels(&self.config.namespace, slug));
                 backend.ensure_volume(&c.name, &labels).await?;
                 "+ created".to_string()
             }
@@ -698,7 +698,12 @@ impl Applier {
     fn workload(&self, slug: &str, row: Option<&TenantRow>) -> Result<Workload, ApplyError> {
         let spec = self.spec(slug)?;
         let shape = self.shape(slug)?;
-        let labels = labels(&self.config.namespace, slug, &spec, &self.config.revision);
+        let labels = self.stamped(labels(
+            &self.config.namespace,
+            slug,
+            &spec,
+            &self.config.revision,
+        ));
         let mut extra_env = BTreeMap::new();
         if let Some(digest) = row.and_then(|r| r.api_key_sha256.clone()) {
             extra_env.insert(API_KEY_ENV.to_string(), digest);
@@ -720,6 +725,16 @@ impl Applier {
             health_path,
             health_timeout: self.config.health_timeout,
         })
+    }
+
+    /// `labels` with this database's installation id, which every object made here carries
+    /// (not part of the spec hash: an object without it is not drift).
+    fn stamped(&self, mut labels: BTreeMap<String, String>) -> BTreeMap<String, String> {
+        let id = self.store.installation_id();
+        if !id.is_empty() {
+            labels.insert(LABEL_INSTALLATION.to_string(), id.to_string());
+        }
+        labels
     }
 
     /// The tenant's service shape (replicas, placement, reservations) from git.
@@ -759,7 +774,7 @@ impl Applier {
     /// Picks the lowest free /28 from the pool (free on the engine and in the database),
     /// records it, and creates the network with it; an engine-side overlap moves to the next.
     async fn create_network(&self, slug: &str, name: &str) -> Result<Ipv4Net, ApplyError> {
-        let labels = managed_labels(&self.config.namespace, slug);
+        let labels = self.stamped(managed_labels(&self.config.namespace, slug));
         let pool = SubnetPool::new(self.config.subnet_pool, 28)?;
         let mut refused: BTreeSet<Ipv4Net> = BTreeSet::new();
         for _ in 0..64 {

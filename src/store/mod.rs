@@ -202,6 +202,8 @@ pub struct Store {
     redacted_url: String,
     /// Set on a leader's handle ([`Store::fenced`]): every write checks it.
     fence: Option<Fence>,
+    /// This database's installation id (the `meta` table), read once at open.
+    installation: String,
 }
 
 impl fmt::Debug for Store {
@@ -370,6 +372,11 @@ const TRY_LOCK: &str = "INSERT INTO locks (name, holder, acquired_at, expires_at
      expires_at = excluded.expires_at \
      WHERE locks.holder = excluded.holder OR locks.expires_at <= excluded.acquired_at";
 
+/// The `meta` key of this database's installation id (made once, by migration 0005).
+const META_INSTALLATION: &str = "installation_id";
+/// The `meta` key prefix of an installation whose objects `apply --adopt` took over.
+const META_ADOPTED: &str = "adopted:";
+
 /// Seconds since the Unix epoch; a clock before 1970 counts as 0.
 pub fn now_unix() -> i64 {
     SystemTime::now()
@@ -423,12 +430,17 @@ impl Store {
                 return Err(StoreError::UnsupportedUrl { url: redacted_url });
             }
         };
-        let store = Store {
+        let mut store = Store {
             pool,
             redacted_url,
             fence: None,
+            installation: String::new(),
         };
         store.migrate().await?;
+        store.installation = store
+            .read_meta(META_INSTALLATION)
+            .await?
+            .unwrap_or_default();
         Ok(store)
     }
 
@@ -451,6 +463,58 @@ impl Store {
     /// The URL this store was opened with, its password replaced by `***`.
     pub fn redacted_url(&self) -> String {
         self.redacted_url.clone()
+    }
+
+    /// This database's installation id: made once when the database is created (or upgraded
+    /// to the version that has one), and written as the `tenantctl.installation` label on every
+    /// object tenantctl creates with it.
+    pub fn installation_id(&self) -> &str {
+        &self.installation
+    }
+
+    async fn read_meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query_scalar::<_, String>("SELECT value FROM meta WHERE key = $1")
+                .bind(key)
+                .fetch_optional(pool)
+                .await
+        })
+        .map_err(self.query_failed(format!("reading `{key}` from meta")))
+    }
+
+    /// The installations whose objects this database took over (`apply --adopt`): id → when
+    /// and where. Their labels are accepted until the objects are next replaced.
+    pub async fn adopted_installations(&self) -> Result<BTreeMap<String, String>, StoreError> {
+        let rows: Vec<(String, String)> = with_pool!(self, |pool| {
+            sqlx::query_as("SELECT key, value FROM meta WHERE substr(key, 1, 8) = $1")
+                .bind(META_ADOPTED)
+                .fetch_all(pool)
+                .await
+        })
+        .map_err(self.query_failed("reading adopted installations"))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix(META_ADOPTED)?.to_string(), v)))
+            .collect())
+    }
+
+    /// Records that this database took over the objects of installation `id` (the first note
+    /// is kept).
+    pub async fn record_adopted(&self, id: &str, note: &str) -> Result<(), StoreError> {
+        write_tx!(
+            self,
+            format!("recording installation {id} as adopted"),
+            |tx| {
+                sqlx::query(
+                    "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(format!("{META_ADOPTED}{id}"))
+                .bind(note)
+                .execute(&mut *tx)
+                .await
+                .map(|_| ())
+            }
+        )
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
