@@ -271,18 +271,28 @@ fn another_installation_is_refused_and_adopt_takes_over(backend: Db) {
     let before = ids(&first, &["acme", "globex"]);
     let digests = db(&first.url()).tenants["acme"].api_key_sha256.clone();
 
-    // The second database, pointed at the first namespace: refused, nothing changes.
-    let out = with_database(&first, &second.url(), &["apply", "--auto-approve"]);
-    let err = output_text(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains(&format!(
-            "namespace {} has 2 managed containers made with another database (installation {one}), but the database at",
-            first.ns
-        )) && err.contains(&format!("belongs to installation {two} (1 tenant row)"))
-            && err.contains("pass --adopt"),
-        "{err}"
-    );
+    // The second database, pointed at the first namespace: every writing command refuses it,
+    // and nothing changes.
+    for (args, hint) in [
+        (&["apply", "--auto-approve"][..], "pass --adopt"),
+        (&["keys", "rotate", "acme"], "run `tenantctl apply --adopt`"),
+        (
+            &["watch", "--interval", "1s"],
+            "run `tenantctl apply --adopt`",
+        ),
+    ] {
+        let out = with_database(&first, &second.url(), args);
+        let err = output_text(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!(
+                "namespace {} has 2 managed containers made with another database (installation {one}), but the database at",
+                first.ns
+            )) && err.contains(&format!("belongs to installation {two} (1 tenant row)"))
+                && err.contains(hint),
+            "{args:?}: {err}"
+        );
+    }
     assert_eq!(ids(&first, &["acme", "globex"]), before);
     assert!(!db(&second.url()).tenants.contains_key("acme"));
 
