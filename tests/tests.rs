@@ -9,6 +9,7 @@ mod guards;
 mod ha;
 mod plan;
 mod probe;
+mod rowstate;
 mod status;
 mod swarm;
 mod tui;

@@ -12,7 +12,7 @@ use crate::plan::container::{
 use crate::plan::records::{plan_row, tenant_row, theme_row};
 use crate::plan::trial;
 use crate::plan::{Action, Change, ObservedState, PlanOptions, Resource};
-use crate::runtime::types::{Applied, Reach, Target, Workload, managed_labels};
+use crate::runtime::types::{Applied, LABEL_INSTALLATION, Reach, Target, Workload, managed_labels};
 use crate::runtime::{Runtime, RuntimeError, SubnetPool};
 use crate::store::{Store, StoreError, TenantRow, now_unix};
 use ipnet::Ipv4Net;
@@ -358,19 +358,30 @@ impl Applier {
         Outcome::Failed { reason: last_error }
     }
 
-    /// Records the result on the tenant's row; a failure keeps everything else as it was.
+    /// Records the result on the tenant's row. Converged: the row takes git's settings (see
+    /// [`Applier::settle`]), the applied revision and the URL, and its error is cleared. Failed:
+    /// the settings stay those of what runs, beside the error and the revision that was tried.
     async fn finish_tenant(&self, slug: &str, error: Option<&str>, url: Option<&str>) {
         let result = async {
             let db = self.store.observe().await?;
             let Some(mut row) = db.tenants.get(slug).cloned() else {
                 return Ok::<(), StoreError>(());
             };
-            row.last_error = error.map(str::to_string);
-            if error.is_none() {
-                row.applied_revision = Some(self.config.revision.clone());
-                if url.is_some() || row.state != "active" {
-                    row.url = url.map(str::to_string);
+            let before = row.clone();
+            match error {
+                Some(error) => row.last_error = Some(error.to_string()),
+                None => {
+                    self.settle(slug, &mut row).await;
+                    row.last_error = None;
+                    row.applied_revision = Some(self.config.revision.clone());
+                    if url.is_some() || row.state != "active" {
+                        row.url = url.map(str::to_string);
+                    }
                 }
+            }
+            row.desired_revision = Some(self.config.revision.clone());
+            if row == before {
+                return Ok(());
             }
             row.updated_at = now_unix();
             self.store.upsert_tenant(&row).await
@@ -379,6 +390,68 @@ impl Applier {
         if let Err(e) = result {
             tracing::warn!(tenant = slug, "recording the outcome failed: {e}");
         }
+    }
+
+    /// Moves `row`'s settings (display name, owner, plan, theme, state, domain, features, trial
+    /// end) to what git says — `cancelled` for a tenant gone from git — saying and recording
+    /// what changed (the plan's `~ tenant-record` change, counted where the plan is carried out).
+    /// Called once the tenant converged, or, when its plan changes nothing but the row, as that
+    /// change is applied: the row never names settings that do not run.
+    async fn settle(&self, slug: &str, row: &mut TenantRow) {
+        let Some(t) = self.desired.tenants.get(slug) else {
+            if row.state != "cancelled" {
+                row.state = "cancelled".into();
+                self.event(
+                    Some(slug),
+                    "tenant-record.update",
+                    "state → cancelled (no longer in git)",
+                )
+                .await;
+            }
+            return;
+        };
+        let trial_days = self.desired.plans.get(&t.plan).map_or(0, |p| p.trial_days);
+        let wanted = tenant_row(t, &self.config.revision, row.created_at);
+        let trial_ends_at = trial::kept_end(trial_days, row.trial_ends_at);
+        if crate::plan::records::tenant_matches(row, t) && trial_ends_at == row.trial_ends_at {
+            return;
+        }
+        if let Some(ended) = row.trial_ends_at.filter(|_| trial_ends_at.is_none()) {
+            let message = format!(
+                "trial (until {}) ended: plan `{}` has no trial (trialDays: 0), so the tenant pays from now",
+                trial::date(ended),
+                t.plan
+            );
+            self.progress.line(Some(slug), &message);
+            self.event(Some(slug), "tenant.trial-cleared", &message)
+                .await;
+        }
+        row.display_name = wanted.display_name;
+        row.owner = wanted.owner;
+        row.plan = wanted.plan;
+        row.theme = wanted.theme;
+        row.state = wanted.state;
+        row.domain = wanted.domain;
+        row.features = wanted.features;
+        row.trial_ends_at = trial_ends_at;
+        self.event(
+            Some(slug),
+            "tenant-record.update",
+            &format!("tenant-record.{slug}"),
+        )
+        .await;
+    }
+
+    /// Writes `row`'s settings as git says now (see [`Applier::settle`]); for a tenant whose
+    /// plan changes nothing on the engine.
+    async fn settle_now(&self, slug: &str, row: &mut TenantRow) -> Result<(), ApplyError> {
+        let before = row.clone();
+        self.settle(slug, row).await;
+        if *row != before {
+            row.updated_at = now_unix();
+            self.store.upsert_tenant(row).await?;
+        }
+        Ok(())
     }
 
     /// Observes this tenant afresh, plans it alone, and carries that plan out in order.
@@ -394,7 +467,7 @@ impl Applier {
             &self.desired,
         )
         .await;
-        let row = self.ensure_row(slug, &observed).await?;
+        let mut row = self.ensure_row(slug, &observed).await?;
         // The row may have just been made (with its key): plan against it.
         if let Some(r) = &row {
             observed.db.tenants.insert(slug.to_string(), r.clone());
@@ -405,11 +478,19 @@ impl Applier {
             &self.plan_options(vec![slug.to_string()]),
         );
         let mut url = None;
-        for change in plan
-            .changes
-            .iter()
-            .filter(|c| c.tenant.as_deref() == Some(slug))
+        let mine = || {
+            plan.changes
+                .iter()
+                .filter(|c| c.tenant.as_deref() == Some(slug))
+        };
+        // Nothing to change on the engine: the row's settings are the whole change.
+        if let Some(r) = row
+            .as_mut()
+            .filter(|_| mine().all(|c| c.resource == Resource::TenantRecord))
         {
+            self.settle_now(slug, r).await?;
+        }
+        for change in mine() {
             self.still_leading()?;
             if let Some(u) = self.step(slug, change, row.as_ref(), &observed).await? {
                 url = Some(u);
@@ -444,85 +525,52 @@ impl Applier {
             .is_some_and(|t| t.state == TenantState::Active)
     }
 
-    /// Makes the tenant's row match git (creating it with a fresh API key and trial end the
-    /// first time) before its container is made, since the container carries the key's digest.
+    /// Makes sure the tenant has a row before its container is made, since the container
+    /// carries the key's digest: a new tenant's row is created from git (with a fresh API key,
+    /// its trial end, and no applied revision until it converges). A known tenant's row keeps
+    /// the settings of what runs; it only names the revision now tried (`desired_revision`)
+    /// and gets a key if it has none. Settings move in [`Applier::settle`].
     async fn ensure_row(
         &self,
         slug: &str,
         observed: &ObservedState,
     ) -> Result<Option<TenantRow>, ApplyError> {
         let now = now_unix();
+        let rev = &self.config.revision;
         let existing = observed.db.tenants.get(slug);
-        let Some(t) = self.desired.tenants.get(slug) else {
-            // Gone from git: the row stays, marked cancelled.
-            let Some(row) = existing else { return Ok(None) };
-            if row.state == "cancelled" {
-                return Ok(Some(row.clone()));
+        let mut row = match (existing, self.desired.tenants.get(slug)) {
+            (Some(old), _) => old.clone(),
+            // Gone from git and never recorded: nothing to keep.
+            (None, None) => return Ok(None),
+            (None, Some(t)) => {
+                let mut row = tenant_row(t, rev, now);
+                let trial_days = self.desired.plans.get(&t.plan).map_or(0, |p| p.trial_days);
+                row.trial_ends_at = trial::first_end(trial_days, now);
+                row.applied_revision = None;
+                row
             }
-            let mut row = row.clone();
-            row.state = "cancelled".into();
-            row.updated_at = now;
-            self.store.upsert_tenant(&row).await?;
-            self.event(
-                Some(slug),
-                "tenant-record.update",
-                "state → cancelled (no longer in git)",
-            )
-            .await;
-            return Ok(Some(row));
         };
-        let mut row = tenant_row(t, &self.config.revision, now);
-        let trial_days = self.desired.plans.get(&t.plan).map_or(0, |p| p.trial_days);
-        match existing {
-            Some(old) => {
-                // Keep what the reconciler owns: key, trial end (unless the plan has no trial), history.
-                row.created_at = old.created_at;
-                row.trial_ends_at = trial::kept_end(trial_days, old.trial_ends_at);
-                row.api_key_sha256 = old.api_key_sha256.clone();
-                row.applied_revision = old.applied_revision.clone();
-                row.applied_spec_hash = old.applied_spec_hash.clone();
-                row.url = old.url.clone();
-                row.last_error = old.last_error.clone();
-                row.updated_at = old.updated_at;
-            }
-            None => row.trial_ends_at = trial::first_end(trial_days, now),
-        }
-        if row.api_key_sha256.is_none() {
+        row.desired_revision = Some(rev.clone());
+        // A gone tenant's row never needs a key: its container is only ever removed.
+        if row.api_key_sha256.is_none() && self.desired.tenants.contains_key(slug) {
             let (key, digest) = keys::generate()
                 .map_err(|e| ApplyError::Step(format!("cannot generate an API key: {e}")))?;
             row.api_key_sha256 = Some(digest);
             self.new_keys.lock().await.insert(slug.to_string(), key);
         }
-        let changed = existing != Some(&row);
-        if changed {
+        if existing != Some(&row) {
             row.updated_at = now;
             self.store.upsert_tenant(&row).await?;
-            let what = if existing.is_some() {
-                "update"
-            } else {
-                "create"
-            };
-            self.applied
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            self.event(
-                Some(slug),
-                &format!("tenant-record.{what}"),
-                &format!("tenant-record.{slug}"),
-            )
-            .await;
-        }
-        if let Some(ended) = existing
-            .and_then(|old| old.trial_ends_at)
-            .filter(|_| row.trial_ends_at.is_none())
-        {
-            let message = format!(
-                "trial (until {}) ended: plan `{}` has no trial (trialDays: 0), so the tenant pays from now",
-                trial::date(ended),
-                t.plan
-            );
-            self.progress.line(Some(slug), &message);
-            self.event(Some(slug), "tenant.trial-cleared", &message)
+            if existing.is_none() {
+                self.applied
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.event(
+                    Some(slug),
+                    "tenant-record.create",
+                    &format!("tenant-record.{slug}"),
+                )
                 .await;
+            }
         }
         Ok(Some(row))
     }
@@ -556,7 +604,7 @@ impl Applier {
                 "- destroyed".to_string()
             }
             (Resource::Volume, Action::Create) => {
-                let labels = managed_labels(&self.config.namespace, slug);
+                let labels = self.stamped(managed_labels(&self.config.namespace, slug));
                 backend.ensure_volume(&c.name, &labels).await?;
                 "+ created".to_string()
             }
@@ -656,7 +704,12 @@ impl Applier {
     fn workload(&self, slug: &str, row: Option<&TenantRow>) -> Result<Workload, ApplyError> {
         let spec = self.spec(slug)?;
         let shape = self.shape(slug)?;
-        let labels = labels(&self.config.namespace, slug, &spec, &self.config.revision);
+        let labels = self.stamped(labels(
+            &self.config.namespace,
+            slug,
+            &spec,
+            &self.config.revision,
+        ));
         let mut extra_env = BTreeMap::new();
         if let Some(digest) = row.and_then(|r| r.api_key_sha256.clone()) {
             extra_env.insert(API_KEY_ENV.to_string(), digest);
@@ -678,6 +731,16 @@ impl Applier {
             health_path,
             health_timeout: self.config.health_timeout,
         })
+    }
+
+    /// `labels` with this database's installation id, which every object made here carries
+    /// (not part of the spec hash: an object without it is not drift).
+    fn stamped(&self, mut labels: BTreeMap<String, String>) -> BTreeMap<String, String> {
+        let id = self.store.installation_id();
+        if !id.is_empty() {
+            labels.insert(LABEL_INSTALLATION.to_string(), id.to_string());
+        }
+        labels
     }
 
     /// The tenant's service shape (replicas, placement, reservations) from git.
@@ -717,7 +780,7 @@ impl Applier {
     /// Picks the lowest free /28 from the pool (free on the engine and in the database),
     /// records it, and creates the network with it; an engine-side overlap moves to the next.
     async fn create_network(&self, slug: &str, name: &str) -> Result<Ipv4Net, ApplyError> {
-        let labels = managed_labels(&self.config.namespace, slug);
+        let labels = self.stamped(managed_labels(&self.config.namespace, slug));
         let pool = SubnetPool::new(self.config.subnet_pool, 28)?;
         let mut refused: BTreeSet<Ipv4Net> = BTreeSet::new();
         for _ in 0..64 {

@@ -279,15 +279,15 @@ async fn a_failed_replacement_is_removed_and_the_old_container_never_touched() {
     scene.report(&desired(&[("a", "A")]), config("r1")).await;
     let old = fake.container("ns-a").expect("the container");
     let from = fake.calls_of("a").len();
-    fake.fail(Some("a"), Op::WaitReady, Times::Always, || {
+    fake.fail(Some("a"), Op::WaitReady, Times::N(2), || {
         RuntimeError::NotAnswering {
             reason: "GET /health: connection refused".into(),
         }
     });
-    let mut config = config("r2");
-    config.attempts = 2;
+    let mut failing = config("r2");
+    failing.attempts = 2;
 
-    let report = scene.report(&desired(&[("a", "A2")]), config).await;
+    let report = scene.report(&desired(&[("a", "A2")]), failing).await;
 
     assert_eq!(
         report.outcomes.get("a"),
@@ -330,6 +330,17 @@ async fn a_failed_replacement_is_removed_and_the_old_container_never_touched() {
         Some("GET /health: connection refused")
     );
     assert_eq!(row.applied_revision.as_deref(), Some("r1"));
+    assert_eq!(row.display_name, "A", "the row names what runs");
+    assert_eq!(row.desired_revision.as_deref(), Some("r2"));
+
+    // The replacement answers now: the row moves to git's settings and its error is cleared.
+    let report = scene.report(&desired(&[("a", "A2")]), config("r3")).await;
+    assert_eq!(report.failed(), 0);
+    let row = scene.row("a").await;
+    assert_eq!(row.display_name, "A2");
+    assert_eq!(row.last_error, None);
+    assert_eq!(row.applied_revision.as_deref(), Some("r3"));
+    assert_eq!(row.desired_revision.as_deref(), Some("r3"));
 }
 
 #[tokio::test]

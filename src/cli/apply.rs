@@ -21,10 +21,18 @@ pub async fn run(ctx: &Context<'_>, args: &ApplyArgs) -> Result<ExitCode> {
     };
     if args.adopt {
         let runtime = loaded.runtime.observe().await?;
-        let adopted = super::adopt::adopt(ctx.namespace(), &runtime, &loaded.store).await?;
+        let adopted =
+            super::adopt::adopt(ctx.namespace(), &runtime, &loaded.store, &loaded.desired).await?;
+        for id in &adopted.installations {
+            println!(
+                "Took over the objects of installation {id} into installation {} (each carries the new id once it is next replaced).",
+                loaded.store.installation_id()
+            );
+        }
         println!(
-            "Adopted {adopted} tenant row{} from the running containers (their API keys kept).\n",
-            plural(adopted)
+            "Adopted {} tenant row{} from the running containers (their API keys kept).\n",
+            adopted.rows,
+            plural(adopted.rows)
         );
     }
     let style = text_style(args.no_color);

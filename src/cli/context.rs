@@ -10,11 +10,12 @@ use crate::plan::trial;
 use crate::plan::{ObservedState, PlanOptions};
 use crate::reconcile::{self, Planned};
 use crate::runtime::ObservedRuntime;
+use crate::runtime::types::LABEL_INSTALLATION;
 use crate::runtime::{Runtime, RuntimeError};
 use crate::source::{Repo, Snapshot};
 use crate::store::Store;
 use anyhow::{Context as _, Result, bail};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -72,6 +73,56 @@ pub fn wrong_database(
     };
     Some(format!(
         "namespace {namespace} has {objects} managed objects but the database at {database} {state} — a wrong --database-url? To rebuild the rows from what runs, {adopt_hint}"
+    ))
+}
+
+/// How many of the namespace's managed containers (services) carry the installation label of
+/// each installation that is neither the database's own nor one it adopted (`accepted`). An
+/// object without the label predates installation ids and belongs to nobody. No IO.
+pub fn foreign_installations(
+    runtime: &ObservedRuntime,
+    accepted: &BTreeSet<String>,
+) -> BTreeMap<String, usize> {
+    let mut foreign = BTreeMap::new();
+    for c in &runtime.containers {
+        if let Some(id) = c.labels.get(LABEL_INSTALLATION)
+            && !accepted.contains(id)
+        {
+            *foreign.entry(id.clone()).or_insert(0) += 1;
+        }
+    }
+    foreign
+}
+
+/// Why a writing command refuses a database whose installation did not make the namespace's
+/// objects (`foreign`, from [`foreign_installations`]); `None` when there are none. `own` is the
+/// database's installation id and its tenant rows, `None` for a database not made yet. No IO.
+pub fn foreign_database(
+    namespace: &str,
+    runtime: &ObservedRuntime,
+    foreign: &BTreeMap<String, usize>,
+    database: &str,
+    own: Option<(&str, usize)>,
+    adopt_hint: &str,
+) -> Option<String> {
+    let count: usize = foreign.values().sum();
+    if count == 0 {
+        return None;
+    }
+    let what = match runtime.kind {
+        crate::runtime::RuntimeKind::Docker => "containers",
+        crate::runtime::RuntimeKind::Swarm => "services",
+    };
+    let ids = foreign.keys().cloned().collect::<Vec<_>>().join(", ");
+    let this = match own {
+        Some((id, rows)) => format!(
+            "belongs to installation {id} ({rows} tenant row{})",
+            if rows == 1 { "" } else { "s" }
+        ),
+        None => "is new".to_string(),
+    };
+    Some(format!(
+        "namespace {namespace} has {count} managed {what} made with another database (installation {ids}), but the database at {database} {this}; nothing was changed. A wrong --database-url? Point it at the database of installation {ids}. To take these tenants over into this database instead (rows rebuilt from the {what}, API keys kept), {adopt_hint}"
     ))
 }
 
@@ -168,21 +219,40 @@ impl<'a> Context<'a> {
         let refuse = |rows: &BTreeSet<String>| {
             wrong_database(self.namespace(), &observed, rows, &redacted, hint)
         };
+        let foreign = |accepted: &BTreeSet<String>, own: Option<(&str, usize)>| {
+            let found = foreign_installations(&observed, accepted);
+            foreign_database(self.namespace(), &observed, &found, &redacted, own, hint)
+        };
         if Store::missing_file(url).is_some() {
-            if let Some(why) = refuse(&BTreeSet::new()) {
+            if let Some(why) = refuse(&BTreeSet::new()).or_else(|| foreign(&BTreeSet::new(), None))
+            {
                 return Err(WrongDatabase(why).into());
             }
             return Ok(Store::open(url).await?);
         }
         let store = Store::open(url).await?;
-        let rows = match store.observe().await {
-            Ok(db) => db.tenants.into_keys().collect(),
+        let known = async {
+            let db = store.observe().await?;
+            let mut accepted: BTreeSet<String> =
+                store.adopted_installations().await?.into_keys().collect();
+            accepted.insert(store.installation_id().to_string());
+            Ok::<_, crate::store::StoreError>((db.tenants.into_keys().collect(), accepted))
+        };
+        let (rows, accepted): (BTreeSet<String>, _) = match known.await {
+            Ok(known) => known,
             Err(e) => {
                 store.close().await;
                 return Err(e.into());
             }
         };
-        if let Some(why) = refuse(&rows) {
+        let own = Some((store.installation_id(), rows.len()));
+        // An empty database gets the plain "new/empty" refusal; one with rows is named by its installation.
+        let why = if rows.is_empty() {
+            refuse(&rows).or_else(|| foreign(&accepted, own))
+        } else {
+            foreign(&accepted, own).or_else(|| refuse(&rows))
+        };
+        if let Some(why) = why {
             store.close().await;
             return Err(WrongDatabase(why).into());
         }
@@ -392,6 +462,61 @@ mod tests {
         );
         assert_eq!(
             wrong_database("ns", &running, &rows(&["acme", "globex"]), db, "x"),
+            None
+        );
+    }
+
+    #[test]
+    fn another_installations_containers_are_counted_and_named() {
+        use crate::runtime::{ContainerState, ObservedRuntime, RuntimeKind};
+        let labelled = |name: &str, slug: &str, id: Option<&str>| {
+            let mut c = crate::cli::adopt::test_container(name, slug, ContainerState::Running);
+            if let Some(id) = id {
+                c.labels.insert(LABEL_INSTALLATION.into(), id.into());
+            }
+            c
+        };
+        let runtime = ObservedRuntime {
+            kind: RuntimeKind::Docker,
+            containers: vec![
+                labelled("ns-acme", "acme", Some("aaa")),
+                labelled("ns-globex", "globex", Some("aaa")),
+                labelled("ns-hooli", "hooli", Some("bbb")),
+                labelled("ns-old", "old", None),
+            ],
+            networks: vec![],
+            volumes: vec![],
+        };
+        let accepted = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        assert_eq!(
+            foreign_installations(&runtime, &accepted(&["bbb"])),
+            BTreeMap::from([("aaa".to_string(), 2)]),
+            "unlabelled (legacy) objects belong to nobody"
+        );
+        assert!(foreign_installations(&runtime, &accepted(&["aaa", "bbb"])).is_empty());
+        let foreign = foreign_installations(&runtime, &accepted(&["bbb"]));
+        let db = "sqlite:///other/state.db";
+        assert_eq!(
+            foreign_database(
+                "ns",
+                &runtime,
+                &foreign,
+                db,
+                Some(("bbb", 1)),
+                "pass --adopt"
+            )
+            .as_deref(),
+            Some(
+                "namespace ns has 2 managed containers made with another database (installation aaa), but the database at sqlite:///other/state.db belongs to installation bbb (1 tenant row); nothing was changed. A wrong --database-url? Point it at the database of installation aaa. To take these tenants over into this database instead (rows rebuilt from the containers, API keys kept), pass --adopt"
+            )
+        );
+        let new = foreign_database("ns", &runtime, &foreign, db, None, "x").unwrap();
+        assert!(
+            new.contains("the database at sqlite:///other/state.db is new;"),
+            "{new}"
+        );
+        assert_eq!(
+            foreign_database("ns", &runtime, &BTreeMap::new(), db, None, "x"),
             None
         );
     }

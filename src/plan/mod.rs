@@ -862,29 +862,47 @@ impl<'a> Planner<'a> {
             }
             _ => false,
         };
+        // The last apply failed for this tenant: it is tried again, so the error stays until
+        // the tenant converges, and is cleared then, even when nothing else changes.
+        let failed = row.and_then(|r| r.last_error.as_deref());
         let action = match (row, desired) {
             (None, Some(_)) => Action::Create,
             (Some(r), Some(t)) if trial_ends || !records::tenant_matches(r, t) => Action::Update,
             // Gone from git: the row stays, marked cancelled.
             (Some(r), None) if r.state != "cancelled" => Action::Update,
+            (Some(_), _) if failed.is_some() => Action::Update,
             _ => return,
         };
-        let before = row.map(records::tenant_view);
-        let after = match desired {
+        let mut before = row.map(records::tenant_view);
+        let mut after = match desired {
             Some(t) => Some(records::tenant_view_desired(t)),
             None => before.clone().map(|mut v| {
                 v["state"] = Value::String("cancelled".into());
                 v
             }),
         };
+        if let (Some(error), Some(b), Some(a)) = (failed, before.as_mut(), after.as_mut()) {
+            b["lastError"] = Value::String(error.to_string());
+            a["lastError"] = Value::Null;
+        }
         let mut c = change(Some(slug), Resource::TenantRecord, slug, action);
         c.reasons = match action {
             Action::Create => vec!["new tenant".into()],
             _ => changed_fields(before.as_ref(), after.as_ref())
                 .into_iter()
+                .filter(|f| f != "lastError")
                 .map(|f| format!("{f} changed"))
                 .collect(),
         };
+        if failed.is_some() {
+            let at = row
+                .and_then(|r| r.desired_revision.as_deref())
+                .map(|r| format!(" at {}", short(r)))
+                .unwrap_or_default();
+            c.reasons.push(format!(
+                "the last apply{at} failed: tried again until the tenant converges"
+            ));
+        }
         if let Some(t) = desired.filter(|_| trial_ends) {
             c.reasons.push(format!(
                 "the trial ends: plan `{}` has no trial (trialDays: 0)",
@@ -932,6 +950,11 @@ pub fn unreachable(current: &ObservedContainer, spec: &ContainerSpec) -> Option<
         .map(|u| u.trim_start_matches("http://"))
         .unwrap_or("its published port");
     Some(format!("does not answer on {at}: {why}"))
+}
+
+/// The first 7 characters of a commit id.
+fn short(revision: &str) -> &str {
+    revision.get(..7).unwrap_or(revision)
 }
 
 /// Dotted paths of the leaves that differ between two JSON objects.

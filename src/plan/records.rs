@@ -58,6 +58,7 @@ pub fn tenant_row(t: &Tenant, revision: &str, now: i64) -> TenantRow {
         applied_spec_hash: None,
         url: None,
         last_error: None,
+        desired_revision: Some(revision.to_string()),
         created_at: now,
         updated_at: now,
     }

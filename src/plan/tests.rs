@@ -937,3 +937,42 @@ fn a_replan_is_the_same_plan_unless_a_change_differs() {
         assert_eq!(json(a)["changes"] == json(b)["changes"], expected);
     }
 }
+
+#[test]
+fn a_tenant_whose_last_apply_failed_is_planned_until_it_converges() {
+    let d = desired(&base());
+    let mut o = converged(&d, &opts());
+    if let Some(r) = o.db.tenants.get_mut("acme") {
+        r.last_error = Some("GET /health: connection refused".into());
+        r.desired_revision = Some("4f2a9c1e0000".into());
+    }
+    let plan = compute(&d, &o, &opts());
+    assert_eq!(actions(&plan), [("tenant-record.acme".to_string(), "~")]);
+    let c = &plan.changes[0];
+    assert_eq!(
+        c.reasons,
+        ["the last apply at 4f2a9c1 failed: tried again until the tenant converges"]
+    );
+    assert_eq!(
+        c.before.as_ref().map(|b| b["lastError"].clone()),
+        Some(serde_json::json!("GET /health: connection refused"))
+    );
+    assert_eq!(
+        c.after.as_ref().map(|a| a["lastError"].clone()),
+        Some(Value::Null)
+    );
+
+    // A settings change beside it is one change, with both reasons.
+    if let Some(r) = o.db.tenants.get_mut("acme") {
+        r.owner = "old@acme.example".into();
+    }
+    let plan = compute(&d, &o, &opts());
+    assert_eq!(actions(&plan), [("tenant-record.acme".to_string(), "~")]);
+    assert_eq!(
+        plan.changes[0].reasons.len(),
+        2,
+        "{:?}",
+        plan.changes[0].reasons
+    );
+    assert_eq!(plan.changes[0].reasons[0], "owner changed");
+}

@@ -91,6 +91,12 @@ pub struct TenantStatus {
     /// What a customer reaches: the GET of the health path through the loopback published
     /// port (docker backend, running containers; `None` when not probed).
     pub probe: Option<crate::runtime::types::Probe>,
+    /// The commit the last apply tried for this tenant (full id); differs from
+    /// `applied_revision` while a change is pending or failed.
+    pub desired_revision: Option<String>,
+    /// What git wants beside what runs (the row's settings), when they differ or the last
+    /// apply failed: `wants theme `classic` (revision abc1234), runs theme `modern`: last error: …`.
+    pub pending: Option<String>,
 }
 
 fn serialize_time<S: serde::Serializer>(t: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
@@ -382,9 +388,69 @@ pub fn compute(inputs: &Inputs<'_>) -> Vec<TenantStatus> {
                 last_error: row.and_then(|r| r.last_error.clone()),
                 trial_ends_at: row.and_then(|r| r.trial_ends_at),
                 probe: container.and_then(|c| c.probe.clone()),
+                desired_revision: row.and_then(|r| r.desired_revision.clone()),
+                pending: row.and_then(|r| pending(r, wanted)),
             }
         })
         .collect()
+}
+
+/// What git wants for a tenant beside what runs, as the row records it (its settings move only
+/// once the tenant converges): `None` when they agree and the last apply did not fail. Pure.
+pub fn pending(
+    row: &crate::store::TenantRow,
+    wanted: Option<&crate::model::Tenant>,
+) -> Option<String> {
+    let short = |r: &str| r.chars().take(7).collect::<String>();
+    let mut wants = Vec::new();
+    let mut runs = Vec::new();
+    if let Some(t) = wanted {
+        for (what, want, run) in [
+            ("plan", t.plan.as_str(), row.plan.as_str()),
+            ("theme", t.theme.as_str(), row.theme.as_str()),
+            ("state", t.state.as_str(), row.state.as_str()),
+        ] {
+            if want != run {
+                wants.push(format!("{what} `{}`", crate::model::printable(want)));
+                runs.push(format!("{what} `{}`", crate::model::printable(run)));
+            }
+        }
+        if wants.is_empty() && !crate::plan::records::tenant_matches(row, t) {
+            wants.push("new settings (display name, owner, domain or features)".to_string());
+        }
+    }
+    let tried = row
+        .desired_revision
+        .as_deref()
+        .filter(|d| Some(*d) != row.applied_revision.as_deref());
+    if wants.is_empty() && row.last_error.is_none() {
+        return None;
+    }
+    let mut text = match (wants.is_empty(), tried) {
+        (true, Some(d)) => format!("wants revision {}", short(d)),
+        (true, None) => String::new(),
+        (false, Some(d)) => format!("wants {} (revision {})", wants.join(", "), short(d)),
+        (false, None) => format!("wants {} (not applied yet)", wants.join(", ")),
+    };
+    let running = match (&row.applied_revision, runs.is_empty()) {
+        (None, _) => "runs nothing yet".to_string(),
+        (Some(_), false) => format!("runs {}", runs.join(", ")),
+        (Some(a), true) if tried.is_some() => format!("runs revision {}", short(a)),
+        (Some(_), true) => String::new(),
+    };
+    if !running.is_empty() {
+        if !text.is_empty() {
+            text.push_str(", ");
+        }
+        text.push_str(&running);
+    }
+    if let Some(e) = &row.last_error {
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&format!("last error: {e}"));
+    }
+    Some(text)
 }
 
 /// The port a theme's site listens on inside its container: git's, else the database row's.

@@ -203,8 +203,10 @@ fn notes(t: &TenantStatus, now: i64) -> Option<String> {
     {
         lines.push(format!("  {}: {r}", t.health.as_str()));
     }
-    if let Some(e) = &t.last_error {
-        lines.push(format!("  last error: {e}"));
+    match (&t.pending, &t.last_error) {
+        (Some(p), _) => lines.push(format!("  {p}")),
+        (None, Some(e)) => lines.push(format!("  last error: {e}")),
+        (None, None) => {}
     }
     if let Some(end) = t.trial_ends_at {
         let date: String = time::rfc3339(end).chars().take(10).collect();

@@ -571,7 +571,9 @@ fn json_has_the_documented_shape() {
             "url",
             "last_error",
             "trial_ends_at",
-            "probe"
+            "probe",
+            "desired_revision",
+            "pending"
         ]
     );
     assert_eq!(acme["sync"], "Synced");
@@ -593,8 +595,10 @@ fn text_is_an_aligned_table_within_100_columns() {
     }
     let r = report(statuses(Some(&d), &o, &HashMap::new()));
     let out = text(&r, Style { color: false }, 1_000);
+    // The table fits; a tenant's note lines below it (reasons, errors) are as long as they are.
     assert!(
         out.lines()
+            .filter(|l| !l.starts_with("  "))
             .all(|l| l.chars().count() <= 100 || !l.contains("  ")),
         "{out}"
     );
@@ -626,7 +630,7 @@ fn text_is_an_aligned_table_within_100_columns() {
     );
     assert!(
         out.contains(
-            "globex:\n  last error: health check timed out\n  trial ends 1970-01-04 (in 3 days)\n"
+            "globex:\n  out of sync: tenant-record.globex will be updated in place: the last apply at 0123456 failed: tried again until the tenant converges\n  last error: health check timed out\n  trial ends 1970-01-04 (in 3 days)\n"
         ),
         "{out}"
     );
@@ -889,4 +893,52 @@ fn the_probe_shows_with_its_latency_and_a_failure_is_degraded_and_out_of_sync() 
     // Not probed (stopped): null, the field still there for scripts.
     let initech = tenants.iter().find(|t| t["slug"] == "initech");
     assert!(initech.is_some_and(|t| t.get("probe") == Some(&serde_json::Value::Null)));
+}
+
+#[test]
+fn a_failed_change_shows_what_is_wanted_beside_what_runs() {
+    let (d, mut o) = converged_world();
+    if let Some(r) = o.db.tenants.get_mut("acme") {
+        // The row names what runs: the apply of the new theme at 4f2a9c1 failed.
+        r.theme = "classic".into();
+        r.desired_revision = Some("4f2a9c1e0000".into());
+        r.last_error = Some("GET /health: 404".into());
+    }
+    let all = statuses(Some(&d), &o, &HashMap::new());
+    let acme = one(&all, "acme");
+    assert_eq!(acme.sync, SyncStatus::OutOfSync);
+    assert_eq!(
+        acme.pending.as_deref(),
+        Some(
+            "wants theme `modern` (revision 4f2a9c1), runs theme `classic`: last error: GET /health: 404"
+        )
+    );
+    assert_eq!(acme.desired_revision.as_deref(), Some("4f2a9c1e0000"));
+    assert_eq!(
+        one(&all, "globex").pending,
+        None,
+        "converged: nothing pending"
+    );
+    let out = text(&report(all.clone()), Style { color: false }, 1_000);
+    assert!(
+        out.contains("\n  wants theme `modern` (revision 4f2a9c1), runs theme `classic`: last error: GET /health: 404\n"),
+        "{out}"
+    );
+
+    // Not tried yet, and a tenant that never converged.
+    let mut row = o.db.tenants["acme"].clone();
+    row.desired_revision = row.applied_revision.clone();
+    row.last_error = None;
+    assert_eq!(
+        pending(&row, d.tenants.get("acme")).as_deref(),
+        Some("wants theme `modern` (not applied yet), runs theme `classic`")
+    );
+    row.theme = "modern".into();
+    row.applied_revision = None;
+    row.desired_revision = Some("4f2a9c1e0000".into());
+    row.last_error = Some("no answer".into());
+    assert_eq!(
+        pending(&row, d.tenants.get("acme")).as_deref(),
+        Some("wants revision 4f2a9c1, runs nothing yet: last error: no answer")
+    );
 }

@@ -245,6 +245,7 @@ impl Store {
             pool,
             redacted_url: self.redacted_url.clone(),
             fence: None,
+            installation: self.installation.clone(),
         }
     }
 

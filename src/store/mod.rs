@@ -202,6 +202,8 @@ pub struct Store {
     redacted_url: String,
     /// Set on a leader's handle ([`Store::fenced`]): every write checks it.
     fence: Option<Fence>,
+    /// This database's installation id (the `meta` table), read once at open.
+    installation: String,
 }
 
 impl fmt::Debug for Store {
@@ -278,10 +280,14 @@ pub struct TenantRow {
     pub features: String,
     pub trial_ends_at: Option<i64>,
     pub api_key_sha256: Option<String>,
+    /// The commit the tenant last converged at: the settings above are that revision's.
     pub applied_revision: Option<String>,
     pub applied_spec_hash: Option<String>,
     pub url: Option<String>,
     pub last_error: Option<String>,
+    /// The commit an apply last tried for the tenant: differs from `applied_revision` while a
+    /// change is pending or failed (the settings above then stay those of what runs).
+    pub desired_revision: Option<String>,
     /// Set when the row is first written; later upserts keep it.
     pub created_at: i64,
     pub updated_at: i64,
@@ -326,7 +332,8 @@ const SELECT_PLANS: &str = "SELECT name, display_name, price_cents, currency, cy
 const SELECT_THEMES: &str = "SELECT name, display_name, version, image, port, health_path, health_interval_seconds, \
      config, revision, updated_at FROM themes";
 const SELECT_TENANTS: &str = "SELECT slug, display_name, owner, plan, theme, state, domain, features, trial_ends_at, \
-     api_key_sha256, applied_revision, applied_spec_hash, url, last_error, created_at, updated_at FROM tenants";
+     api_key_sha256, applied_revision, applied_spec_hash, url, last_error, desired_revision, created_at, updated_at \
+     FROM tenants";
 
 const UPSERT_PLAN: &str = "INSERT INTO plans (name, display_name, price_cents, currency, cycle, trial_days, nano_cpus, \
      memory_bytes, pids, storage_bytes, api_calls_per_month, ai_interactions_per_month, users, rate_limit_rpm, features, \
@@ -348,14 +355,15 @@ const UPSERT_THEME: &str = "INSERT INTO themes (name, display_name, version, ima
      revision = excluded.revision, updated_at = excluded.updated_at";
 // created_at is deliberately absent from the update: it records when the tenant first appeared.
 const UPSERT_TENANT: &str = "INSERT INTO tenants (slug, display_name, owner, plan, theme, state, domain, features, \
-     trial_ends_at, api_key_sha256, applied_revision, applied_spec_hash, url, last_error, created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+     trial_ends_at, api_key_sha256, applied_revision, applied_spec_hash, url, last_error, created_at, updated_at, \
+     desired_revision) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
      ON CONFLICT (slug) DO UPDATE SET display_name = excluded.display_name, owner = excluded.owner, \
      plan = excluded.plan, theme = excluded.theme, state = excluded.state, domain = excluded.domain, \
      features = excluded.features, trial_ends_at = excluded.trial_ends_at, \
      api_key_sha256 = excluded.api_key_sha256, applied_revision = excluded.applied_revision, \
      applied_spec_hash = excluded.applied_spec_hash, url = excluded.url, last_error = excluded.last_error, \
-     updated_at = excluded.updated_at";
+     updated_at = excluded.updated_at, desired_revision = excluded.desired_revision";
 // Taken when free, expired, or already ours (a renewal keeps the original acquired_at).
 const TRY_LOCK: &str = "INSERT INTO locks (name, holder, acquired_at, expires_at) VALUES ($1, $2, $3, $4) \
      ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
@@ -363,6 +371,11 @@ const TRY_LOCK: &str = "INSERT INTO locks (name, holder, acquired_at, expires_at
      THEN locks.acquired_at ELSE excluded.acquired_at END, \
      expires_at = excluded.expires_at \
      WHERE locks.holder = excluded.holder OR locks.expires_at <= excluded.acquired_at";
+
+/// The `meta` key of this database's installation id (made once, by migration 0005).
+const META_INSTALLATION: &str = "installation_id";
+/// The `meta` key prefix of an installation whose objects `apply --adopt` took over.
+const META_ADOPTED: &str = "adopted:";
 
 /// Seconds since the Unix epoch; a clock before 1970 counts as 0.
 pub fn now_unix() -> i64 {
@@ -417,12 +430,17 @@ impl Store {
                 return Err(StoreError::UnsupportedUrl { url: redacted_url });
             }
         };
-        let store = Store {
+        let mut store = Store {
             pool,
             redacted_url,
             fence: None,
+            installation: String::new(),
         };
         store.migrate().await?;
+        store.installation = store
+            .read_meta(META_INSTALLATION)
+            .await?
+            .unwrap_or_default();
         Ok(store)
     }
 
@@ -445,6 +463,58 @@ impl Store {
     /// The URL this store was opened with, its password replaced by `***`.
     pub fn redacted_url(&self) -> String {
         self.redacted_url.clone()
+    }
+
+    /// This database's installation id: made once when the database is created (or upgraded
+    /// to the version that has one), and written as the `tenantctl.installation` label on every
+    /// object tenantctl creates with it.
+    pub fn installation_id(&self) -> &str {
+        &self.installation
+    }
+
+    async fn read_meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query_scalar::<_, String>("SELECT value FROM meta WHERE key = $1")
+                .bind(key)
+                .fetch_optional(pool)
+                .await
+        })
+        .map_err(self.query_failed(format!("reading `{key}` from meta")))
+    }
+
+    /// The installations whose objects this database took over (`apply --adopt`): id → when
+    /// and where. Their labels are accepted until the objects are next replaced.
+    pub async fn adopted_installations(&self) -> Result<BTreeMap<String, String>, StoreError> {
+        let rows: Vec<(String, String)> = with_pool!(self, |pool| {
+            sqlx::query_as("SELECT key, value FROM meta WHERE substr(key, 1, 8) = $1")
+                .bind(META_ADOPTED)
+                .fetch_all(pool)
+                .await
+        })
+        .map_err(self.query_failed("reading adopted installations"))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix(META_ADOPTED)?.to_string(), v)))
+            .collect())
+    }
+
+    /// Records that this database took over the objects of installation `id` (the first note
+    /// is kept).
+    pub async fn record_adopted(&self, id: &str, note: &str) -> Result<(), StoreError> {
+        write_tx!(
+            self,
+            format!("recording installation {id} as adopted"),
+            |tx| {
+                sqlx::query(
+                    "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(format!("{META_ADOPTED}{id}"))
+                .bind(note)
+                .execute(&mut *tx)
+                .await
+                .map(|_| ())
+            }
+        )
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -582,6 +652,7 @@ impl Store {
                 .bind(&r.last_error)
                 .bind(r.created_at)
                 .bind(r.updated_at)
+                .bind(&r.desired_revision)
                 .execute(&mut *tx)
                 .await
                 .map(|_| ())

@@ -208,6 +208,7 @@ fn full_tenant(slug: &str) -> TenantRow {
         applied_spec_hash: Some("sha256:feed".into()),
         url: Some("http://127.0.0.1:49153".into()),
         last_error: Some("line one\nline two\ttabbed".into()),
+        desired_revision: Some("def456".into()),
         created_at: 100,
         updated_at: 200,
     }
@@ -222,6 +223,7 @@ fn bare_tenant(slug: &str) -> TenantRow {
         applied_spec_hash: None,
         url: None,
         last_error: None,
+        desired_revision: None,
         state: "cancelled".into(),
         features: "[]".into(),
         ..full_tenant(slug)

@@ -8,8 +8,8 @@ use bollard::query_parameters::ListContainersOptionsBuilder;
 use futures_util::{StreamExt, TryStreamExt, stream};
 
 use crate::runtime::types::{
-    ContainerState, Env, LABEL_HASH_VERSION, LABEL_MANAGED, LABEL_NAMESPACE, LABEL_REVISION,
-    LABEL_SPEC_HASH, LABEL_TENANT, ObservedContainer, PublishedPort, is_managed_by,
+    ContainerState, Env, LABEL_HASH_VERSION, LABEL_INSTALLATION, LABEL_MANAGED, LABEL_NAMESPACE,
+    LABEL_REVISION, LABEL_SPEC_HASH, LABEL_TENANT, ObservedContainer, PublishedPort, is_managed_by,
 };
 use crate::runtime::{RuntimeError, is_not_found};
 
@@ -50,7 +50,9 @@ pub(crate) async fn observe_containers(
         .filter(|c| c.labels.get(LABEL_NAMESPACE).map(String::as_str) == Some(namespace))
         .map(|mut c| {
             // tenantctl's own labels are parsed into fields; the rest stay (memory on large hosts).
-            c.labels.retain(|k, _| !k.starts_with("tenantctl."));
+            // The installation label stays: a writing command compares it with its database's.
+            c.labels
+                .retain(|k, _| !k.starts_with("tenantctl.") || k == LABEL_INSTALLATION);
             c
         })
         .collect();

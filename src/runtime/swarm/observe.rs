@@ -10,8 +10,8 @@ use bollard::query_parameters::{
 
 use crate::runtime::RuntimeError;
 use crate::runtime::types::{
-    ContainerState, Env, LABEL_HASH_VERSION, LABEL_REVISION, LABEL_SPEC_HASH, LABEL_TENANT,
-    ObservedContainer, ObservedService, PublishedPort, is_managed_by,
+    ContainerState, Env, LABEL_HASH_VERSION, LABEL_INSTALLATION, LABEL_REVISION, LABEL_SPEC_HASH,
+    LABEL_TENANT, ObservedContainer, ObservedService, PublishedPort, is_managed_by,
 };
 
 /// The label swarm puts on every task container: the id of its service.
@@ -225,7 +225,7 @@ pub(crate) fn from_service(s: &Service, tasks: &[&Task], local: Vec<String>) -> 
         .map(|(name, _)| name.to_string())
         .unwrap_or(image);
     let mut others = labels.clone();
-    others.retain(|k, _| !k.starts_with("tenantctl."));
+    others.retain(|k, _| !k.starts_with("tenantctl.") || k == LABEL_INSTALLATION);
     ObservedContainer {
         id: s.id.clone().unwrap_or_default(),
         name: spec.name.unwrap_or_default(),

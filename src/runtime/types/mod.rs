@@ -37,6 +37,9 @@ pub const LABEL_SPEC_HASH: &str = "tenantctl.spec-hash";
 pub const LABEL_HASH_VERSION: &str = "tenantctl.spec-hash-version";
 /// Git commit that was applied.
 pub const LABEL_REVISION: &str = "tenantctl.revision";
+/// The installation id of the database the object was made with (see `Store::installation_id`);
+/// an object without it predates installation ids and is accepted by any database.
+pub const LABEL_INSTALLATION: &str = "tenantctl.installation";
 
 /// What a tenant runs as: a plain container on this engine, or a service of the swarm it manages.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]

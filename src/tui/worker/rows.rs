@@ -163,6 +163,8 @@ mod tests {
             last_error: None,
             trial_ends_at: None,
             probe: None,
+            desired_revision: None,
+            pending: None,
         }
     }
 
