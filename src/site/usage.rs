@@ -61,6 +61,31 @@ impl UsageStore {
         }
     }
 
+    /// Whether this process can write the counters here; the error says who owns the directory
+    /// and what to do (a volume written by an older tenantctl whose site ran as root).
+    pub(crate) fn check_writable(&self) -> Result<(), String> {
+        use std::os::unix::fs::MetadataExt;
+        let probe = self.dir.join(".write-check");
+        match fs::File::create(&probe) {
+            Ok(_) => {
+                let _ = fs::remove_file(&probe);
+                Ok(())
+            }
+            Err(e) => {
+                // /proc/self belongs to the process's effective user.
+                let me = fs::metadata("/proc/self").map(|m| format!("{}:{}", m.uid(), m.gid()));
+                let owner = fs::metadata(&self.dir).map(|m| format!("{}:{}", m.uid(), m.gid()));
+                Err(format!(
+                    "the data directory {} is not writable by this process (uid:gid {}; the directory belongs to {}): {e}. A volume written by an older tenantctl, whose site ran as root, is handed to the site user when `tenantctl apply` replaces the container; or run `docker run --rm --user 0:0 --cap-drop ALL --cap-add CHOWN --cap-add FOWNER --cap-add DAC_READ_SEARCH -v VOLUME:/data IMAGE site-data-owner /data {}`",
+                    self.dir.display(),
+                    me.as_deref().unwrap_or("?"),
+                    owner.as_deref().unwrap_or("?"),
+                    crate::runtime::types::site_user(),
+                ))
+            }
+        }
+    }
+
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
