@@ -7,6 +7,7 @@ mod apply;
 mod guards;
 mod ha;
 mod plan;
+mod site;
 mod status;
 mod swarm;
 mod tui;
