@@ -219,7 +219,7 @@ pub fn spec_hash(spec: &ContainerSpec, version: &str) -> Option<String> {
 pub fn version_gap(spec: &ContainerSpec, version: &str) -> Option<String> {
     match version {
         "1" if spec.user.is_some() || spec.read_only_rootfs => Some(format!(
-            "security: the built-in site now runs as uid:gid {} with a read-only root filesystem (this container was made by an older tenantctl and runs as root); its data volume is handed to that user first",
+            "security: the built-in site now runs as uid:gid {} with a read-only root filesystem (this container was made by an older tenantctl and runs as root)",
             spec.user.as_deref().unwrap_or("(image)")
         )),
         _ => None,

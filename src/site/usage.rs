@@ -151,3 +151,34 @@ impl UsageStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod writable_tests {
+    use super::*;
+
+    #[test]
+    fn a_writable_directory_passes_and_leaves_nothing() -> Result<(), String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let store = UsageStore::open(dir.path(), "acme")?;
+        store.check_writable()?;
+        let left: Vec<_> = fs::read_dir(dir.path())
+            .map_err(|e| e.to_string())?
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn a_directory_nobody_can_write_is_named_with_its_owner_and_the_fix() -> Result<(), String> {
+        // /proc takes no new files, not even from root: what a root-owned volume is to uid 10001.
+        let store = UsageStore::open(Path::new("/proc"), "acme")?;
+        let why = store.check_writable().err().ok_or("/proc was writable")?;
+        assert!(
+            why.contains("/proc is not writable by this process (uid:gid "),
+            "{why}"
+        );
+        assert!(why.contains("the directory belongs to 0:0"), "{why}");
+        assert!(why.contains("site-data-owner /data 10001:10001"), "{why}");
+        Ok(())
+    }
+}
