@@ -10,6 +10,7 @@ mod ha;
 mod plan;
 mod probe;
 mod rowstate;
+mod site;
 mod status;
 mod swarm;
 mod tui;

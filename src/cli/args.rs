@@ -151,6 +151,13 @@ pub enum Command {
     /// how the meter reads a swarm task that has no published port (run inside it by exec).
     #[command(hide = true)]
     SiteUsage { port: u16 },
+    /// Give DIR and everything under it to UID:GID, never following links: hands a data volume
+    /// written by an older tenantctl (site as root) to the unprivileged site user.
+    #[command(hide = true)]
+    SiteDataOwner {
+        dir: std::path::PathBuf,
+        owner: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -79,9 +79,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Keys {
             command: KeysCommand::Rotate { slug, lock_timeout },
         } => block_on(keys::rotate(&ctx, slug, *lock_timeout)),
-        Command::Site | Command::SiteHealth { .. } | Command::SiteUsage { .. } => {
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Site
+        | Command::SiteHealth { .. }
+        | Command::SiteUsage { .. }
+        | Command::SiteDataOwner { .. } => Ok(ExitCode::SUCCESS),
     }
 }
 

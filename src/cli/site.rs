@@ -11,6 +11,7 @@ pub fn run(command: &Command) -> Result<Option<ExitCode>> {
         Command::Site => Some(crate::site::run()?),
         Command::SiteHealth { url } => Some(crate::site::run_health(url)),
         Command::SiteUsage { port } => Some(crate::usage::site::run_site_usage(*port)),
+        Command::SiteDataOwner { dir, owner } => Some(crate::site::owner::run(dir, owner)),
         _ => None,
     })
 }

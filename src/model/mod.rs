@@ -6,6 +6,9 @@ pub mod spec;
 pub mod text;
 mod validate;
 
+#[cfg(test)]
+mod prop;
+
 pub use spec::{BillingCycle, ConfigScalar, TenantState};
 pub use text::printable;
 pub use validate::{MAX_FILE_BYTES, load};

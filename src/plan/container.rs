@@ -1,18 +1,19 @@
 //! The container a tenant should have: a pure function of its tenant, plan and theme.
 
 use crate::model::{Plan, Tenant, Theme};
-pub use crate::runtime::types::{ContainerSpec, ServiceShape, builtin_site_image};
+pub use crate::runtime::types::{ContainerSpec, ServiceShape, builtin_site_image, site_user};
 use crate::runtime::types::{
     LABEL_HASH_VERSION, LABEL_REVISION, LABEL_SPEC_HASH, ObservedContainer, container_name,
     managed_labels, network_name, volume_name,
 };
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 /// The version of the spec-hash input. Bump it only together with a `hash_v*` function for the
 /// new shape, keeping the old ones, so containers made by an older tenantctl are compared with
 /// the function that made their label instead of all being recreated.
-pub const HASH_VERSION: &str = "1";
+pub const HASH_VERSION: &str = "2";
 
 /// The env var that carries the SHA-256 of the tenant's API key into its container.
 pub const API_KEY_ENV: &str = "TENANT_API_KEY_SHA256";
@@ -114,6 +115,35 @@ pub fn screaming_snake(camel: &str) -> String {
     out
 }
 
+/// The shell script of an image theme's health check. The URL is its first positional
+/// parameter (`"$1"`), never pasted into the script, so no character of a health path can
+/// reach the shell as code.
+pub const IMAGE_HEALTH_SCRIPT: &str =
+    "curl -fsS -o /dev/null \"$1\" || wget -q -O /dev/null \"$1\" || exit 1";
+
+/// The health check of a theme with its own image: `sh -c SCRIPT sh URL` (exec form, no
+/// interpolation). Images need `sh` and `curl` or `wget`, as before.
+pub fn image_health_cmd(url: &str) -> Vec<String> {
+    vec![
+        "CMD".into(),
+        "sh".into(),
+        "-c".into(),
+        IMAGE_HEALTH_SCRIPT.into(),
+        "sh".into(),
+        url.into(),
+    ]
+}
+
+/// The health check of the built-in site: its own binary, no shell in the image.
+pub fn builtin_health_cmd(url: &str) -> Vec<String> {
+    vec![
+        "CMD".into(),
+        "/tenantctl".into(),
+        "site-health".into(),
+        url.into(),
+    ]
+}
+
 pub fn desired_container(
     namespace: &str,
     tenant: &Tenant,
@@ -121,19 +151,10 @@ pub fn desired_container(
     theme: &Theme,
 ) -> ContainerSpec {
     let url = format!("http://127.0.0.1:{}{}", theme.port, theme.health_path);
+    let builtin = theme.image.is_none();
     let (image, health_cmd) = match &theme.image {
-        // The built-in site image has no shell: it checks its own health with its own binary.
-        None => (
-            builtin_site_image(),
-            vec!["CMD".into(), "/tenantctl".into(), "site-health".into(), url],
-        ),
-        Some(image) => (
-            image.clone(),
-            vec![
-                "CMD-SHELL".into(),
-                format!("curl -fsS -o /dev/null {url} || wget -q -O /dev/null {url} || exit 1"),
-            ],
-        ),
+        None => (builtin_site_image(), builtin_health_cmd(&url)),
+        Some(image) => (image.clone(), image_health_cmd(&url)),
     };
     ContainerSpec {
         name: container_name(namespace, &tenant.slug),
@@ -149,6 +170,10 @@ pub fn desired_container(
         cap_add: theme.capabilities.clone(),
         network: network_name(namespace, &tenant.slug),
         volume: volume_name(namespace, &tenant.slug),
+        // The built-in site runs unprivileged on a read-only root; an image keeps its own user
+        // and may write where it likes inside its container.
+        user: builtin.then(site_user),
+        read_only_rootfs: builtin,
     }
 }
 
@@ -174,18 +199,101 @@ pub fn desired_shape(tenant: &Tenant, plan: &Plan) -> ServiceShape {
 
 /// The spec hash of `spec` under hash-input version `version`, or `None` for a version this
 /// build does not know (a newer tenantctl made the container).
+///
+/// Version 1 is `spec` as older tenantctl versions wrote it: no user or read-only root in the input,
+/// and an image theme's health check as the shell string of those versions (same URL). So an
+/// image-theme container made then still matches, and is not recreated only because the
+/// command is now written without a shell string; see [`version_gap`] for what version 1
+/// cannot express.
 pub fn spec_hash(spec: &ContainerSpec, version: &str) -> Option<String> {
     match version {
         "1" => Some(hash_v1(spec)),
+        "2" => Some(hash_v2(spec)),
         _ => None,
     }
 }
 
+/// Why a container whose label has hash version `version` cannot be `spec` even when its
+/// hash matches: something `spec` asks for that the hash input of that version did not hold.
+/// Version 1 containers ran the built-in site as root on a writable root filesystem.
+pub fn version_gap(spec: &ContainerSpec, version: &str) -> Option<String> {
+    match version {
+        "1" if spec.user.is_some() || spec.read_only_rootfs => Some(format!(
+            "security: the built-in site now runs as uid:gid {} with a read-only root filesystem (this container was made by an older tenantctl and runs as root)",
+            spec.user.as_deref().unwrap_or("(image)")
+        )),
+        _ => None,
+    }
+}
+
+/// The version-1 health command of the same check: image themes had the URL pasted
+/// into a `CMD-SHELL` string. Anything else was written as it is now.
+fn v1_health_cmd(cmd: &[String]) -> Vec<String> {
+    match cmd {
+        [c, sh, dash_c, script, zero, url]
+            if c == "CMD"
+                && sh == "sh"
+                && dash_c == "-c"
+                && script == IMAGE_HEALTH_SCRIPT
+                && zero == "sh" =>
+        {
+            vec![
+                "CMD-SHELL".into(),
+                format!("curl -fsS -o /dev/null {url} || wget -q -O /dev/null {url} || exit 1"),
+            ]
+        }
+        _ => cmd.to_vec(),
+    }
+}
+
+/// The hash input of version 1, field for field as `ContainerSpec` was then.
+#[derive(Serialize)]
+struct SpecV1<'a> {
+    name: &'a str,
+    image: &'a str,
+    env: &'a BTreeMap<String, String>,
+    nano_cpus: i64,
+    memory_bytes: u64,
+    pids: u32,
+    port: u16,
+    publish_address: &'a str,
+    health_cmd: Vec<String>,
+    health_interval_seconds: u32,
+    cap_add: &'a [String],
+    network: &'a str,
+    volume: &'a str,
+}
+
 fn hash_v1(spec: &ContainerSpec) -> String {
-    // serde_json writes struct fields in declaration order and BTreeMap keys sorted: a canonical
-    // form. Streamed into the hasher: the bytes are those of `{"v":1,"spec":<spec>}`.
+    let v1 = SpecV1 {
+        name: &spec.name,
+        image: &spec.image,
+        env: &spec.env,
+        nano_cpus: spec.nano_cpus,
+        memory_bytes: spec.memory_bytes,
+        pids: spec.pids,
+        port: spec.port,
+        publish_address: &spec.publish_address,
+        health_cmd: v1_health_cmd(&spec.health_cmd),
+        health_interval_seconds: spec.health_interval_seconds,
+        cap_add: &spec.cap_add,
+        network: &spec.network,
+        volume: &spec.volume,
+    };
+    hash_json(1, &v1)
+}
+
+fn hash_v2(spec: &ContainerSpec) -> String {
+    hash_json(2, spec)
+}
+
+/// SHA-256 of `{"v":<version>,"spec":<spec>}`. serde_json writes struct fields in declaration
+/// order and BTreeMap keys sorted: a canonical form, streamed into the hasher.
+fn hash_json(version: u32, spec: &impl Serialize) -> String {
     let mut hasher = HashWriter(Sha256::new());
-    hasher.0.update(br#"{"v":1,"spec":"#);
+    hasher
+        .0
+        .update(format!(r#"{{"v":{version},"spec":"#).as_bytes());
     // Writing into a hasher cannot fail, and serializing plain strings and numbers cannot either.
     let _ = serde_json::to_writer(&mut hasher, spec);
     hasher.0.update(b"}");
@@ -390,9 +498,108 @@ mod tests {
             spec_hash(&desired_container("ns", &t3, &p, &th), "1").unwrap()
         );
         assert_eq!(
-            spec_hash(&desired_container("ns", &t, &p, &th), "2"),
+            spec_hash(&desired_container("ns", &t, &p, &th), "3"),
             None,
             "unknown versions are not guessed"
+        );
+    }
+
+    #[test]
+    fn the_builtin_site_runs_unprivileged_and_image_themes_keep_their_user() {
+        let (t, p, th) = fixture();
+        let site = desired_container("ns", &t, &p, &th);
+        assert_eq!(site.user.as_deref(), Some("10001:10001"));
+        assert!(site.read_only_rootfs);
+        let mut shop = th.clone();
+        shop.image = Some("registry.example/shop:4".into());
+        let theme = desired_container("ns", &t, &p, &shop);
+        assert_eq!(theme.user, None);
+        assert!(!theme.read_only_rootfs);
+        assert_eq!(
+            version_gap(&site, "1").map(|g| g.starts_with("security:")),
+            Some(true)
+        );
+        assert_eq!(version_gap(&theme, "1"), None);
+        assert_eq!(version_gap(&site, "2"), None);
+    }
+
+    #[test]
+    fn the_image_health_check_passes_the_url_as_an_argument() {
+        let url = "http://127.0.0.1:8080/$(touch /tmp/pwned);id`id`|x";
+        let cmd = image_health_cmd(url);
+        assert_eq!(cmd[..5], ["CMD", "sh", "-c", IMAGE_HEALTH_SCRIPT, "sh"]);
+        assert_eq!(cmd[5], url, "the URL is its own argument, byte for byte");
+        assert!(!IMAGE_HEALTH_SCRIPT.contains("127.0.0.1"));
+        assert_eq!(
+            cmd[0], "CMD",
+            "exec form: the engine runs no shell of its own"
+        );
+    }
+
+    #[test]
+    fn shell_characters_in_the_health_url_are_never_run() -> Result<(), Box<dyn std::error::Error>>
+    {
+        // The script as the engine would run it, with a `curl` that records its arguments.
+        let dir = tempfile::tempdir()?;
+        let marker = dir.path().join("pwned");
+        let record = dir.path().join("args");
+        let curl = dir.path().join("curl");
+        std::fs::write(
+            &curl,
+            format!(
+                "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}'\n",
+                record.display()
+            ),
+        )?;
+        std::fs::set_permissions(&curl, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+        let url = format!(
+            "http://127.0.0.1:1/$(touch {m});touch {m}`touch {m}`&&touch {m}",
+            m = marker.display()
+        );
+        let cmd = image_health_cmd(&url);
+        let status = std::process::Command::new("/bin/sh")
+            .args(&cmd[2..])
+            .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
+            .status()?;
+        assert!(status.success());
+        assert!(!marker.exists(), "a health path ran a command");
+        let args = std::fs::read_to_string(&record)?;
+        assert_eq!(args.lines().last(), Some(url.as_str()), "{args}");
+        Ok(())
+    }
+
+    #[test]
+    fn hash_v1_of_an_image_theme_is_that_of_the_old_shell_string_command() {
+        // The hash input as version-1 tenantctl wrote it, built here by hand.
+        let (t, p, mut th) = fixture();
+        th.image = Some("registry.example/shop:4".into());
+        let spec = desired_container("ns", &t, &p, &th);
+        let url = "http://127.0.0.1:8080/health";
+        let old = serde_json::json!({
+            "name": spec.name, "image": spec.image, "env": spec.env,
+            "nano_cpus": spec.nano_cpus, "memory_bytes": spec.memory_bytes, "pids": spec.pids,
+            "port": spec.port, "publish_address": spec.publish_address,
+            "health_cmd": ["CMD-SHELL", format!("curl -fsS -o /dev/null {url} || wget -q -O /dev/null {url} || exit 1")],
+            "health_interval_seconds": spec.health_interval_seconds, "cap_add": spec.cap_add,
+            "network": spec.network, "volume": spec.volume,
+        });
+        let bytes = format!(r#"{{"v":1,"spec":{old}}}"#);
+        assert_eq!(
+            spec_hash(&spec, "1").unwrap(),
+            hex::encode(Sha256::digest(bytes.as_bytes()))
+        );
+        assert_ne!(spec_hash(&spec, "1"), spec_hash(&spec, "2"));
+    }
+
+    #[test]
+    fn hash_v2_is_stable_across_builds() {
+        // Pinned like version 1: a change here recreates every tenant. Add a version instead.
+        let (t, p, th) = fixture();
+        let mut spec = desired_container("ns", &t, &p, &th);
+        spec.image = "fixed:1".into();
+        assert_eq!(
+            spec_hash(&spec, "2").unwrap(),
+            "c91db540ed3e84199ae84417d8c9e33edfc8b2f7cf0d72b6cc6d54ec5ab8438c"
         );
     }
 

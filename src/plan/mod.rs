@@ -11,7 +11,7 @@ use crate::runtime::types::{ObservedContainer, ObservedRuntime, RuntimeKind};
 use crate::store::ObservedDb;
 use container::{
     ContainerSpec, HASH_VERSION, ServiceShape, desired_container, desired_shape, desired_view,
-    observed_view, spec_hash,
+    observed_view, spec_hash, version_gap,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -589,6 +589,8 @@ impl<'a> Planner<'a> {
         // Views (for diffs) are built only for containers that change: most tenants are converged.
         let version = current.hash_version.as_deref().unwrap_or("");
         let hash = spec_hash(spec, version);
+        // What the container's hash version could not hold (v1: the site ran as root).
+        let gap = hash.as_ref().and_then(|_| version_gap(spec, version));
         let replace_reasons = match &hash {
             None if current.hash_version.is_some() && current.spec_hash.is_some() => {
                 self.notes.push(format!(
@@ -599,6 +601,7 @@ impl<'a> Planner<'a> {
             }
             None => Some(vec!["the container has no spec-hash label".to_string()]),
             Some(hash) if Some(hash) != current.spec_hash.as_ref() => Some(Vec::new()),
+            Some(_) if gap.is_some() => Some(Vec::new()),
             // The key hash is not in the spec hash (it is a secret's digest); a rotated key
             // still needs a new container, since env cannot change in place.
             Some(_) if self.key_is_stale(slug, current) => {
@@ -624,6 +627,7 @@ impl<'a> Planner<'a> {
                     .map(|f| explain_field(&f, plan_name, spec))
                     .collect();
             }
+            reasons.extend(gap);
             if reasons.is_empty() && !network_missing {
                 reasons.push(
                     "spec hash differs (a setting the engine does not report changed)".into(),

@@ -976,3 +976,89 @@ fn a_tenant_whose_last_apply_failed_is_planned_until_it_converges() {
     );
     assert_eq!(plan.changes[0].reasons[0], "owner changed");
 }
+
+/// A theme with its own image, for the health-command and upgrade tests.
+const IMAGE_THEME: &str = "kind: Theme
+name: modern
+spec:
+  displayName: Upfront Modern
+  version: 1.2.0
+  image: registry.example/shop:4
+";
+
+fn desired_with_theme(theme: &str, tenants: &[String]) -> DesiredState {
+    let mut files = vec![
+        SourceFile {
+            path: "plans/all.yaml".into(),
+            content: SourceContent::Bytes(PLANS.into()),
+        },
+        SourceFile {
+            path: "themes/modern.yaml".into(),
+            content: SourceContent::Bytes(theme.to_string().into_bytes()),
+        },
+    ];
+    for (i, t) in tenants.iter().enumerate() {
+        files.push(SourceFile {
+            path: format!("tenants/t{i}.yaml"),
+            content: SourceContent::Bytes(t.clone().into_bytes()),
+        });
+    }
+    load(&files).unwrap_or_else(|e| panic!("{e:#?}"))
+}
+
+/// The world an older tenantctl left: every container labelled with hash version 1.
+fn made_by_hash_v1(d: &DesiredState) -> ObservedState {
+    let mut observed = converged(d, &opts());
+    for c in &mut observed.runtime.containers {
+        let slug = c.tenant.clone().unwrap_or_default();
+        let t = &d.tenants[&slug];
+        let spec =
+            container::desired_container("tenantctl", t, &d.plans[&t.plan], &d.themes[&t.theme]);
+        c.hash_version = Some("1".into());
+        c.spec_hash = spec_hash(&spec, "1");
+    }
+    observed
+}
+
+#[test]
+fn built_in_site_containers_of_hash_version_1_are_replaced_for_the_security_change() {
+    let d = desired(&base());
+    let observed = made_by_hash_v1(&d);
+    let plan = compute(&d, &observed, &opts());
+    assert_eq!(
+        actions(&plan),
+        [
+            ("container.tenantctl-acme".to_string(), "-/+"),
+            ("container.tenantctl-globex".to_string(), "-/+"),
+            ("container.tenantctl-initech".to_string(), "-/+"),
+        ]
+    );
+    let shown = text(&plan, Style { color: false });
+    assert!(
+        shown.contains("security: the built-in site now runs as uid:gid 10001:10001 with a read-only root filesystem"),
+        "{shown}"
+    );
+    // Once replaced (hash version 2), nothing more.
+    assert!(compute(&d, &converged(&d, &opts()), &opts()).is_empty());
+}
+
+#[test]
+fn image_theme_containers_of_hash_version_1_with_the_old_health_command_are_converged() {
+    let d = desired_with_theme(IMAGE_THEME, &base());
+    let observed = made_by_hash_v1(&d);
+    let plan = compute(&d, &observed, &opts());
+    assert!(plan.is_empty(), "{}", text(&plan, Style { color: false }));
+    // A real change still replaces them, with the new command.
+    let mut changed = base();
+    changed[0] = tenant("acme", "starter", "");
+    let d2 = desired_with_theme(IMAGE_THEME, &changed);
+    let plan = compute(&d2, &observed, &opts());
+    let containers: Vec<_> = actions(&plan)
+        .into_iter()
+        .filter(|(a, _)| a.starts_with("container."))
+        .collect();
+    assert_eq!(
+        containers,
+        [("container.tenantctl-acme".to_string(), "-/+")]
+    );
+}

@@ -115,6 +115,13 @@ pub enum RuntimeError {
     #[error("{reason}")]
     NotAnswering { reason: String },
 
+    /// A data volume written by an older tenantctl (its site ran as root) could not be handed
+    /// to the unprivileged site user; the site is not started on it.
+    #[error(
+        "data volume {volume} could not be handed to the site user: {reason} (nothing was started on it; the tenant's previous container, if any, keeps running)"
+    )]
+    VolumeOwner { volume: String, reason: String },
+
     /// A blue/green replacement did not come up: it was removed and the previous container was
     /// never stopped. Says what went wrong with the replacement.
     #[error("{error}")]

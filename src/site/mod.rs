@@ -13,6 +13,7 @@ mod clock;
 mod config;
 mod health;
 mod meter;
+pub mod owner;
 mod page;
 mod server;
 mod throttle;

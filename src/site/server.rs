@@ -196,6 +196,10 @@ fn open_store(config: &SiteConfig) -> (Option<UsageStore>, Counters) {
             return (None, Counters::default());
         }
     };
+    if let Err(e) = store.check_writable() {
+        // Still served and counted in memory; the reason is said once, clearly, at start.
+        warn!("usage counters will not persist: {e}");
+    }
     let counters = match store.load() {
         Ok(Some(c)) => {
             info!(path = %store.path().display(), api_calls_total = c.api_calls_total, "loaded usage counters");

@@ -61,6 +61,31 @@ impl UsageStore {
         }
     }
 
+    /// Whether this process can write the counters here; the error says who owns the directory
+    /// and what to do (a volume written by an older tenantctl whose site ran as root).
+    pub(crate) fn check_writable(&self) -> Result<(), String> {
+        use std::os::unix::fs::MetadataExt;
+        let probe = self.dir.join(".write-check");
+        match fs::File::create(&probe) {
+            Ok(_) => {
+                let _ = fs::remove_file(&probe);
+                Ok(())
+            }
+            Err(e) => {
+                // /proc/self belongs to the process's effective user.
+                let me = fs::metadata("/proc/self").map(|m| format!("{}:{}", m.uid(), m.gid()));
+                let owner = fs::metadata(&self.dir).map(|m| format!("{}:{}", m.uid(), m.gid()));
+                Err(format!(
+                    "the data directory {} is not writable by this process (uid:gid {}; the directory belongs to {}): {e}. A volume written by an older tenantctl, whose site ran as root, is handed to the site user when `tenantctl apply` replaces the container; or run `docker run --rm --user 0:0 --cap-drop ALL --cap-add CHOWN --cap-add FOWNER --cap-add DAC_READ_SEARCH -v VOLUME:/data IMAGE site-data-owner /data {}`",
+                    self.dir.display(),
+                    me.as_deref().unwrap_or("?"),
+                    owner.as_deref().unwrap_or("?"),
+                    crate::runtime::types::site_user(),
+                ))
+            }
+        }
+    }
+
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
@@ -123,6 +148,37 @@ impl UsageStore {
         if let Ok(d) = fs::File::open(&self.dir) {
             let _ = d.sync_all();
         }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod writable_tests {
+    use super::*;
+
+    #[test]
+    fn a_writable_directory_passes_and_leaves_nothing() -> Result<(), String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let store = UsageStore::open(dir.path(), "acme")?;
+        store.check_writable()?;
+        let left: Vec<_> = fs::read_dir(dir.path())
+            .map_err(|e| e.to_string())?
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn a_directory_nobody_can_write_is_named_with_its_owner_and_the_fix() -> Result<(), String> {
+        // /proc takes no new files, not even from root: what a root-owned volume is to uid 10001.
+        let store = UsageStore::open(Path::new("/proc"), "acme")?;
+        let why = store.check_writable().err().ok_or("/proc was writable")?;
+        assert!(
+            why.contains("/proc is not writable by this process (uid:gid "),
+            "{why}"
+        );
+        assert!(why.contains("the directory belongs to 0:0"), "{why}");
+        assert!(why.contains("site-data-owner /data 10001:10001"), "{why}");
         Ok(())
     }
 }

@@ -393,6 +393,54 @@ pub fn fixture_image() -> String {
         .clone()
 }
 
+/// A FROM-scratch image of a theme with its own image: the tenantctl site as its entrypoint
+/// (running as root, the image sets no user), `/bin/sh` and `wget`, so the engine can run an
+/// image theme's health check. Built once per test process.
+pub fn shell_site_image() -> String {
+    static IMAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    IMAGE
+        .get_or_init(|| {
+            let tag = "tenantctl-test-shellsite:1".to_string();
+            let tenantctl = env!("CARGO_BIN_EXE_tenantctl").to_string();
+            let (sh, wget) = (which("dash"), which("wget"));
+            let mut files: Vec<(String, PathBuf)> = vec![
+                ("/tenantctl".into(), PathBuf::from(&tenantctl)),
+                ("/bin/sh".into(), sh.clone()),
+                ("/usr/bin/wget".into(), wget.clone()),
+            ];
+            for bin in [
+                tenantctl,
+                sh.display().to_string(),
+                wget.display().to_string(),
+            ] {
+                for lib in shared_objects(&bin) {
+                    if !files.iter().any(|(p, _)| *p == lib) {
+                        files.push((lib.clone(), PathBuf::from(lib)));
+                    }
+                }
+            }
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async {
+                let docker = bollard::Docker::connect_with_local_defaults()
+                    .unwrap()
+                    .negotiate_version()
+                    .await
+                    .unwrap();
+                tenantctl::runtime::image::build_scratch_image(
+                    &docker,
+                    &tag,
+                    &files,
+                    &["/tenantctl".to_string(), "site".to_string()],
+                    &Default::default(),
+                )
+                .await
+                .expect("build the shell site image");
+            });
+            tag
+        })
+        .clone()
+}
+
 /// A FROM-scratch image (unique `tag`) whose command fails at once: `/sleep not-a-number`.
 /// Removed again when dropped; declare it before the `Env` whose services use it, so they are
 /// gone first.

@@ -169,6 +169,8 @@ mod tests {
                 cap_add: vec![],
                 network: "ns-acme".into(),
                 volume: "ns-acme-data".into(),
+                user: None,
+                read_only_rootfs: false,
             },
             labels: Default::default(),
             extra_env: Default::default(),

@@ -40,6 +40,8 @@ pub fn container_body(
     ContainerCreateBody {
         image: Some(spec.image.clone()),
         cmd,
+        // None keeps the image's own user (a theme's image).
+        user: spec.user.clone(),
         env: Some(env),
         labels: Some(owned_labels(labels, &options.namespace)),
         exposed_ports: Some(vec![port_key]),
@@ -56,6 +58,7 @@ pub fn container_body(
                 maximum_retry_count: None,
             }),
             security_opt: Some(vec!["no-new-privileges:true".to_string()]),
+            readonly_rootfs: Some(spec.read_only_rootfs),
             cap_drop: Some(vec!["ALL".to_string()]),
             cap_add: Some(spec.cap_add.clone()),
             mounts: Some(vec![Mount {
@@ -107,6 +110,8 @@ mod tests {
             cap_add: vec!["NET_BIND_SERVICE".into()],
             network: "ns-acme".into(),
             volume: "ns-acme-data".into(),
+            user: None,
+            read_only_rootfs: false,
         }
     }
 
@@ -146,6 +151,24 @@ mod tests {
         assert_eq!(host["LogConfig"]["Type"], "json-file");
         assert_eq!(host["LogConfig"]["Config"]["max-size"], "10m");
         assert_eq!(host["LogConfig"]["Config"]["max-file"], "3");
+    }
+
+    #[test]
+    fn the_builtin_site_runs_unprivileged_on_a_read_only_root() {
+        let mut site = spec("tenantctl-site:9.9.9");
+        site.user = Some("10001:10001".into());
+        site.read_only_rootfs = true;
+        let json = body_json(&site, false);
+        assert_eq!(json["User"], "10001:10001");
+        assert_eq!(json["HostConfig"]["ReadonlyRootfs"], true);
+        assert_eq!(
+            json["HostConfig"]["SecurityOpt"],
+            serde_json::json!(["no-new-privileges:true"])
+        );
+        // A theme's image keeps its own user and a writable root.
+        let theme = body_json(&spec("registry.example/shop:4"), false);
+        assert!(theme.get("User").is_none(), "{theme}");
+        assert_eq!(theme["HostConfig"]["ReadonlyRootfs"], false);
     }
 
     #[test]

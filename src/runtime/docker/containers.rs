@@ -75,7 +75,7 @@ fn health_step(response: &ContainerInspectResponse, restarted: bool) -> HealthSt
 
 impl DockerBackend {
     /// Inspect a container by id or name; None when it does not exist.
-    async fn inspect_container_opt(
+    pub(super) async fn inspect_container_opt(
         &self,
         id: &str,
     ) -> Result<Option<ContainerInspectResponse>, RuntimeError> {

@@ -5,11 +5,13 @@ pub mod bluegreen;
 mod body;
 mod containers;
 pub(crate) mod observe;
+pub mod owner;
 
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -30,6 +32,21 @@ use crate::usage::site::SiteCounters;
 
 pub use body::container_body;
 
+/// The progress line, with what handing the data volume over did when it ran.
+fn with_handed(
+    applied: Result<Applied, RuntimeError>,
+    handed: Option<String>,
+) -> Result<Applied, RuntimeError> {
+    let mut applied = applied?;
+    if let Some(handed) = handed {
+        applied.line = format!(
+            "{} (data volume handed to the site user: {handed})",
+            applied.line
+        );
+    }
+    Ok(applied)
+}
+
 /// How long a stopped container has to exit before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many stopped containers are inspected at once for their details.
@@ -39,11 +56,23 @@ const DETAIL_CONCURRENCY: usize = 8;
 #[derive(Debug, Clone)]
 pub struct DockerBackend {
     engine: Engine,
+    /// Volumes this backend created: new, so they took the site image's `/data` ownership.
+    created_volumes: Arc<Mutex<HashSet<String>>>,
 }
 
 impl DockerBackend {
     pub fn new(engine: Engine) -> DockerBackend {
-        DockerBackend { engine }
+        DockerBackend {
+            engine,
+            created_volumes: Arc::default(),
+        }
+    }
+
+    fn created_volume(&self, name: &str) -> bool {
+        self.created_volumes
+            .lock()
+            .map(|set| set.contains(name))
+            .unwrap_or(false)
     }
 
     /// The bollard client.
@@ -279,7 +308,11 @@ impl Backend for DockerBackend {
         name: &str,
         labels: &BTreeMap<String, String>,
     ) -> Result<bool, RuntimeError> {
-        self.engine.create_volume(name, labels).await
+        let created = self.engine.create_volume(name, labels).await?;
+        if created && let Ok(mut set) = self.created_volumes.lock() {
+            set.insert(name.to_string());
+        }
+        Ok(created)
     }
 
     async fn ensure_image(&self, reference: &str, progress: Say<'_>) -> Result<(), RuntimeError> {
@@ -291,7 +324,10 @@ impl Backend for DockerBackend {
     }
 
     async fn create(&self, workload: &Workload, name: &str) -> Result<Applied, RuntimeError> {
-        bluegreen::create(self, workload, name).await
+        let handed = self
+            .hand_volume_over(&workload.spec, &workload.tenant, None)
+            .await?;
+        with_handed(bluegreen::create(self, workload, name).await, handed)
     }
 
     async fn replace(
@@ -300,7 +336,17 @@ impl Backend for DockerBackend {
         target: Target<'_>,
         why: &str,
     ) -> Result<Applied, RuntimeError> {
-        bluegreen::replace(self, workload, target.id, why).await
+        let handed = self
+            .hand_volume_over(
+                &workload.spec,
+                &workload.tenant,
+                target.id.or(Some(target.name)),
+            )
+            .await?;
+        with_handed(
+            bluegreen::replace(self, workload, target.id, why).await,
+            handed,
+        )
     }
 
     async fn update(

@@ -202,6 +202,8 @@ fn spec_for(rt: &DockerBackend, slug: &str, image: &str, env: &[(&str, &str)]) -
         cap_add: vec!["NET_BIND_SERVICE".to_string()],
         network: rt.network_name(slug),
         volume: rt.volume_name(slug),
+        user: None,
+        read_only_rootfs: false,
     }
 }
 

@@ -13,8 +13,9 @@ use sha2::{Digest, Sha256};
 use bollard::models::CreateImageInfo;
 use bollard::query_parameters::CreateImageOptionsBuilder;
 
-use super::Engine;
+use super::{DATA_MOUNT_PATH, Engine};
 use crate::runtime::error::describe;
+use crate::runtime::types::{SITE_GID, SITE_UID};
 use crate::runtime::{RuntimeError, is_not_found};
 
 /// Image label with the size, mtime and inode of the binary the site image was built from.
@@ -27,7 +28,7 @@ pub const LABEL_CONTEXT_HASH: &str = "tenantctl.image-context-sha256";
 pub const SELF_PATH_IN_IMAGE: &str = "/tenantctl";
 
 /// Bumped when the context layout changes, so old images are rebuilt.
-const CONTEXT_FORMAT: &str = "tenantctl-scratch-context-v1";
+const CONTEXT_FORMAT: &str = "tenantctl-scratch-context-v2";
 
 /// Fixed mtime in the tar so the same inputs give the same bytes.
 const FIXED_MTIME: u64 = 1;
@@ -42,6 +43,27 @@ pub async fn build_scratch_image(
     entrypoint: &[String],
     labels: &BTreeMap<String, String>,
 ) -> Result<String, RuntimeError> {
+    build_scratch_image_as(docker, tag, files, entrypoint, labels, None).await
+}
+
+/// Who an image runs as, and the empty directories that user owns in it (volume mount points:
+/// the engine copies a mount point's ownership into an empty named volume at its first mount).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunAs {
+    pub uid: u32,
+    pub gid: u32,
+    pub dirs: Vec<String>,
+}
+
+/// [`build_scratch_image`], the image running as `run_as` (root when None).
+pub async fn build_scratch_image_as(
+    docker: &Docker,
+    tag: &str,
+    files: &[(String, PathBuf)],
+    entrypoint: &[String],
+    labels: &BTreeMap<String, String>,
+    run_as: Option<RunAs>,
+) -> Result<String, RuntimeError> {
     let context = {
         let (owned_tag, files, entrypoint, labels) = (
             tag.to_string(),
@@ -50,12 +72,14 @@ pub async fn build_scratch_image(
             labels.clone(),
         );
         // Reading and packing tens of megabytes is blocking work.
-        tokio::task::spawn_blocking(move || build_context(&owned_tag, &files, &entrypoint, &labels))
-            .await
-            .map_err(|e| RuntimeError::Build {
-                tag: tag.to_string(),
-                message: format!("packing the build context failed: {e}"),
-            })??
+        tokio::task::spawn_blocking(move || {
+            build_context_as(&owned_tag, &files, &entrypoint, &labels, run_as.as_ref())
+        })
+        .await
+        .map_err(|e| RuntimeError::Build {
+            tag: tag.to_string(),
+            message: format!("packing the build context failed: {e}"),
+        })??
     };
 
     let previous = inspect_image_labels(docker, tag).await?;
@@ -133,7 +157,7 @@ async fn remove_replaced_image(docker: &Docker, id: &str) {
 }
 
 /// Build `tag` from the running executable (see [`self_image_files`]) with `/tenantctl` as
-/// entrypoint; what the built-in site runs.
+/// entrypoint; what the built-in site runs: as [`SITE_UID`]:[`SITE_GID`], owning `/data`.
 pub async fn build_self_image(
     docker: &Docker,
     tag: &str,
@@ -145,12 +169,17 @@ pub async fn build_self_image(
             tag: tag.to_string(),
             message: format!("finding the files of the executable failed: {e}"),
         })??;
-    build_scratch_image(
+    build_scratch_image_as(
         docker,
         tag,
         &files,
         &[SELF_PATH_IN_IMAGE.to_string()],
         labels,
+        Some(RunAs {
+            uid: SITE_UID,
+            gid: SITE_GID,
+            dirs: vec![DATA_MOUNT_PATH.to_string()],
+        }),
     )
     .await
 }
@@ -194,11 +223,24 @@ pub(crate) struct BuildContext {
 }
 
 /// Pack Dockerfile + `rootfs/<path>` entries into a tar and hash the inputs.
+#[cfg(test)]
 pub(crate) fn build_context(
     tag: &str,
     files: &[(String, PathBuf)],
     entrypoint: &[String],
     labels: &BTreeMap<String, String>,
+) -> Result<BuildContext, RuntimeError> {
+    build_context_as(tag, files, entrypoint, labels, None)
+}
+
+/// [`build_context`] for an image that runs as `run_as`: its directories go under `owned/`,
+/// copied in with `--chown` (COPY makes everything else root's).
+pub(crate) fn build_context_as(
+    tag: &str,
+    files: &[(String, PathBuf)],
+    entrypoint: &[String],
+    labels: &BTreeMap<String, String>,
+    run_as: Option<&RunAs>,
 ) -> Result<BuildContext, RuntimeError> {
     let invalid = |message: String| RuntimeError::InvalidBuildInput {
         tag: tag.to_string(),
@@ -225,7 +267,29 @@ pub(crate) fn build_context(
         }
     }
 
-    let dockerfile = dockerfile(entrypoint);
+    let mut owned_dirs = Vec::new();
+    if let Some(run_as) = run_as {
+        for dir in &run_as.dirs {
+            let dir = normalize_target(dir).ok_or_else(|| {
+                invalid(format!(
+                    "{dir:?} is not an absolute, plain path inside the image"
+                ))
+            })?;
+            if by_target
+                .keys()
+                .any(|t| t.starts_with(&format!("{dir}/")) || *t == dir)
+            {
+                return Err(invalid(format!(
+                    "{dir} must be empty: it is a volume's mount point"
+                )));
+            }
+            owned_dirs.push(dir);
+        }
+    }
+    let dockerfile = dockerfile_as(
+        entrypoint,
+        run_as.map(|r| (r.uid, r.gid, owned_dirs.as_slice())),
+    );
     let mut hasher = Sha256::new();
     hash_field(&mut hasher, CONTEXT_FORMAT.as_bytes());
     hash_field(&mut hasher, dockerfile.as_bytes());
@@ -248,6 +312,9 @@ pub(crate) fn build_context(
         }
     }
     append_dir(&mut tar, "rootfs")?;
+    for dir in &owned_dirs {
+        append_dir(&mut tar, &format!("owned{dir}"))?;
+    }
     for dir in &dirs {
         append_dir(&mut tar, &format!("rootfs{}", dir.display()))?;
     }
@@ -281,8 +348,24 @@ pub(crate) fn build_context(
 }
 
 /// The Dockerfile of a scratch image; the JSON form of ENTRYPOINT needs no shell.
+#[cfg(test)]
 pub(crate) fn dockerfile(entrypoint: &[String]) -> String {
+    dockerfile_as(entrypoint, None)
+}
+
+/// The Dockerfile of a scratch image running as `uid:gid` (numbers: no user database in
+/// scratch) and owning the (empty) directories `dirs`, packed under `owned/`.
+pub(crate) fn dockerfile_as(
+    entrypoint: &[String],
+    run_as: Option<(u32, u32, &[String])>,
+) -> String {
     let mut text = String::from("FROM scratch\nCOPY rootfs/ /\n");
+    if let Some((uid, gid, dirs)) = run_as {
+        for dir in dirs {
+            text.push_str(&format!("COPY --chown={uid}:{gid} owned{dir}/ {dir}/\n"));
+        }
+        text.push_str(&format!("USER {uid}:{gid}\n"));
+    }
     if !entrypoint.is_empty() {
         let json = serde_json::Value::from(entrypoint.to_vec()).to_string();
         text.push_str(&format!("ENTRYPOINT {json}\n"));

@@ -66,6 +66,8 @@ pub fn service_spec(
             container_spec: Some(TaskSpecContainerSpec {
                 image: Some(spec.image.clone()),
                 args,
+                user: spec.user.clone(),
+                read_only: Some(spec.read_only_rootfs),
                 env: Some(env),
                 mounts: Some(vec![Mount {
                     target: Some(DATA_MOUNT_PATH.to_string()),

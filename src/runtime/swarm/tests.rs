@@ -31,6 +31,8 @@ fn spec() -> ContainerSpec {
         cap_add: vec![],
         network: "ns-acme".into(),
         volume: "ns-acme-data".into(),
+        user: None,
+        read_only_rootfs: false,
     }
 }
 

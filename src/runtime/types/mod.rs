@@ -21,7 +21,9 @@ pub use observed::{
     ObservedService, ObservedVolume, PublishedPort, is_managed_by, label_filters, managed_labels,
 };
 pub use probe::{Probe, ProbeResult};
-pub use spec::{ContainerSpec, ServiceShape, builtin_site_image, publishes};
+pub use spec::{
+    ContainerSpec, SITE_GID, SITE_UID, ServiceShape, builtin_site_image, publishes, site_user,
+};
 pub use stats::{ContainerStats, StatsMode, combine, cpu_percent_between, cpu_percent_from};
 pub use workload::{Applied, EnsuredNetwork, HealthOutcome, Reach, SiteQuery, Target, Workload};
 

@@ -8,6 +8,16 @@ pub fn builtin_site_image() -> String {
     format!("tenantctl-site:{}", env!("CARGO_PKG_VERSION"))
 }
 
+/// The uid the built-in site runs as (`tenantctl site`), never root.
+pub const SITE_UID: u32 = 10001;
+/// The gid the built-in site runs as.
+pub const SITE_GID: u32 = 10001;
+
+/// `uid:gid` of the built-in site, as the engine's `User` field takes it.
+pub fn site_user() -> String {
+    format!("{SITE_UID}:{SITE_GID}")
+}
+
 /// Everything that shapes one tenant's container. Its canonical JSON is the spec-hash input.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ContainerSpec {
@@ -24,6 +34,10 @@ pub struct ContainerSpec {
     pub cap_add: Vec<String>,
     pub network: String,
     pub volume: String,
+    /// `uid:gid` the process runs as; None keeps the image's own user (themes with an image).
+    pub user: Option<String>,
+    /// The root filesystem is mounted read-only (the built-in site writes only to its volume).
+    pub read_only_rootfs: bool,
 }
 
 /// The parts of a service that are not in the container spec (and not in its hash).
