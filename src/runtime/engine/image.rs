@@ -98,8 +98,49 @@ pub async fn build_scratch_image_as(
         .rm(true)
         .forcerm(true)
         .build();
-    let mut stream =
-        docker.build_image(options, None, Some(bollard::body_full(context.tar.into())));
+    // Builds sharing cached layers race with a rebuild removing the image it replaced (and, with
+    // it, intermediate layers no other image holds): the engine then answers "unknown parent
+    // image ID". Building again finds the layers afresh.
+    let tar = context.tar;
+    let mut attempt = 1;
+    let (built_id, recent) = loop {
+        match run_build(docker, tag, options.clone(), tar.clone()).await {
+            Err(RuntimeError::Build { message, .. })
+                if attempt < 3 && message.contains("unknown parent image") =>
+            {
+                tracing::debug!(tag, attempt, %message, "building again: a cached layer went away");
+                attempt += 1;
+            }
+            other => break other?,
+        }
+    };
+
+    // The tag is the source of truth: the aux id is absent on some engine versions.
+    let id = match inspect_image_labels(docker, tag).await? {
+        Some((id, _)) => id,
+        None => built_id.ok_or_else(|| RuntimeError::Build {
+            tag: tag.to_string(),
+            message: with_output("the engine reported no image", &recent),
+        })?,
+    };
+    if let Some((old_id, old_labels)) = previous
+        && old_id != id
+        && old_labels.contains_key(LABEL_CONTEXT_HASH)
+    {
+        remove_replaced_image(docker, &old_id).await;
+    }
+    Ok(id)
+}
+
+/// One build of `tag` from `tar`: the image id the engine announced (if any) and the last lines
+/// of its output.
+async fn run_build(
+    docker: &Docker,
+    tag: &str,
+    options: bollard::query_parameters::BuildImageOptions,
+    tar: Vec<u8>,
+) -> Result<(Option<String>, Vec<String>), RuntimeError> {
+    let mut stream = docker.build_image(options, None, Some(bollard::body_full(tar.into())));
     let mut built_id = None;
     // The last lines of output explain a failure better than the error alone.
     let mut recent: Vec<String> = Vec::new();
@@ -128,22 +169,7 @@ pub async fn build_scratch_image_as(
             Err(error) => return Err(RuntimeError::api(format!("build image {tag}"), error)),
         }
     }
-
-    // The tag is the source of truth: the aux id is absent on some engine versions.
-    let id = match inspect_image_labels(docker, tag).await? {
-        Some((id, _)) => id,
-        None => built_id.ok_or_else(|| RuntimeError::Build {
-            tag: tag.to_string(),
-            message: with_output("the engine reported no image", &recent),
-        })?,
-    };
-    if let Some((old_id, old_labels)) = previous
-        && old_id != id
-        && old_labels.contains_key(LABEL_CONTEXT_HASH)
-    {
-        remove_replaced_image(docker, &old_id).await;
-    }
-    Ok(id)
+    Ok((built_id, recent))
 }
 
 /// Best effort: drop the image a rebuild untagged, unless containers still use it.
