@@ -210,6 +210,162 @@ fn image_theme_health_check_runs_without_a_shell_string(db: Db) {
     assert_eq!(env.plan_exit(), 0, "converged");
 }
 
+/// The upgrade itself: a container as an older tenantctl left it (spec-hash version 1, the site
+/// running as root, its counters written by root into a root-owned volume) is planned for
+/// replacement for the security change alone, and apply hands the volume over on the way.
+fn an_upgrade_replaces_a_root_site_and_hands_its_volume_over(db: Db) {
+    let Some(env) = Env::new(repo(BUILTIN), db) else {
+        return;
+    };
+    let key = key_of(&env.apply_ok(&[]));
+    let name = env.container("acme");
+    let source = tenantctl::source::Repo::discover(env.repo.path()).unwrap();
+    let snap = source.snapshot_at("HEAD").unwrap();
+    let desired = tenantctl::model::load(&snap.files).expect("valid");
+    let t = &desired.tenants["acme"];
+    let spec = tenantctl::plan::container::desired_container(
+        &env.ns,
+        t,
+        &desired.plans[&t.plan],
+        &desired.themes[&t.theme],
+    );
+    let digest = crate::support::db(&env.url()).tenants["acme"]
+        .api_key_sha256
+        .clone()
+        .expect("a key digest");
+
+    // The older world: the volume root's (as the old image, without /data, left it) ...
+    docker(&["rm", "-f", &name]);
+    let mount = format!("{}:/data", spec.volume);
+    docker(&[
+        "run",
+        "--rm",
+        "--user",
+        "0:0",
+        "--cap-drop",
+        "ALL",
+        "--cap-add",
+        "CHOWN",
+        "--cap-add",
+        "FOWNER",
+        "--cap-add",
+        "DAC_READ_SEARCH",
+        "--network",
+        "none",
+        "-v",
+        &mount,
+        &spec.image,
+        "site-data-owner",
+        "/data",
+        "0:0",
+    ]);
+    // ... and the site running as root, labelled as version 1 labelled it.
+    let mut args: Vec<String> = [
+        "create",
+        "--name",
+        &name,
+        "--user",
+        "0:0",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges:true",
+        "--network",
+        &spec.network,
+        "-p",
+        "127.0.0.1::8080",
+        "-v",
+        &mount,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend([
+        "--cpus".to_string(),
+        format!("{}", spec.nano_cpus as f64 / 1e9),
+        "--memory".to_string(),
+        spec.memory_bytes.to_string(),
+        "--memory-swap".to_string(),
+        spec.memory_bytes.to_string(),
+        "--pids-limit".to_string(),
+        spec.pids.to_string(),
+    ]);
+    let hash_v1 = tenantctl::plan::container::spec_hash(&spec, "1").unwrap();
+    for (k, v) in [
+        ("tenantctl.managed", "true"),
+        ("tenantctl.namespace", env.ns.as_str()),
+        ("tenantctl.tenant", "acme"),
+        ("tenantctl.spec-hash", hash_v1.as_str()),
+        ("tenantctl.spec-hash-version", "1"),
+        ("tenantctl.revision", snap.revision.as_str()),
+    ] {
+        args.extend(["--label".to_string(), format!("{k}={v}")]);
+    }
+    for (k, v) in spec
+        .env
+        .iter()
+        .chain([(&"TENANT_API_KEY_SHA256".to_string(), &digest)])
+    {
+        args.extend(["-e".to_string(), format!("{k}={v}")]);
+    }
+    args.extend([spec.image.clone(), "site".to_string()]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    docker(&refs);
+    docker(&["start", &name]);
+    assert_eq!(inspect(&name, "{{.Config.User}}"), "0:0");
+    for _ in 0..2 {
+        call(&env, &key);
+    }
+    // Saved by root: the count survives a restart of the old container.
+    docker(&["restart", "--time", "10", &name]);
+    wait_for(
+        "the old site to report its saved counters",
+        Duration::from_secs(30),
+        || docker(&["logs", "--tail", "20", &name]),
+        || {
+            std::net::TcpStream::connect(site(&env).trim_start_matches("http://")).is_ok()
+                && calls(&env, &key) == Some(2)
+        },
+    );
+
+    // The plan says why, and nothing else changes: the hash input of version 1 matches.
+    let plan = env.ok(&["plan", "--no-color"]);
+    assert!(plan.contains(&format!("-/+ container.{name}")), "{plan}");
+    assert!(
+        plan.contains("security: the built-in site now runs as uid:gid 10001:10001"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("Plan: 0 to create, 0 to update, 1 to replace, 0 to destroy."),
+        "{plan}"
+    );
+    assert!(
+        !plan.contains(" changed"),
+        "only the security reason: {plan}"
+    );
+
+    let applied = env.apply_ok(&[]);
+    assert!(
+        applied.contains("data volume handed to the site user"),
+        "{applied}"
+    );
+    assert_eq!(inspect(&name, "{{.Config.User}}"), "10001:10001");
+    assert_eq!(inspect(&name, "{{.HostConfig.ReadonlyRootfs}}"), "true");
+    assert_eq!(
+        inspect(
+            &name,
+            "{{index .Config.Labels \"tenantctl.spec-hash-version\"}}"
+        ),
+        "2"
+    );
+    assert_eq!(calls(&env, &key), Some(2), "root's counters were read");
+    call(&env, &key);
+    restart_and_expect(&env, &key, 3);
+    assert_eq!(env.plan_exit(), 0, "converged");
+}
+
+on_both_databases!(an_upgrade_replaces_a_root_site_and_hands_its_volume_over,);
+
 on_both_databases!(
     builtin_site_runs_unprivileged_and_meters,
     a_volume_root_wrote_is_handed_to_the_site_user,

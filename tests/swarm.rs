@@ -192,6 +192,17 @@ fn the_example_runs_as_one_service_per_tenant(backend: Db) {
             "{labels:?}"
         );
         assert!(!labels["tenantctl.spec-hash-version"].is_empty());
+        // The built-in site's tasks run unprivileged on a read-only root.
+        assert_eq!(
+            service(&name, "{{.Spec.TaskTemplate.ContainerSpec.User}}"),
+            "10001:10001",
+            "{slug}"
+        );
+        assert_eq!(
+            service(&name, "{{.Spec.TaskTemplate.ContainerSpec.ReadOnly}}"),
+            "true",
+            "{slug}"
+        );
         let want = if slug == "initech" { 0 } else { 1 };
         assert_eq!(
             service(&name, "{{.Spec.Mode.Replicated.Replicas}}"),

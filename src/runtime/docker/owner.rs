@@ -166,3 +166,54 @@ impl DockerBackend {
         text.trim().replace('\n', " | ")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_helper_is_root_with_only_what_chown_needs() {
+        let spec = ContainerSpec {
+            name: "ns-acme".into(),
+            image: "tenantctl-site:9.9.9".into(),
+            env: Default::default(),
+            nano_cpus: 1,
+            memory_bytes: 1,
+            pids: 1,
+            port: 8080,
+            publish_address: "127.0.0.1".into(),
+            health_cmd: vec![],
+            health_interval_seconds: 1,
+            cap_add: vec!["NET_ADMIN".into()],
+            network: "ns-acme".into(),
+            volume: "ns-acme-data".into(),
+            user: Some("10001:10001".into()),
+            read_only_rootfs: true,
+        };
+        assert_eq!(helper_name(&spec), "ns-acme_owner");
+        let json = serde_json::to_value(helper_body(&spec, "10001:10001", "ns", "acme")).unwrap();
+        assert_eq!(json["User"], "0:0");
+        assert_eq!(
+            json["Cmd"],
+            serde_json::json!(["site-data-owner", "/data", "10001:10001"])
+        );
+        assert_eq!(json["Image"], "tenantctl-site:9.9.9");
+        assert_eq!(json["Labels"]["tenantctl.tenant"], "acme");
+        assert_eq!(json["Labels"]["tenantctl.namespace"], "ns");
+        let host = &json["HostConfig"];
+        assert_eq!(host["NetworkMode"], "none");
+        assert_eq!(host["CapDrop"], serde_json::json!(["ALL"]));
+        // Never the theme's capabilities: only what changing owners needs.
+        assert_eq!(
+            host["CapAdd"],
+            serde_json::json!(["CHOWN", "FOWNER", "DAC_READ_SEARCH"])
+        );
+        assert_eq!(host["ReadonlyRootfs"], true);
+        assert_eq!(
+            host["SecurityOpt"],
+            serde_json::json!(["no-new-privileges:true"])
+        );
+        assert_eq!(host["Mounts"][0]["Source"], "ns-acme-data");
+        assert_eq!(host["Mounts"][0]["Target"], "/data");
+    }
+}

@@ -853,6 +853,51 @@ mod unit_tests {
     }
 
     #[test]
+    fn an_image_that_runs_as_a_user_owns_its_volume_dirs() -> Result<(), RuntimeError> {
+        let dirs = vec!["/data".to_string()];
+        assert_eq!(
+            dockerfile_as(&["/tenantctl".to_string()], Some((10001, 10001, &dirs))),
+            "FROM scratch\nCOPY rootfs/ /\nCOPY --chown=10001:10001 owned/data/ /data/\nUSER 10001:10001\nENTRYPOINT [\"/tenantctl\"]\n"
+        );
+        let dir = tempfile::tempdir().map_err(|source| RuntimeError::Io {
+            path: PathBuf::from("tempdir"),
+            source,
+        })?;
+        let bin = dir.path().join("bin");
+        std::fs::write(&bin, b"#!binary").map_err(|source| RuntimeError::Io {
+            path: bin.clone(),
+            source,
+        })?;
+        let files = vec![("/app/bin".to_string(), bin)];
+        let labels = BTreeMap::new();
+        let run_as = RunAs {
+            uid: 10001,
+            gid: 10001,
+            dirs: dirs.clone(),
+        };
+        let owned = build_context_as("t", &files, &[], &labels, Some(&run_as))?;
+        let plain = build_context("t", &files, &[], &labels)?;
+        assert_ne!(owned.hash, plain.hash, "the user shapes the image");
+        let mut archive = tar::Archive::new(owned.tar.as_slice());
+        let names: Vec<String> = archive
+            .entries()
+            .map_err(|source| RuntimeError::Io {
+                path: PathBuf::from("tar"),
+                source,
+            })?
+            .filter_map(|e| Some(e.ok()?.path().ok()?.to_string_lossy().into_owned()))
+            .collect();
+        assert!(names.contains(&"owned/data/".to_string()), "{names:?}");
+        // A mount point with files under it is refused: the volume would hide them.
+        let inside = vec![("/data/x".to_string(), files[0].1.clone())];
+        assert!(matches!(
+            build_context_as("t", &inside, &[], &labels, Some(&run_as)),
+            Err(RuntimeError::InvalidBuildInput { .. })
+        ));
+        Ok(())
+    }
+
+    #[test]
     fn context_is_deterministic_and_hashes_what_matters() -> Result<(), Box<dyn std::error::Error>>
     {
         let dir = tempfile::tempdir()?;
