@@ -313,6 +313,13 @@ fn an_upgrade_replaces_a_root_site_and_hands_its_volume_over(db: Db) {
     docker(&refs);
     docker(&["start", &name]);
     assert_eq!(inspect(&name, "{{.Config.User}}"), "0:0");
+    // Docker's proxy accepts before the site listens: wait for its answer.
+    wait_for(
+        "the old site to answer",
+        Duration::from_secs(30),
+        || docker(&["logs", "--tail", "20", &name]),
+        || http("GET", &format!("{}/health", site(&env)), &[]).0 == 200,
+    );
     for _ in 0..2 {
         call(&env, &key);
     }

@@ -229,7 +229,9 @@ fn the_dashboard_runs_the_loop_filters_and_streams_live_logs() {
     });
     tmux.keys(&["BTab"]);
     tmux.wait_for("the log pane", Duration::from_secs(10), |s| {
-        s.contains("following") && s.contains("site listening")
+        // The site's first line, or, once health checks and probes have pushed it up, theirs.
+        s.contains("following")
+            && (s.contains("site listening") || s.contains("tenantctl::site::server"))
     });
     // A request made now is logged by the site and shows up live.
     let marker = format!("/tuimark{}", env.ns);

@@ -741,7 +741,13 @@ pub fn http(method: &str, url: &str, headers: &[(&str, &str)]) -> (u16, String, 
         .split_once('/')
         .map(|(h, p)| (h, format!("/{p}")))
         .unwrap_or((rest, "/".into()));
-    let mut stream = std::net::TcpStream::connect(host).expect("connect");
+    // A refused or reset connection (a site not listening yet behind Docker's proxy) is status 0
+    // with the error as the body: callers assert the status or poll again.
+    let failed = |e: std::io::Error| (0, String::new(), e.to_string());
+    let mut stream = match std::net::TcpStream::connect(host) {
+        Ok(s) => s,
+        Err(e) => return failed(e),
+    };
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();
@@ -752,9 +758,13 @@ pub fn http(method: &str, url: &str, headers: &[(&str, &str)]) -> (u16, String, 
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
-    stream.write_all(req.as_bytes()).unwrap();
+    if let Err(e) = stream.write_all(req.as_bytes()) {
+        return failed(e);
+    }
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
+    if let Err(e) = stream.read_to_end(&mut raw) {
+        return failed(e);
+    }
     let text = String::from_utf8_lossy(&raw).to_string();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head
