@@ -703,35 +703,11 @@ fn every_command_refuses_hostile_input_alike_and_creates_nothing() {
     }
 }
 
-/// The example's plans and themes with only the given tenants: `(slug, plan, theme)`.
-fn repo_with_tenants(tenants: &[(&str, &str, &str)]) -> Repo {
-    let repo = Repo::example();
-    for file in [
-        "tenants/us/acme.yaml",
-        "tenants/us/globex.yaml",
-        "tenants/us/initech.yaml",
-        "tenants/eu/stark.yaml",
-        "tenants/eu/umbrella.yaml",
-    ] {
-        repo.remove(file);
-    }
-    for (slug, plan, theme) in tenants {
-        repo.write(
-            &format!("tenants/{slug}.yaml"),
-            &format!(
-                "kind: Tenant\nname: {slug}\nspec:\n  displayName: {slug}\n  owner: ops@{slug}.example\n  plan: {plan}\n  theme: {theme}\n  env: {{ LOG_LEVEL: info }}\n"
-            ),
-        );
-    }
-    repo.commit("only these tenants");
-    repo
-}
-
 /// Replacing `shop` never touches tenant `shop-next`, whose container has the name older
 /// versions gave `shop`'s blue/green temporary.
 #[test]
 fn replacing_a_tenant_leaves_the_tenant_named_like_its_temporary() {
-    let repo = repo_with_tenants(&[
+    let repo = Repo::example_with_tenants(&[
         ("shop", "starter", "minimal"),
         ("shop-next", "starter", "minimal"),
     ]);
@@ -766,7 +742,7 @@ fn output_text(out: &std::process::Output) -> String {
 /// A new tenant whose site never answers its health path fails on every attempt, even when a
 /// retry finds its container already running at its spec; status does not call it healthy.
 fn a_retry_never_reports_a_site_that_does_not_answer_as_converged(backend: Db) {
-    let repo = repo_with_tenants(&[("shop", "starter", "minimal")]);
+    let repo = Repo::example_with_tenants(&[("shop", "starter", "minimal")]);
     repo.edit("themes/minimal.yaml", "path: /health", "path: /not-there")
         .commit("a health path the site does not serve");
     let Some(env) = Env::new(repo, backend) else {
@@ -807,7 +783,7 @@ fn a_retry_never_reports_a_site_that_does_not_answer_as_converged(backend: Db) {
 /// so once the old end passes nothing is suspended and no invoice says "no charge".
 fn a_move_to_a_plan_without_a_trial_ends_the_trial(backend: Db) {
     let Some(env) = Env::new(
-        repo_with_tenants(&[("shop", "starter", "minimal")]),
+        Repo::example_with_tenants(&[("shop", "starter", "minimal")]),
         backend,
     ) else {
         return;
@@ -856,7 +832,7 @@ fn a_move_to_a_plan_without_a_trial_ends_the_trial(backend: Db) {
 #[test]
 fn a_missing_or_disconnected_network_is_repaired() {
     let Some(env) = Env::new(
-        repo_with_tenants(&[("shop", "starter", "minimal")]),
+        Repo::example_with_tenants(&[("shop", "starter", "minimal")]),
         Db::Sqlite,
     ) else {
         return;

@@ -10,22 +10,10 @@ use std::time::Duration;
 
 /// One tenant, `shop`, on the starter plan and the modern theme (health checked every 10 s).
 fn shop_env(db: Db) -> Option<Env> {
-    let repo = Repo::example();
-    for file in [
-        "tenants/us/acme.yaml",
-        "tenants/us/globex.yaml",
-        "tenants/us/initech.yaml",
-        "tenants/eu/stark.yaml",
-        "tenants/eu/umbrella.yaml",
-    ] {
-        repo.remove(file);
-    }
-    repo.write(
-        "tenants/shop.yaml",
-        "kind: Tenant\nname: shop\nspec:\n  displayName: Shop\n  owner: ops@shop.example\n  plan: starter\n  theme: modern\n",
-    );
-    repo.commit("only shop");
-    Env::new(repo, db)
+    Env::new(
+        Repo::example_with_tenants(&[("shop", "starter", "modern")]),
+        db,
+    )
 }
 
 fn status(env: &Env) -> Value {

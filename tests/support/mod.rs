@@ -65,6 +65,30 @@ impl Repo {
         r
     }
 
+    /// The example's plans and themes with only the given tenants: `(slug, plan, theme)`.
+    pub fn example_with_tenants(tenants: &[(&str, &str, &str)]) -> Repo {
+        let repo = Repo::example();
+        for file in [
+            "tenants/us/acme.yaml",
+            "tenants/us/globex.yaml",
+            "tenants/us/initech.yaml",
+            "tenants/eu/stark.yaml",
+            "tenants/eu/umbrella.yaml",
+        ] {
+            repo.remove(file);
+        }
+        for (slug, plan, theme) in tenants {
+            repo.write(
+                &format!("tenants/{slug}.yaml"),
+                &format!(
+                    "kind: Tenant\nname: {slug}\nspec:\n  displayName: {slug}\n  owner: ops@{slug}.example\n  plan: {plan}\n  theme: {theme}\n  env: {{ LOG_LEVEL: info }}\n"
+                ),
+            );
+        }
+        repo.commit("only these tenants");
+        repo
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -347,47 +371,54 @@ fn swarm_state() -> (String, bool) {
     (state, words.next() == Some("true"))
 }
 
-/// A FROM-scratch image holding the tenantctl binary and /sleep, built through tenantctl's own
-/// image builder (no registry on these machines). Built once per test process.
+/// Build `tag` FROM scratch through tenantctl's own image builder (no registry on these
+/// machines): each `(path in the image, host binary)` with the shared objects it links.
+fn build_fixture_image(tag: &str, binaries: &[(&str, PathBuf)], entrypoint: &[&str]) {
+    let mut files: Vec<(String, PathBuf)> = binaries
+        .iter()
+        .map(|(at, host)| (at.to_string(), host.clone()))
+        .collect();
+    for (_, host) in binaries {
+        for lib in shared_objects(&host.display().to_string()) {
+            if !files.iter().any(|(p, _)| *p == lib) {
+                files.push((lib.clone(), PathBuf::from(lib)));
+            }
+        }
+    }
+    let entrypoint: Vec<String> = entrypoint.iter().map(|s| s.to_string()).collect();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let docker = bollard::Docker::connect_with_local_defaults()
+            .unwrap()
+            .negotiate_version()
+            .await
+            .unwrap();
+        tenantctl::runtime::image::build_scratch_image(
+            &docker,
+            tag,
+            &files,
+            &entrypoint,
+            &Default::default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("build the test image {tag}: {e}"));
+    });
+}
+
+/// A FROM-scratch image holding the tenantctl binary and /sleep. Built once per test process.
 pub fn fixture_image() -> String {
     static IMAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     IMAGE
         .get_or_init(|| {
             let tag = "tenantctl-test-fixture:1".to_string();
-            let mut files: Vec<(String, PathBuf)> = vec![
-                (
-                    "/tenantctl".into(),
-                    PathBuf::from(env!("CARGO_BIN_EXE_tenantctl")),
-                ),
-                ("/sleep".into(), which("sleep")),
-            ];
-            for bin in [
-                env!("CARGO_BIN_EXE_tenantctl").to_string(),
-                which("sleep").display().to_string(),
-            ] {
-                for lib in shared_objects(&bin) {
-                    if !files.iter().any(|(p, _)| *p == lib) {
-                        files.push((lib.clone(), PathBuf::from(lib)));
-                    }
-                }
-            }
-            let rt = tokio::runtime::Runtime::new().unwrap();
-            rt.block_on(async {
-                let docker = bollard::Docker::connect_with_local_defaults()
-                    .unwrap()
-                    .negotiate_version()
-                    .await
-                    .unwrap();
-                tenantctl::runtime::image::build_scratch_image(
-                    &docker,
-                    &tag,
-                    &files,
-                    &["/sleep".to_string(), "3600".to_string()],
-                    &Default::default(),
-                )
-                .await
-                .expect("build the fixture image");
-            });
+            build_fixture_image(
+                &tag,
+                &[
+                    ("/tenantctl", PathBuf::from(env!("CARGO_BIN_EXE_tenantctl"))),
+                    ("/sleep", which("sleep")),
+                ],
+                &["/sleep", "3600"],
+            );
             tag
         })
         .clone()
@@ -401,41 +432,15 @@ pub fn shell_site_image() -> String {
     IMAGE
         .get_or_init(|| {
             let tag = "tenantctl-test-shellsite:1".to_string();
-            let tenantctl = env!("CARGO_BIN_EXE_tenantctl").to_string();
-            let (sh, wget) = (which("dash"), which("wget"));
-            let mut files: Vec<(String, PathBuf)> = vec![
-                ("/tenantctl".into(), PathBuf::from(&tenantctl)),
-                ("/bin/sh".into(), sh.clone()),
-                ("/usr/bin/wget".into(), wget.clone()),
-            ];
-            for bin in [
-                tenantctl,
-                sh.display().to_string(),
-                wget.display().to_string(),
-            ] {
-                for lib in shared_objects(&bin) {
-                    if !files.iter().any(|(p, _)| *p == lib) {
-                        files.push((lib.clone(), PathBuf::from(lib)));
-                    }
-                }
-            }
-            let rt = tokio::runtime::Runtime::new().unwrap();
-            rt.block_on(async {
-                let docker = bollard::Docker::connect_with_local_defaults()
-                    .unwrap()
-                    .negotiate_version()
-                    .await
-                    .unwrap();
-                tenantctl::runtime::image::build_scratch_image(
-                    &docker,
-                    &tag,
-                    &files,
-                    &["/tenantctl".to_string(), "site".to_string()],
-                    &Default::default(),
-                )
-                .await
-                .expect("build the shell site image");
-            });
+            build_fixture_image(
+                &tag,
+                &[
+                    ("/tenantctl", PathBuf::from(env!("CARGO_BIN_EXE_tenantctl"))),
+                    ("/bin/sh", which("dash")),
+                    ("/usr/bin/wget", which("wget")),
+                ],
+                &["/tenantctl", "site"],
+            );
             tag
         })
         .clone()
@@ -450,28 +455,11 @@ pub struct FailingImage {
 
 impl FailingImage {
     pub fn build(tag: &str) -> FailingImage {
-        let sleep = which("sleep");
-        let mut files: Vec<(String, PathBuf)> = vec![("/sleep".into(), sleep.clone())];
-        for lib in shared_objects(&sleep.display().to_string()) {
-            files.push((lib.clone(), PathBuf::from(lib)));
-        }
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(async {
-            let docker = bollard::Docker::connect_with_local_defaults()
-                .unwrap()
-                .negotiate_version()
-                .await
-                .unwrap();
-            tenantctl::runtime::image::build_scratch_image(
-                &docker,
-                tag,
-                &files,
-                &["/sleep".to_string(), "not-a-number".to_string()],
-                &Default::default(),
-            )
-            .await
-            .expect("build the failing image");
-        });
+        build_fixture_image(
+            tag,
+            &[("/sleep", which("sleep"))],
+            &["/sleep", "not-a-number"],
+        );
         FailingImage {
             tag: tag.to_string(),
         }
