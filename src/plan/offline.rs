@@ -70,8 +70,13 @@ fn spec_of(desired: &DesiredState, slug: &str, opts: &PlanOptions) -> Option<Str
     )
 }
 
+/// A commit id's first 12 digits; a worktree's revision (`<commit>+worktree`) as it is.
 fn short(revision: &str) -> &str {
-    &revision[..revision.len().min(12)]
+    if revision.contains('+') {
+        revision
+    } else {
+        &revision[..revision.len().min(12)]
+    }
 }
 
 #[cfg(test)]
