@@ -411,7 +411,7 @@ pub struct PlanArgs {
     /// Only plan these tenants (plan and theme records are always included); repeatable
     #[arg(long = "tenant", value_name = "SLUG")]
     pub tenants: Vec<String>,
-    #[arg(long, value_enum, default_value_t = PlanOutput::Text)]
+    #[arg(short, long, value_enum, default_value_t = PlanOutput::Text)]
     pub output: PlanOutput,
     /// Exit 0 when there are no changes, 2 when there are changes, 1 on error
     #[arg(long)]
