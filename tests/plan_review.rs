@@ -19,7 +19,7 @@ fn two_commits() -> Repo {
         .remove("tenants/eu/stark.yaml")
         .write(
             "tenants/us/wayne.yaml",
-            "kind: Tenant\nname: wayne\nspec:\n  displayName: Wayne Corp\n  owner: ops@wayne.example\n  plan: starter\n  theme: modern\n",
+            "kind: Tenant\nname: wayne\nspec:\n  displayName: Wayne Corp\n  owner: ops@wayne.example\n  plan: starter\n  theme: modern\n  env: { STRIPE_SECRET_KEY: sk_live_hunter2 }\n",
         )
         .commit("professional 1Gi, wayne in, stark out, classic recoloured");
     repo
@@ -108,6 +108,11 @@ fn offline_against_the_previous_commit_shows_exactly_its_changes_without_engine_
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
     assert!(!repo.path().join(".tenantctl").exists(), "no database made");
+    assert!(
+        !text.contains("sk_live_hunter2")
+            && text.contains("STRIPE_SECRET_KEY: (sensitive, sha256:"),
+        "{text}"
+    );
     assert!(!stderr(&out).contains("hunter2"));
 
     // Without --detailed-exitcode changes exit 0, as plan does.
@@ -145,6 +150,7 @@ fn offline_against_the_previous_commit_shows_exactly_its_changes_without_engine_
     assert_eq!(json_changes, expected(&ns));
     assert_eq!(doc["changes"][0]["before"]["resources"]["memory"], "512Mi");
     assert_eq!(doc["changes"][0]["after"]["resources"]["memory"], "1Gi");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("sk_live_hunter2"));
 
     let out = offline(&repo, &ns, &["--against", "HEAD~1", "--output", "markdown"]);
     let md = stdout(&out);
@@ -172,6 +178,10 @@ fn offline_against_the_previous_commit_shows_exactly_its_changes_without_engine_
     assert_eq!(md.matches("\n```diff\n").count(), 6);
     assert!(md.contains("\n-  memory: 512Mi\n+  memory: 1Gi\n"), "{md}");
     assert!(!md.contains('\x1b'));
+    assert!(
+        !md.contains("sk_live_hunter2") && md.contains("STRIPE_SECRET_KEY: (sensitive, sha256:"),
+        "{md}"
+    );
 
     // The same revision against itself: nothing.
     let out = offline(&repo, &ns, &["--against", "HEAD", "--detailed-exitcode"]);
@@ -218,6 +228,25 @@ fn offline_plans_the_worktree_against_a_commit() {
             "Note: offline: revision {head}+worktree compared with {head} (--against)"
         )),
         "{text}"
+    );
+
+    // An invalid revision on either side is reported like plan reports it, and nothing planned.
+    repo.edit("plans/professional.yaml", "memory: 512Mi", "memory: 512Mb");
+    let out = offline(
+        &repo,
+        &ns,
+        &["--worktree", "--against", "HEAD", "-o", "markdown"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out), "");
+    let err = stderr(&out);
+    assert!(
+        err.contains("plans/professional.yaml:") && err.contains("`512Mb` is not a valid quantity"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("(revision {head}+worktree)")),
+        "{err}"
     );
 }
 

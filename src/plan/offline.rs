@@ -27,9 +27,12 @@ pub fn compare(
     let observed = converged_as(before, &then, kind);
     let mut plan = compute(after, &observed, opts);
     for change in &mut plan.changes {
-        if !change.resource.is_workload() || change.action != Action::Replace {
-            continue;
-        }
+        // A container is replaced for a new spec; a swarm service rolls its tasks over to it.
+        let what = match (change.resource, change.action) {
+            (Resource::Container, Action::Replace) => "container would be replaced",
+            (Resource::Service, Action::Update) => "service would roll out new tasks",
+            _ => continue,
+        };
         let Some(slug) = change.tenant.as_deref() else {
             continue;
         };
@@ -37,11 +40,7 @@ pub fn compare(
             && old != new
         {
             change.reasons.push(format!(
-                "{} would be replaced: spec hash {} → {}",
-                match change.resource {
-                    Resource::Service => "service",
-                    _ => "container",
-                },
+                "{what}: spec hash {} → {}",
                 &old[..old.len().min(12)],
                 &new[..new.len().min(12)]
             ));

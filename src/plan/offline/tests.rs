@@ -145,3 +145,26 @@ fn a_change_that_leaves_the_container_alone_is_no_replacement() {
     );
     assert!(!render::text(&plan, Style { color: false }).contains("would be replaced"));
 }
+
+#[test]
+fn in_swarm_mode_a_new_spec_rolls_the_service() {
+    let before = state("512Mi", "#0f62fe", &[tenant("acme", "professional", "")]);
+    let after = state("1Gi", "#0f62fe", &[tenant("acme", "professional", "")]);
+    let (plan, _) = compare(&before, &after, "aaaa", &opts(), RuntimeKind::Swarm);
+    assert_eq!(
+        shown(&plan),
+        [
+            ("plan-record.professional".to_string(), "~"),
+            ("service.tenantctl-acme".to_string(), "~"),
+        ]
+        .to_vec()
+    );
+    assert!(
+        plan.changes[1]
+            .reasons
+            .iter()
+            .any(|r| r.starts_with("service would roll out new tasks: spec hash ")),
+        "{:?}",
+        plan.changes[1].reasons
+    );
+}
