@@ -8,6 +8,7 @@ mod events;
 mod guards;
 mod ha;
 mod plan;
+mod plan_review;
 mod probe;
 mod rowstate;
 mod site;

@@ -411,8 +411,8 @@ pub struct PlanArgs {
     /// Only plan these tenants (plan and theme records are always included); repeatable
     #[arg(long = "tenant", value_name = "SLUG")]
     pub tenants: Vec<String>,
-    #[arg(long, value_enum, default_value_t = Output::Text)]
-    pub output: Output,
+    #[arg(short, long, value_enum, default_value_t = PlanOutput::Text)]
+    pub output: PlanOutput,
     /// Exit 0 when there are no changes, 2 when there are changes, 1 on error
     #[arg(long)]
     pub detailed_exitcode: bool,
@@ -424,6 +424,20 @@ pub struct PlanArgs {
     /// Never colour the output (NO_COLOR is honoured too)
     #[arg(long)]
     pub no_color: bool,
+    /// Compare two revisions from git alone, without the engine or the database (needs --against)
+    #[arg(long, requires = "against")]
+    pub offline: bool,
+    /// The earlier revision for --offline: what runs is taken to be this one, fully applied
+    #[arg(long, value_name = "REF", requires = "offline")]
+    pub against: Option<String>,
+}
+
+/// What `plan` prints: `output` of the other commands, plus Markdown for a pull request.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PlanOutput {
+    Text,
+    Json,
+    Markdown,
 }
 
 #[derive(Args, Debug)]

@@ -145,6 +145,11 @@ impl<'a> Context<'a> {
         &self.cli.namespace
     }
 
+    /// `--runtime`, as asked for: what an offline plan plans for, without asking the engine.
+    pub fn runtime_kind(&self) -> crate::runtime::RuntimeKind {
+        self.cli.runtime
+    }
+
     /// `--repo`, or the current directory.
     pub fn dir(&self) -> Result<PathBuf> {
         match &self.cli.repo {

@@ -2,6 +2,7 @@
 
 pub mod container;
 pub mod converged;
+pub mod offline;
 pub mod records;
 pub mod render;
 pub mod trial;

@@ -260,3 +260,136 @@ fn json_changes<S: serde::Serializer>(changes: &&[Change], s: S) -> Result<S::Ok
         after: &c.after,
     }))
 }
+
+/// Writes the plan as Markdown for a pull request: a summary (counts, revision, namespace) and
+/// a collapsible `diff` block per tenant (plan and theme rows first), change by change as
+/// [`write_text`] shows it without colour. Repository text can never break the layout: text in
+/// HTML (summaries) and in paragraphs is written with entities, and every fence is longer than
+/// any backtick run inside it.
+pub fn write_markdown(out: impl io::Write, plan: &Plan) -> io::Result<()> {
+    let mut out = io::BufWriter::new(out);
+    let mut buf = String::new();
+    let rev = md_text(&plan.revision[..plan.revision.len().min(12)]);
+    let ns = md_text(&plan.namespace);
+    buf.push_str("### tenantctl plan\n\n");
+    if plan.is_empty() {
+        let _ = writeln!(
+            buf,
+            "**No changes.** Revision <code>{rev}</code> matches what is running in namespace <code>{ns}</code>.\n"
+        );
+    } else {
+        let s = plan.summary();
+        let _ = writeln!(
+            buf,
+            "Revision <code>{rev}</code>, namespace <code>{ns}</code>: **{}** to create, **{}** to update, **{}** to replace, **{}** to destroy.\n",
+            s.create, s.update, s.replace, s.destroy
+        );
+        if s.start + s.stop > 0 {
+            let _ = writeln!(
+                buf,
+                "State: **{}** to start, **{}** to stop.\n",
+                s.start, s.stop
+            );
+        }
+    }
+    for n in &plan.notes {
+        let _ = writeln!(buf, "> **Note:** {}\n", md_text(n));
+    }
+    out.write_all(buf.as_bytes())?;
+    // Groups in order of first appearance: plan and theme rows, then each tenant in apply order.
+    let mut groups: Vec<(Option<&str>, Vec<&Change>)> = Vec::new();
+    for c in &plan.changes {
+        let key = c.tenant.as_deref();
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, list)) => list.push(c),
+            None => groups.push((key, vec![c])),
+        }
+    }
+    for (tenant, changes) in groups {
+        buf.clear();
+        let mut symbols: Vec<&str> = Vec::new();
+        for c in &changes {
+            if !symbols.contains(&c.action.symbol()) {
+                symbols.push(c.action.symbol());
+            }
+        }
+        let who = tenant.unwrap_or("plans and themes");
+        let n = changes.len();
+        let _ = writeln!(
+            buf,
+            "<details><summary>{}: {} {n} change{}</summary>\n",
+            md_text(who),
+            symbols.join(" "),
+            if n == 1 { "" } else { "s" }
+        );
+        let mut body = String::new();
+        for c in &changes {
+            md_change(&mut body, c);
+        }
+        // One blank line between changes, none before the closing fence.
+        body.truncate(body.trim_end_matches('\n').len());
+        body.push('\n');
+        let fence = "`".repeat(longest_backtick_run(&body).max(2) + 1);
+        let _ = writeln!(buf, "{fence}diff\n{body}{fence}\n\n</details>\n");
+        out.write_all(buf.as_bytes())?;
+    }
+    out.flush()
+}
+
+/// One change as [`write_text`] shows it, without colour, its diff lines unindented so a
+/// `diff` block highlights them.
+fn md_change(out: &mut String, c: &Change) {
+    let plain = Style { color: false };
+    let _ = writeln!(
+        out,
+        "# {} {} {}",
+        c.action.symbol(),
+        c.address(),
+        c.action.verb()
+    );
+    for r in &c.reasons {
+        let _ = writeln!(out, "#   {}", printable(r));
+    }
+    let body = match (c.action, &c.before, &c.after) {
+        (Action::Create, _, Some(after)) => prefixed(&to_lines(after), "+ ", plain, ""),
+        (Action::Destroy, Some(before), _) => prefixed(&to_lines(before), "- ", plain, ""),
+        (Action::Update | Action::Replace, Some(before), Some(after)) => {
+            diff(&to_lines(before), &to_lines(after), plain)
+        }
+        _ => String::new(),
+    };
+    out.push_str(&body);
+    if !body.is_empty() && !body.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push('\n');
+}
+
+/// The longest run of backticks in `text`: a fence must be longer to hold it.
+pub fn longest_backtick_run(text: &str) -> usize {
+    text.split(|ch| ch != '`').map(str::len).max().unwrap_or(0)
+}
+
+/// Text for Markdown outside code (HTML summaries, paragraphs): controls shown as escapes, one
+/// line, and every character Markdown or HTML gives a meaning written as an entity.
+pub fn md_text(text: &str) -> String {
+    let text = printable(text);
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\n' | '\r' => out.push(' '),
+            '`' | '*' | '_' | '[' | ']' | '|' | '\\' | '~' => {
+                let _ = write!(out, "&#{};", ch as u32);
+            }
+            _ => out.push(ch),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
