@@ -335,3 +335,32 @@ fn events_never_create_a_database_and_refuse_bad_filters() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(!repo.path().join(".tenantctl").exists());
 }
+
+/// `events -f` before the first apply: it makes no database, and shows the apply's events once
+/// the apply has made one.
+#[test]
+fn follow_waits_for_the_first_apply_without_making_a_database() {
+    let Some(env) = Env::new(Repo::example(), Db::Sqlite) else {
+        return;
+    };
+    let (child, out) = follow(&env, &["--kind", "tenant-record.create"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!env.repo.path().join(".tenantctl").exists());
+    assert_eq!(out.lock().unwrap().as_str(), "");
+    env.apply_ok(&[]);
+    // One line per tenant of the example (made in parallel, in any order).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while out.lock().unwrap().lines().count() < 6 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    interrupt(child);
+    let text = out.lock().unwrap().clone();
+    assert_eq!(text.lines().count(), 6, "{text}");
+    for slug in ["acme", "globex", "hooli", "initech", "stark", "umbrella"] {
+        assert_eq!(
+            lines(&text, slug, "tenant-record.create").len(),
+            1,
+            "{text}"
+        );
+    }
+}
