@@ -1158,6 +1158,24 @@ async fn check_audit_events(url: &str) {
     let mut since = q(None, None, None, 100);
     since.since = Some(now_unix() + 3600);
     assert!(store.audit_events(&since).await.unwrap().is_empty());
+
+    // A leader's events carry its term.
+    let lease = store
+        .acquire_leader("a:1:1:watch", "a", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    let leader = store.fenced(Fence::new(lease.term, "a:1:1:watch", far()));
+    leader
+        .record_event(None, Some("acme"), "container.create", "m4")
+        .await
+        .unwrap();
+    let led = store
+        .audit_events(&q(None, None, Some(all[2].id), 100))
+        .await
+        .unwrap();
+    assert_eq!(led.len(), 1);
+    assert_eq!(led[0].term, Some(lease.term));
     store.close().await;
 }
 on_both_backends!(
