@@ -1,6 +1,7 @@
 //! tenantctl: GitOps for tenants. See ARCHITECTURE.md for the map.
 
 pub mod apply;
+pub mod audit;
 pub mod calendar;
 pub mod cli;
 pub mod model;

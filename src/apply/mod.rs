@@ -182,9 +182,20 @@ impl Applier {
     }
 
     async fn event(&self, tenant: Option<&str>, kind: &str, message: &str) {
+        self.event_detail(tenant, kind, message, None).await;
+    }
+
+    /// An event with what it changed (`detail`: see [`crate::audit::detail_json`]).
+    async fn event_detail(
+        &self,
+        tenant: Option<&str>,
+        kind: &str,
+        message: &str,
+        detail: Option<String>,
+    ) {
         if let Err(e) = self
             .store
-            .record_event(Some(self.run_id), tenant, kind, message)
+            .record_event_detail(Some(self.run_id), tenant, kind, message, detail.as_deref())
             .await
         {
             tracing::warn!("recording an event failed: {e}");
@@ -221,10 +232,11 @@ impl Applier {
                 None,
                 &format!("{}: {} {}", c.address(), c.action.symbol(), past(c.action)),
             );
-            self.event(
+            self.event_detail(
                 None,
                 &format!("{}.{}", c.resource.as_str(), action_word(c.action)),
                 &c.address(),
+                change_detail(c),
             )
             .await;
             self.applied
@@ -400,11 +412,14 @@ impl Applier {
     async fn settle(&self, slug: &str, row: &mut TenantRow) {
         let Some(t) = self.desired.tenants.get(slug) else {
             if row.state != "cancelled" {
+                let before = settled_view(row);
                 row.state = "cancelled".into();
-                self.event(
+                let changes = crate::audit::field_changes(Some(&before), Some(&settled_view(row)));
+                self.event_detail(
                     Some(slug),
                     "tenant-record.update",
                     "state → cancelled (no longer in git)",
+                    crate::audit::detail_json(&changes),
                 )
                 .await;
             }
@@ -426,6 +441,7 @@ impl Applier {
             self.event(Some(slug), "tenant.trial-cleared", &message)
                 .await;
         }
+        let before = settled_view(row);
         row.display_name = wanted.display_name;
         row.owner = wanted.owner;
         row.plan = wanted.plan;
@@ -434,10 +450,12 @@ impl Applier {
         row.domain = wanted.domain;
         row.features = wanted.features;
         row.trial_ends_at = trial_ends_at;
-        self.event(
+        let changes = crate::audit::field_changes(Some(&before), Some(&settled_view(row)));
+        self.event_detail(
             Some(slug),
             "tenant-record.update",
             &format!("tenant-record.{slug}"),
+            crate::audit::detail_json(&changes),
         )
         .await;
     }
@@ -623,10 +641,11 @@ impl Applier {
         };
         self.progress
             .line(Some(slug), &format!("{address}: {line}"));
-        self.event(
+        self.event_detail(
             Some(slug),
             &format!("{}.{}", c.resource.as_str(), action_word(c.action)),
             &address,
+            change_detail(c),
         )
         .await;
         Ok(url)
@@ -843,6 +862,28 @@ impl Applier {
             taken.insert(subnet);
         }
     }
+}
+
+/// What an update or replace changed, for its event: the fields of the plan's views that
+/// differ (already shown to the operator the same way, secrets redacted). None for other actions.
+fn change_detail(c: &Change) -> Option<String> {
+    if !matches!(c.action, Action::Update | Action::Replace) {
+        return None;
+    }
+    crate::audit::detail_json(&crate::audit::field_changes(
+        c.before.as_ref(),
+        c.after.as_ref(),
+    ))
+}
+
+/// A tenant row's settings as its `tenant-record.update` event records them: the plan's view
+/// and the trial end.
+fn settled_view(row: &TenantRow) -> serde_json::Value {
+    let mut view = crate::plan::records::tenant_view(row);
+    view["trialEndsAt"] = row.trial_ends_at.map_or(serde_json::Value::Null, |t| {
+        crate::calendar::rfc3339(t).into()
+    });
+    view
 }
 
 /// Records a `tenant.trial-ended` event (and says so) for each ended trial this plan acts on,

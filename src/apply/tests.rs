@@ -454,3 +454,48 @@ async fn every_change_is_an_event_and_the_run_is_recorded() {
     let container = fake.container("ns-a").expect("the container");
     assert_eq!(container.env.get(API_KEY_ENV), Some(key_digest.as_str()));
 }
+
+#[tokio::test]
+async fn change_events_record_what_changed_before_and_after() {
+    let scene = scene(FakeBackend::new(NS)).await;
+    scene.report(&desired(&[("a", "Old")]), config("r1")).await;
+    let report = scene.report(&desired(&[("a", "New")]), config("r2")).await;
+    assert!(matches!(
+        report.outcomes.get("a"),
+        Some(Outcome::Converged { .. })
+    ));
+
+    let query = crate::store::AuditQuery {
+        tenant: Some("a".into()),
+        limit: 1000,
+        ..Default::default()
+    };
+    let rows = scene.store.audit_events(&query).await.expect("events");
+    let changes = |kind: &str| {
+        let row = rows
+            .iter()
+            .find(|r| r.kind == kind)
+            .unwrap_or_else(|| panic!("no {kind} in {rows:?}"));
+        assert_eq!(row.revision.as_deref(), Some("r2"), "{row:?}");
+        crate::audit::changes_of(row).unwrap_or_else(|| panic!("no detail: {row:?}"))
+    };
+    let record = changes("tenant-record.update");
+    assert_eq!(
+        serde_json::to_value(&record).unwrap(),
+        serde_json::json!([{"field": "displayName", "before": "Old", "after": "New"}])
+    );
+    // The container is replaced for the env the name reaches.
+    let replaced = changes("container.replace");
+    assert!(
+        replaced
+            .iter()
+            .any(|c| c.field == "env.TENANT_NAME" && c.before == "Old" && c.after == "New"),
+        "{replaced:?}"
+    );
+    // The first apply's creations carry no detail.
+    let created = rows
+        .iter()
+        .find(|r| r.kind == "tenant-record.create")
+        .unwrap();
+    assert_eq!(created.detail, None);
+}

@@ -136,6 +136,12 @@ pub enum Command {
     /// With --follow, new lines stream until Ctrl-C (exit 0); if apply replaces the container
     /// meanwhile, the new one is followed from its first line (a note on stderr says so).
     Logs(LogsArgs),
+    /// The audit log, newest last: what each apply and watch pass did, with the revision, the
+    /// leader term and, for changes, each changed field before and after (secrets redacted).
+    ///
+    /// Reads only the database (never creates one). Without --since, the last --limit events;
+    /// --follow (-f) then prints new ones as they are recorded until Ctrl-C (exit 0).
+    Events(EventsArgs),
     /// Tenant API keys (stored only as SHA-256 digests; a key is shown once).
     Keys {
         #[command(subcommand)]
@@ -498,6 +504,28 @@ pub struct LogsArgs {
     /// Prefix every line with the engine's timestamp
     #[arg(long)]
     pub timestamps: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// Only this tenant's events
+    #[arg(long, value_name = "SLUG")]
+    pub tenant: Option<String>,
+    /// Only events of this kind, exactly or as a glob (`tenant-record.*`, `*.replace`)
+    #[arg(long, value_name = "KIND")]
+    pub kind: Option<String>,
+    /// Only events since then: a duration back from now (30m, 1h30m, 2d) or an RFC 3339 time
+    #[arg(long, value_name = "DUR|TIME")]
+    pub since: Option<String>,
+    /// At most this many (the most recent); default 100 without --since, all with it
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..))]
+    pub limit: Option<i64>,
+    /// Keep printing new events as they are recorded (the database is read every second)
+    #[arg(short, long)]
+    pub follow: bool,
+    /// text, or json: one document (JSON lines, one event each, with --follow)
+    #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

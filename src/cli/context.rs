@@ -187,8 +187,12 @@ impl<'a> Context<'a> {
 
     /// The database alone, to read: `--database-url`, else the one of the repository around.
     pub async fn store(&self) -> Result<Store> {
-        let url = self.database_url(|| Ok(self.repo()?.root().to_path_buf()))?;
-        read_store(&url).await
+        read_store(&self.read_url()?).await
+    }
+
+    /// The URL [`Context::store`] opens.
+    pub fn read_url(&self) -> Result<String> {
+        self.database_url(|| Ok(self.repo()?.root().to_path_buf()))
     }
 
     /// The engine and the database of the state repository at `root`, connected at once; for

@@ -8,6 +8,7 @@ mod output;
 
 mod adopt;
 mod apply;
+mod events;
 mod keys;
 mod logs;
 mod meter;
@@ -75,6 +76,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Usage(args) => block_on(usage::run(&ctx, args)),
         Command::Status(args) => block_on(status::run(&ctx, args)),
         Command::Logs(args) => block_on(logs::run(&ctx, args)),
+        Command::Events(args) => block_on(events::run(&ctx, args)),
         Command::Tui(args) => block_on(tui::run(&ctx, args)),
         Command::Keys {
             command: KeysCommand::Rotate { slug, lock_timeout },

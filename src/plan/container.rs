@@ -22,7 +22,7 @@ pub const API_KEY_ENV: &str = "TENANT_API_KEY_SHA256";
 pub const SECRET_ENV: [&str; 1] = [API_KEY_ENV];
 
 /// Words that mark an env value as sensitive: shown in plans only as a short fingerprint.
-const SENSITIVE_WORDS: [&str; 7] = [
+pub const SENSITIVE_WORDS: [&str; 7] = [
     "SECRET",
     "TOKEN",
     "PASSWORD",

@@ -316,6 +316,47 @@ pub struct EventRow {
     pub message: String,
 }
 
+/// One line of the audit log with its run's revision, its term and what it changed.
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: i64,
+    pub run_id: Option<i64>,
+    pub tenant: Option<String>,
+    pub kind: String,
+    pub message: String,
+    /// The revision of the run that recorded it (none for events outside a run).
+    pub revision: Option<String>,
+    /// The leader term it was written under (none outside `watch`).
+    pub term: Option<i64>,
+    /// JSON: the fields it changed, before and after (none for older rows and other events).
+    pub detail: Option<String>,
+}
+
+/// Which audit rows to read (see [`Store::audit_events`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditQuery {
+    pub tenant: Option<String>,
+    /// A SQL `LIKE` pattern with `\` as its escape character.
+    pub kind_like: Option<String>,
+    /// Unix seconds: only rows at or after.
+    pub since: Option<i64>,
+    /// Only rows with a greater id, oldest first.
+    pub after: Option<i64>,
+    pub limit: i64,
+}
+
+macro_rules! audit_select {
+    () => {
+        "SELECT e.id, e.at, e.run_id, e.tenant, e.kind, e.message, r.revision, e.term, e.detail \
+         FROM events e LEFT JOIN reconcile_runs r ON r.id = e.run_id \
+         WHERE ($1 IS NULL OR e.tenant = $1) AND ($2 IS NULL OR e.kind LIKE $2 ESCAPE '\\') \
+         AND ($3 IS NULL OR e.at >= $3) AND e.id > $4"
+    };
+}
+const AUDIT_NEWEST: &str = concat!(audit_select!(), " ORDER BY e.id DESC LIMIT $5");
+const AUDIT_AFTER: &str = concat!(audit_select!(), " ORDER BY e.id ASC LIMIT $5");
+
 /// A named lease; free once `expires_at` has passed.
 #[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
 pub struct LockRow {
@@ -717,11 +758,25 @@ impl Store {
         kind: &str,
         message: &str,
     ) -> Result<(), StoreError> {
+        self.record_event_detail(run_id, tenant, kind, message, None)
+            .await
+    }
+
+    /// [`Store::record_event`] with what the event changed (`detail`: JSON, see
+    /// `crate::audit::Detail`; secrets already redacted by the caller).
+    pub async fn record_event_detail(
+        &self,
+        run_id: Option<i64>,
+        tenant: Option<&str>,
+        kind: &str,
+        message: &str,
+        detail: Option<&str>,
+    ) -> Result<(), StoreError> {
         let term = self.fence.as_ref().map(|f| f.term);
         write_tx!(self, format!("recording a `{kind}` event"), |tx| {
             sqlx::query(
-                "INSERT INTO events (at, run_id, tenant, kind, message, term) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO events (at, run_id, tenant, kind, message, term, detail) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(now_unix())
             .bind(run_id)
@@ -729,6 +784,7 @@ impl Store {
             .bind(kind)
             .bind(message)
             .bind(term)
+            .bind(detail)
             .execute(&mut *tx)
             .await
             .map(|_| ())
@@ -752,6 +808,40 @@ impl Store {
             .await
         })
         .map_err(self.query_failed("reading events"))
+    }
+
+    /// The id of the newest audit row (0 when there is none).
+    pub async fn last_event_id(&self) -> Result<i64, StoreError> {
+        let id: Option<i64> = with_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT MAX(id) FROM events")
+                .fetch_one(pool)
+                .await
+        })
+        .map_err(self.query_failed("reading the audit log"))?;
+        Ok(id.unwrap_or(0))
+    }
+
+    /// The audit log as `tenantctl events` reads it: rows matching `q`, oldest first. With
+    /// `q.after` set, the first `q.limit` rows after that id (following); otherwise the newest
+    /// `q.limit` rows. Each row carries the revision of its run and its term.
+    pub async fn audit_events(&self, q: &AuditQuery) -> Result<Vec<AuditRow>, StoreError> {
+        let following = q.after.is_some();
+        let sql = if following { AUDIT_AFTER } else { AUDIT_NEWEST };
+        let mut rows: Vec<AuditRow> = with_pool!(self, |pool| {
+            sqlx::query_as(sql)
+                .bind(q.tenant.as_deref())
+                .bind(q.kind_like.as_deref())
+                .bind(q.since)
+                .bind(q.after.unwrap_or(0))
+                .bind(q.limit)
+                .fetch_all(pool)
+                .await
+        })
+        .map_err(self.query_failed("reading the audit log"))?;
+        if !following {
+            rows.reverse();
+        }
+        Ok(rows)
     }
 
     /// Records the start of a reconcile pass at `revision` (with the leader's term, in a fenced

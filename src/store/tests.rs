@@ -1076,3 +1076,110 @@ fn default_url_names_the_state_file() {
         "sqlite:///srv/repo/.tenantctl/state.db"
     );
 }
+
+async fn check_audit_events(url: &str) {
+    let store = open(url).await;
+    let run = store.start_run("4f2a9c1e").await.unwrap();
+    let detail = r#"[{"field":"owner","before":"a@x","after":"b@x"}]"#;
+    store
+        .record_event_detail(
+            Some(run),
+            Some("acme"),
+            "tenant-record.update",
+            "m1",
+            Some(detail),
+        )
+        .await
+        .unwrap();
+    store
+        .record_event(None, Some("acme"), "tenant.trial-ended", "m2")
+        .await
+        .unwrap();
+    store
+        .record_event(Some(run), Some("globex"), "tenant-record.create", "m3")
+        .await
+        .unwrap();
+    let q = |tenant: Option<&str>, like: Option<&str>, after: Option<i64>, limit: i64| AuditQuery {
+        tenant: tenant.map(str::to_string),
+        kind_like: like.map(str::to_string),
+        since: None,
+        after,
+        limit,
+    };
+    let all = store.audit_events(&q(None, None, None, 100)).await.unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(),
+        ["m1", "m2", "m3"],
+        "oldest first"
+    );
+    assert_eq!(all[0].revision.as_deref(), Some("4f2a9c1e"));
+    assert_eq!(all[0].detail.as_deref(), Some(detail));
+    assert_eq!(all[0].term, None);
+    assert_eq!(
+        (all[1].revision.as_deref(), all[1].detail.as_deref()),
+        (None, None)
+    );
+    assert_eq!(store.last_event_id().await.unwrap(), all[2].id);
+
+    // The newest `limit`, still oldest first; after an id, the next ones.
+    let newest = store.audit_events(&q(None, None, None, 2)).await.unwrap();
+    assert_eq!(
+        newest
+            .iter()
+            .map(|e| e.message.as_str())
+            .collect::<Vec<_>>(),
+        ["m2", "m3"]
+    );
+    let after = store
+        .audit_events(&q(None, None, Some(all[0].id), 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        after.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(),
+        ["m2"]
+    );
+
+    let acme = store
+        .audit_events(&q(Some("acme"), None, None, 100))
+        .await
+        .unwrap();
+    assert_eq!(acme.len(), 2);
+    let records = store
+        .audit_events(&q(None, Some("tenant-record.%"), None, 100))
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 2);
+    // `_` is escaped: a literal underscore, not any character.
+    let none = store
+        .audit_events(&q(None, Some("tenant\\_record.%"), None, 100))
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "{none:?}");
+    let mut since = q(None, None, None, 100);
+    since.since = Some(now_unix() + 3600);
+    assert!(store.audit_events(&since).await.unwrap().is_empty());
+
+    // A leader's events carry its term.
+    let lease = store
+        .acquire_leader("a:1:1:watch", "a", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    let leader = store.fenced(Fence::new(lease.term, "a:1:1:watch", far()));
+    leader
+        .record_event(None, Some("acme"), "container.create", "m4")
+        .await
+        .unwrap();
+    let led = store
+        .audit_events(&q(None, None, Some(all[2].id), 100))
+        .await
+        .unwrap();
+    assert_eq!(led.len(), 1);
+    assert_eq!(led[0].term, Some(lease.term));
+    store.close().await;
+}
+on_both_backends!(
+    check_audit_events,
+    sqlite_audit_events,
+    postgres_audit_events
+);
