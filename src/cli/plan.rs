@@ -2,7 +2,7 @@
 
 use super::args::{Output, PlanArgs};
 use super::context::{Access, Context};
-use super::output::{note_uncommitted, paint, text_style};
+use super::output::{note_uncommitted, text_style};
 use crate::plan::PlanOptions;
 use crate::plan::render;
 use crate::reconcile;
@@ -44,7 +44,10 @@ pub async fn run(ctx: &Context<'_>, args: &PlanArgs) -> Result<ExitCode> {
         // JSON on stdout stays one document: the warning goes to stderr then.
         match args.output {
             Output::Json => eprintln!("{warning}"),
-            Output::Text => println!("\n{}", paint(text_style(args.no_color), "33", &warning)),
+            Output::Text => println!(
+                "\n{}",
+                text_style(args.no_color).paint(render::YELLOW, &warning)
+            ),
         }
     }
     loaded.store.close().await;
