@@ -4,6 +4,7 @@
 mod support;
 
 mod apply;
+mod conventions;
 mod events;
 mod guards;
 mod ha;
