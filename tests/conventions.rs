@@ -63,6 +63,8 @@ fn man_prints_a_roff_page() {
         page.contains(".SH NAME") && page.contains(".SH SUBCOMMANDS"),
         "{page}"
     );
+    // Each option names its variable; --auto-approve is not on this page (apply's flag).
+    assert!(page.contains("TENANTCTL_REPO"), "{page}");
     assert!(
         page.contains("tenantctl\\-completions"),
         "subcommands are listed"
