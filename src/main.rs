@@ -1,12 +1,25 @@
 //! The command line: argument parsing and dispatch only; the commands are in `tenantctl::cli`.
 
-use clap::Parser;
+use clap::FromArgMatches;
 use std::process::ExitCode;
 use tenantctl::cli::{self, Cli};
 
+/// EX_USAGE (sysexits.h): the command line was wrong; 1 and 2 mean other things here.
+const USAGE: u8 = 64;
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    cli::init_tracing(&cli.command);
+    let parsed = cli::args::command()
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    let cli = match parsed {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // --help and --version print to stdout and succeed; every other kind is misuse.
+            return ExitCode::from(if e.use_stderr() { USAGE } else { 0 });
+        }
+    };
+    cli::init_tracing(&cli);
     match cli::run(cli) {
         Ok(code) => code,
         Err(e) => {

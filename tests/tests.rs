@@ -5,6 +5,7 @@ mod support;
 
 mod apply;
 mod audit;
+mod conventions;
 mod events;
 mod guards;
 mod ha;

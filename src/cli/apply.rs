@@ -2,11 +2,11 @@
 
 use super::args::ApplyArgs;
 use super::context::{Access, Context};
-use super::output::{Printer, note_uncommitted, paint, plural, text_style};
+use super::output::{Printer, note_uncommitted, plural, quiet, text_style};
 use crate::apply::{Outcome, Report};
 use crate::model;
 use crate::plan::PlanOptions;
-use crate::plan::render::{self, Style};
+use crate::plan::render::{self, GREEN, RED, Style};
 use crate::reconcile::{self, Announce, ApplyRequest, Scope};
 use anyhow::{Result, bail};
 use std::io::IsTerminal;
@@ -23,17 +23,19 @@ pub async fn run(ctx: &Context<'_>, args: &ApplyArgs) -> Result<ExitCode> {
         let runtime = loaded.runtime.observe().await?;
         let adopted =
             super::adopt::adopt(ctx.namespace(), &runtime, &loaded.store, &loaded.desired).await?;
-        for id in &adopted.installations {
+        for id in adopted.installations.iter().filter(|_| !quiet()) {
             println!(
                 "Took over the objects of installation {id} into installation {} (each carries the new id once it is next replaced).",
                 loaded.store.installation_id()
             );
         }
-        println!(
-            "Adopted {} tenant row{} from the running containers (their API keys kept).\n",
-            adopted.rows,
-            plural(adopted.rows)
-        );
+        if !quiet() {
+            println!(
+                "Adopted {} tenant row{} from the running containers (their API keys kept).\n",
+                adopted.rows,
+                plural(adopted.rows)
+            );
+        }
     }
     let style = text_style(args.no_color);
     let opts = PlanOptions {
@@ -46,12 +48,17 @@ pub async fn run(ctx: &Context<'_>, args: &ApplyArgs) -> Result<ExitCode> {
     let plan = loaded.plan(&observed, &opts).plan;
     note_uncommitted(&loaded.repo)?;
     if plan.is_empty() {
-        render::write_text(std::io::stdout(), &plan, style)?;
-        println!("Apply complete! Nothing to do.");
+        if !quiet() {
+            render::write_text(std::io::stdout(), &plan, style)?;
+            println!("Apply complete! Nothing to do.");
+        }
         loaded.store.close().await;
         return Ok(ExitCode::SUCCESS);
     }
-    render::write_text(std::io::stdout(), &plan, style)?;
+    // -q: the plan is still shown when someone is asked to approve it.
+    if !quiet() || !args.auto_approve {
+        render::write_text(std::io::stdout(), &plan, style)?;
+    }
     let max_destroy = (!args.allow_destroy).then_some(args.tuning.destroy.max_destroy);
     // Refused before anyone is asked: the same check runs again under the lock.
     if let Some(refused) = max_destroy.and_then(|l| reconcile::mass_destroy(&plan, &observed, l)) {
@@ -109,14 +116,27 @@ fn print_report(
     unpublished: &dyn Fn(&str) -> bool,
     keys_file: Option<&Path>,
 ) {
+    // -q: only failed tenants and new keys remain (a key is shown once).
+    if quiet() {
+        for (slug, outcome) in &report.outcomes {
+            if let Outcome::Failed { reason } = outcome {
+                eprintln!("{slug}: FAILED: {}", model::printable(reason));
+            }
+        }
+    } else {
+        print_summary(report, style, unpublished);
+    }
+    print_keys(report, keys_file);
+}
+
+fn print_summary(report: &Report, style: Style, unpublished: &dyn Fn(&str) -> bool) {
     let failed = report.failed();
     println!();
     if failed == 0 {
         println!(
             "{}",
-            paint(
-                style,
-                "32",
+            style.paint(
+                GREEN,
                 &format!(
                     "Apply complete! {} changes applied.",
                     report.changes_applied
@@ -126,9 +146,8 @@ fn print_report(
     } else {
         println!(
             "{}",
-            paint(
-                style,
-                "31",
+            style.paint(
+                RED,
                 &format!(
                     "Apply finished with errors: {failed} tenant{} failed.",
                     plural(failed)
@@ -148,13 +167,16 @@ fn print_report(
                 Outcome::Failed { reason } => {
                     println!(
                         "  {slug:<24} {} {}",
-                        paint(style, "31", "FAILED:"),
+                        style.paint(RED, "FAILED:"),
                         model::printable(reason)
                     )
                 }
             }
         }
     }
+}
+
+fn print_keys(report: &Report, keys_file: Option<&Path>) {
     if let Some(path) = keys_file.filter(|_| !report.new_keys.is_empty()) {
         println!();
         for line in crate::store::keys_file::hand_over(path, &report.new_keys) {

@@ -3,7 +3,7 @@
 use crate::apply;
 use crate::reconcile::DestroyLimit;
 use crate::runtime::RuntimeKind;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -55,8 +55,90 @@ pub struct Cli {
         value_parser = parse_probe_timeout
     )]
     pub probe_timeout: Duration,
+    #[command(flatten)]
+    pub conventions: Conventions,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The flags every command shares with other command-line tools: colour, quiet and verbose.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Conventions {
+    /// Colour: `auto` on a terminal unless NO_COLOR is set, CLICOLOR_FORCE forces it, TERM=dumb
+    /// never; `always` even through a pipe; `never` (what `--no-color` says)
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
+    pub color: ColorWhen,
+    /// Print only errors and the lines a script needs (new API keys, failed tenants, the
+    /// output a command is run for such as `plan`, `status`, `usage`, `logs`, JSON)
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More log output on stderr: -v info, -vv debug, -vvv trace (RUST_LOG, when set, wins;
+    /// it is also this flag's environment variable)
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// When output is coloured (see [`crate::cli::color_enabled`] for `auto`).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// Flags with no environment variable: a variable forgotten in a shell or a CI job must never
+/// approve a plan, allow mass destruction, adopt a namespace or remove tenants' containers.
+/// (`--no-color` has `NO_COLOR` and `TENANTCTL_COLOR=never`.)
+pub const NO_ENV: &[&str] = &[
+    "auto-approve",
+    "allow-destroy",
+    "adopt",
+    "prune",
+    "no-color",
+    "help",
+    "version",
+];
+
+/// The command line as parsed and documented (help, completions, man page): [`Cli`] with the
+/// conventions applied to every flag of every visible command, the ones added later included:
+/// `-o` for `--output`, and an environment variable `TENANTCTL_<FLAG>` for each flag that has
+/// none of its own and is not in [`NO_ENV`] (one variable per flag name, read by every command
+/// that has the flag).
+pub fn command() -> clap::Command {
+    conventions(Cli::command())
+}
+
+fn conventions(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|arg| {
+            let Some(long) = arg.get_long().map(str::to_owned) else {
+                return arg;
+            };
+            let arg = if long == "output" && arg.get_short().is_none() {
+                arg.short('o')
+            } else {
+                arg
+            };
+            // A count (`-vv`) has no single value to read; RUST_LOG is its variable.
+            let count = matches!(arg.get_action(), ArgAction::Count);
+            if count || arg.get_env().is_some() || NO_ENV.contains(&long.as_str()) {
+                return arg;
+            }
+            arg.env(env_name(&long))
+        })
+        .mut_subcommands(|sub| {
+            if sub.is_hide_set() {
+                sub
+            } else {
+                conventions(sub)
+            }
+        })
+}
+
+/// `lock-timeout` → `TENANTCTL_LOCK_TIMEOUT`.
+pub fn env_name(long: &str) -> String {
+    format!("TENANTCTL_{}", long.to_uppercase().replace('-', "_"))
 }
 
 /// A probe timeout from 100ms to 60s: shorter would call healthy sites unreachable and replace
@@ -147,6 +229,10 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff), e.g. `tenantctl man > ~/.local/share/man/man1/tenantctl.1`.
+    Man,
     /// Serve the built-in tenant site (the entrypoint of the built-in site image); env only.
     #[command(hide = true)]
     Site,
@@ -560,8 +646,75 @@ mod tests {
 
     #[test]
     fn the_flags_are_consistent() {
-        use clap::CommandFactory;
         Cli::command().debug_assert();
+        command().debug_assert();
+    }
+
+    /// Every flag of every visible command, with the name of its command.
+    fn flags(command: &clap::Command, path: &str, out: &mut Vec<(String, clap::Arg)>) {
+        for arg in command.get_arguments() {
+            out.push((path.to_string(), arg.clone()));
+        }
+        for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+            flags(sub, &format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn every_flag_has_an_environment_variable_but_the_dangerous_ones() {
+        let mut all = vec![];
+        let mut command = command();
+        command.build();
+        flags(&command, "tenantctl", &mut all);
+        let mut named = 0;
+        for (path, arg) in &all {
+            let Some(long) = arg.get_long() else { continue };
+            let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
+            if NO_ENV.contains(&long) || long == "verbose" {
+                assert_eq!(env, None, "{path} --{long} must have no variable");
+            } else {
+                assert_eq!(env, Some(env_name(long)), "{path} --{long}");
+                named += 1;
+            }
+        }
+        assert!(named > 40, "only {named} flags have a variable");
+        for danger in ["auto-approve", "allow-destroy", "adopt"] {
+            assert!(all.iter().any(|(_, a)| a.get_long() == Some(danger)));
+        }
+    }
+
+    #[test]
+    fn output_has_short_o_everywhere() {
+        let mut all = vec![];
+        flags(&command(), "tenantctl", &mut all);
+        let outputs: Vec<_> = all
+            .iter()
+            .filter(|(_, a)| a.get_long() == Some("output"))
+            .collect();
+        assert!(outputs.len() >= 4);
+        for (path, arg) in outputs {
+            assert_eq!(arg.get_short(), Some('o'), "{path} --output");
+        }
+    }
+
+    #[test]
+    fn quiet_and_verbose_are_global_and_exclusive() {
+        use clap::FromArgMatches;
+        let parse = |args: &[&str]| {
+            command()
+                .try_get_matches_from(args)
+                .and_then(|m| Cli::from_arg_matches(&m))
+        };
+        let cli = parse(&["tenantctl", "validate", "-vv"]).unwrap();
+        assert_eq!(cli.conventions.verbose, 2);
+        assert_eq!(crate::cli::log_level(&cli.conventions), "debug");
+        let cli = parse(&["tenantctl", "-q", "status", "-o", "json"]).unwrap();
+        assert!(cli.conventions.quiet);
+        assert_eq!(crate::cli::log_level(&cli.conventions), "error");
+        let e = parse(&["tenantctl", "-q", "-v", "validate"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::ArgumentConflict);
+        let cli = parse(&["tenantctl", "--color", "always", "plan"]).unwrap();
+        assert_eq!(cli.conventions.color, ColorWhen::Always);
     }
 
     #[test]

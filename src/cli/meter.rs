@@ -30,6 +30,7 @@ pub async fn run(ctx: &Context<'_>, args: &MeterArgs) -> Result<ExitCode> {
     loaded.store.close().await;
     match args.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
+        Output::Text if super::output::quiet() => {}
         Output::Text => print!("{}", text(&summary)),
     }
     Ok(ExitCode::SUCCESS)

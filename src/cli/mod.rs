@@ -23,19 +23,21 @@ mod watch;
 pub use args::Cli;
 use args::{Command, KeysCommand};
 use context::Context;
+pub use output::color_enabled;
 
 use anyhow::{Result, bail};
 use std::future::Future;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-/// Sends `tracing` to stderr (without colour codes when stderr is a file), or nowhere for the
-/// dashboard, which owns the terminal: a stray log line would tear the screen, and what matters
-/// reaches it as activity and faults instead.
-pub fn init_tracing(command: &Command) {
+/// Sends `tracing` to stderr, coloured as `--color` and the environment say for stderr, or
+/// nowhere for the dashboard, which owns the terminal: a stray log line would tear the screen,
+/// and what matters reaches it as activity and faults instead. The level is RUST_LOG's when it
+/// is set, else `warn`, `error` with `-q`, and `info`, `debug`, `trace` with `-v`, `-vv`, `-vvv`.
+pub fn init_tracing(cli: &Cli) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    if matches!(command, Command::Tui(_)) {
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log_level(&cli.conventions)));
+    if matches!(cli.command, Command::Tui(_)) {
         tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::io::sink)
@@ -45,8 +47,23 @@ pub fn init_tracing(command: &Command) {
             .with_env_filter(filter)
             .with_writer(std::io::stderr)
             // Inside containers stderr is a log file: no colour codes there.
-            .with_ansi(std::io::stderr().is_terminal())
+            .with_ansi(output::color_enabled(
+                cli.conventions.color,
+                |name| std::env::var_os(name),
+                std::io::stderr().is_terminal(),
+            ))
             .init();
+    }
+}
+
+/// The log filter `-q` and `-v` ask for (when RUST_LOG is not set).
+pub fn log_level(conventions: &args::Conventions) -> &'static str {
+    match (conventions.quiet, conventions.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        (false, _) => "trace",
     }
 }
 
@@ -55,6 +72,19 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     // The site runs inside tenant containers: it reads only its own env, never the namespace.
     if let Some(code) = site::run(&cli.command)? {
         return Ok(code);
+    }
+    output::set_conventions(&cli.conventions);
+    match &cli.command {
+        Command::Completions { shell } => {
+            let mut command = args::command();
+            clap_complete::generate(*shell, &mut command, "tenantctl", &mut std::io::stdout());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Man => {
+            clap_mangen::Man::new(args::command()).render(&mut std::io::stdout())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
     }
     if let Some(problem) = crate::model::slug_problem(&cli.namespace) {
         bail!("--namespace: {problem}");
@@ -84,7 +114,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Site
         | Command::SiteHealth { .. }
         | Command::SiteUsage { .. }
-        | Command::SiteDataOwner { .. } => Ok(ExitCode::SUCCESS),
+        | Command::SiteDataOwner { .. }
+        | Command::Completions { .. }
+        | Command::Man => Ok(ExitCode::SUCCESS),
     }
 }
 

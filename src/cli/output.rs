@@ -1,28 +1,72 @@
 //! What every command prints the same way: colour, plurals, progress lines, the uncommitted-edits note.
 
+use super::args::{ColorWhen, Conventions};
 use crate::apply::Progress;
 use crate::model;
 use crate::plan::render::Style;
 use crate::plan::trial;
 use crate::source::Repo;
 use anyhow::Result;
+use std::ffi::OsString;
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
-/// Colour on a terminal, unless `--no-color` or `NO_COLOR` says otherwise.
-pub fn text_style(no_color: bool) -> Style {
-    Style {
-        color: !no_color
-            && std::env::var_os("NO_COLOR").is_none()
-            && std::io::stdout().is_terminal(),
+static COLOR: AtomicU8 = AtomicU8::new(0);
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Remembers the global `--color` and `-q` for the printing below.
+pub fn set_conventions(conventions: &Conventions) {
+    COLOR.store(conventions.color as u8, Ordering::Relaxed);
+    QUIET.store(conventions.quiet, Ordering::Relaxed);
+}
+
+/// `-q`: print only errors and the lines a script needs.
+pub fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
+
+fn color_when() -> ColorWhen {
+    match COLOR.load(Ordering::Relaxed) {
+        x if x == ColorWhen::Always as u8 => ColorWhen::Always,
+        x if x == ColorWhen::Never as u8 => ColorWhen::Never,
+        _ => ColorWhen::Auto,
     }
 }
 
-/// `text` in the ANSI colour `code` when the style has colour.
-pub fn paint(style: Style, code: &str, text: &str) -> String {
-    if style.color {
-        format!("\x1b[{code}m{text}\x1b[0m")
+/// Whether output is coloured. `--color always|never` decides alone (a command line outranks
+/// the environment, as no-color.org asks). `auto`, in this order: a non-empty `NO_COLOR` →
+/// never; `CLICOLOR_FORCE` set to anything but empty or `0` → always; `TERM=dumb` → never;
+/// otherwise colour only when the stream is a terminal.
+pub fn color_enabled(
+    when: ColorWhen,
+    var: impl Fn(&str) -> Option<OsString>,
+    terminal: bool,
+) -> bool {
+    let set = |name: &str| var(name).filter(|v| !v.is_empty());
+    match when {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto if set("NO_COLOR").is_some() => false,
+        ColorWhen::Auto if set("CLICOLOR_FORCE").is_some_and(|v| v != "0") => true,
+        ColorWhen::Auto if var("TERM").is_some_and(|v| v == "dumb") => false,
+        ColorWhen::Auto => terminal,
+    }
+}
+
+/// The style of standard output: `--color` and the environment decide, and a command's
+/// `--no-color` means `--color never`.
+pub fn text_style(no_color: bool) -> Style {
+    let when = if no_color {
+        ColorWhen::Never
     } else {
-        text.to_string()
+        color_when()
+    };
+    Style {
+        color: color_enabled(
+            when,
+            |name| std::env::var_os(name),
+            std::io::stdout().is_terminal(),
+        ),
     }
 }
 
@@ -35,6 +79,9 @@ pub struct Printer;
 
 impl Progress for Printer {
     fn line(&self, tenant: Option<&str>, message: &str) {
+        if quiet() {
+            return;
+        }
         match tenant {
             Some(t) => println!("{}: {}", model::printable(t), model::printable(message)),
             None => println!("{}", model::printable(message)),
@@ -47,6 +94,9 @@ pub struct TimedPrinter;
 
 impl Progress for TimedPrinter {
     fn line(&self, tenant: Option<&str>, message: &str) {
+        if quiet() {
+            return;
+        }
         let now = crate::store::now_unix();
         let clock = format!(
             "{}T{:02}:{:02}:{:02}Z",
@@ -69,7 +119,7 @@ impl Progress for TimedPrinter {
 /// Says on stderr when state files have uncommitted edits that a plan of a commit leaves out.
 pub fn note_uncommitted(repo: &Repo) -> Result<()> {
     let pending = repo.uncommitted_changes()?;
-    if !pending.is_empty() {
+    if !pending.is_empty() && !quiet() {
         let shown: Vec<&str> = pending.iter().take(5).map(String::as_str).collect();
         let more = if pending.len() > 5 {
             format!(" and {} more", pending.len() - 5)
@@ -85,4 +135,77 @@ pub fn note_uncommitted(repo: &Repo) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `color_enabled` with these variables set and stdout a terminal or not.
+    fn decide(when: ColorWhen, vars: &[(&str, &str)], terminal: bool) -> bool {
+        let lookup = |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| OsString::from(v))
+        };
+        color_enabled(when, lookup, terminal)
+    }
+
+    /// `--color`, the variables set, stdout a terminal, colour expected.
+    type Row<'a> = (ColorWhen, &'a [(&'a str, &'a str)], bool, bool);
+
+    #[test]
+    fn the_colour_decision_table() {
+        use ColorWhen::{Always, Auto, Never};
+        let rows: &[Row] = &[
+            // auto: the terminal decides when nothing else does
+            (Auto, &[], true, true),
+            (Auto, &[], false, false),
+            (Auto, &[("TERM", "xterm-256color")], true, true),
+            // NO_COLOR: any non-empty value turns colour off; empty is unset
+            (Auto, &[("NO_COLOR", "1")], true, false),
+            (Auto, &[("NO_COLOR", "0")], true, false),
+            (Auto, &[("NO_COLOR", "")], true, true),
+            // CLICOLOR_FORCE: anything but 0 forces colour, through a pipe too
+            (Auto, &[("CLICOLOR_FORCE", "1")], false, true),
+            (Auto, &[("CLICOLOR_FORCE", "0")], false, false),
+            (Auto, &[("CLICOLOR_FORCE", "")], false, false),
+            // NO_COLOR outranks CLICOLOR_FORCE
+            (
+                Auto,
+                &[("NO_COLOR", "1"), ("CLICOLOR_FORCE", "1")],
+                true,
+                false,
+            ),
+            // TERM=dumb: never, unless forced
+            (Auto, &[("TERM", "dumb")], true, false),
+            (
+                Auto,
+                &[("TERM", "dumb"), ("CLICOLOR_FORCE", "1")],
+                false,
+                true,
+            ),
+            // the command line outranks the environment
+            (Always, &[], false, true),
+            (Always, &[("NO_COLOR", "1"), ("TERM", "dumb")], false, true),
+            (Never, &[], true, false),
+            (Never, &[("CLICOLOR_FORCE", "1")], true, false),
+        ];
+        for (when, vars, terminal, expected) in rows {
+            assert_eq!(
+                decide(*when, vars, *terminal),
+                *expected,
+                "--color {when:?}, {vars:?}, terminal {terminal}"
+            );
+        }
+    }
+
+    #[test]
+    fn paint_writes_ansi_codes_only_with_colour() {
+        use crate::plan::render::{GREEN, RED};
+        let on = Style { color: true };
+        assert_eq!(on.paint(GREEN, "ok"), "\x1b[32mok\x1b[0m");
+        assert_eq!(on.paint(RED, "no"), "\x1b[31mno\x1b[0m");
+        assert_eq!(Style { color: false }.paint(GREEN, "ok"), "ok");
+    }
 }

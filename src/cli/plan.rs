@@ -3,7 +3,7 @@
 
 use super::args::{PlanArgs, PlanOutput};
 use super::context::{Access, Context};
-use super::output::{note_uncommitted, paint, text_style};
+use super::output::{note_uncommitted, text_style};
 use super::validate::check;
 use crate::plan::render;
 use crate::plan::{ObservedState, Plan, PlanOptions, offline};
@@ -113,7 +113,10 @@ fn print(args: &PlanArgs, plan: &Plan, observed: &ObservedState) -> Result<()> {
         match args.output {
             // JSON on stdout stays one document: the warning goes to stderr then.
             PlanOutput::Json => eprintln!("{warning}"),
-            PlanOutput::Text => println!("\n{}", paint(text_style(args.no_color), "33", &warning)),
+            PlanOutput::Text => println!(
+                "\n{}",
+                text_style(args.no_color).paint(render::YELLOW, &warning)
+            ),
             PlanOutput::Markdown => println!("> **{}**\n", render::md_text(&warning)),
         }
     }

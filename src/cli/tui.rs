@@ -46,7 +46,7 @@ pub async fn run(ctx: &Context<'_>, args: &TuiArgs) -> Result<ExitCode> {
         watch,
         refresh: args.refresh,
         log_lines: usize::try_from(args.log_lines).unwrap_or(usize::MAX),
-        color: tui::color_wanted(args.no_color),
+        color: super::output::text_style(args.no_color).color,
     };
     let result = tui::run(config).await;
     store.close().await;

@@ -30,6 +30,7 @@ pub fn run(ctx: &Context, reference: Option<&str>) -> Result<ExitCode> {
         );
     }
     match check(&files, &label) {
+        Ok(_) if super::output::quiet() => Ok(ExitCode::SUCCESS),
         Ok(state) => {
             println!(
                 "Valid: {} plan{}, {} theme{}, {} tenant{} ({label}).",

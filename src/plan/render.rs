@@ -2,34 +2,43 @@
 
 use super::{Action, Change, Plan, Resource, Summary};
 use crate::model::printable;
+use anstyle::{AnsiColor, Style as Look};
 use serde::Serialize;
 use serde_json::Value;
 use similar::TextDiff;
 use std::fmt::Write;
 use std::io::{self, Write as _};
 
-/// Colours for a terminal; plain text everywhere else (and with NO_COLOR).
+/// Colours for a terminal; plain text everywhere else (see `--color`).
 #[derive(Debug, Clone, Copy)]
 pub struct Style {
     pub color: bool,
 }
 
+pub const BOLD: Look = Look::new().bold();
+pub const RED: Look = AnsiColor::Red.on_default();
+pub const GREEN: Look = AnsiColor::Green.on_default();
+pub const YELLOW: Look = AnsiColor::Yellow.on_default();
+pub const MAGENTA: Look = AnsiColor::Magenta.on_default();
+pub const CYAN: Look = AnsiColor::Cyan.on_default();
+
 impl Style {
-    fn paint(&self, code: &str, text: &str) -> String {
+    /// `text` in `look` when the style has colour, else as it is.
+    pub fn paint(&self, look: Look, text: &str) -> String {
         if self.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
+            format!("{look}{text}{look:#}")
         } else {
             text.to_string()
         }
     }
     fn action(&self, action: Action, text: &str) -> String {
-        let code = match action {
-            Action::Create | Action::Start => "32",
-            Action::Update => "33",
-            Action::Replace | Action::Stop => "35",
-            Action::Destroy => "31",
+        let look = match action {
+            Action::Create | Action::Start => GREEN,
+            Action::Update => YELLOW,
+            Action::Replace | Action::Stop => MAGENTA,
+            Action::Destroy => RED,
         };
-        self.paint(code, text)
+        self.paint(look, text)
     }
 }
 
@@ -78,7 +87,7 @@ pub fn write_text(out: impl io::Write, plan: &Plan, style: Style) -> io::Result<
     }
     notes(&mut buf, plan, style);
     let s = plan.summary();
-    let _ = writeln!(buf, "{}", style.paint("1", &summary_line(plan)));
+    let _ = writeln!(buf, "{}", style.paint(BOLD, &summary_line(plan)));
     if s.start + s.stop > 0 {
         let _ = writeln!(buf, "State: {} to start, {} to stop.", s.start, s.stop);
     }
@@ -88,7 +97,7 @@ pub fn write_text(out: impl io::Write, plan: &Plan, style: Style) -> io::Result<
 
 fn notes(out: &mut String, plan: &Plan, style: Style) {
     for n in &plan.notes {
-        let _ = writeln!(out, "{} {}\n", style.paint("33", "Note:"), printable(n));
+        let _ = writeln!(out, "{} {}\n", style.paint(YELLOW, "Note:"), printable(n));
     }
 }
 
@@ -104,8 +113,8 @@ fn one(out: &mut String, c: &Change, style: Style) {
         style.action(c.action, c.action.symbol())
     );
     let body = match (c.action, &c.before, &c.after) {
-        (Action::Create, _, Some(after)) => prefixed(&to_lines(after), "+ ", style, "32"),
-        (Action::Destroy, Some(before), _) => prefixed(&to_lines(before), "- ", style, "31"),
+        (Action::Create, _, Some(after)) => prefixed(&to_lines(after), "+ ", style, GREEN),
+        (Action::Destroy, Some(before), _) => prefixed(&to_lines(before), "- ", style, RED),
         (Action::Update | Action::Replace, Some(before), Some(after)) => {
             diff(&to_lines(before), &to_lines(after), style)
         }
@@ -117,9 +126,9 @@ fn one(out: &mut String, c: &Change, style: Style) {
     out.push('\n');
 }
 
-fn prefixed(text: &str, prefix: &str, style: Style, code: &str) -> String {
+fn prefixed(text: &str, prefix: &str, style: Style, look: Look) -> String {
     text.lines()
-        .map(|l| style.paint(code, &format!("{prefix}{l}")) + "\n")
+        .map(|l| style.paint(look, &format!("{prefix}{l}")) + "\n")
         .collect()
 }
 
@@ -136,13 +145,13 @@ pub fn diff(before: &str, after: &str, style: Style) -> String {
     }
     text.lines()
         .map(|l| {
-            let code = match l.chars().next() {
-                Some('+') => "32",
-                Some('-') => "31",
-                Some('@') => "36",
-                _ => "0",
+            let look = match l.chars().next() {
+                Some('+') => GREEN,
+                Some('-') => RED,
+                Some('@') => CYAN,
+                _ => Look::new(),
             };
-            style.paint(code, l) + "\n"
+            style.paint(look, l) + "\n"
         })
         .collect()
 }
@@ -351,8 +360,8 @@ fn md_change(out: &mut String, c: &Change) {
         let _ = writeln!(out, "#   {}", printable(r));
     }
     let body = match (c.action, &c.before, &c.after) {
-        (Action::Create, _, Some(after)) => prefixed(&to_lines(after), "+ ", plain, ""),
-        (Action::Destroy, Some(before), _) => prefixed(&to_lines(before), "- ", plain, ""),
+        (Action::Create, _, Some(after)) => prefixed(&to_lines(after), "+ ", plain, GREEN),
+        (Action::Destroy, Some(before), _) => prefixed(&to_lines(before), "- ", plain, RED),
         (Action::Update | Action::Replace, Some(before), Some(after)) => {
             diff(&to_lines(before), &to_lines(after), plain)
         }

@@ -1,7 +1,8 @@
 //! `tenantctl status` output: an aligned table with notes below it, or one JSON document.
 
 use super::{Health, Report, SyncStatus, TenantStatus, time};
-use crate::plan::render::Style;
+use crate::plan::render::{RED, Style, YELLOW};
+use anstyle::Style as Look;
 use std::fmt::Write as _;
 
 /// The table never grows past this many columns (the widest column, the URL, is cut first).
@@ -12,24 +13,16 @@ pub fn json(report: &Report) -> serde_json::Value {
     serde_json::to_value(report).unwrap_or(serde_json::Value::Null)
 }
 
-fn paint(style: Style, code: &str, text: &str) -> String {
-    if style.color {
-        format!("\x1b[{code}m{text}\x1b[0m")
-    } else {
-        text.to_string()
-    }
-}
-
-fn sync_color(s: SyncStatus) -> Option<&'static str> {
+fn sync_color(s: SyncStatus) -> Option<Look> {
     match s {
-        SyncStatus::OutOfSync => Some("33"),
+        SyncStatus::OutOfSync => Some(YELLOW),
         _ => None,
     }
 }
 
-fn health_color(h: Health) -> Option<&'static str> {
+fn health_color(h: Health) -> Option<Look> {
     match h {
-        Health::Degraded | Health::Missing => Some("31"),
+        Health::Degraded | Health::Missing => Some(RED),
         _ => None,
     }
 }
@@ -74,11 +67,7 @@ pub fn text(report: &Report, style: Style, now: i64) -> String {
         let _ = writeln!(
             out,
             "{}",
-            paint(
-                style,
-                "33",
-                &format!("Sync is Unknown for every tenant: {e}")
-            )
+            style.paint(YELLOW, &format!("Sync is Unknown for every tenant: {e}"))
         );
     }
     if report.tenants.is_empty() {
@@ -123,13 +112,13 @@ pub fn text(report: &Report, style: Style, now: i64) -> String {
         .collect();
     let fixed: usize = widths[..8].iter().sum::<usize>() + 2 * 8;
     widths[8] = widths[8].min(WIDTH.saturating_sub(fixed)).max(3);
-    let line = |cells: &[String], colors: [Option<&str>; 9]| -> String {
+    let line = |cells: &[String], colors: [Option<Look>; 9]| -> String {
         let mut l = String::new();
         for (i, cell) in cells.iter().enumerate() {
             let text = fit(cell, widths[i]);
             let pad = widths[i].saturating_sub(text.chars().count());
             let shown = match colors[i] {
-                Some(code) => paint(style, code, &text),
+                Some(look) => style.paint(look, &text),
                 None => text,
             };
             l.push_str(&shown);
@@ -145,7 +134,7 @@ pub fn text(report: &Report, style: Style, now: i64) -> String {
         let mut colors = [None; 9];
         colors[1] = sync_color(t.sync);
         colors[2] = health_color(t.health);
-        colors[7] = t.probe.as_ref().filter(|p| p.fails()).map(|_| "31");
+        colors[7] = t.probe.as_ref().filter(|p| p.fails()).map(|_| RED);
         let _ = writeln!(out, "{}", line(row, colors));
     }
     let notes: Vec<String> = report

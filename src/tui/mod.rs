@@ -108,11 +108,6 @@ impl Drop for TerminalGuard {
     }
 }
 
-/// Whether colours are on: off with a non-empty `NO_COLOR` (no-color.org) or `no_color`.
-pub fn color_wanted(no_color: bool) -> bool {
-    !no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-}
-
 /// Test hook of debug builds only: `TENANTCTL_TUI_TEST_PANIC=1` panics once a frame is drawn,
 /// so the end-to-end tests can check that a panic gives the terminal back.
 #[cfg(debug_assertions)]
