@@ -7,6 +7,7 @@ mod apply;
 mod events;
 mod guards;
 mod ha;
+mod hooks;
 mod plan;
 mod probe;
 mod rowstate;
