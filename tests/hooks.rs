@@ -69,7 +69,7 @@ fn base(watch: &Watch) -> String {
     let out = watch.output();
     let url = out
         .split_whitespace()
-        .find(|w| w.starts_with("http://127.0.0.1:") && w.contains("/metrics"))
+        .find(|w| w.starts_with("http://127.0.0.1:") && w.ends_with("/metrics"))
         .expect("endpoints address printed");
     url.split("/metrics").next().unwrap().to_string()
 }
@@ -97,11 +97,25 @@ fn counter(metrics: &str, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("{name} in\n{metrics}"))
 }
 
-/// Waits until no pass runs and none started for 3 s: every pass fetches the remote (an engine
+/// Waits until every health check answered, then until no pass runs and none started for 3 s: every pass fetches the remote (an engine
 /// event's among them), so a push meant for a webhook must come after those an apply's own
 /// events start. Passes started (the first, the engine's, the webhooks'; the timer is 10 min
 /// away) must equal passes ended.
-fn settled(watch: &Watch, base: &str) {
+fn settled(watch: &Watch, base: &str, ns: &str) {
+    // A container turning healthy is an engine event too: wait for every health check first.
+    crate::watch::eventually(
+        watch,
+        Duration::from_secs(90),
+        "health checks settled",
+        || {
+            let out = Command::new("docker")
+                .args(["ps", "--filter", &format!("label=tenantctl.namespace={ns}")])
+                .args(["--format", "{{.Status}}"])
+                .output()
+                .unwrap();
+            out.status.success() && !String::from_utf8_lossy(&out.stdout).contains("starting")
+        },
+    );
     let ended = || {
         let m = http("GET", &format!("{base}/metrics"), &[]).2;
         let started = 1
@@ -197,7 +211,7 @@ fn webhooks_sync_a_pushed_commit_at_once(db: Db) {
     assert_eq!(http("GET", &hook, &[]).0, 405);
 
     // Pushed, but the webhook is wrongly signed or unsigned: nothing happens.
-    settled(&watch, &base);
+    settled(&watch, &base, &env.ns);
     env.repo
         .write("tenants/us/hookone.yaml", &tenant("hookone"))
         .commit("hookone");
@@ -275,7 +289,7 @@ fn webhooks_sync_a_pushed_commit_at_once(db: Db) {
     );
 
     // GitLab: the secret itself as X-Gitlab-Token.
-    settled(&watch, &base);
+    settled(&watch, &base, &env.ns);
     env.repo
         .write("tenants/us/hooktwo.yaml", &tenant("hooktwo"))
         .commit("hooktwo");
@@ -302,7 +316,8 @@ fn webhooks_sync_a_pushed_commit_at_once(db: Db) {
     // Without a secret the endpoint is off: no hook is accepted, signed or not.
     let mut off = Watch::start(&env.repo, &env.ns, &env.pool, &args, &[]);
     eventually(&off, Duration::from_secs(60), "listening", || {
-        off.output().contains("/hooks/git off")
+        off.output()
+            .contains("/hooks/git: off (set TENANTCTL_WEBHOOK_SECRET")
     });
     let base = self::base(&off);
     let (status, _, body) = post(

@@ -68,14 +68,15 @@ pub async fn run(ctx: &Context<'_>, args: &WatchArgs) -> Result<ExitCode> {
             .ok()
             .filter(|s| !s.is_empty())
             .map(String::into_bytes);
+        progress.line(None, &format!("metrics on http://{at}/metrics"));
         progress.line(
             None,
             &format!(
-                "metrics on http://{at}/metrics, health on /healthz and /readyz, push webhooks on /hooks/git {}",
+                "health on http://{at}/healthz and /readyz; push webhooks at http://{at}/hooks/git: {}",
                 if secret.is_some() {
-                    "(signed with TENANTCTL_WEBHOOK_SECRET)".to_string()
+                    format!("on (verified with {})", hooks::SECRET_ENV)
                 } else {
-                    format!("off (set {})", hooks::SECRET_ENV)
+                    format!("off (set {} to turn them on)", hooks::SECRET_ENV)
                 }
             ),
         );
