@@ -6,6 +6,9 @@
 #   bash bench/watch.sh drift    `docker rm -f` of a tenant's container to its site answering again
 #                                (`watch --self-heal --interval 10m`: only the engine's events can
 #                                trigger the repair), and to the OutOfSync report without --self-heal
+#   bash bench/watch.sh hook     `git push` of a tenant change to a file:// remote plus a signed
+#                                POST /hooks/git to the new container answering (`watch --remote
+#                                --interval 10m`: only the webhook can trigger the fetch)
 set -euo pipefail
 root=$(pwd)
 part=${1:-all}
@@ -15,6 +18,7 @@ drift_tenants=${BENCH_DRIFT_TENANTS:-5}
 idle_seconds=${BENCH_IDLE_SECONDS:-60}
 ns="benchw$$"
 nsd="benchd$$"
+nsh="benchh$$"
 work=$(mktemp -d)
 watch_pid=""
 
@@ -31,6 +35,7 @@ cleanup() {
     stop_watch
     remove_namespace "$ns"
     remove_namespace "$nsd"
+    remove_namespace "$nsh"
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -106,7 +111,50 @@ drift_bench() {
     cd "$root"
 }
 
-[ "$part" = drift ] || [ "$part" = all ] || [ "$part" = commit ] || { echo "usage: bash bench/watch.sh [commit|drift]"; exit 2; }
+hook_bench() {
+    local dir="$work/hook" host="$work/hook-host" t name start latencies=() port body sig status
+    local secret="bench-secret-$$"
+    mkdir -p "$dir" "$host"
+    git init -q --bare -b main "$work/origin.git"
+    tenants_repo "$root" "$dir" "$drift_tenants" 'env: { REV: "0" }'
+    git -C "$dir" push -q "file://$work/origin.git" HEAD:main
+    cd "$host"
+    TENANTCTL_WEBHOOK_SECRET="$secret" "$bin" --namespace "$nsh" watch --remote "file://$work/origin.git" \
+        --interval 10m --meter-interval 0s --metrics-addr 127.0.0.1:0 > "$work/hook.log" 2>&1 &
+    watch_pid=$!
+    until grep -qs "changes applied" "$work/hook.log"; do sleep 0.2; done
+    port=$(grep -o 'http://127.0.0.1:[0-9]*/metrics' "$work/hook.log" | head -1 | sed 's|.*:\([0-9]*\)/metrics|\1|')
+    for r in $(seq 1 "$runs"); do
+        t=t$((r % drift_tenants)); name="$nsh-$t"
+        # Quiet first: no health check pending (its event would start a pass that fetches too).
+        while docker ps --filter "label=tenantctl.namespace=$nsh" --format '{{.Status}}' | grep -q starting; do sleep 0.2; done
+        sleep 1
+        sed -i "s/REV: \"[0-9]*\"/REV: \"$r\"/" "$dir/tenants/$t.yaml"
+        git -C "$dir" -c user.name=bench -c user.email=bench@invalid commit -qam "$t rev $r"
+        body="{\"ref\":\"refs/heads/main\",\"after\":\"$(git -C "$dir" rev-parse HEAD)\"}"
+        sig=$(printf '%s' "$body" | openssl dgst -sha256 -hmac "$secret" -r | cut -d' ' -f1)
+        start=$(now_ms)
+        git -C "$dir" push -q "file://$work/origin.git" HEAD:main
+        status=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+            -H 'X-GitHub-Event: push' -H "X-Hub-Signature-256: sha256=$sig" -d "$body" "http://127.0.0.1:$port/hooks/git")
+        [ "$status" = 202 ] || { echo "run $r: webhook answered $status"; tail -20 "$work/hook.log"; exit 1; }
+        while true; do
+            env=$(docker inspect --type container --format '{{json .Config.Env}}' "$name" 2>/dev/null || true)
+            if [[ "$env" == *"REV=$r\""* ]] && answers "$name"; then break; fi
+            [ $(( $(now_ms) - start )) -lt 60000 ] || { echo "run $r timed out"; tail -20 "$work/hook.log"; exit 1; }
+            sleep 0.02
+        done
+        latencies+=($(( $(now_ms) - start )))
+    done
+    echo "git push + signed webhook to the new container answering (watch --remote --interval 10m, $drift_tenants tenants): $(stats "${latencies[@]}")"
+    stop_watch
+    cd "$root"
+}
+
+[ "$part" = drift ] || [ "$part" = all ] || [ "$part" = commit ] || [ "$part" = hook ] || { echo "usage: bash bench/watch.sh [commit|drift|hook]"; exit 2; }
+if [ "$part" = hook ] || [ "$part" = all ]; then
+    hook_bench
+fi
 if [ "$part" = drift ] || [ "$part" = all ]; then
     drift_bench
 fi

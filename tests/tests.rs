@@ -9,6 +9,7 @@ mod conventions;
 mod events;
 mod guards;
 mod ha;
+mod hooks;
 mod plan;
 mod plan_review;
 mod probe;

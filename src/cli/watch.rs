@@ -5,7 +5,8 @@ use super::context::Context;
 use super::output::TimedPrinter;
 use crate::apply::Progress;
 use crate::source::remote::RemoteSource;
-use crate::watch::{WatchConfig, Watcher, metrics};
+use crate::watch::endpoints::Endpoints;
+use crate::watch::{WatchConfig, Watcher, hooks};
 use anyhow::{Context as _, Result};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -55,16 +56,40 @@ pub async fn run(ctx: &Context<'_>, args: &WatchArgs) -> Result<ExitCode> {
             .clone()
             .unwrap_or_else(|| crate::store::keys_file::default_path(&root)),
     };
+    let runtime_handle = runtime.clone();
     let watcher = Watcher::new(config, runtime, store.clone(), progress.clone());
     if let Some(addr) = args.metrics_addr {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("--metrics-addr {addr}: cannot listen"))?;
+        let at = listener.local_addr()?;
+        // The secret only ever comes from the environment (never argv, never printed).
+        let secret = std::env::var(hooks::SECRET_ENV)
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(String::into_bytes);
+        progress.line(None, &format!("metrics on http://{at}/metrics"));
         progress.line(
             None,
-            &format!("metrics on http://{}/metrics", listener.local_addr()?),
+            &format!(
+                "health on http://{at}/healthz and /readyz; push webhooks at http://{at}/hooks/git: {}",
+                if secret.is_some() {
+                    format!("on (verified with {})", hooks::SECRET_ENV)
+                } else {
+                    format!("off (set {} to turn them on)", hooks::SECRET_ENV)
+                }
+            ),
         );
-        tokio::spawn(metrics::serve(listener, watcher.metrics.clone()));
+        let endpoints = Arc::new(Endpoints::new(
+            watcher.metrics.clone(),
+            watcher.control.clone(),
+            runtime_handle,
+            store.clone(),
+            secret,
+            args.remote.as_ref().map(|_| args.branch.clone()),
+            progress.clone(),
+        ));
+        tokio::spawn(endpoints.serve(listener));
     }
     progress.line(
         None,

@@ -116,6 +116,26 @@ impl Runtime {
             .expect("connected to an engine")
     }
 
+    /// Whether the engine answers a ping within `within` (a readiness check). A runtime made
+    /// [`from_backend`](Runtime::from_backend) has no engine to ask and counts as reachable.
+    pub async fn ping(&self, within: Duration) -> Result<(), RuntimeError> {
+        let Some(engine) = &self.engine else {
+            return Ok(());
+        };
+        let unreachable = |reason: String| RuntimeError::Unreachable {
+            target: "the engine".to_string(),
+            reason,
+        };
+        match tokio::time::timeout(within, engine.docker().ping()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(unreachable(error::describe(&e))),
+            Err(_) => Err(unreachable(format!(
+                "no answer within {}s",
+                within.as_secs_f64()
+            ))),
+        }
+    }
+
     /// The backend, for the workload, network, volume and image work of apply.
     pub fn backend(&self) -> &dyn Backend {
         self.backend.as_ref()

@@ -596,6 +596,15 @@ impl Store {
         move |error| StoreError::Query { what, url, error }
     }
 
+    /// `SELECT 1`: whether the database answers (a readiness check; the caller bounds the wait).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        with_pool!(self, |pool| sqlx::query("SELECT 1")
+            .execute(pool)
+            .await
+            .map(|_| ()))
+        .map_err(self.query_failed("SELECT 1"))
+    }
+
     /// Every plan, theme and tenant row, read from one consistent snapshot.
     pub async fn observe(&self) -> Result<ObservedDb, StoreError> {
         let (plans, themes, tenants) = with_pool!(self, |pool| {

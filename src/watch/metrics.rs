@@ -1,4 +1,4 @@
-//! Prometheus metrics of the watch loop, served as text on `--metrics-addr`.
+//! Prometheus metrics of the watch loop, served as text on `--metrics-addr` ([`super::endpoints`]).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -15,6 +15,10 @@ pub struct Metrics {
     event_passes: AtomicU64,
     /// Times the engine's event stream was followed again after it was lost.
     event_reconnects: AtomicU64,
+    /// Passes started by a verified push webhook (a subset of `passes`).
+    hook_passes: AtomicU64,
+    /// Webhooks refused for a missing or wrong signature or token.
+    hooks_refused: AtomicU64,
     changes_applied: AtomicU64,
     tenant_failures: AtomicU64,
     durations: Mutex<Histogram>,
@@ -69,6 +73,16 @@ impl Metrics {
     /// A pass is starting because of the engine's events.
     pub fn event_pass(&self) {
         self.event_passes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A pass is starting because of a verified push webhook.
+    pub fn hook_pass(&self) {
+        self.hook_passes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A webhook was refused (401).
+    pub fn hook_refused(&self) {
+        self.hooks_refused.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The engine's event stream is followed again after it was lost.
@@ -137,6 +151,18 @@ impl Metrics {
             "tenantctl_reconcile_event_passes_total",
             "Passes started by the engine's events (a container died or was removed, a network disconnected...).",
             self.event_passes.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "tenantctl_reconcile_hook_passes_total",
+            "Passes started by a verified push webhook (POST /hooks/git).",
+            self.hook_passes.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "tenantctl_webhooks_refused_total",
+            "Push webhooks refused (401) for a missing or wrong signature or token.",
+            self.hooks_refused.load(Ordering::Relaxed),
         );
         counter(
             &mut out,
@@ -213,40 +239,6 @@ impl Metrics {
     }
 }
 
-/// Serves `/metrics` until the process ends; other paths get 404.
-pub async fn serve(listener: tokio::net::TcpListener, metrics: std::sync::Arc<Metrics>) {
-    use http_body_util::Full;
-    use hyper::body::Bytes;
-    use hyper::{Response, StatusCode};
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let metrics = metrics.clone();
-        tokio::spawn(async move {
-            let service =
-                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let metrics = metrics.clone();
-                    async move {
-                        if req.uri().path() == "/metrics" {
-                            Response::builder()
-                                .header("content-type", "text/plain; version=0.0.4")
-                                .body(Full::new(Bytes::from(metrics.render())))
-                        } else {
-                            Response::builder()
-                                .status(StatusCode::NOT_FOUND)
-                                .body(Full::new(Bytes::from_static(b"not found\n")))
-                        }
-                    }
-                });
-            let io = hyper_util::rt::TokioIo::new(stream);
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(io, service)
-                .await;
-        });
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,6 +251,9 @@ mod tests {
         m.applied(4, 1);
         m.event_pass();
         m.events_reconnected();
+        m.hook_pass();
+        m.hook_refused();
+        m.hook_refused();
         m.set_leader_term(3);
         let mut g = TenantGauges::default();
         g.by_sync.insert("Synced".into(), 5);
@@ -278,6 +273,8 @@ mod tests {
             "tenantctl_changes_applied_total 4",
             "tenantctl_reconcile_event_passes_total 1",
             "tenantctl_engine_event_reconnects_total 1",
+            "tenantctl_reconcile_hook_passes_total 1",
+            "tenantctl_webhooks_refused_total 2",
             "tenantctl_leader 1",
             "tenantctl_leader_term 3",
             "tenantctl_reconcile_duration_seconds_bucket{le=\"0.25\"} 1",

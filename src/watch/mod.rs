@@ -6,7 +6,9 @@
 //! runs passes and meters, through a store fenced with its term; the others stand by and take
 //! over when the lease lapses. A leader whose lease is lost stops the pass in progress at once.
 
+pub mod endpoints;
 pub mod engine_events;
+pub mod hooks;
 pub mod leader;
 pub mod metrics;
 pub mod presence;
@@ -63,6 +65,8 @@ enum Trigger {
     Asked,
     /// The engine's events (drift, or the stream followed again); the cause rides beside.
     Engine,
+    /// A verified push webhook (`POST /hooks/git`): fetch and apply now.
+    Hook,
 }
 
 /// A sync someone asks the loop for (the dashboard's keys). Unlike a timer pass it applies
@@ -108,6 +112,8 @@ pub struct Watcher {
     store: Store,
     progress: Arc<dyn Progress>,
     pub metrics: Arc<Metrics>,
+    /// The election's standing and the webhooks' "sync now", shared with [`endpoints`].
+    pub control: Arc<endpoints::Control>,
     /// The revision last applied without failures; a different HEAD is a new commit to apply.
     applied: Option<String>,
     /// An invalid revision is reported once, not every pass.
@@ -137,6 +143,7 @@ impl Watcher {
             store,
             progress,
             metrics: Arc::new(Metrics::default()),
+            control: Arc::default(),
             applied: None,
             reported_invalid: None,
             reported_destroy: None,
@@ -182,6 +189,7 @@ impl Watcher {
             presence::Presence::start(self.base.clone(), holder.clone(), self.config.lease_ttl);
         let elector =
             leader::Elector::start(self.base.clone(), holder, host, self.config.lease_ttl);
+        self.control.follow(elector.role());
         let result = self.run_loop(shutdown, elector.role()).await;
         elector.release().await;
         presence.release().await;
@@ -326,6 +334,7 @@ impl Watcher {
         let mut cause: Option<engine_events::Cause> = None;
         let mut asked: Option<(Demand, DemandReply)> = None;
         let mut failures = 0u32;
+        let control = self.control.clone();
         loop {
             let started = Instant::now();
             let (demand, reply) = match asked.take() {
@@ -339,6 +348,9 @@ impl Watcher {
                 if trigger == Trigger::Engine {
                     cause = cause.or(covered);
                 }
+            }
+            if trigger == Trigger::Hook {
+                self.metrics.hook_pass();
             }
             if let Some(why) = cause.take() {
                 let (tenant, action) = why.tenant_and_action();
@@ -407,6 +419,10 @@ impl Watcher {
                     Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
                         self.progress.line(None, "SIGHUP: syncing now");
                         break Trigger::Demand;
+                    }
+                    () = control.asked() => {
+                        self.progress.line(None, "webhook: fetching and syncing now");
+                        break Trigger::Hook;
                     }
                     Some(demand) = async { match demands.as_mut() { Some(d) => d.recv().await, None => std::future::pending().await } } => {
                         asked = Some(demand);
