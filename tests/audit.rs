@@ -1,9 +1,8 @@
 //! `tenantctl events`: the audit log with before/after of what changed, its filters, JSON and
 //! `--follow`, against the real engine and both databases.
 
-use crate::support::{Db, Env, Repo};
+use crate::support::{Db, Env, Repo, collect_output, wait_for_text};
 use serde_json::Value;
-use std::io::Read;
 use std::process::{Child, Command as Std, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -164,35 +163,6 @@ fn the_log_shows_each_change_with_before_and_after(db: Db) {
     assert!(!text.contains(FIRST_SECRET) && !text.contains(SECOND_SECRET));
 }
 
-/// Collects a child's stdout in the background, so a test can wait for a line.
-fn collect(mut out: impl Read + Send + 'static) -> Arc<Mutex<String>> {
-    let seen = Arc::new(Mutex::new(String::new()));
-    let sink = seen.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = out.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-    seen
-}
-
-fn wait_for(seen: &Mutex<String>, needle: &str, within: Duration) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if seen.lock().unwrap().contains(needle) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
-
 fn follow(env: &Env, extra: &[&str]) -> (Child, Arc<Mutex<String>>) {
     let mut child = Std::new(env!("CARGO_BIN_EXE_tenantctl"))
         .current_dir(env.repo.path())
@@ -205,7 +175,7 @@ fn follow(env: &Env, extra: &[&str]) -> (Child, Arc<Mutex<String>>) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let out = collect(child.stdout.take().unwrap());
+    let out = collect_output(child.stdout.take().unwrap());
     (child, out)
 }
 
@@ -241,12 +211,12 @@ fn follow_prints_events_of_a_later_apply(db: Db) {
     let (json, json_out) = follow(&env, &["-o", "json", "--kind", "tenant-record.*"]);
     // The past first, then only what is new.
     assert!(
-        wait_for(&text_out, "tenant-record.create", Duration::from_secs(20)),
+        wait_for_text(&text_out, "tenant-record.create", Duration::from_secs(20)),
         "{}",
         text_out.lock().unwrap()
     );
     assert!(
-        wait_for(&json_out, "tenant-record.create", Duration::from_secs(20)),
+        wait_for_text(&json_out, "tenant-record.create", Duration::from_secs(20)),
         "{}",
         json_out.lock().unwrap()
     );
@@ -255,7 +225,7 @@ fn follow_prints_events_of_a_later_apply(db: Db) {
 
     edit_and_apply(&env);
     assert!(
-        wait_for(
+        wait_for_text(
             &text_out,
             "owner: ops@acme.example → it@acme.example",
             Duration::from_secs(20)
@@ -264,7 +234,7 @@ fn follow_prints_events_of_a_later_apply(db: Db) {
         text_out.lock().unwrap()
     );
     assert!(
-        wait_for(&json_out, "it@acme.example", Duration::from_secs(20)),
+        wait_for_text(&json_out, "it@acme.example", Duration::from_secs(20)),
         "{}",
         json_out.lock().unwrap()
     );

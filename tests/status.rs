@@ -1,10 +1,8 @@
 //! `tenantctl status` and `tenantctl logs` against the real engine and both databases.
 
-use crate::support::{Db, Env, Repo, docker, http};
+use crate::support::{Db, Env, Repo, collect_output, docker, http, wait_for_text};
 use serde_json::Value;
-use std::io::Read;
 use std::process::{Command as Std, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The status tests' deployment: the example repository with acme logging at debug.
@@ -95,35 +93,6 @@ fn converged(s: &Value) -> bool {
         };
         pair(s, slug) == ("Synced".into(), want.into())
     })
-}
-
-/// Collects a child's stdout in the background, so a test can wait for a line.
-fn collect(mut out: impl Read + Send + 'static) -> Arc<Mutex<String>> {
-    let seen = Arc::new(Mutex::new(String::new()));
-    let sink = seen.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = out.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-    seen
-}
-
-fn wait_for(seen: &Mutex<String>, needle: &str, within: Duration) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if seen.lock().unwrap().contains(needle) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
 }
 
 fn status_tells_sync_and_health_through_drift(backend: Db) {
@@ -306,11 +275,11 @@ fn logs_show_tail_and_follow(backend: Db) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let seen = collect(child.stdout.take().unwrap());
+    let seen = collect_output(child.stdout.take().unwrap());
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(http("GET", &format!("{site}/follow-marker"), &[]).0, 404);
     assert!(
-        wait_for(&seen, "/follow-marker", Duration::from_secs(10)),
+        wait_for_text(&seen, "/follow-marker", Duration::from_secs(10)),
         "no new line: {}",
         seen.lock().unwrap()
     );
@@ -368,18 +337,18 @@ fn logs_follow_the_replacement_container(backend: Db) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let out = collect(child.stdout.take().unwrap());
-    let err = collect(child.stderr.take().unwrap());
+    let out = collect_output(child.stdout.take().unwrap());
+    let err = collect_output(child.stderr.take().unwrap());
     std::thread::sleep(Duration::from_millis(500));
     env.ok(&["keys", "rotate", "acme"]);
     assert!(
-        wait_for(&err, "was replaced by", Duration::from_secs(20)),
+        wait_for_text(&err, "was replaced by", Duration::from_secs(20)),
         "stderr: {}",
         err.lock().unwrap()
     );
     // The new container's first lines (its start) arrive on the same stream.
     assert!(
-        wait_for(&out, "site listening", Duration::from_secs(20)),
+        wait_for_text(&out, "site listening", Duration::from_secs(20)),
         "stdout: {}",
         out.lock().unwrap()
     );

@@ -1002,3 +1002,39 @@ pub fn wait_for(
     }
     started.elapsed()
 }
+
+/// Collects a child's output in the background, so a test can wait for a line.
+pub fn collect_output(
+    mut out: impl std::io::Read + Send + 'static,
+) -> std::sync::Arc<std::sync::Mutex<String>> {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    seen
+}
+
+/// Waits up to `within` for `needle` in what [`collect_output`] gathered; false if it never came.
+pub fn wait_for_text(
+    seen: &std::sync::Mutex<String>,
+    needle: &str,
+    within: std::time::Duration,
+) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        if seen.lock().unwrap().contains(needle) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    false
+}
