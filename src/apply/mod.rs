@@ -261,15 +261,13 @@ impl Applier {
         }
         let backend = self.runtime.backend();
         for image in wanted {
+            let progress = |line: &str| self.progress.line(None, &format!("image {image}: {line}"));
             let result = if image == builtin_site_image() {
-                self.progress.line(
-                    None,
-                    &format!("image {image}: building the built-in site image from this binary"),
-                );
-                backend.ensure_site_image(&image).await.map(|_| ())
+                backend
+                    .ensure_site_image(&image, &progress)
+                    .await
+                    .map(|_| ())
             } else {
-                let progress =
-                    |line: &str| self.progress.line(None, &format!("image {image}: {line}"));
                 backend.ensure_image(&image, &progress).await
             };
             if let Err(e) = result {

@@ -102,8 +102,10 @@ pub trait Backend: std::fmt::Debug + Send + Sync {
     /// Make sure `reference` is on this host, pulling it when it is not (each status line to `progress`).
     async fn ensure_image(&self, reference: &str, progress: Say<'_>) -> Result<(), RuntimeError>;
 
-    /// Build the built-in site image `tag` from this binary unless it already was. Returns its id.
-    async fn ensure_site_image(&self, tag: &str) -> Result<String, RuntimeError>;
+    /// Build the built-in site image `tag` from this binary unless it already was (saying so to
+    /// `progress` only when it builds). Returns its id.
+    async fn ensure_site_image(&self, tag: &str, progress: Say<'_>)
+    -> Result<String, RuntimeError>;
 
     // ---------------------------------------------------------------- a tenant's workload
 

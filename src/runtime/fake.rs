@@ -832,7 +832,11 @@ impl Backend for FakeBackend {
         Ok(())
     }
 
-    async fn ensure_site_image(&self, tag: &str) -> Result<String, RuntimeError> {
+    async fn ensure_site_image(
+        &self,
+        tag: &str,
+        _progress: Say<'_>,
+    ) -> Result<String, RuntimeError> {
         let _flight = self.enter(Op::EnsureImage, None, tag).await?;
         Ok(format!("sha256:fake-{tag}"))
     }

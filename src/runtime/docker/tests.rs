@@ -723,12 +723,23 @@ async fn site_image_is_built_once_per_binary() -> TestResult {
     let mut cleanup = Cleanup::default();
     let tag = format!("tenantctl-rc-site:{}", unique_suffix());
     cleanup.images.push(tag.clone());
-    let first = rt.ensure_site_image(&tag).await?;
+    let said = std::sync::Mutex::new(Vec::<String>::new());
+    let say = |line: &str| said.lock().unwrap().push(line.to_string());
+    let first = rt.ensure_site_image(&tag, &say).await?;
     assert!(first.starts_with("sha256:"), "{first}");
+    assert_eq!(
+        *said.lock().unwrap(),
+        ["building the built-in site image from this binary"]
+    );
     let started = Instant::now();
-    let second = rt.ensure_site_image(&tag).await?;
+    let second = rt.ensure_site_image(&tag, &say).await?;
     let cheap = started.elapsed();
     assert_eq!(first, second);
+    assert_eq!(
+        said.lock().unwrap().len(),
+        1,
+        "a present image is not built, nor said to be"
+    );
     assert!(
         cheap < Duration::from_secs(1),
         "present image took {cheap:?}"

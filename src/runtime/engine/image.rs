@@ -742,7 +742,11 @@ impl Engine {
     /// Build image `tag` (the built-in site image; the tag comes from the planner) from the
     /// running binary unless it was already built from this very binary. Returns the image id.
     /// Cheap when present: one stat and one inspect, no hashing of the binary.
-    pub async fn ensure_site_image(&self, tag: &str) -> Result<String, RuntimeError> {
+    pub async fn ensure_site_image(
+        &self,
+        tag: &str,
+        progress: crate::runtime::backend::Say<'_>,
+    ) -> Result<String, RuntimeError> {
         let fingerprint = exe_fingerprint();
         if let Some(fingerprint) = &fingerprint {
             match self.docker().inspect_image(tag).await {
@@ -756,6 +760,7 @@ impl Engine {
                 Err(error) => return Err(RuntimeError::api(format!("inspect image {tag}"), error)),
             }
         }
+        progress("building the built-in site image from this binary");
         // Without a fingerprint the build's own content hash still avoids needless rebuilds.
         let labels: BTreeMap<String, String> = fingerprint
             .map(|f| (LABEL_EXE_FINGERPRINT.to_string(), f))

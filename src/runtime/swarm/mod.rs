@@ -262,8 +262,12 @@ impl Backend for SwarmBackend {
         self.engine.ensure_image(reference, progress).await
     }
 
-    async fn ensure_site_image(&self, tag: &str) -> Result<String, RuntimeError> {
-        self.engine.ensure_site_image(tag).await
+    async fn ensure_site_image(
+        &self,
+        tag: &str,
+        progress: Say<'_>,
+    ) -> Result<String, RuntimeError> {
+        self.engine.ensure_site_image(tag, progress).await
     }
 
     async fn create(&self, workload: &Workload, name: &str) -> Result<Applied, RuntimeError> {
