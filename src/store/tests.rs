@@ -7,6 +7,7 @@
 
 use super::*;
 use futures_util::FutureExt;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{AssertSqlSafe, Executor};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
