@@ -1,7 +1,7 @@
 //! `tenantctl events`: the audit log with before/after of what changed, its filters, JSON and
 //! `--follow`, against the real engine and both databases.
 
-use crate::support::{Db, Env, Repo, collect_output, wait_for_text};
+use crate::support::{Db, Env, Repo, collect_output, interrupt_follow, wait_for_text};
 use serde_json::Value;
 use std::process::{Child, Command as Std, Stdio};
 use std::sync::{Arc, Mutex};
@@ -179,30 +179,6 @@ fn follow(env: &Env, extra: &[&str]) -> (Child, Arc<Mutex<String>>) {
     (child, out)
 }
 
-/// SIGINT (Ctrl-C) ends a follow with exit 0.
-fn interrupt(mut child: Child) {
-    let pid = child.id().to_string();
-    assert!(
-        Std::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("events -f did not stop on SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "{status:?}");
-}
-
 fn follow_prints_events_of_a_later_apply(db: Db) {
     let Some(env) = applied(db) else {
         return;
@@ -238,8 +214,8 @@ fn follow_prints_events_of_a_later_apply(db: Db) {
         "{}",
         json_out.lock().unwrap()
     );
-    interrupt(text);
-    interrupt(json);
+    interrupt_follow(text, "events -f");
+    interrupt_follow(json, "events -f");
 
     let text = text_out.lock().unwrap().clone();
     assert!(text.starts_with(&before), "{text}");
@@ -323,7 +299,7 @@ fn follow_waits_for_the_first_apply_without_making_a_database() {
     while out.lock().unwrap().lines().count() < 6 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
-    interrupt(child);
+    interrupt_follow(child, "events -f");
     let text = out.lock().unwrap().clone();
     assert_eq!(text.lines().count(), 6, "{text}");
     for slug in ["acme", "globex", "hooli", "initech", "stark", "umbrella"] {

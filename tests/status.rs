@@ -1,6 +1,8 @@
 //! `tenantctl status` and `tenantctl logs` against the real engine and both databases.
 
-use crate::support::{Db, Env, Repo, collect_output, docker, http, wait_for_text};
+use crate::support::{
+    Db, Env, Repo, collect_output, docker, http, interrupt_follow, wait_for_text,
+};
 use serde_json::Value;
 use std::process::{Command as Std, Stdio};
 use std::time::{Duration, Instant};
@@ -283,26 +285,7 @@ fn logs_show_tail_and_follow(backend: Db) {
         "no new line: {}",
         seen.lock().unwrap()
     );
-    let pid = child.id().to_string();
-    assert!(
-        Std::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("logs -f did not stop on SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "{status:?}");
+    interrupt_follow(child, "logs -f");
 
     // A suspended tenant's stopped container still has (past) logs; one without a container fails.
     assert!(env.run(&["logs", "initech"]).status.success());

@@ -1038,3 +1038,27 @@ pub fn wait_for_text(
     }
     false
 }
+
+/// SIGINT (Ctrl-C) ends a following command (`what`, for the failure) with exit 0 within 10 s.
+pub fn interrupt_follow(mut child: std::process::Child, what: &str) {
+    let pid = child.id().to_string();
+    assert!(
+        Std::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what} did not stop on SIGINT");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+}
