@@ -5,6 +5,7 @@ pub mod audit;
 pub mod calendar;
 pub mod cli;
 pub mod model;
+pub mod notify;
 pub mod plan;
 pub mod reconcile;
 pub mod runtime;

@@ -47,11 +47,14 @@ pub async fn run(ctx: &Context<'_>, args: &ApplyArgs) -> Result<ExitCode> {
     let observed = loaded.observe().await?;
     let plan = loaded.plan(&observed, &opts).plan;
     note_uncommitted(&loaded.repo)?;
+    // Notifications go out beside the apply, never holding it up (see `crate::notify`).
+    let sender = Sender::start(&loaded);
     if plan.is_empty() {
         if !quiet() {
             render::write_text(std::io::stdout(), &plan, style)?;
             println!("Apply complete! Nothing to do.");
         }
+        sender.finish(&loaded.store).await;
         loaded.store.close().await;
         return Ok(ExitCode::SUCCESS);
     }
@@ -102,12 +105,62 @@ pub async fn run(ctx: &Context<'_>, args: &ApplyArgs) -> Result<ExitCode> {
         &unpublished,
         args.keys_file.as_deref(),
     );
+    sender.finish(&loaded.store).await;
     loaded.store.close().await;
     Ok(if applied.report.failed() > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// How long an apply waits at its end for the notifications it queued (and any left by earlier
+/// runs); what is not delivered by then stays queued for the next apply or watch.
+const NOTIFY_DRAIN: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// The background sender of an apply that has notifications in git.
+struct Sender {
+    task: Option<(
+        tokio::task::JoinHandle<()>,
+        tokio::sync::oneshot::Sender<()>,
+    )>,
+}
+
+impl Sender {
+    fn start(loaded: &super::context::Loaded) -> Sender {
+        if loaded.desired.notifications.is_empty() {
+            return Sender { task: None };
+        }
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let store = loaded.store.clone();
+        let task = tokio::spawn(async move {
+            crate::notify::deliver::run(store, async {
+                let _ = stopped.await;
+            })
+            .await;
+        });
+        Sender {
+            task: Some((task, stop)),
+        }
+    }
+
+    /// Stops the background sender, then sends what is still due for a few seconds.
+    async fn finish(self, store: &crate::store::Store) {
+        let Some((task, stop)) = self.task else {
+            return;
+        };
+        let _ = stop.send(());
+        let _ = task.await;
+        match crate::notify::deliver::drain(store, NOTIFY_DRAIN).await {
+            Ok(0) => {}
+            Ok(n) => eprintln!(
+                "{n} notification{} not delivered yet; the next apply or watch sends {} (see `tenantctl events --kind 'notification.*'`)",
+                plural(n),
+                if n == 1 { "it" } else { "them" }
+            ),
+            Err(e) => eprintln!("sending notifications failed: {e}"),
+        }
+    }
 }
 
 fn print_report(

@@ -323,6 +323,12 @@ impl<'a> Context<'a> {
             return Ok(None);
         };
         let (runtime, store) = self.connect(repo.root(), access).await?;
+        let revision = match &snapshot.base_revision {
+            Some(_) => snapshot.short_revision(),
+            None => snapshot.revision.clone(),
+        };
+        // Events this command records go to the revision's notifications.
+        store.set_notifications(crate::notify::Routes::of(&desired.notifications, &revision));
         Ok(Some(Loaded {
             repo,
             snapshot,

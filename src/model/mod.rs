@@ -86,6 +86,38 @@ pub struct DesiredState {
     pub plans: BTreeMap<String, Plan>,
     pub themes: BTreeMap<String, Theme>,
     pub tenants: BTreeMap<String, Tenant>,
+    /// Where events are sent (`notifications/`); nothing is planned for them.
+    pub notifications: BTreeMap<String, Notification>,
+}
+
+/// A `Notification`: matching events are POSTed to `url` (see `crate::notify`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    pub name: String,
+    pub origin: Origin,
+    pub url: String,
+    /// Event kinds or globs of them (`tenant.*`).
+    pub events: Vec<String>,
+    /// The environment variable whose value signs each body (HMAC-SHA256); never its value.
+    pub secret_env: Option<String>,
+    pub format: NotificationFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotificationFormat {
+    /// `{"format_version": 1, "notification": …, "event": {…}}`
+    Json,
+    /// `{"text": "…"}`, what a Slack incoming webhook takes.
+    Slack,
+}
+
+impl NotificationFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationFormat::Json => "json",
+            NotificationFormat::Slack => "slack",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -236,3 +236,12 @@ impl TenantState {
         }
     }
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NotificationSpec {
+    pub url: Spanned<String>,
+    pub events: Vec<Spanned<String>>,
+    pub secret_env: Option<Spanned<String>>,
+    pub format: Option<Spanned<String>>,
+}

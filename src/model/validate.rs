@@ -1,11 +1,11 @@
 //! Parses every file and checks the repository as a whole, collecting every problem at once.
 
 use super::shape::{self, MAX_ENV_BYTES, MAX_ENV_ENTRY_BYTES, MAX_TRIAL_DAYS};
-use super::spec::{Document, KindProbe, PlanSpec, TenantSpec, ThemeSpec};
+use super::spec::{Document, KindProbe, NotificationSpec, PlanSpec, TenantSpec, ThemeSpec};
 use super::text::unsafe_char_problem;
 use super::{
-    DesiredState, Diagnostic, Origin, Plan, Quotas, Resources, SourceContent, SourceFile, Tenant,
-    Theme, quantity, slug_problem,
+    DesiredState, Diagnostic, Notification, NotificationFormat, Origin, Plan, Quotas, Resources,
+    SourceContent, SourceFile, Tenant, Theme, quantity, slug_problem,
 };
 use serde::de::DeserializeOwned;
 use serde_saphyr::{Location, Spanned};
@@ -36,6 +36,7 @@ enum Kind {
     Plan,
     Theme,
     Tenant,
+    Notification,
 }
 
 impl Kind {
@@ -44,6 +45,7 @@ impl Kind {
             "plans" => Some(Kind::Plan),
             "themes" => Some(Kind::Theme),
             "tenants" => Some(Kind::Tenant),
+            "notifications" => Some(Kind::Notification),
             _ => None,
         }
     }
@@ -52,6 +54,7 @@ impl Kind {
             Kind::Plan => "Plan",
             Kind::Theme => "Theme",
             Kind::Tenant => "Tenant",
+            Kind::Notification => "Notification",
         }
     }
     fn dir(self) -> &'static str {
@@ -59,6 +62,7 @@ impl Kind {
             Kind::Plan => "plans/",
             Kind::Theme => "themes/",
             Kind::Tenant => "tenants/",
+            Kind::Notification => "notifications/",
         }
     }
 }
@@ -205,6 +209,11 @@ impl Validator {
                     return self.tenant(path, chunk, doc);
                 }
             }
+            Kind::Notification => {
+                if let Some(doc) = parse_as::<NotificationSpec>(chunk.text, "Notification") {
+                    return self.notification(path, chunk, doc);
+                }
+            }
         }
         let probe: KindProbe = match parse(chunk.text) {
             Ok(p) => p,
@@ -229,6 +238,7 @@ impl Validator {
             "Plan" => Kind::Plan,
             "Theme" => Kind::Theme,
             "Tenant" => Kind::Tenant,
+            "Notification" => Kind::Notification,
             other => {
                 self.error(
                     &kind_at,
@@ -273,7 +283,111 @@ impl Validator {
                     self.tenant(path, chunk, doc);
                 }
             }
+            Kind::Notification => {
+                if let Some(doc) = self.typed::<NotificationSpec>(path, chunk, &start) {
+                    self.notification(path, chunk, doc);
+                }
+            }
         }
+    }
+
+    /// A `Notification`: where to POST (an `http://` or `https://` URL), which event kinds
+    /// (exact or globs, as `events --kind` reads them), the optional environment variable whose
+    /// value signs each body, and the payload's format.
+    fn notification(&mut self, path: &str, chunk: &Chunk<'_>, doc: Document<NotificationSpec>) {
+        let name = doc.name.value.clone();
+        let origin = self.name(Kind::Notification, path, chunk, &doc.name, |s| {
+            s.notifications.get(&name).map(|n| n.origin.clone())
+        });
+        let s = doc.spec;
+        let at = |loc: Location| locate(path, chunk, loc);
+        let before = self.diagnostics.len();
+        let url = s.url.value.trim().to_string();
+        if let Err(problem) = crate::notify::check_url(&url) {
+            self.error(
+                &at(s.url.referenced),
+                format!("url `{}` {problem}", super::printable(&url)),
+                Some("write the receiver's address, e.g. http://127.0.0.1:9000/hooks or https://hooks.slack.com/services/…".into()),
+            );
+        }
+        if s.events.is_empty() {
+            self.error(
+                &origin.clone().unwrap_or_else(|| at(doc.name.referenced)),
+                "events is empty: this notification would never be sent",
+                Some("list event kinds or globs, e.g. events: [tenant.failed, tenant.degraded, drift]".into()),
+            );
+        }
+        let mut events = Vec::new();
+        for e in &s.events {
+            match crate::notify::check_pattern(&e.value) {
+                Ok(()) => {
+                    if !events.contains(&e.value) {
+                        events.push(e.value.clone());
+                    }
+                }
+                Err(problem) => self.error(
+                    &at(e.referenced),
+                    format!("event `{}` {problem}", super::printable(&e.value)),
+                    Some(format!(
+                        "write an event kind or a glob of one (`*` any run, `?` one character); kinds: {}",
+                        crate::notify::KNOWN_KINDS.join(", ")
+                    )),
+                ),
+            }
+        }
+        let secret_env = match &s.secret_env {
+            None => None,
+            Some(v) => {
+                let ok = v
+                    .value
+                    .starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                    && v.value
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !ok {
+                    self.error(
+                        &at(v.referenced),
+                        format!(
+                            "secretEnv `{}` is not an environment variable name",
+                            super::printable(&v.value)
+                        ),
+                        Some("name the variable that holds the secret (letters, digits and `_`), e.g. secretEnv: OPS_HOOK_SECRET; never the secret itself".into()),
+                    );
+                }
+                Some(v.value.clone())
+            }
+        };
+        let format = match s.format.as_ref().map(|f| f.value.as_str()) {
+            None | Some("json") => NotificationFormat::Json,
+            Some("slack") => NotificationFormat::Slack,
+            Some(other) => {
+                let f = s
+                    .format
+                    .as_ref()
+                    .map_or(Location::UNKNOWN, |f| f.referenced);
+                self.error(
+                    &at(f),
+                    format!("format `{}` is not known", super::printable(other)),
+                    Some("write `json` (the default) or `slack`".into()),
+                );
+                NotificationFormat::Json
+            }
+        };
+        let Some(origin) = origin else { return };
+        if self.diagnostics.len() != before {
+            return;
+        }
+        self.state.notifications.insert(
+            name.clone(),
+            Notification {
+                name,
+                origin,
+                url,
+                events,
+                secret_env,
+                format,
+            },
+        );
     }
 
     fn typed<S: DeserializeOwned>(

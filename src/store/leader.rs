@@ -246,6 +246,7 @@ impl Store {
             redacted_url: self.redacted_url.clone(),
             fence: None,
             installation: self.installation.clone(),
+            notifier: self.notifier.clone(),
         }
     }
 

@@ -188,6 +188,7 @@ macro_rules! write_tx {
 // After the macros: `usage` and `leader` expand them, and macros are visible only below their
 // definition.
 pub mod leader;
+pub mod outbox;
 mod usage;
 
 pub use leader::{Fence, LeaderRow};
@@ -205,6 +206,8 @@ pub struct Store {
     fence: Option<Fence>,
     /// This database's installation id (the `meta` table), read once at open.
     installation: String,
+    /// The notifications events are matched against, shared by every handle of this pool.
+    notifier: std::sync::Arc<outbox::Notifier>,
 }
 
 impl fmt::Debug for Store {
@@ -481,6 +484,7 @@ impl Store {
             redacted_url,
             fence: None,
             installation: String::new(),
+            notifier: Default::default(),
         };
         store.migrate().await?;
         store.installation = store
@@ -786,23 +790,79 @@ impl Store {
         message: &str,
         detail: Option<&str>,
     ) -> Result<(), StoreError> {
-        let term = self.fence.as_ref().map(|f| f.term);
-        write_tx!(self, format!("recording a `{kind}` event"), |tx| {
-            sqlx::query(
-                "INSERT INTO events (at, run_id, tenant, kind, message, term, detail) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(now_unix())
-            .bind(run_id)
-            .bind(tenant)
-            .bind(kind)
-            .bind(message)
-            .bind(term)
-            .bind(detail)
-            .execute(&mut *tx)
+        self.record_event_with(run_id, tenant, kind, message, detail, "")
             .await
-            .map(|_| ())
-        })
+    }
+
+    /// [`Store::record_event_detail`], queueing the event for every notification that wants
+    /// its kind in the same transaction (see `crate::notify`). `condition` tells apart events
+    /// of one kind that are different conditions at one revision ('' for most).
+    pub async fn record_event_with(
+        &self,
+        run_id: Option<i64>,
+        tenant: Option<&str>,
+        kind: &str,
+        message: &str,
+        detail: Option<&str>,
+        condition: &str,
+    ) -> Result<(), StoreError> {
+        let term = self.fence.as_ref().map(|f| f.term);
+        let routes = self.notifier.routes();
+        let names: Vec<String> = routes
+            .matching(kind)
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let fallback = routes.revision.clone().unwrap_or_default();
+        let queued = write_tx!(self, format!("recording a `{kind}` event"), |tx| {
+            async {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO events (at, run_id, tenant, kind, message, term, detail) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                )
+                .bind(now_unix())
+                .bind(run_id)
+                .bind(tenant)
+                .bind(kind)
+                .bind(message)
+                .bind(term)
+                .bind(detail)
+                .fetch_one(&mut *tx)
+                .await?;
+                let mut queued = 0;
+                if !names.is_empty() {
+                    let revision = match run_id {
+                        Some(run) => sqlx::query_scalar::<_, String>(
+                            "SELECT revision FROM reconcile_runs WHERE id = $1",
+                        )
+                        .bind(run)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .unwrap_or_else(|| fallback.clone()),
+                        None => fallback.clone(),
+                    };
+                    for name in &names {
+                        queued += sqlx::query(outbox::ENQUEUE)
+                            .bind(name)
+                            .bind(tenant.unwrap_or(""))
+                            .bind(kind)
+                            .bind(&revision)
+                            .bind(condition)
+                            .bind(id)
+                            .bind(now_unix())
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                    }
+                }
+                Ok::<_, sqlx::Error>(queued)
+            }
+            .await
+        })?;
+        if queued > 0 {
+            self.notifier.wake();
+        }
+        Ok(())
     }
 
     /// The newest events first, at most `limit`, of one tenant or of all.

@@ -1184,3 +1184,167 @@ on_both_backends!(
     sqlite_audit_events,
     postgres_audit_events
 );
+
+fn notification(name: &str, events: &[&str]) -> crate::model::Notification {
+    crate::model::Notification {
+        name: name.into(),
+        origin: crate::model::Origin {
+            path: format!("notifications/{name}.yaml"),
+            line: 1,
+            column: 1,
+        },
+        url: "http://127.0.0.1:9/hook".into(),
+        events: events.iter().map(|e| e.to_string()).collect(),
+        secret_env: None,
+        format: crate::model::NotificationFormat::Json,
+    }
+}
+
+/// The outbox: an event is queued for each notification that wants it, in its own
+/// transaction; the same (notification, tenant, kind, revision) is queued once; a usage threshold
+/// at another level is another condition; events about notifications are never queued.
+async fn check_outbox_dedupe(url: &str) {
+    let store = open(url).await;
+    let notifications: BTreeMap<String, crate::model::Notification> = [
+        (
+            "ops".to_string(),
+            notification("ops", &["tenant.*", "drift"]),
+        ),
+        (
+            "billing".to_string(),
+            notification("billing", &["usage.threshold"]),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    // Nothing is queued before notifications are known.
+    store
+        .record_event(None, Some("acme"), "tenant.failed", "before")
+        .await
+        .unwrap();
+    assert!(store.outbox(100).await.unwrap().is_empty());
+    store.set_notifications(crate::notify::Routes::of(&notifications, "rev-1"));
+    let run = store.start_run("rev-run").await.unwrap();
+    for _ in 0..3 {
+        store
+            .record_event(Some(run), Some("acme"), "tenant.failed", "boom")
+            .await
+            .unwrap();
+    }
+    store
+        .record_event(Some(run), Some("globex"), "tenant.failed", "boom")
+        .await
+        .unwrap();
+    store
+        .record_event(None, Some("acme"), "drift", "x")
+        .await
+        .unwrap();
+    store
+        .record_event(None, Some("acme"), "drift", "x")
+        .await
+        .unwrap();
+    store
+        .record_event(None, None, "notification.failed", "never queued")
+        .await
+        .unwrap();
+    store
+        .record_event(None, Some("acme"), "revision.invalid", "nobody wants it")
+        .await
+        .unwrap();
+    for level in [80, 80, 100] {
+        store
+            .raise_usage_threshold("acme", "api_calls", "2026-12", level, now_unix(), "m")
+            .await
+            .unwrap();
+    }
+    let mut rows: Vec<(String, String, String, String, String)> = store
+        .outbox(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.notification, r.tenant, r.kind, r.revision, r.condition))
+        .collect();
+    rows.sort();
+    let row = |n: &str, t: &str, k: &str, r: &str, c: &str| {
+        (
+            n.to_string(),
+            t.to_string(),
+            k.to_string(),
+            r.to_string(),
+            c.to_string(),
+        )
+    };
+    assert_eq!(
+        rows,
+        vec![
+            row(
+                "billing",
+                "acme",
+                "usage.threshold",
+                "rev-1",
+                "api_calls/2026-12/100"
+            ),
+            row(
+                "billing",
+                "acme",
+                "usage.threshold",
+                "rev-1",
+                "api_calls/2026-12/80"
+            ),
+            row("ops", "acme", "drift", "rev-1", ""),
+            row("ops", "acme", "tenant.failed", "rev-run", ""),
+            row("ops", "globex", "tenant.failed", "rev-run", ""),
+        ]
+    );
+    // A new revision is a new condition.
+    store.set_notifications(crate::notify::Routes::of(&notifications, "rev-2"));
+    store
+        .record_event(None, Some("acme"), "drift", "x")
+        .await
+        .unwrap();
+    assert_eq!(store.outbox(100).await.unwrap().len(), 6);
+    // Claimed rows are not claimed twice while the claim holds; settling records an event.
+    let now = now_unix();
+    let claimed = store.claim_notifications(now, 60, 100).await.unwrap();
+    assert_eq!(claimed.len(), 6);
+    assert!(
+        store
+            .claim_notifications(now, 60, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let first = &claimed[0];
+    store
+        .settle_notification(
+            first,
+            "delivered",
+            now,
+            None,
+            ("notification.delivered", "ok"),
+        )
+        .await
+        .unwrap();
+    let settled = store
+        .outbox(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.id == first.id)
+        .unwrap();
+    assert_eq!((settled.state.as_str(), settled.attempts), ("delivered", 1));
+    assert!(settled.delivered_at.is_some());
+    let delivered = store.events(None, 100).await.unwrap();
+    assert_eq!(delivered[0].kind, "notification.delivered");
+    assert_eq!(
+        store.outbox(100).await.unwrap().len(),
+        6,
+        "not queued itself"
+    );
+    store.close().await;
+}
+on_both_backends!(
+    check_outbox_dedupe,
+    outbox_dedupe_sqlite,
+    outbox_dedupe_postgres
+);

@@ -456,8 +456,17 @@ impl Store {
         message: &str,
     ) -> Result<bool, StoreError> {
         let term = self.fence.as_ref().map(|f| f.term);
+        let routes = self.notifier.routes();
+        let names: Vec<String> = routes
+            .matching("usage.threshold")
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let revision = routes.revision.clone().unwrap_or_default();
+        // Another level or period is another condition at the same revision.
+        let condition = format!("{metric}/{period}/{level}");
         let what = format!("recording a usage threshold of `{tenant}`");
-        write_tx!(self, what, |tx| {
+        let (raised, queued) = write_tx!(self, what, |tx| {
             async {
                 let raised = sqlx::query(RAISE_THRESHOLD)
                     .bind(tenant)
@@ -469,22 +478,40 @@ impl Store {
                     .await?
                     .rows_affected()
                     > 0;
+                let mut queued = 0;
                 if raised {
-                    sqlx::query(
+                    let id: i64 = sqlx::query_scalar(
                         "INSERT INTO events (at, run_id, tenant, kind, message, term) \
-                         VALUES ($1, NULL, $2, 'usage.threshold', $3, $4)",
+                         VALUES ($1, NULL, $2, 'usage.threshold', $3, $4) RETURNING id",
                     )
                     .bind(at)
                     .bind(tenant)
                     .bind(message)
                     .bind(term)
-                    .execute(&mut *tx)
+                    .fetch_one(&mut *tx)
                     .await?;
+                    for name in &names {
+                        queued += sqlx::query(super::outbox::ENQUEUE)
+                            .bind(name)
+                            .bind(tenant)
+                            .bind("usage.threshold")
+                            .bind(&revision)
+                            .bind(&condition)
+                            .bind(id)
+                            .bind(super::now_unix())
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                    }
                 }
-                Ok::<_, sqlx::Error>(raised)
+                Ok::<_, sqlx::Error>((raised, queued))
             }
             .await
-        })
+        })?;
+        if queued > 0 {
+            self.notifier.wake();
+        }
+        Ok(raised)
     }
 }
 

@@ -120,6 +120,11 @@ pub struct Watcher {
     reported_invalid: Option<String>,
     /// So is a revision refused for removing too many tenants.
     reported_destroy: Option<String>,
+    /// Tenants last seen Degraded: `tenant.degraded` is recorded as one becomes so.
+    degraded: std::collections::BTreeSet<String>,
+    /// The revision and tenants (`""` for plan and theme records) whose drift was recorded:
+    /// `drift` is recorded once per tenant while it lasts, again at another revision.
+    drifted: (String, std::collections::BTreeSet<String>),
     /// The last valid effective desired state, which the meter compares usage with.
     last_desired: Option<Arc<crate::model::DesiredState>>,
     last_meter: Option<Instant>,
@@ -147,6 +152,8 @@ impl Watcher {
             applied: None,
             reported_invalid: None,
             reported_destroy: None,
+            degraded: Default::default(),
+            drifted: Default::default(),
             last_desired: None,
             last_meter: None,
             demands: None,
@@ -335,6 +342,8 @@ impl Watcher {
         let mut asked: Option<(Demand, DemandReply)> = None;
         let mut failures = 0u32;
         let control = self.control.clone();
+        // Notifications go out beside the passes, through the leader's fenced store.
+        let _deliverer = crate::notify::deliver::spawn(self.store.clone());
         loop {
             let started = Instant::now();
             let (demand, reply) = match asked.take() {
@@ -582,6 +591,9 @@ impl Watcher {
                 )));
             }
         };
+        // Events recorded from here on go to this revision's notifications.
+        self.store
+            .set_notifications(crate::notify::Routes::of(&desired.notifications, &revision));
         if let Some(slug) = &only
             && !desired.tenants.contains_key(slug)
         {
@@ -601,11 +613,15 @@ impl Watcher {
         } = reconcile::plan_revision(&desired, &observed, &opts, trial::now());
         self.last_desired = Some(Arc::new(effective.clone().into_owned()));
         if only.is_none() {
-            self.gauges(&effective, &observed, &plan);
+            let health = self.gauges(&effective, &observed, &plan);
+            self.record_degraded(&health, &observed).await;
         }
         self.refresh_urls(&effective, &observed, &plan, &opts.tenants)
             .await;
         let new_revision = self.applied.as_deref() != Some(revision.as_str());
+        if only.is_none() && demand.is_none() {
+            self.record_drift(&plan, &revision, new_revision).await;
+        }
         if plan.is_empty() {
             if only.is_some() {
                 return Ok(PassOutcome::ok("in sync: nothing to do"));
@@ -808,13 +824,85 @@ impl Watcher {
         }
     }
 
-    /// Tenants by sync (changes pending or not) and by container health, for the metrics.
+    /// Records `tenant.degraded` for each tenant that became Degraded since the last pass
+    /// (its container stopped, or its health check says unhealthy).
+    async fn record_degraded(
+        &mut self,
+        health: &BTreeMap<String, &'static str>,
+        observed: &ObservedState,
+    ) {
+        let now: std::collections::BTreeSet<String> = health
+            .iter()
+            .filter(|(_, h)| **h == "Degraded")
+            .map(|(slug, _)| slug.clone())
+            .collect();
+        for slug in now.difference(&self.degraded) {
+            let why = match observed
+                .runtime
+                .containers
+                .iter()
+                .find(|c| c.tenant.as_deref() == Some(slug.as_str()))
+            {
+                Some(c) if !c.state.is_running() => format!("its container is {}", c.state),
+                _ => "its health check reports unhealthy".to_string(),
+            };
+            let message = format!("Degraded: {why}");
+            self.progress.line(Some(slug), &message);
+            if let Err(e) = self
+                .store
+                .record_event(None, Some(slug), "tenant.degraded", &message)
+                .await
+            {
+                tracing::warn!("recording an event failed: {e}");
+            }
+        }
+        self.degraded = now;
+    }
+
+    /// Records `drift` for each tenant (or the records) whose changes were made outside git:
+    /// planned changes at the revision already applied. Once per tenant while the drift lasts.
+    async fn record_drift(&mut self, plan: &plan::Plan, revision: &str, new_revision: bool) {
+        if self.drifted.0 != revision {
+            self.drifted = (revision.to_string(), Default::default());
+        }
+        if new_revision || self.applied.is_none() {
+            // Changes at a new revision are git's, not drift.
+            return;
+        }
+        let mut by_tenant: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for c in &plan.changes {
+            by_tenant
+                .entry(c.tenant.clone().unwrap_or_default())
+                .or_default()
+                .push(format!("{} {}", c.action.symbol(), c.address()));
+        }
+        self.drifted.1.retain(|t| by_tenant.contains_key(t));
+        for (tenant, changes) in by_tenant {
+            if !self.drifted.1.insert(tenant.clone()) {
+                continue;
+            }
+            let message = format!(
+                "{} change{} outside git: {}",
+                changes.len(),
+                if changes.len() == 1 { "" } else { "s" },
+                crate::model::printable(&changes.join(", "))
+            );
+            let who = (!tenant.is_empty()).then_some(tenant.as_str());
+            if let Err(e) = self.store.record_event(None, who, "drift", &message).await {
+                tracing::warn!("recording an event failed: {e}");
+            }
+        }
+    }
+
+    /// Tenants by sync (changes pending or not) and by container health, for the metrics; each
+    /// tenant's health.
     fn gauges(
         &self,
         desired: &crate::model::DesiredState,
         observed: &ObservedState,
         plan: &plan::Plan,
-    ) {
+    ) -> BTreeMap<String, &'static str> {
+        let mut each = BTreeMap::new();
         let mut g = TenantGauges::default();
         let out_of_sync: std::collections::BTreeSet<&str> = plan
             .changes
@@ -846,8 +934,10 @@ impl Watcher {
                 },
             };
             *g.by_health.entry(health.into()).or_default() += 1;
+            each.insert(slug.clone(), health);
         }
         self.metrics.set_tenants(g);
+        each
     }
 }
 
