@@ -10,6 +10,7 @@ mod events;
 mod guards;
 mod ha;
 mod hooks;
+mod json_output;
 mod notify;
 mod plan;
 mod plan_review;

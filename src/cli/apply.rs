@@ -1,8 +1,8 @@
 //! `apply`: show the plan, ask for `yes`, and carry the approved plan out through the reconcile path.
 
-use super::args::ApplyArgs;
+use super::args::{ApplyArgs, Output};
 use super::context::{Access, Context};
-use super::output::{Printer, note_uncommitted, plural, quiet, text_style};
+use super::output::{ErrPrinter, Printer, note_uncommitted, plural, quiet, text_style};
 use crate::apply::{Outcome, Report};
 use crate::model;
 use crate::plan::PlanOptions;
@@ -14,7 +14,17 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+/// The version of `apply -o json`'s document.
+pub const FORMAT_VERSION: u32 = 1;
+
 pub async fn run(ctx: &Context<'_>, args: &ApplyArgs) -> Result<ExitCode> {
+    let json = args.output == Output::Json;
+    if json && !args.auto_approve {
+        bail!(
+            "apply -o json cannot ask for confirmation (its stdout is the JSON document); review `tenantctl plan`, then run again with --auto-approve"
+        );
+    }
+    let started_at = crate::store::now_unix();
     let access = Access::Write { adopt: args.adopt };
     let Some(loaded) = ctx.load(&args.r#ref, false, access).await? else {
         return Ok(ExitCode::from(1));
@@ -49,6 +59,19 @@ pub async fn run(ctx: &Context<'_>, args: &ApplyArgs) -> Result<ExitCode> {
     note_uncommitted(&loaded.repo)?;
     // Notifications go out beside the apply, never holding it up (see `crate::notify`).
     let sender = Sender::start(&loaded);
+    if plan.is_empty() && json {
+        let document = json_report(
+            &loaded.revision(),
+            started_at,
+            0,
+            None,
+            args.keys_file.as_deref(),
+        );
+        println!("{}", serde_json::to_string_pretty(&document)?);
+        sender.finish(&loaded.store).await;
+        loaded.store.close().await;
+        return Ok(ExitCode::SUCCESS);
+    }
     if plan.is_empty() {
         if !quiet() {
             render::write_text(std::io::stdout(), &plan, style)?;
@@ -59,7 +82,7 @@ pub async fn run(ctx: &Context<'_>, args: &ApplyArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     // -q: the plan is still shown when someone is asked to approve it.
-    if !quiet() || !args.auto_approve {
+    if !json && (!quiet() || !args.auto_approve) {
         render::write_text(std::io::stdout(), &plan, style)?;
     }
     let max_destroy = (!args.allow_destroy).then_some(args.tuning.destroy.max_destroy);
@@ -96,15 +119,31 @@ pub async fn run(ctx: &Context<'_>, args: &ApplyArgs) -> Result<ExitCode> {
         announce: Announce::BlankLine,
         max_destroy,
     };
-    let applied =
-        reconcile::apply(&loaded.runtime, &loaded.store, Arc::new(Printer), request).await?;
+    let progress: Arc<dyn crate::apply::Progress> = if json {
+        Arc::new(ErrPrinter)
+    } else {
+        Arc::new(Printer)
+    };
+    let planned = plan.changes.len();
+    let applied = reconcile::apply(&loaded.runtime, &loaded.store, progress, request).await?;
     let unpublished = |slug: &str| applied.report.unpublished.contains(slug);
-    print_report(
-        &applied.report,
-        style,
-        &unpublished,
-        args.keys_file.as_deref(),
-    );
+    if json {
+        let document = json_report(
+            &loaded.revision(),
+            started_at,
+            planned,
+            Some(&applied.report),
+            args.keys_file.as_deref(),
+        );
+        println!("{}", serde_json::to_string_pretty(&document)?);
+    } else {
+        print_report(
+            &applied.report,
+            style,
+            &unpublished,
+            args.keys_file.as_deref(),
+        );
+    }
     sender.finish(&loaded.store).await;
     loaded.store.close().await;
     Ok(if applied.report.failed() > 0 {
@@ -161,6 +200,69 @@ impl Sender {
             Err(e) => eprintln!("sending notifications failed: {e}"),
         }
     }
+}
+
+/// `apply -o json`: what was applied and each tenant's outcome. New keys are in the document,
+/// unless `--keys-file` takes them (then only their tenants are listed, and the file named).
+fn json_report(
+    revision: &str,
+    started_at: i64,
+    planned: usize,
+    report: Option<&Report>,
+    keys_file: Option<&Path>,
+) -> serde_json::Value {
+    use serde_json::json;
+    let rfc3339 = crate::calendar::rfc3339;
+    let tenants: Vec<serde_json::Value> = report
+        .map(|r| {
+            r.outcomes
+                .iter()
+                .map(|(slug, outcome)| match outcome {
+                    Outcome::Converged { url } => json!({
+                        "tenant": slug,
+                        "outcome": "converged",
+                        "url": url,
+                        "error": null,
+                    }),
+                    Outcome::Failed { reason } => json!({
+                        "tenant": slug,
+                        "outcome": "failed",
+                        "url": null,
+                        "error": reason,
+                    }),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let empty = Default::default();
+    let new_keys = report.map_or(&empty, |r| &r.new_keys);
+    let keys: Vec<serde_json::Value> = match keys_file {
+        Some(path) if !new_keys.is_empty() => {
+            for line in crate::store::keys_file::hand_over(path, new_keys) {
+                eprintln!("{line}");
+            }
+            new_keys
+                .keys()
+                .map(|slug| json!({ "tenant": slug, "key": null, "keys_file": path.display().to_string() }))
+                .collect()
+        }
+        _ => new_keys
+            .iter()
+            .map(|(slug, key)| json!({ "tenant": slug, "key": key, "keys_file": null }))
+            .collect(),
+    };
+    json!({
+        "format_version": FORMAT_VERSION,
+        "revision": revision,
+        "run_id": report.map(|r| r.run_id),
+        "started_at": rfc3339(started_at),
+        "finished_at": rfc3339(crate::store::now_unix()),
+        "changes_planned": planned,
+        "changes_applied": report.map_or(0, |r| r.changes_applied),
+        "failed": report.map_or(0, Report::failed),
+        "tenants": tenants,
+        "new_keys": keys,
+    })
 }
 
 fn print_report(

@@ -161,6 +161,9 @@ pub enum Command {
         /// Check the committed tree at this ref instead of the files on disk
         #[arg(long, value_name = "REF")]
         r#ref: Option<String>,
+        /// text, or json: one document with the counts or every problem (nothing on stderr)
+        #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
+        output: Output,
     },
     /// Dry run: show what apply would change, with unified diffs, without changing anything.
     ///
@@ -260,6 +263,9 @@ pub enum KeysCommand {
         /// Wait this long for another apply to finish (e.g. 30s, 2m)
         #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
         lock_timeout: Duration,
+        /// text, or json: one document with the new key (progress goes to stderr)
+        #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
+        output: Output,
     },
 }
 
@@ -310,6 +316,10 @@ pub struct ApplyArgs {
     /// Never colour the output (NO_COLOR is honoured too)
     #[arg(long)]
     pub no_color: bool,
+    /// text, or json: one document with the outcome of each tenant (needs --auto-approve; the
+    /// plan is not shown, progress goes to stderr)
+    #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
 }
 
 /// The apply defaults, shared by the flags below and by commands without them (`keys rotate`).

@@ -1,9 +1,9 @@
 //! `keys rotate`: a tenant's new API key, stored as its digest, shown once, and its site
 //! restarted with it through the reconcile path.
 
-use super::args::ApplyTuning;
+use super::args::{ApplyTuning, Output};
 use super::context::{Access, Context};
-use super::output::Printer;
+use super::output::{ErrPrinter, Printer};
 use crate::apply;
 use crate::plan::PlanOptions;
 use crate::reconcile::{self, Announce, ApplyRequest, Scope};
@@ -12,7 +12,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub async fn rotate(ctx: &Context<'_>, slug: &str, lock_timeout: Duration) -> Result<ExitCode> {
+/// The version of `keys rotate -o json`'s document.
+pub const FORMAT_VERSION: u32 = 1;
+
+pub async fn rotate(
+    ctx: &Context<'_>,
+    slug: &str,
+    lock_timeout: Duration,
+    output: Output,
+) -> Result<ExitCode> {
     let Some(loaded) = ctx
         .load("HEAD", false, Access::Write { adopt: false })
         .await?
@@ -53,16 +61,35 @@ pub async fn rotate(ctx: &Context<'_>, slug: &str, lock_timeout: Duration) -> Re
         // A key rotation replaces one container and never removes one.
         max_destroy: Some(ApplyTuning::defaults()?.destroy.max_destroy),
     };
-    let applied = reconcile::apply_after(
-        &loaded.runtime,
-        store,
-        Arc::new(Printer),
-        request,
-        store_digest,
-    )
-    .await?;
-    println!("\nNew API key for {slug} (shown once; only its SHA-256 is stored):\n  {key}");
-    if applied.report.failed() > 0 {
+    let progress: Arc<dyn crate::apply::Progress> = match output {
+        Output::Text => Arc::new(Printer),
+        Output::Json => Arc::new(ErrPrinter),
+    };
+    let applied =
+        reconcile::apply_after(&loaded.runtime, store, progress, request, store_digest).await?;
+    let restarted = applied.report.failed() == 0;
+    match output {
+        Output::Text => {
+            println!("\nNew API key for {slug} (shown once; only its SHA-256 is stored):\n  {key}")
+        }
+        Output::Json => {
+            let url = match applied.report.outcomes.get(slug) {
+                Some(apply::Outcome::Converged { url }) => url.clone(),
+                _ => None,
+            };
+            let document = serde_json::json!({
+                "format_version": FORMAT_VERSION,
+                "tenant": slug,
+                "key": key,
+                "rotated_at": crate::calendar::rfc3339(crate::store::now_unix()),
+                "revision": loaded.revision(),
+                "restarted": restarted,
+                "url": url,
+            });
+            println!("{}", serde_json::to_string_pretty(&document)?);
+        }
+    }
+    if !restarted {
         eprintln!(
             "the key is stored, but the tenant's site did not restart with it: run `tenantctl apply`"
         );

@@ -98,7 +98,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     crate::runtime::probe::set_timeout(cli.probe_timeout);
     let ctx = Context::new(&cli);
     match &cli.command {
-        Command::Validate { r#ref } => validate::run(&ctx, r#ref.as_deref()),
+        Command::Validate { r#ref, output } => validate::run(&ctx, r#ref.as_deref(), *output),
         Command::Plan(args) => block_on(plan::run(&ctx, args)),
         Command::Apply(args) => block_on(apply::run(&ctx, args)),
         Command::Watch(args) => block_on(watch::run(&ctx, args)),
@@ -109,8 +109,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Events(args) => block_on(events::run(&ctx, args)),
         Command::Tui(args) => block_on(tui::run(&ctx, args)),
         Command::Keys {
-            command: KeysCommand::Rotate { slug, lock_timeout },
-        } => block_on(keys::rotate(&ctx, slug, *lock_timeout)),
+            command:
+                KeysCommand::Rotate {
+                    slug,
+                    lock_timeout,
+                    output,
+                },
+        } => block_on(keys::rotate(&ctx, slug, *lock_timeout, *output)),
         Command::Site
         | Command::SiteHealth { .. }
         | Command::SiteUsage { .. }

@@ -89,6 +89,21 @@ impl Progress for Printer {
     }
 }
 
+/// [`Printer`] on stderr: progress beside a JSON document on stdout.
+pub struct ErrPrinter;
+
+impl Progress for ErrPrinter {
+    fn line(&self, tenant: Option<&str>, message: &str) {
+        if quiet() {
+            return;
+        }
+        match tenant {
+            Some(t) => eprintln!("{}: {}", model::printable(t), model::printable(message)),
+            None => eprintln!("{}", model::printable(message)),
+        }
+    }
+}
+
 /// Watch output: one line per event, with the UTC time.
 pub struct TimedPrinter;
 

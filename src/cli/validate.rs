@@ -1,5 +1,6 @@
 //! `validate`: every file under plans/, themes/ and tenants/ checked; no engine or database.
 
+use super::args::Output;
 use super::context::Context;
 use super::output::plural;
 use crate::model::{self, DesiredState, Diagnostic};
@@ -7,7 +8,10 @@ use crate::source::{self, Repo};
 use anyhow::{Result, bail};
 use std::process::ExitCode;
 
-pub fn run(ctx: &Context, reference: Option<&str>) -> Result<ExitCode> {
+/// The version of `validate -o json`'s document.
+pub const FORMAT_VERSION: u32 = 1;
+
+pub fn run(ctx: &Context, reference: Option<&str>, output: Output) -> Result<ExitCode> {
     let dir = ctx.dir()?;
     // validate also works on a plain folder, so a file can be checked before it is ever committed.
     let (files, label) = match (Repo::discover(&dir), reference) {
@@ -25,15 +29,29 @@ pub fn run(ctx: &Context, reference: Option<&str>) -> Result<ExitCode> {
     };
     if files.is_empty() {
         bail!(
-            "no YAML files under plans/, themes/ or tenants/ in {}",
+            "no YAML files under plans/, themes/, tenants/ or notifications/ in {}",
             dir.display()
         );
+    }
+    if output == Output::Json {
+        let (document, valid) = json(model::load(&files), &label);
+        println!("{}", serde_json::to_string_pretty(&document)?);
+        return Ok(if valid {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
     }
     match check(&files, &label) {
         Ok(_) if super::output::quiet() => Ok(ExitCode::SUCCESS),
         Ok(state) => {
+            // Notifications are counted only where there are some (the line stays as it was).
+            let notifications = match state.notifications.len() {
+                0 => String::new(),
+                n => format!(", {n} notification{}", plural(n)),
+            };
             println!(
-                "Valid: {} plan{}, {} theme{}, {} tenant{} ({label}).",
+                "Valid: {} plan{}, {} theme{}, {} tenant{}{notifications} ({label}).",
                 state.plans.len(),
                 plural(state.plans.len()),
                 state.themes.len(),
@@ -66,4 +84,46 @@ pub fn check(files: &[model::SourceFile], label: &str) -> Result<DesiredState, u
         );
         diags.len()
     })
+}
+
+/// `validate -o json`: the counts of a valid revision, or every problem (with its hint), and
+/// whether it is valid.
+pub fn json(
+    loaded: Result<DesiredState, Vec<Diagnostic>>,
+    label: &str,
+) -> (serde_json::Value, bool) {
+    use serde_json::json;
+    match loaded {
+        Ok(state) => (
+            json!({
+                "format_version": FORMAT_VERSION,
+                "source": label,
+                "valid": true,
+                "counts": {
+                    "plans": state.plans.len(),
+                    "themes": state.themes.len(),
+                    "tenants": state.tenants.len(),
+                    "notifications": state.notifications.len(),
+                },
+                "problems": [],
+            }),
+            true,
+        ),
+        Err(diags) => (
+            json!({
+                "format_version": FORMAT_VERSION,
+                "source": label,
+                "valid": false,
+                "counts": null,
+                "problems": diags.iter().map(|d| json!({
+                    "path": model::printable(&d.path),
+                    "line": d.line,
+                    "column": d.column,
+                    "message": d.message,
+                    "hint": d.hint,
+                })).collect::<Vec<_>>(),
+            }),
+            false,
+        ),
+    }
 }

@@ -846,8 +846,8 @@ impl Watcher {
                 Some(c) if !c.state.is_running() => format!("its container is {}", c.state),
                 _ => "its health check reports unhealthy".to_string(),
             };
+            // Recorded, not printed: the pass's report line already says the tenant is out of sync.
             let message = format!("Degraded: {why}");
-            self.progress.line(Some(slug), &message);
             if let Err(e) = self
                 .store
                 .record_event(None, Some(slug), "tenant.degraded", &message)

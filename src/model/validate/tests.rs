@@ -550,3 +550,66 @@ fn swarm_fields_are_checked_where_they_stand() {
 
 /// Hostile input: every class an adversarial probe found, several variants each.
 mod adversarial;
+
+#[test]
+fn a_notification_is_read_with_its_defaults() {
+    let state = state_with(
+        "notifications/ops.yaml",
+        "kind: Notification\nname: ops\nspec:\n  url: http://127.0.0.1:9000/hook\n  events: [tenant.failed, \"tenant.*\", tenant.failed]\n",
+    );
+    let n = &state.notifications["ops"];
+    assert_eq!(n.url, "http://127.0.0.1:9000/hook");
+    assert_eq!(
+        n.events,
+        vec!["tenant.failed", "tenant.*"],
+        "duplicates dropped"
+    );
+    assert_eq!(
+        (n.secret_env.as_deref(), n.format),
+        (None, crate::model::NotificationFormat::Json)
+    );
+    assert_eq!(
+        (n.origin.path.as_str(), n.origin.line),
+        ("notifications/ops.yaml", 2)
+    );
+    let slack = state_with(
+        "notifications/chat.yaml",
+        "kind: Notification\nname: chat\nspec:\n  url: https://hooks.example/x\n  events: [drift]\n  secretEnv: CHAT_SECRET\n  format: slack\n",
+    );
+    let n = &slack.notifications["chat"];
+    assert_eq!(n.secret_env.as_deref(), Some("CHAT_SECRET"));
+    assert_eq!(n.format, crate::model::NotificationFormat::Slack);
+}
+
+#[test]
+fn a_bad_notification_is_refused_where_it_stands() {
+    let path = "notifications/ops.yaml";
+    let d = errors_with(
+        path,
+        "kind: Notification\nname: ops\nspec:\n  url: ftp://hooks.example/x\n  events: [tenant.failed, Tenant.Degraded]\n  secretEnv: my secret\n  format: teams\n",
+    );
+    assert_eq!(d.len(), 4, "{d:#?}");
+    assert_at(&d[0], path, 4, 8, "scheme `ftp`");
+    assert_at(&d[1], path, 5, 27, "event `Tenant.Degraded`");
+    assert_at(&d[2], path, 6, 14, "secretEnv `my secret`");
+    assert_at(&d[3], path, 7, 11, "format `teams`");
+    let d = errors_with(
+        path,
+        "kind: Notification\nname: ops\nspec:\n  url: http://x.example/\n  events: []\n  colour: red\n",
+    );
+    assert_at(one(&d), path, 6, 3, "unknown field `colour`");
+    let d = errors_with(
+        path,
+        "kind: Notification\nname: ops\nspec:\n  url: http://x.example/\n  events: []\n",
+    );
+    assert_at(one(&d), path, 2, 7, "events is empty");
+    // A notification under tenants/ is in the wrong place.
+    let d = errors_with(
+        "tenants/ops.yaml",
+        "kind: Notification\nname: ops\nspec:\n  url: http://x.example/\n  events: [drift]\n",
+    );
+    assert!(
+        one(&d).message.contains("does not belong under tenants/"),
+        "{d:#?}"
+    );
+}
