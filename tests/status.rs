@@ -30,7 +30,9 @@ trait StatusEnv {
 impl StatusEnv for Env {
     fn status(&self) -> Value {
         let text = self.ok(&["status", "--output", "json"]);
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+        let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        assert_eq!(v["format_version"], 1, "{text}");
+        v
     }
 
     /// Polls `status` until `done` holds for it (the engine's health checks take a while).

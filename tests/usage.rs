@@ -249,6 +249,19 @@ fn meter_samples_running_tenants_and_usage_reports_them() {
     let second: serde_json::Value =
         serde_json::from_str(&run(&["meter", "--output", "json"])).unwrap();
     assert_eq!(second["samples"].as_array().unwrap().len(), 5);
+    // Versioned, with each Unix time also in RFC 3339.
+    assert_eq!(second["format_version"], 1);
+    let at = second["at"].as_i64().unwrap();
+    assert_eq!(
+        second["at_rfc3339"].as_str().unwrap(),
+        tenantctl::calendar::rfc3339(at)
+    );
+    assert!(
+        second["samples"][0]["at_rfc3339"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
     assert_eq!(
         second["events"].as_array().unwrap().len(),
         0,
@@ -288,6 +301,19 @@ fn meter_samples_running_tenants_and_usage_reports_them() {
         serde_json::from_str(&run(&["usage", "--output", "json"])).unwrap();
     let tenants = report["tenants"].as_array().unwrap();
     assert_eq!(tenants.len(), 6);
+    assert_eq!(report["format_version"], 1);
+    assert!(
+        report["generated_at_rfc3339"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+    assert!(
+        report["window_start_rfc3339"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
     let acme = tenants.iter().find(|t| t["tenant"] == "acme").unwrap();
     assert_eq!(acme["samples"], 2);
     assert_eq!(acme["api_calls"]["used"], 3);

@@ -29,7 +29,13 @@ pub async fn run(ctx: &Context<'_>, args: &MeterArgs) -> Result<ExitCode> {
     .await?;
     loaded.store.close().await;
     match args.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&super::output::versioned(
+                serde_json::to_value(&summary)?,
+                usage::FORMAT_VERSION
+            ))?
+        ),
         Output::Text if super::output::quiet() => {}
         Output::Text => print!("{}", text(&summary)),
     }

@@ -224,3 +224,81 @@ mod tests {
         assert_eq!(Style { color: false }.paint(GREEN, "ok"), "ok");
     }
 }
+
+/// A JSON document as every command prints it: `format_version` first, and beside each Unix
+/// time (a key `at`, `…_at`, `…_start` holding an integer) the same time in RFC 3339 as
+/// `<key>_rfc3339`; the integers stay, so readers of the older documents keep working.
+pub fn versioned(document: serde_json::Value, version: u32) -> serde_json::Value {
+    fn times(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(map) => {
+                let mut added = Vec::new();
+                for (k, value) in map.iter_mut() {
+                    let is_time = k == "at" || k.ends_with("_at") || k.ends_with("_start");
+                    match value.as_i64() {
+                        Some(unix) if is_time && unix >= 0 => added.push((
+                            format!("{k}_rfc3339"),
+                            serde_json::Value::String(crate::calendar::rfc3339(unix)),
+                        )),
+                        _ => times(value),
+                    }
+                }
+                for (k, t) in added {
+                    map.insert(k, t);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(times),
+            _ => {}
+        }
+    }
+    let mut document = document;
+    times(&mut document);
+    match document {
+        serde_json::Value::Object(map) => {
+            let mut out = serde_json::Map::with_capacity(map.len() + 1);
+            out.insert("format_version".into(), version.into());
+            out.extend(map.into_iter().filter(|(k, _)| k != "format_version"));
+            serde_json::Value::Object(out)
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod versioned_tests {
+    use serde_json::json;
+
+    #[test]
+    fn unix_times_get_an_rfc3339_sibling_and_the_version_comes_first() {
+        let doc = super::versioned(
+            json!({
+                "generated_at": 1_796_000_000,
+                "month": "2026-11",
+                "attempts": 3,
+                "tenants": [{ "window_start": 0, "samples": [{ "at": 86_400, "cpu": 1.5 }] }],
+                "trial_ends_at": null,
+            }),
+            1,
+        );
+        assert_eq!(
+            doc.as_object().unwrap().keys().next().unwrap(),
+            "format_version"
+        );
+        assert_eq!(doc["format_version"], 1);
+        assert_eq!(doc["generated_at"], 1_796_000_000, "the integer stays");
+        assert_eq!(doc["generated_at_rfc3339"], "2026-11-30T00:53:20Z");
+        assert_eq!(
+            doc["tenants"][0]["window_start_rfc3339"],
+            "1970-01-01T00:00:00Z"
+        );
+        assert_eq!(
+            doc["tenants"][0]["samples"][0]["at_rfc3339"],
+            "1970-01-02T00:00:00Z"
+        );
+        assert!(doc.get("attempts_rfc3339").is_none() && doc.get("month_rfc3339").is_none());
+        assert!(
+            doc.get("trial_ends_at_rfc3339").is_none(),
+            "null stays null"
+        );
+    }
+}

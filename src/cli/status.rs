@@ -48,7 +48,10 @@ pub async fn run(ctx: &Context<'_>, args: &StatusArgs) -> Result<ExitCode> {
     match args.output {
         Output::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&status::render::json(&report))?
+            serde_json::to_string_pretty(&super::output::versioned(
+                status::render::json(&report),
+                status::FORMAT_VERSION
+            ))?
         ),
         Output::Text => print!(
             "{}",

@@ -14,7 +14,13 @@ pub async fn run(ctx: &Context<'_>, args: &UsageArgs) -> Result<ExitCode> {
     store.close().await;
     let report = report?;
     match args.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&super::output::versioned(
+                serde_json::to_value(&report)?,
+                usage::FORMAT_VERSION
+            ))?
+        ),
         Output::Text => print!("{}", usage::render_text(&report)),
     }
     Ok(ExitCode::SUCCESS)

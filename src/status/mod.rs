@@ -4,6 +4,9 @@
 //! tenant; health says whether its container serves. [`compute`] is a pure function of the
 //! desired state, the observed state and the plan; [`gather`] does the IO around it.
 
+/// The version of this command's `-o json` document (`format_version`).
+pub const FORMAT_VERSION: u32 = 1;
+
 mod gather;
 pub mod render;
 pub mod time;

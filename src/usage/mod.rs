@@ -6,6 +6,9 @@
 //! The watch loop calls [`meter_once`] on its interval; `tenantctl meter` runs one pass and
 //! `tenantctl usage` prints [`report`].
 
+/// The version of this command's `-o json` document (`format_version`).
+pub const FORMAT_VERSION: u32 = 1;
+
 pub mod invoice;
 mod meter;
 mod report;
