@@ -13,6 +13,7 @@ mod hooks;
 mod plan;
 mod plan_review;
 mod probe;
+mod progress;
 mod rowstate;
 mod site;
 mod status;
