@@ -10,6 +10,7 @@ mod events;
 mod guards;
 mod ha;
 mod hooks;
+mod loghistory;
 mod plan;
 mod plan_review;
 mod probe;

@@ -188,9 +188,11 @@ macro_rules! write_tx {
 // After the macros: `usage` and `leader` expand them, and macros are visible only below their
 // definition.
 pub mod leader;
+mod logs;
 mod usage;
 
 pub use leader::{Fence, LeaderRow};
+pub use logs::{LogLineRow, LogStream, NewLogLine};
 
 pub use usage::{
     DAY, HOUR, Rollup, RollupReport, UsageBucket, UsageSample, bucket_start, buckets, merge_buckets,
