@@ -324,9 +324,61 @@ async fn sync(ctx: &Context<'_>, args: &LogsSyncArgs) -> Result<ExitCode> {
             summary.stored,
             summary.read.saturating_sub(summary.stored),
             summary.pruned,
-            humantime::format_duration(args.log_retention),
+            whole_unit(args.log_retention),
             started.elapsed().as_secs_f64()
         ),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A duration as its largest whole unit: `90d`, `12h`, `30m`, `45s`.
+fn whole_unit(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0 => "0s".to_string(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(at_ns: i64, seq: i32, text: &str) -> Line {
+        Line {
+            container_id: "c1".into(),
+            at_ns,
+            stream: 1,
+            seq,
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn history_and_live_lines_merge_by_time_each_once_and_keep_the_tail() {
+        let stored = vec![line(1, 0, "a"), line(2, 0, "b"), line(2, 1, "c")];
+        let live = vec![line(2, 0, "b"), line(2, 1, "c"), line(3, 0, "d")];
+        let all = merge(stored.clone(), live.clone(), Tail::All);
+        let texts: Vec<&str> = all.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, ["a", "b", "c", "d"]);
+        let last = merge(stored, live, Tail::Lines(2));
+        let texts: Vec<&str> = last.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, ["c", "d"]);
+    }
+
+    #[test]
+    fn engine_times_keep_their_nanoseconds() {
+        assert_eq!(
+            engine_time(1_796_605_323_000_000_042),
+            "2026-12-07T01:02:03.000000042Z"
+        );
+        assert_eq!(
+            whole_unit(std::time::Duration::from_secs(90 * 86_400)),
+            "90d"
+        );
+        assert_eq!(whole_unit(std::time::Duration::from_secs(1)), "1s");
+    }
 }
