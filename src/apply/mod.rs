@@ -4,6 +4,7 @@
 
 pub mod keys;
 pub mod lock;
+pub mod progress;
 
 use crate::model::{DesiredState, TenantState};
 use crate::plan::container::{
@@ -12,10 +13,13 @@ use crate::plan::container::{
 use crate::plan::records::{plan_row, tenant_row, theme_row};
 use crate::plan::trial;
 use crate::plan::{Action, Change, ObservedState, PlanOptions, Resource};
-use crate::runtime::types::{Applied, LABEL_INSTALLATION, Reach, Target, Workload, managed_labels};
+use crate::runtime::types::{
+    Applied, LABEL_INSTALLATION, Reach, Target, Workload, managed_labels, with_phases,
+};
 use crate::runtime::{Runtime, RuntimeError, SubnetPool};
 use crate::store::{Store, StoreError, TenantRow, now_unix};
 use ipnet::Ipv4Net;
+use progress::{Step, Tracker};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -91,6 +95,9 @@ pub struct Applier {
     new_keys: Mutex<BTreeMap<String, String>>,
     unpublished: Mutex<BTreeSet<String>>,
     applied: std::sync::atomic::AtomicUsize,
+    /// Images [`Applier::images`] could not make ready: reference → why. A tenant's `image`
+    /// step tries such an image again, and fails with its error.
+    missing_images: Mutex<BTreeMap<String, String>>,
 }
 
 impl Applier {
@@ -112,6 +119,7 @@ impl Applier {
             new_keys: Mutex::new(BTreeMap::new()),
             unpublished: Mutex::new(BTreeSet::new()),
             applied: std::sync::atomic::AtomicUsize::new(0),
+            missing_images: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -259,20 +267,50 @@ impl Applier {
                 wanted.insert(image.to_string());
             }
         }
-        let backend = self.runtime.backend();
         for image in wanted {
-            let progress = |line: &str| self.progress.line(None, &format!("image {image}: {line}"));
-            let result = if image == builtin_site_image() {
-                backend
-                    .ensure_site_image(&image, &progress)
-                    .await
-                    .map(|_| ())
-            } else {
-                backend.ensure_image(&image, &progress).await
-            };
-            if let Err(e) = result {
+            if let Err(e) = self.ensure_image(&image).await {
                 self.progress.line(None, &format!("image {image}: {e}"));
+                self.missing_images
+                    .lock()
+                    .await
+                    .insert(image, e.to_string());
             }
+        }
+    }
+
+    async fn ensure_image(&self, image: &str) -> Result<(), RuntimeError> {
+        let backend = self.runtime.backend();
+        let progress = |line: &str| self.progress.line(None, &format!("image {image}: {line}"));
+        if image == builtin_site_image() {
+            backend
+                .ensure_site_image(image, &progress)
+                .await
+                .map(|_| ())
+        } else {
+            backend.ensure_image(image, &progress).await
+        }
+    }
+
+    /// A tenant's `image` step: its image was made ready before any tenant's steps; one that
+    /// could not be is tried again here, and fails the step if it still cannot.
+    async fn image_step(&self, c: &Change) -> Result<(), ApplyError> {
+        let Some(image) = c
+            .after
+            .as_ref()
+            .and_then(|a| a.get("image"))
+            .and_then(|v| v.as_str())
+        else {
+            return Ok(());
+        };
+        if !self.missing_images.lock().await.contains_key(image) {
+            return Ok(());
+        }
+        match self.ensure_image(image).await {
+            Ok(()) => {
+                self.missing_images.lock().await.remove(image);
+                Ok(())
+            }
+            Err(e) => Err(ApplyError::Step(format!("image {image}: {e}"))),
         }
     }
 
@@ -308,6 +346,18 @@ impl Applier {
 
     /// One tenant, all steps, with retries from a fresh observation each time.
     async fn converge_tenant(&self, slug: &str) -> Outcome {
+        let tracker = Tracker::new(self.store.clone(), slug.to_string());
+        let outcome = self.converge_tracked(slug, &tracker).await;
+        match &outcome {
+            Outcome::Converged { .. } => tracker.finish(false).await,
+            // A deposed leader records nothing more.
+            Outcome::Failed { .. } if self.still_leading().is_err() => {}
+            Outcome::Failed { .. } => tracker.finish(true).await,
+        }
+        outcome
+    }
+
+    async fn converge_tracked(&self, slug: &str, tracker: &Tracker) -> Outcome {
         let mut last_error = String::new();
         for attempt in 1..=self.config.attempts.max(1) {
             if attempt > 1 {
@@ -322,13 +372,14 @@ impl Applier {
                 );
                 tokio::time::sleep(delay).await;
             }
-            match self.attempt(slug).await {
+            match with_phases(tracker.sink(), self.attempt(slug, tracker)).await {
                 Ok(reach) => {
                     if reach == Reach::Unpublished {
                         self.unpublished.lock().await.insert(slug.to_string());
                     }
                     let url = reach.url();
-                    self.finish_tenant(slug, None, url.as_deref()).await;
+                    self.finish_tenant(slug, None, url.as_deref(), Some(tracker))
+                        .await;
                     return Outcome::Converged { url };
                 }
                 // The engine already tried the new spec and put the old one back: trying again
@@ -363,7 +414,8 @@ impl Applier {
                 }
             }
         }
-        self.finish_tenant(slug, Some(&last_error), None).await;
+        self.finish_tenant(slug, Some(&last_error), None, None)
+            .await;
         self.event(Some(slug), "tenant.failed", &last_error).await;
         Outcome::Failed { reason: last_error }
     }
@@ -371,13 +423,25 @@ impl Applier {
     /// Records the result on the tenant's row. Converged: the row takes git's settings (see
     /// [`Applier::settle`]), the applied revision and the URL, and its error is cleared. Failed:
     /// the settings stay those of what runs, beside the error and the revision that was tried.
-    async fn finish_tenant(&self, slug: &str, error: Option<&str>, url: Option<&str>) {
+    /// A converged tenant that was provisioned (or had failed before) says its `record` step.
+    async fn finish_tenant(
+        &self,
+        slug: &str,
+        error: Option<&str>,
+        url: Option<&str>,
+        tracker: Option<&Tracker>,
+    ) {
         let result = async {
             let db = self.store.observe().await?;
             let Some(mut row) = db.tenants.get(slug).cloned() else {
                 return Ok::<(), StoreError>(());
             };
             let before = row.clone();
+            if let Some(tracker) = tracker
+                && (tracker.current().is_some() || row.progress_step.as_deref() == Some("failed"))
+            {
+                tracker.at(Step::Record);
+            }
             match error {
                 Some(error) => row.last_error = Some(error.to_string()),
                 None => {
@@ -471,7 +535,7 @@ impl Applier {
     }
 
     /// Observes this tenant afresh, plans it alone, and carries that plan out in order.
-    async fn attempt(&self, slug: &str) -> Result<Reach, ApplyError> {
+    async fn attempt(&self, slug: &str, tracker: &Tracker) -> Result<Reach, ApplyError> {
         let mut observed = ObservedState {
             runtime: self.runtime.observe_tenant(slug).await?,
             db: self.store.observe().await?,
@@ -508,7 +572,10 @@ impl Applier {
         }
         for change in mine() {
             self.still_leading()?;
-            if let Some(u) = self.step(slug, change, row.as_ref(), &observed).await? {
+            if let Some(u) = self
+                .step(slug, change, row.as_ref(), &observed, tracker)
+                .await?
+            {
                 url = Some(u);
             }
             self.applied
@@ -598,10 +665,21 @@ impl Applier {
         c: &Change,
         row: Option<&TenantRow>,
         observed: &ObservedState,
+        tracker: &Tracker,
     ) -> Result<Option<String>, ApplyError> {
         let backend = self.runtime.backend();
         let address = c.address();
         let mut url = None;
+        match c.resource {
+            Resource::Network => tracker.at(Step::Network),
+            Resource::Volume => tracker.at(Step::Volume),
+            _ if c.rolls_out_spec() => {
+                tracker.at(Step::Image);
+                self.image_step(c).await?;
+            }
+            // Stop, start and destroy: the backend says its phases (or none).
+            _ => {}
+        }
         let line = match (c.resource, c.action) {
             // Done by ensure_row before any container work.
             (Resource::TenantRecord, _) => return Ok(None),

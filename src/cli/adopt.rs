@@ -52,6 +52,10 @@ pub fn rows_from(
                 desired_revision: c.revision.clone(),
                 created_at: now,
                 updated_at: now,
+                progress_step: None,
+                progress_percent: None,
+                progress_at: None,
+                error_step: None,
             })
         })
         .collect()

@@ -436,6 +436,13 @@ pub struct WatchArgs {
     /// Sample each tenant's CPU, memory, I/O and API counters this often (0s turns metering off)
     #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_duration)]
     pub meter_interval: Duration,
+    /// Copy each tenant container's new output into the database this often (0s turns the log
+    /// history off)
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub log_sync_interval: Duration,
+    /// Stored log lines older than this are deleted
+    #[arg(long, value_name = "DURATION", default_value = "90d", value_parser = parse_duration)]
+    pub log_retention: Duration,
     /// Follow a remote repository (https://, ssh://, git@host:path or a path) instead of a local one;
     /// it is fetched into a local cache every pass and on SIGHUP
     #[arg(long, value_name = "URL", conflicts_with = "ref")]
@@ -585,9 +592,13 @@ pub struct TuiArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct LogsArgs {
-    /// The tenant's slug
-    pub slug: String,
+    #[command(subcommand)]
+    pub command: Option<LogsCommand>,
+    /// The tenant's slug (a tenant named `sync`: `tenantctl logs -- sync`)
+    #[arg(required = true)]
+    pub slug: Option<String>,
     /// Keep streaming new lines until Ctrl-C
     #[arg(short, long)]
     pub follow: bool,
@@ -600,6 +611,25 @@ pub struct LogsArgs {
     /// Prefix every line with the engine's timestamp
     #[arg(long)]
     pub timestamps: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LogsCommand {
+    /// Copy every tenant container's new output into the database (lines already stored are
+    /// skipped), then delete lines older than --log-retention; `watch` does this beside its loop.
+    Sync(LogsSyncArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LogsSyncArgs {
+    /// Only this tenant's containers
+    #[arg(long, value_name = "SLUG")]
+    pub tenant: Option<String>,
+    /// Stored lines older than this are deleted, and never stored
+    #[arg(long, value_name = "DURATION", default_value = "90d", value_parser = parse_duration)]
+    pub log_retention: Duration,
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
 }
 
 #[derive(Args, Debug)]

@@ -34,6 +34,9 @@ pub async fn run(ctx: &Context<'_>, args: &TuiArgs) -> Result<ExitCode> {
         apply: args.tuning.config(ctx.namespace(), String::new()),
         remote: None,
         meter_interval: (!args.meter_interval.is_zero()).then_some(args.meter_interval),
+        // The log history is `watch`'s (or `tenantctl logs sync`'s) to keep.
+        log_sync_interval: None,
+        log_retention: Duration::from_secs(90 * 86_400),
         lease_ttl: leader::DEFAULT_TTL,
         max_destroy: args.tuning.destroy.max_destroy,
         keys_file: crate::store::keys_file::default_path(&root),

@@ -49,6 +49,8 @@ pub async fn run(ctx: &Context<'_>, args: &WatchArgs) -> Result<ExitCode> {
         apply: args.tuning.config(ctx.namespace(), String::new()),
         remote,
         meter_interval: (!args.meter_interval.is_zero()).then_some(args.meter_interval),
+        log_sync_interval: (!args.log_sync_interval.is_zero()).then_some(args.log_sync_interval),
+        log_retention: args.log_retention,
         lease_ttl: args.lease_ttl,
         max_destroy: args.tuning.destroy.max_destroy,
         keys_file: args

@@ -61,6 +61,10 @@ pub fn tenant_row(t: &Tenant, revision: &str, now: i64) -> TenantRow {
         desired_revision: Some(revision.to_string()),
         created_at: now,
         updated_at: now,
+        progress_step: None,
+        progress_percent: None,
+        progress_at: None,
+        error_step: None,
     }
 }
 

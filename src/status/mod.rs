@@ -100,6 +100,13 @@ pub struct TenantStatus {
     /// What git wants beside what runs (the row's settings), when they differ or the last
     /// apply failed: `wants theme `classic` (revision abc1234), runs theme `modern`: last error: …`.
     pub pending: Option<String>,
+    /// Provisioning progress from the row: the step an apply is at (`network` … `record`),
+    /// `done` or `failed`; none before any apply changed the tenant on the engine.
+    pub progress_step: Option<String>,
+    /// 0..=100: the share of the tenant's provisioning steps finished.
+    pub progress_percent: Option<i64>,
+    /// The step the last failure happened at (beside `last_error`).
+    pub error_step: Option<String>,
 }
 
 fn serialize_time<S: serde::Serializer>(t: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
@@ -393,6 +400,9 @@ pub fn compute(inputs: &Inputs<'_>) -> Vec<TenantStatus> {
                 probe: container.and_then(|c| c.probe.clone()),
                 desired_revision: row.and_then(|r| r.desired_revision.clone()),
                 pending: row.and_then(|r| pending(r, wanted)),
+                progress_step: row.and_then(|r| r.progress_step.clone()),
+                progress_percent: row.and_then(|r| r.progress_percent),
+                error_step: row.and_then(|r| r.error_step.clone()),
             }
         })
         .collect()

@@ -197,6 +197,9 @@ fn notes(t: &TenantStatus, now: i64) -> Option<String> {
         (None, Some(e)) => lines.push(format!("  last error: {e}")),
         (None, None) => {}
     }
+    if let Some(p) = progress_note(t) {
+        lines.push(format!("  {p}"));
+    }
     if let Some(end) = t.trial_ends_at {
         let date: String = time::rfc3339(end).chars().take(10).collect();
         let days = (end - now + 86_399).div_euclid(86_400);
@@ -211,6 +214,23 @@ fn notes(t: &TenantStatus, now: i64) -> Option<String> {
         });
     }
     (!lines.is_empty()).then(|| format!("{}:\n{}\n", t.slug, lines.join("\n")))
+}
+
+/// The provisioning progress worth a note: a step in flight (`provisioning: at health (71%)`)
+/// or the step the last failure happened at (`failed at step health (71%)`); none once done.
+pub fn progress_note(t: &TenantStatus) -> Option<String> {
+    let percent = t
+        .progress_percent
+        .map(|p| format!(" ({p}%)"))
+        .unwrap_or_default();
+    match t.progress_step.as_deref()? {
+        "done" => None,
+        "failed" => Some(match &t.error_step {
+            Some(step) => format!("provisioning failed at step {step}{percent}"),
+            None => "provisioning failed".to_string(),
+        }),
+        step => Some(format!("provisioning: at step {step}{percent}")),
+    }
 }
 
 /// `6 tenants. Sync: 5 Synced, 1 OutOfSync. Health: 4 Healthy, 1 Degraded, 1 Suspended.`

@@ -573,7 +573,10 @@ fn json_has_the_documented_shape() {
             "trial_ends_at",
             "probe",
             "desired_revision",
-            "pending"
+            "pending",
+            "progress_step",
+            "progress_percent",
+            "error_step"
         ]
     );
     assert_eq!(acme["sync"], "Synced");

@@ -189,9 +189,11 @@ macro_rules! write_tx {
 // definition.
 pub mod leader;
 pub mod outbox;
+mod logs;
 mod usage;
 
 pub use leader::{Fence, LeaderRow};
+pub use logs::{LogLineRow, LogStream, NewLogLine};
 
 pub use usage::{
     DAY, HOUR, Rollup, RollupReport, UsageBucket, UsageSample, bucket_start, buckets, merge_buckets,
@@ -295,6 +297,17 @@ pub struct TenantRow {
     /// Set when the row is first written; later upserts keep it.
     pub created_at: i64,
     pub updated_at: i64,
+    /// The provisioning step an apply is at (`network` … `record`), `done` once the tenant
+    /// converged, `failed` once it gave up; none before any apply changed it on the engine.
+    /// Written only by [`Store::set_tenant_progress`] and [`Store::end_tenant_progress`]
+    /// (an upsert of the row keeps it).
+    pub progress_step: Option<String>,
+    /// 0..=100: the share of the tenant's steps finished.
+    pub progress_percent: Option<i64>,
+    /// When the progress last moved (unix seconds).
+    pub progress_at: Option<i64>,
+    /// The step the last failure happened at, beside `last_error`.
+    pub error_step: Option<String>,
 }
 
 /// One reconcile pass.
@@ -377,8 +390,8 @@ const SELECT_PLANS: &str = "SELECT name, display_name, price_cents, currency, cy
 const SELECT_THEMES: &str = "SELECT name, display_name, version, image, port, health_path, health_interval_seconds, \
      config, revision, updated_at FROM themes";
 const SELECT_TENANTS: &str = "SELECT slug, display_name, owner, plan, theme, state, domain, features, trial_ends_at, \
-     api_key_sha256, applied_revision, applied_spec_hash, url, last_error, desired_revision, created_at, updated_at \
-     FROM tenants";
+     api_key_sha256, applied_revision, applied_spec_hash, url, last_error, desired_revision, created_at, updated_at, \
+     progress_step, progress_percent, progress_at, error_step FROM tenants";
 
 const UPSERT_PLAN: &str = "INSERT INTO plans (name, display_name, price_cents, currency, cycle, trial_days, nano_cpus, \
      memory_bytes, pids, storage_bytes, api_calls_per_month, ai_interactions_per_month, users, rate_limit_rpm, features, \
@@ -727,6 +740,63 @@ impl Store {
                 sqlx::query("UPDATE tenants SET url = $2, updated_at = $3 WHERE slug = $1")
                     .bind(slug)
                     .bind(url)
+                    .bind(now_unix())
+                    .execute(&mut *tx)
+                    .await
+                    .map(|_| ())
+            }
+        )
+    }
+
+    /// Records that a tenant's provisioning is at `step` (`percent` of its steps finished),
+    /// leaving the rest of its row as it is.
+    pub async fn set_tenant_progress(
+        &self,
+        slug: &str,
+        step: &str,
+        percent: i64,
+    ) -> Result<(), StoreError> {
+        write_tx!(
+            self,
+            format!("recording the progress of tenant `{slug}`"),
+            |tx| {
+                sqlx::query(
+                    "UPDATE tenants SET progress_step = $2, progress_percent = $3, progress_at = $4 \
+                     WHERE slug = $1",
+                )
+                .bind(slug)
+                .bind(step)
+                .bind(percent)
+                .bind(now_unix())
+                .execute(&mut *tx)
+                .await
+                .map(|_| ())
+            }
+        )
+    }
+
+    /// Ends a tenant's provisioning: converged (`done`, 100 %, no error step), or `failed`
+    /// at `error_step` (the percent stays where it stopped).
+    pub async fn end_tenant_progress(
+        &self,
+        slug: &str,
+        failed: bool,
+        error_step: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let sql = if failed {
+            "UPDATE tenants SET progress_step = 'failed', error_step = $2, progress_at = $3 \
+             WHERE slug = $1"
+        } else {
+            "UPDATE tenants SET progress_step = 'done', progress_percent = 100, error_step = $2, \
+             progress_at = $3 WHERE slug = $1"
+        };
+        write_tx!(
+            self,
+            format!("recording the progress of tenant `{slug}`"),
+            |tx| {
+                sqlx::query(sql)
+                    .bind(slug)
+                    .bind(error_step)
                     .bind(now_unix())
                     .execute(&mut *tx)
                     .await

@@ -212,6 +212,10 @@ fn full_tenant(slug: &str) -> TenantRow {
         desired_revision: Some("def456".into()),
         created_at: 100,
         updated_at: 200,
+        progress_step: None,
+        progress_percent: None,
+        progress_at: None,
+        error_step: None,
     }
 }
 

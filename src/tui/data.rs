@@ -34,6 +34,8 @@ pub struct BoardRow {
     /// What a customer reaches there: `answers 200 in 3 ms`, `no answer: connection refused`.
     pub probe: Option<String>,
     pub last_error: Option<String>,
+    /// Provisioning in flight or failed, from the row: `provisioning: at step health (71%)`.
+    pub progress: Option<String>,
     /// The file in the repository that declares the tenant (None when it is not in git).
     pub file: Option<String>,
 }

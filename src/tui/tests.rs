@@ -65,6 +65,7 @@ fn row(
         url: Some(format!("http://127.0.0.1:{}/", 32768 + slug.len())),
         probe: None,
         last_error: (health == Health::Degraded).then(|| "health check failed 3 times".into()),
+        progress: None,
         file: Some(format!("tenants/{slug}.yaml")),
     }
 }

@@ -774,6 +774,17 @@ fn draw_overview(frame: &mut Frame, app: &App, p: Palette, area: Rect) {
             Span::styled(e.clone(), p.bad()),
         ]));
     }
+    if let Some(progress) = &row.progress {
+        let look = if progress.contains("failed") {
+            p.bad()
+        } else {
+            p.warn()
+        };
+        lines.push(Line::from(vec![
+            label("progress"),
+            Span::styled(progress.clone(), look),
+        ]));
+    }
     if let Some(file) = &row.file {
         lines.push(Line::from(vec![label("file"), Span::raw(file.clone())]));
     }

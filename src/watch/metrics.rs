@@ -30,6 +30,8 @@ pub struct Metrics {
     last_pass_ok: std::sync::atomic::AtomicBool,
     /// The leader term this loop holds; 0 while it stands by.
     leader_term: std::sync::atomic::AtomicI64,
+    /// Log lines copied into the database (the log history).
+    log_lines: AtomicU64,
 }
 
 #[derive(Default)]
@@ -48,6 +50,10 @@ pub struct TenantGauges {
 }
 
 impl Metrics {
+    pub fn add_log_lines(&self, n: u64) {
+        self.log_lines.fetch_add(n, Ordering::Relaxed);
+    }
+
     pub fn pass(&self, seconds: f64, ok: bool) {
         self.passes.fetch_add(1, Ordering::Relaxed);
         if !ok {
@@ -181,6 +187,12 @@ impl Metrics {
             "tenantctl_tenant_failures_total",
             "Tenants that failed to converge in an apply.",
             self.tenant_failures.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "tenantctl_log_lines_stored_total",
+            "Container log lines copied into the database (the log history).",
+            self.log_lines.load(Ordering::Relaxed),
         );
         let term = self.leader_term.load(Ordering::Relaxed);
         out.push_str(&format!(

@@ -45,12 +45,27 @@ pub struct WatchConfig {
     pub remote: Option<RemoteSource>,
     /// Sample usage this often (engine stats and site counters); `None` turns metering off.
     pub meter_interval: Option<Duration>,
+    /// Copy each tenant container's new output into the database this often (the log history,
+    /// see [`crate::loghistory`]); `None` turns it off.
+    pub log_sync_interval: Option<Duration>,
+    /// Stored log lines older than this are pruned.
+    pub log_retention: Duration,
     /// The leader lease's length: a leader that dies is replaced within it.
     pub lease_ttl: Duration,
     /// A revision removing more tenants' containers than this is skipped, not applied.
     pub max_destroy: crate::reconcile::DestroyLimit,
     /// Where new API keys are appended (0600); they are never printed.
     pub keys_file: PathBuf,
+}
+
+/// Work that runs beside the loop while it waits (metering, the log history).
+type BesideLoop = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Which jobs a [`BesideLoop`] holds, so each one's clock restarts only when it ran.
+#[derive(Debug, Clone, Copy)]
+struct BesideJobs {
+    meter: bool,
+    logs: bool,
 }
 
 /// Why a pass runs.
@@ -128,6 +143,7 @@ pub struct Watcher {
     /// The last valid effective desired state, which the meter compares usage with.
     last_desired: Option<Arc<crate::model::DesiredState>>,
     last_meter: Option<Instant>,
+    last_log_sync: Option<Instant>,
     /// Syncs asked for by a dashboard running this loop in-process.
     demands: Option<mpsc::Receiver<(Demand, DemandReply)>>,
     /// How the engine's events are folded into passes and their stream reconnected.
@@ -156,6 +172,7 @@ impl Watcher {
             drifted: Default::default(),
             last_desired: None,
             last_meter: None,
+            last_log_sync: None,
             demands: None,
             event_timing: engine_events::Timing::default(),
         }
@@ -409,6 +426,12 @@ impl Watcher {
             let retry_at = wait.map(|d| tokio::time::Instant::now() + d);
             // Metering runs while the loop waits; a git event or signal cancels it (it is retried later).
             let mut meter = self.meter_due();
+            // Once it ran, the next job beside the loop is armed for when it is due.
+            let mut beside_at = if meter.is_none() {
+                self.beside_next()
+            } else {
+                None
+            };
             let mut resync_pending = false;
             trigger = loop {
                 tokio::select! {
@@ -464,9 +487,20 @@ impl Watcher {
                             break Trigger::Engine;
                         }
                     }
-                    () = async { if let Some(m) = meter.as_mut() { m.await } }, if meter.is_some() => {
-                        meter = None;
-                        self.last_meter = Some(Instant::now());
+                    () = async { if let Some(at) = beside_at { tokio::time::sleep_until(at).await } }, if meter.is_none() && beside_at.is_some() => {
+                        meter = self.meter_due();
+                        beside_at = if meter.is_none() { self.beside_next() } else { None };
+                    }
+                    () = async { if let Some((m, _)) = meter.as_mut() { m.await } }, if meter.is_some() => {
+                        if let Some((_, jobs)) = meter.take() {
+                            if jobs.meter {
+                                self.last_meter = Some(Instant::now());
+                            }
+                            if jobs.logs {
+                                self.last_log_sync = Some(Instant::now());
+                            }
+                        }
+                        beside_at = self.beside_next();
                         if resync_pending {
                             break Trigger::Timer;
                         }
@@ -720,10 +754,94 @@ impl Watcher {
         })
     }
 
+    /// When the next job beside the loop is due (`None`: none is on). A meter pass waits for
+    /// the first valid revision, which the pass that comes with it brings.
+    fn beside_next(&self) -> Option<tokio::time::Instant> {
+        let due = |every: Option<Duration>, last: Option<Instant>| {
+            let every = every?;
+            Some(last.map_or_else(Instant::now, |t| t + every))
+        };
+        let meter = if self.last_desired.is_some() {
+            due(self.config.meter_interval, self.last_meter)
+        } else {
+            None
+        };
+        let logs = due(self.config.log_sync_interval, self.last_log_sync);
+        [meter, logs]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(tokio::time::Instant::from_std)
+    }
+
+    /// What runs beside the loop while it waits, when due: a meter pass and a log-history sync
+    /// (one after the other), with which of them it holds.
+    fn meter_due(&self) -> Option<(BesideLoop, BesideJobs)> {
+        let meter = self.meter_job();
+        let logs = self.log_sync_job();
+        let jobs = BesideJobs {
+            meter: meter.is_some(),
+            logs: logs.is_some(),
+        };
+        if !jobs.meter && !jobs.logs {
+            return None;
+        }
+        Some((
+            Box::pin(async move {
+                if let Some(m) = meter {
+                    m.await;
+                }
+                if let Some(l) = logs {
+                    l.await;
+                }
+            }),
+            jobs,
+        ))
+    }
+
+    /// A log-history sync, when one is due: every tenant container's new lines into the
+    /// database, then the lines older than the retention pruned.
+    fn log_sync_job(&self) -> Option<BesideLoop> {
+        let every = self.config.log_sync_interval?;
+        if self.last_log_sync.is_some_and(|t| t.elapsed() < every) {
+            return None;
+        }
+        let (runtime, store, metrics, progress, retention) = (
+            self.runtime.clone(),
+            self.store.clone(),
+            self.metrics.clone(),
+            self.progress.clone(),
+            self.config.log_retention,
+        );
+        Some(Box::pin(async move {
+            match crate::loghistory::sync(
+                &runtime,
+                &store,
+                retention,
+                crate::store::now_unix(),
+                None,
+            )
+            .await
+            {
+                Ok(summary) => {
+                    metrics.add_log_lines(summary.stored);
+                    if summary.pruned > 0 {
+                        progress.line(
+                            None,
+                            &format!(
+                                "log history: {} lines older than the retention deleted",
+                                summary.pruned
+                            ),
+                        );
+                    }
+                }
+                Err(e) => progress.line(None, &format!("log history sync failed: {e}")),
+            }
+        }))
+    }
+
     /// A meter pass, when one is due: engine stats and site counters, stored and rolled up.
-    fn meter_due(
-        &mut self,
-    ) -> Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> {
+    fn meter_job(&self) -> Option<BesideLoop> {
         let (every, desired) = (self.config.meter_interval?, self.last_desired.clone()?);
         if self.last_meter.is_some_and(|t| t.elapsed() < every) {
             return None;

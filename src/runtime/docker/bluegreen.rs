@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 
 use crate::runtime::RuntimeError;
-use crate::runtime::types::{Applied, Workload};
+use crate::runtime::types::{Applied, Phase, Workload, phase};
 
 /// The container steps a replacement is made of.
 #[async_trait]
@@ -29,6 +29,7 @@ pub async fn create(
     workload: &Workload,
     name: &str,
 ) -> Result<Applied, RuntimeError> {
+    phase(Phase::Container);
     let id = steps.create(workload, name).await?;
     if !workload.running {
         return Ok(Applied::new(
@@ -36,7 +37,9 @@ pub async fn create(
             None,
         ));
     }
+    phase(Phase::Start);
     steps.start(&id).await?;
+    phase(Phase::Health);
     let url = steps.wait_ready(workload, &id).await?;
     Ok(Applied::new(
         format!("+ created, healthy at {url}"),
@@ -63,10 +66,13 @@ pub async fn replace(
     let next = temporary_name(name);
     // A temporary left by an interrupted replace of this tenant is stale; nobody else's is touched.
     steps.remove_leftover(&next, &workload.tenant).await?;
+    phase(Phase::Container);
     let new_id = steps.create(workload, &next).await?;
     let url = if workload.running {
         let ready = async {
+            phase(Phase::Start);
             steps.start(&new_id).await?;
+            phase(Phase::Health);
             steps.wait_ready(workload, &new_id).await
         }
         .await;

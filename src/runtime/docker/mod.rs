@@ -27,6 +27,7 @@ use super::types::{
     LogEvent, LogOptions, ObservedContainer, ObservedRuntime, Reach, RuntimeKind, SiteQuery,
     StatsMode, Target, Workload, container_name,
 };
+use super::types::{Phase, phase};
 use super::{RuntimeError, is_not_found};
 use crate::usage::site::SiteCounters;
 
@@ -383,6 +384,7 @@ impl Backend for DockerBackend {
         say: Say<'_>,
     ) -> Result<Applied, RuntimeError> {
         let mut id = target.id.unwrap_or_default().to_string();
+        phase(Phase::Start);
         if let Err(e) = self.start_container(&id).await {
             // A container that never ran holds nothing: when it cannot start (say its
             // network was replaced after an interrupted apply), make it afresh.
@@ -404,6 +406,7 @@ impl Backend for DockerBackend {
                 .await?;
             self.start_container(&id).await?;
         }
+        phase(Phase::Health);
         let url = self.wait_ready(workload, &id).await?;
         Ok(Applied::new(
             format!("> started, healthy at {url}"),

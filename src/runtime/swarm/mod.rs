@@ -27,6 +27,7 @@ use super::types::{
     ObservedContainer, ObservedRuntime, Reach, RuntimeKind, SiteQuery, StatsMode, Target, Workload,
     combine, container_name,
 };
+use super::types::{Phase, phase};
 use super::{RuntimeError, ServiceShape};
 use crate::usage::site::{SiteCounters, parse_site_usage};
 
@@ -271,6 +272,7 @@ impl Backend for SwarmBackend {
     }
 
     async fn create(&self, workload: &Workload, name: &str) -> Result<Applied, RuntimeError> {
+        phase(Phase::Container);
         self.create_service(self.service_body(workload, None))
             .await?;
         let replicas = workload.shape.replicas;
@@ -280,6 +282,7 @@ impl Backend for SwarmBackend {
                 None,
             ));
         }
+        phase(Phase::Health);
         let seen = self
             .wait_tasks(name, replicas, workload.health_timeout)
             .await?;
@@ -312,11 +315,13 @@ impl Backend for SwarmBackend {
         let port = target
             .observed
             .and_then(|o| o.published_ports.first().map(|p| p.host_port));
+        phase(Phase::Container);
         let before = self
             .update_service(target.name, self.service_body(workload, port))
             .await?;
         let replicas = workload.shape.replicas;
         let timeout = workload.health_timeout * replicas.max(1) + UPDATE_SLACK;
+        phase(Phase::Health);
         let seen = self
             .wait_service_updated(target.name, before.as_deref(), replicas, timeout)
             .await?;
@@ -332,7 +337,9 @@ impl Backend for SwarmBackend {
         _say: Say<'_>,
     ) -> Result<Applied, RuntimeError> {
         let replicas = workload.shape.replicas;
+        phase(Phase::Start);
         self.scale_service(target.name, replicas).await?;
+        phase(Phase::Health);
         let seen = self
             .wait_tasks(target.name, replicas, workload.health_timeout)
             .await?;

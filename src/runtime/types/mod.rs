@@ -6,6 +6,7 @@ mod env;
 mod events;
 mod logs;
 mod observed;
+mod phase;
 mod probe;
 mod spec;
 mod stats;
@@ -20,6 +21,7 @@ pub use observed::{
     ContainerDetail, ContainerState, ObservedContainer, ObservedNetwork, ObservedRuntime,
     ObservedService, ObservedVolume, PublishedPort, is_managed_by, label_filters, managed_labels,
 };
+pub use phase::{Phase, PhaseSink, phase, with_phases};
 pub use probe::{Probe, ProbeResult};
 pub use spec::{
     ContainerSpec, SITE_GID, SITE_UID, ServiceShape, builtin_site_image, publishes, site_user,

@@ -125,6 +125,7 @@ pub(super) fn join_rows(statuses: Vec<TenantStatus>, inputs: &RowInputs<'_>) -> 
                 memory_bytes: live.memory_bytes,
                 memory_limit: limits.memory,
                 started_at: container.and_then(|c| c.started_at),
+                progress: crate::status::render::progress_note(&s),
                 slug: s.slug,
                 plan: s.plan,
                 theme: s.theme,
@@ -165,6 +166,9 @@ mod tests {
             probe: None,
             desired_revision: None,
             pending: None,
+            progress_step: None,
+            progress_percent: None,
+            error_step: None,
         }
     }
 
