@@ -18,6 +18,7 @@ mod progress;
 mod rowstate;
 mod site;
 mod status;
+mod storage;
 mod swarm;
 mod tui;
 mod usage;

@@ -855,6 +855,9 @@ impl Watcher {
                             if let Some(cpu) = s.cpu_percent {
                                 v.push(("cpu_percent".to_string(), cpu));
                             }
+                            if let Some(bytes) = s.storage_bytes {
+                                v.push(("storage_bytes".to_string(), bytes as f64));
+                            }
                             if let Some(calls) = s.api_calls_month {
                                 v.push(("api_calls_month".to_string(), calls as f64));
                             }
