@@ -10,6 +10,7 @@ mod events;
 mod guards;
 mod ha;
 mod hooks;
+mod invoices;
 mod loghistory;
 mod plan;
 mod plan_review;

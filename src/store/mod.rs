@@ -187,10 +187,12 @@ macro_rules! write_tx {
 
 // After the macros: `usage` and `leader` expand them, and macros are visible only below their
 // definition.
+mod invoices;
 pub mod leader;
 mod logs;
 mod usage;
 
+pub use invoices::InvoiceRow;
 pub use leader::{Fence, LeaderRow};
 pub use logs::{LogLineRow, LogStream, NewLogLine};
 

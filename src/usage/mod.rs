@@ -6,6 +6,7 @@
 //! The watch loop calls [`meter_once`] on its interval; `tenantctl meter` runs one pass and
 //! `tenantctl usage` prints [`report`].
 
+mod close;
 pub mod invoice;
 mod meter;
 mod report;
@@ -13,6 +14,7 @@ pub mod site;
 pub mod threshold;
 pub mod time;
 
+pub use close::{CloseSummary, close_invoices};
 pub use invoice::{Invoice, InvoiceInput, InvoiceLine, money};
 pub use meter::{
     DEFAULT_RETENTION, MeterNote, MeterOptions, MeterSummary, ThresholdEvent, meter_once,

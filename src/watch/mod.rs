@@ -871,6 +871,22 @@ impl Watcher {
                 }
                 Err(e) => progress.line(None, &format!("metering failed: {e}")),
             }
+            // A billing period that ended is closed once (closing again changes nothing).
+            match crate::usage::close_invoices(&store, crate::plan::trial::now()).await {
+                Ok(summary) => {
+                    for r in &summary.closed {
+                        progress.line(
+                            Some(&r.tenant),
+                            &format!(
+                                "invoice {} closed: {}",
+                                r.period,
+                                crate::usage::money(r.total_cents, &r.currency)
+                            ),
+                        );
+                    }
+                }
+                Err(e) => progress.line(None, &format!("closing invoices failed: {e}")),
+            }
         }))
     }
 
