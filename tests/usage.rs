@@ -22,6 +22,7 @@ fn sample(tenant: &str, at: i64, mem: i64, rx: i64, api: Option<i64>) -> UsageSa
         api_calls_month: api,
         ai_interactions_month: api.map(|_| 0),
         month: api.map(|_| "2025-06".into()),
+        storage_bytes: None,
     }
 }
 

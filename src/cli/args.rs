@@ -227,6 +227,12 @@ pub enum Command {
     /// Reads only the database (never creates one). Without --since, the last --limit events;
     /// --follow (-f) then prints new ones as they are recorded until Ctrl-C (exit 0).
     Events(EventsArgs),
+    /// Closed invoices, one per tenant and billing period, oldest period first.
+    ///
+    /// Reads only the database. `invoices close` closes every tenant's invoice of the period
+    /// that ended last (`watch` does this beside its loop); a closed invoice never changes.
+    /// TENANTCTL_NOW (unix seconds) stands in for the clock.
+    Invoices(InvoicesArgs),
     /// Tenant API keys (stored only as SHA-256 digests; a key is shown once).
     Keys {
         #[command(subcommand)]
@@ -630,6 +636,30 @@ pub struct LogsSyncArgs {
     pub log_retention: Duration,
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
+}
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct InvoicesArgs {
+    #[command(subcommand)]
+    pub command: Option<InvoicesCommand>,
+    /// Only this tenant's invoices (a tenant named `close`: `tenantctl invoices -- close`)
+    pub slug: Option<String>,
+    /// Only this billing period: YYYY-MM (or YYYY for yearly plans)
+    #[arg(long, value_name = "PERIOD")]
+    pub period: Option<String>,
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum InvoicesCommand {
+    /// Close every tenant's invoice of the billing period that ended last (closing again
+    /// changes nothing)
+    Close {
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
 }
 
 #[derive(Args, Debug)]

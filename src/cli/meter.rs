@@ -57,7 +57,7 @@ fn text(s: &usage::MeterSummary) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<24} cpu {cpu:>7}  mem {:>8} / {:<8} net {}/{}  blk {}/{}  {api}",
+            "{:<24} cpu {cpu:>7}  mem {:>8} / {:<8} net {}/{}  blk {}/{}  disk {}  {api}",
             x.tenant,
             usage::human_bytes(x.memory_bytes),
             usage::human_bytes(x.memory_limit_bytes),
@@ -65,7 +65,11 @@ fn text(s: &usage::MeterSummary) -> String {
             usage::human_bytes(x.net_tx_bytes),
             usage::human_bytes(x.blk_read_bytes),
             usage::human_bytes(x.blk_write_bytes),
+            x.storage_bytes.map_or("-".to_string(), usage::human_bytes),
         );
+    }
+    if let Some(e) = &s.storage_error {
+        let _ = writeln!(out, "storage not measured: {e}");
     }
     for n in &s.failed {
         let _ = writeln!(out, "{:<24} not sampled: {}", n.tenant, n.message);

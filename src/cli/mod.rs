@@ -9,6 +9,7 @@ mod output;
 mod adopt;
 mod apply;
 mod events;
+mod invoices;
 mod keys;
 mod logs;
 mod meter;
@@ -107,6 +108,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status(args) => block_on(status::run(&ctx, args)),
         Command::Logs(args) => block_on(logs::run(&ctx, args)),
         Command::Events(args) => block_on(events::run(&ctx, args)),
+        Command::Invoices(args) => block_on(invoices::run(&ctx, args)),
         Command::Tui(args) => block_on(tui::run(&ctx, args)),
         Command::Keys {
             command:

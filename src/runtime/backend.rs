@@ -61,6 +61,13 @@ pub trait Backend: std::fmt::Debug + Send + Sync {
         query: &SiteQuery,
     ) -> Result<SiteCounters, String>;
 
+    /// Volume name → bytes used, every volume the engine can size, in one request (the disk-usage
+    /// API walks every volume: call it once per meter pass, never per tenant). A backend that
+    /// cannot tell answers none.
+    async fn volume_sizes(&self) -> Result<BTreeMap<String, u64>, RuntimeError> {
+        Ok(BTreeMap::new())
+    }
+
     /// The workload's log lines as the engine sends them; the stream ends with the workload
     /// (following) or with the lines asked for.
     fn logs<'a>(

@@ -32,6 +32,9 @@ pub enum RuntimeError {
     },
 
     /// The image build endpoint reported a failure.
+    #[error("Docker engine: reading the disk usage (/system/df): {reason}")]
+    DiskUsage { reason: String },
+
     #[error("building image {tag} failed: {message}")]
     Build { tag: String, message: String },
 

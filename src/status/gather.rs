@@ -59,7 +59,7 @@ pub async fn gather(
         .map(|d| crate::reconcile::plan_revision(d, &observed, &opts, crate::plan::trial::now()));
     let desired = planned.as_ref().map(|p| &*p.effective);
     let plan = planned.as_ref().map(|p| &p.plan);
-    let statuses = compute(&Inputs {
+    let mut statuses = compute(&Inputs {
         desired,
         observed: &observed,
         plan,
@@ -67,6 +67,10 @@ pub async fn gather(
         namespace: runtime.namespace(),
         tenants,
     });
+    let storage = store.latest_storage(None).await?;
+    for s in &mut statuses {
+        s.storage_bytes = storage.get(&s.slug).map(|(_, bytes)| *bytes);
+    }
     let (leader, loops) = tokio::join!(store.leader(), crate::watch::presence::loops(store));
     let present: Vec<String> = loops?.into_iter().map(|r| r.holder).collect();
     let reconciler = super::Reconciler::of(leader?.as_ref(), &present);

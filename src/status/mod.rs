@@ -107,6 +107,10 @@ pub struct TenantStatus {
     pub progress_percent: Option<i64>,
     /// The step the last failure happened at (beside `last_error`).
     pub error_step: Option<String>,
+    /// The data volume's size as the meter last measured it (filled by `gather`).
+    pub storage_bytes: Option<i64>,
+    /// The plan's `storage` (None: unlimited).
+    pub storage_limit_bytes: Option<i64>,
 }
 
 fn serialize_time<S: serde::Serializer>(t: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
@@ -403,6 +407,10 @@ pub fn compute(inputs: &Inputs<'_>) -> Vec<TenantStatus> {
                 progress_step: row.and_then(|r| r.progress_step.clone()),
                 progress_percent: row.and_then(|r| r.progress_percent),
                 error_step: row.and_then(|r| r.error_step.clone()),
+                storage_bytes: None,
+                storage_limit_bytes: row
+                    .and_then(|r| inputs.observed.db.plans.get(&r.plan))
+                    .and_then(|p| p.storage_bytes),
             }
         })
         .collect()

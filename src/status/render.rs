@@ -200,6 +200,9 @@ fn notes(t: &TenantStatus, now: i64) -> Option<String> {
     if let Some(p) = progress_note(t) {
         lines.push(format!("  {p}"));
     }
+    if let Some(n) = storage_note(t) {
+        lines.push(format!("  {n}"));
+    }
     if let Some(end) = t.trial_ends_at {
         let date: String = time::rfc3339(end).chars().take(10).collect();
         let days = (end - now + 86_399).div_euclid(86_400);
@@ -214,6 +217,22 @@ fn notes(t: &TenantStatus, now: i64) -> Option<String> {
         });
     }
     (!lines.is_empty()).then(|| format!("{}:\n{}\n", t.slug, lines.join("\n")))
+}
+
+/// Storage worth a note: the data volume at 80 % of the plan's `storage` or more.
+pub fn storage_note(t: &TenantStatus) -> Option<String> {
+    let (used, limit) = (t.storage_bytes?, t.storage_limit_bytes?);
+    let pct = crate::usage::threshold::percent(
+        u64::try_from(used).ok()?,
+        Some(u64::try_from(limit).ok()?),
+    )?;
+    (pct >= 80).then(|| {
+        format!(
+            "storage at {pct}% of {} ({} used)",
+            crate::usage::human_bytes(limit),
+            crate::usage::human_bytes(used)
+        )
+    })
 }
 
 /// The provisioning progress worth a note: a step in flight (`provisioning: at health (71%)`)

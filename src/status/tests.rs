@@ -576,7 +576,9 @@ fn json_has_the_documented_shape() {
             "pending",
             "progress_step",
             "progress_percent",
-            "error_step"
+            "error_step",
+            "storage_bytes",
+            "storage_limit_bytes"
         ]
     );
     assert_eq!(acme["sync"], "Synced");

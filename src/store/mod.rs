@@ -187,11 +187,13 @@ macro_rules! write_tx {
 
 // After the macros: `usage` and `leader` expand them, and macros are visible only below their
 // definition.
+mod invoices;
 pub mod leader;
-pub mod outbox;
 mod logs;
+pub mod outbox;
 mod usage;
 
+pub use invoices::InvoiceRow;
 pub use leader::{Fence, LeaderRow};
 pub use logs::{LogLineRow, LogStream, NewLogLine};
 

@@ -32,6 +32,8 @@ pub struct UsageSample {
     pub ai_interactions_month: Option<i64>,
     /// `YYYY-MM` the month counters belong to.
     pub month: Option<String>,
+    /// Bytes the tenant's data volume holds (the engine's disk usage); None when not measured.
+    pub storage_bytes: Option<i64>,
 }
 
 /// Aggregates of one tenant over one bucket (an hour, a day, or a report window).
@@ -218,11 +220,11 @@ pub fn merge_buckets(fine: &[UsageBucket], width: Option<i64>) -> Vec<UsageBucke
 
 const INSERT_SAMPLE: &str = "INSERT INTO usage_samples (tenant, at, cpu_percent, memory_bytes, \
      memory_limit_bytes, net_rx_bytes, net_tx_bytes, blk_read_bytes, blk_write_bytes, \
-     api_calls_month, ai_interactions_month, month) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+     api_calls_month, ai_interactions_month, month, storage_bytes) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
 const SELECT_SAMPLES: &str = "SELECT tenant, at, cpu_percent, memory_bytes, memory_limit_bytes, \
      net_rx_bytes, net_tx_bytes, blk_read_bytes, blk_write_bytes, api_calls_month, \
-     ai_interactions_month, month FROM usage_samples \
+     ai_interactions_month, month, storage_bytes FROM usage_samples \
      WHERE at >= $1 AND at < $2 AND ($3 IS NULL OR tenant = $3) ORDER BY tenant, at";
 
 /// The same upsert for both rollup tables (a table name cannot be a bind parameter).
@@ -284,6 +286,7 @@ impl Store {
                         .bind(s.api_calls_month)
                         .bind(s.ai_interactions_month)
                         .bind(&s.month)
+                        .bind(s.storage_bytes)
                         .execute(&mut *tx)
                         .await?;
                 }
@@ -309,6 +312,29 @@ impl Store {
                 .await
         })
         .map_err(self.query_failed("reading usage samples"))
+    }
+
+    /// Each tenant's newest measured data-volume size: tenant → (when, bytes).
+    pub async fn latest_storage(
+        &self,
+        tenant: Option<&str>,
+    ) -> Result<BTreeMap<String, (i64, i64)>, StoreError> {
+        let rows: Vec<(String, i64, i64)> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT s.tenant, s.at, s.storage_bytes FROM usage_samples s \
+                 WHERE s.storage_bytes IS NOT NULL AND ($1 IS NULL OR s.tenant = $1) \
+                 AND s.at = (SELECT MAX(l.at) FROM usage_samples l \
+                 WHERE l.tenant = s.tenant AND l.storage_bytes IS NOT NULL)",
+            )
+            .bind(tenant)
+            .fetch_all(pool)
+            .await
+        })
+        .map_err(self.query_failed("reading storage samples"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(tenant, at, bytes)| (tenant, (at, bytes)))
+            .collect())
     }
 
     /// Rollup rows starting at or after `from`, of one tenant or all, by tenant then time.
@@ -540,6 +566,7 @@ mod tests {
             api_calls_month: api,
             ai_interactions_month: api.map(|a| a / 10),
             month: api.map(|_| "2025-06".into()),
+            storage_bytes: None,
         }
     }
 

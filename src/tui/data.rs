@@ -34,6 +34,9 @@ pub struct BoardRow {
     /// What a customer reaches there: `answers 200 in 3 ms`, `no answer: connection refused`.
     pub probe: Option<String>,
     pub last_error: Option<String>,
+    /// The data volume's size as last metered, and the plan's `storage`.
+    pub storage_bytes: Option<i64>,
+    pub storage_limit: Option<i64>,
     /// Provisioning in flight or failed, from the row: `provisioning: at step health (71%)`.
     pub progress: Option<String>,
     /// The file in the repository that declares the tenant (None when it is not in git).

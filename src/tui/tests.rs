@@ -66,6 +66,8 @@ fn row(
         probe: None,
         last_error: (health == Health::Degraded).then(|| "health check failed 3 times".into()),
         progress: None,
+        storage_bytes: None,
+        storage_limit: None,
         file: Some(format!("tenants/{slug}.yaml")),
     }
 }

@@ -768,6 +768,18 @@ fn draw_overview(frame: &mut Frame, app: &App, p: Palette, area: Rect) {
             )),
         ]));
     }
+    if let Some(used) = row.storage_bytes {
+        let text = match row.storage_limit {
+            Some(limit) => format!(
+                "{} of {} ({:.0}%)",
+                size(u64::try_from(used).unwrap_or(0)),
+                size(u64::try_from(limit).unwrap_or(0)),
+                used as f64 * 100.0 / limit.max(1) as f64
+            ),
+            None => format!("{} (no limit)", size(u64::try_from(used).unwrap_or(0))),
+        };
+        lines.push(Line::from(vec![label("storage"), Span::raw(text)]));
+    }
     if let Some(e) = &row.last_error {
         lines.push(Line::from(vec![
             label("last error"),

@@ -44,9 +44,9 @@ impl Default for MeterOptions {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ThresholdEvent {
     pub tenant: String,
-    /// `memory`, `api_calls` or `ai_interactions`.
+    /// `memory`, `storage`, `api_calls` or `ai_interactions`.
     pub metric: String,
-    /// `YYYY-MM-DD` for memory, `YYYY-MM` for quotas.
+    /// `YYYY-MM-DD` for memory and storage, `YYYY-MM` for quotas.
     pub period: String,
     pub level: u8,
     pub message: String,
@@ -72,6 +72,9 @@ pub struct MeterSummary {
     pub rollup: RollupReport,
     pub pruned: u64,
     pub events: Vec<ThresholdEvent>,
+    /// Why the data volumes' sizes could not be read (the samples then hold none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_error: Option<String>,
 }
 
 /// One pass with the default options: what the watch loop calls on its interval.
@@ -105,7 +108,15 @@ pub async fn meter_once_with(
                     .is_some_and(|t| c.name == runtime.container_name(t))
         })
         .collect();
-    let stats = runtime.stats_of(&containers, options.stats_mode).await;
+    // The disk-usage API walks every volume: once per pass, beside the stats.
+    let (stats, sizes) = tokio::join!(
+        runtime.stats_of(&containers, options.stats_mode),
+        runtime.backend().volume_sizes()
+    );
+    let (sizes, storage_error) = match sizes {
+        Ok(sizes) => (sizes, None),
+        Err(e) => (Default::default(), Some(e.to_string())),
+    };
 
     let mut failed = Vec::new();
     let mut sampled: Vec<(ObservedContainer, ContainerStats)> = Vec::new();
@@ -146,7 +157,15 @@ pub async fn meter_once_with(
                 None
             }
         };
-        samples.push(sample(&tenant, now, s, counters.as_ref()));
+        let storage = sizes
+            .get(&crate::runtime::types::volume_name(
+                runtime.namespace(),
+                &tenant,
+            ))
+            .map(|b| to_i64(*b));
+        let mut sample = sample(&tenant, now, s, counters.as_ref());
+        sample.storage_bytes = storage;
+        samples.push(sample);
     }
 
     store.insert_usage_samples(&samples).await?;
@@ -162,6 +181,7 @@ pub async fn meter_once_with(
         rollup,
         pruned,
         events,
+        storage_error,
     })
 }
 
@@ -188,6 +208,7 @@ fn sample(
         api_calls_month: counters.map(|k| to_i64(k.api_calls_month)),
         ai_interactions_month: counters.map(|k| to_i64(k.ai_interactions_month)),
         month: counters.map(|k| k.month.clone()),
+        storage_bytes: None,
     }
 }
 
@@ -211,7 +232,8 @@ fn site_query(c: &ObservedContainer, desired: &DesiredState, timeout: Duration) 
     }
 }
 
-/// Records each 80%/100% crossing of the plan's memory limit and monthly quotas, once per period.
+/// Records each 80%/100% crossing of the plan's memory and storage limits and monthly quotas,
+/// once per period (a UTC day for memory and storage, the month for quotas).
 async fn thresholds(
     store: &Store,
     desired: &DesiredState,
@@ -238,6 +260,16 @@ async fn thresholds(
             Box::new(move |pct: u64| format!("memory at {pct}% of {limit_text}"))
                 as Box<dyn Fn(u64) -> String + Send>,
         )];
+        if let (Some(used), Some(limit)) = (s.storage_bytes, plan.resources.storage_bytes) {
+            let limit_text = format_bytes(limit);
+            checks.push((
+                "storage",
+                day_key(now),
+                u64::try_from(used).unwrap_or(0),
+                Some(limit),
+                Box::new(move |pct| format!("storage at {pct}% of {limit_text}")),
+            ));
+        }
         if let Some(used) = s.api_calls_month {
             let quota = plan.quotas.api_calls_per_month;
             checks.push((

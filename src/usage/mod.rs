@@ -9,6 +9,7 @@
 /// The version of this command's `-o json` document (`format_version`).
 pub const FORMAT_VERSION: u32 = 1;
 
+mod close;
 pub mod invoice;
 mod meter;
 mod report;
@@ -16,6 +17,7 @@ pub mod site;
 pub mod threshold;
 pub mod time;
 
+pub use close::{CloseSummary, close_invoices};
 pub use invoice::{Invoice, InvoiceInput, InvoiceLine, money};
 pub use meter::{
     DEFAULT_RETENTION, MeterNote, MeterOptions, MeterSummary, ThresholdEvent, meter_once,

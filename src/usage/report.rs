@@ -32,6 +32,7 @@ pub struct TenantUsage {
     pub samples: i64,
     pub cpu: CpuUsage,
     pub memory: MemoryUsage,
+    pub storage: StorageUsage,
     pub network: Io,
     pub block_io: BlockIo,
     pub api_calls: QuotaUsage,
@@ -56,6 +57,18 @@ pub struct MemoryUsage {
     pub limit_bytes: Option<i64>,
     pub avg_percent: Option<u64>,
     pub max_percent: Option<u64>,
+}
+
+/// The data volume's size as last measured (the engine's disk usage), against the plan's
+/// `storage`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StorageUsage {
+    pub bytes: Option<i64>,
+    /// When it was measured (unix seconds).
+    pub measured_at: Option<i64>,
+    /// None: unlimited.
+    pub limit_bytes: Option<i64>,
+    pub percent: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -100,6 +113,7 @@ pub async fn report(
     let windows = merge_buckets(&hours, None);
     let month = month_key(now);
     let counters = store.usage_month_counters(&month, slug).await?;
+    let storage = store.latest_storage(slug).await?;
 
     let mut tenants = Vec::new();
     for (name, row) in &db.tenants {
@@ -171,6 +185,21 @@ pub async fn report(
                 avg_percent: if has { mem_pct(w.mem_avg) } else { None },
                 max_percent: if has { mem_pct(w.mem_max) } else { None },
             },
+            storage: {
+                let measured = storage.get(name).copied();
+                let limit_bytes = plan.and_then(|p| p.storage_bytes);
+                StorageUsage {
+                    bytes: measured.map(|(_, b)| b),
+                    measured_at: measured.map(|(at, _)| at),
+                    limit_bytes,
+                    percent: measured.and_then(|(_, b)| {
+                        percent(
+                            u64::try_from(b).unwrap_or(0),
+                            limit_bytes.and_then(|l| u64::try_from(l).ok()),
+                        )
+                    }),
+                }
+            },
             network: Io {
                 rx_bytes: w.net_rx_delta,
                 tx_bytes: w.net_tx_delta,
@@ -222,6 +251,15 @@ fn quota_text(q: &QuotaUsage) -> String {
 }
 
 /// The text form: an aligned table, then each tenant's invoice preview.
+/// `1.2Mi of 5.0Gi (0%)`, `1.2Mi` without a limit, `-` before the first measure.
+fn storage_text(s: &StorageUsage) -> String {
+    match (s.bytes, s.limit_bytes, s.percent) {
+        (Some(b), Some(l), Some(p)) => format!("{} of {} ({p}%)", human_bytes(b), human_bytes(l)),
+        (Some(b), _, _) => human_bytes(b),
+        (None, _, _) => "-".into(),
+    }
+}
+
 pub fn render_text(r: &UsageReport) -> String {
     let header = [
         "TENANT",
@@ -231,6 +269,7 @@ pub fn render_text(r: &UsageReport) -> String {
         "OF PLAN",
         "MEM AVG/MAX",
         "OF LIMIT",
+        "STORAGE",
         "NET RX/TX",
         "BLOCK R/W",
         "API CALLS",
@@ -267,6 +306,7 @@ pub fn render_text(r: &UsageReport) -> String {
             ),
             mem,
             mem_of,
+            storage_text(&t.storage),
             format!(
                 "{}/{}",
                 human_bytes(t.network.rx_bytes),

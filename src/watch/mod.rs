@@ -871,6 +871,9 @@ impl Watcher {
                             if let Some(cpu) = s.cpu_percent {
                                 v.push(("cpu_percent".to_string(), cpu));
                             }
+                            if let Some(bytes) = s.storage_bytes {
+                                v.push(("storage_bytes".to_string(), bytes as f64));
+                            }
                             if let Some(calls) = s.api_calls_month {
                                 v.push(("api_calls_month".to_string(), calls as f64));
                             }
@@ -883,6 +886,22 @@ impl Watcher {
                     }
                 }
                 Err(e) => progress.line(None, &format!("metering failed: {e}")),
+            }
+            // A billing period that ended is closed once (closing again changes nothing).
+            match crate::usage::close_invoices(&store, crate::plan::trial::now()).await {
+                Ok(summary) => {
+                    for r in &summary.closed {
+                        progress.line(
+                            Some(&r.tenant),
+                            &format!(
+                                "invoice {} closed: {}",
+                                r.period,
+                                crate::usage::money(r.total_cents, &r.currency)
+                            ),
+                        );
+                    }
+                }
+                Err(e) => progress.line(None, &format!("closing invoices failed: {e}")),
             }
         }))
     }

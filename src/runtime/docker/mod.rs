@@ -256,6 +256,10 @@ impl Backend for DockerBackend {
         self.engine.container_stats(&workload.id, mode).await
     }
 
+    async fn volume_sizes(&self) -> Result<std::collections::BTreeMap<String, u64>, RuntimeError> {
+        self.engine.volume_sizes().await
+    }
+
     async fn site_counters(
         &self,
         workload: &ObservedContainer,

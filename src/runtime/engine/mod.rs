@@ -2,6 +2,7 @@
 //! shape every tenant object gets, and the networks, volumes, images, stats and log streams that
 //! containers and swarm services need alike. Only the backends call it.
 
+mod df;
 mod events;
 pub mod image;
 mod logs;
@@ -103,6 +104,8 @@ pub(crate) fn owned_labels(
 pub struct Engine {
     docker: Docker,
     namespace: String,
+    /// The engine's unix socket, when it is reached through one (the disk-usage request).
+    socket: Option<std::path::PathBuf>,
 }
 
 impl Engine {
@@ -136,7 +139,19 @@ impl Engine {
         Ok(Engine {
             docker,
             namespace: namespace.to_string(),
+            socket: None,
         })
+    }
+
+    /// Volume name → bytes used, from the engine's disk-usage API (slow: once per meter
+    /// pass). Empty when the engine is not reached through a unix socket.
+    pub async fn volume_sizes(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, u64>, RuntimeError> {
+        match &self.socket {
+            Some(socket) => df::volume_sizes(socket).await,
+            None => Ok(std::collections::BTreeMap::new()),
+        }
     }
 
     /// The bollard client.
@@ -254,6 +269,7 @@ async fn connect_to(host: &str, target: &str, namespace: &str) -> Result<Engine,
     Ok(Engine {
         docker: docker.with_timeout(REQUEST_TIMEOUT),
         namespace: namespace.to_string(),
+        socket: host.strip_prefix("unix://").map(std::path::PathBuf::from),
     })
 }
 

@@ -199,6 +199,10 @@ impl Backend for SwarmBackend {
         self.service_stats(&workload.name, tasks, mode).await
     }
 
+    async fn volume_sizes(&self) -> Result<std::collections::BTreeMap<String, u64>, RuntimeError> {
+        self.engine.volume_sizes().await
+    }
+
     async fn site_counters(
         &self,
         workload: &ObservedContainer,

@@ -203,6 +203,7 @@ mod tests {
             api_calls_month: None,
             ai_interactions_month: None,
             month: None,
+            storage_bytes: None,
         }
     }
 

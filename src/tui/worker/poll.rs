@@ -134,7 +134,7 @@ impl Poller {
         let details = status::container_details(&shared.runtime, &observed.runtime.containers)
             .await
             .map_err(|e| e.to_string())?;
-        let statuses = status::compute(&Inputs {
+        let mut statuses = status::compute(&Inputs {
             desired: effective.as_deref(),
             observed: &observed,
             plan: plan.as_ref(),
@@ -146,14 +146,19 @@ impl Poller {
         let now = now_unix();
         let month = crate::calendar::month_key(now);
         let sample = stats_sample(&observed.runtime.containers, &mut self.cursor);
-        let (stats, runs, counters, reconciler) = tokio::join!(
+        let (stats, runs, counters, storage, reconciler) = tokio::join!(
             shared.runtime.stats_of(&sample, StatsMode::OneShot),
             shared.store.runs(RUNS),
             shared.store.usage_month_counters(&month, None),
+            shared.store.latest_storage(None),
             loop_runner(shared),
         );
         let runs = runs.map_err(|e| e.to_string())?;
         let counters = counters.map_err(|e| e.to_string())?;
+        let storage = storage.map_err(|e| e.to_string())?;
+        for s in &mut statuses {
+            s.storage_bytes = storage.get(&s.slug).map(|(_, bytes)| *bytes);
+        }
         // Containers gone since the last poll drop out; those not sampled now keep their figures.
         let ids: std::collections::HashSet<&str> = observed
             .runtime

@@ -126,6 +126,8 @@ pub(super) fn join_rows(statuses: Vec<TenantStatus>, inputs: &RowInputs<'_>) -> 
                 memory_limit: limits.memory,
                 started_at: container.and_then(|c| c.started_at),
                 progress: crate::status::render::progress_note(&s),
+                storage_bytes: s.storage_bytes,
+                storage_limit: s.storage_limit_bytes,
                 slug: s.slug,
                 plan: s.plan,
                 theme: s.theme,
@@ -169,6 +171,8 @@ mod tests {
             progress_step: None,
             progress_percent: None,
             error_step: None,
+            storage_bytes: None,
+            storage_limit_bytes: None,
         }
     }
 
