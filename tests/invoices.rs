@@ -27,7 +27,9 @@ fn listed(env: &Env, args: &[&str]) -> serde_json::Value {
     let mut all = vec!["invoices"];
     all.extend(args);
     all.extend(["-o", "json"]);
-    serde_json::from_str(&env.ok(&all)).unwrap()
+    let doc: serde_json::Value = serde_json::from_str(&env.ok(&all)).unwrap();
+    assert_eq!(doc["format_version"], 1, "{doc}");
+    doc["invoices"].clone()
 }
 
 fn a_period_is_closed_once_when_the_clock_crosses_its_end(backend: Db) {

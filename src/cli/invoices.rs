@@ -9,6 +9,9 @@ use anyhow::{Result, bail};
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
+/// The version of the `invoices -o json` documents (`format_version`).
+const FORMAT_VERSION: u32 = 1;
+
 pub async fn run(ctx: &Context<'_>, args: &InvoicesArgs) -> Result<ExitCode> {
     if let Some(InvoicesCommand::Close { output }) = &args.command {
         return close(ctx, *output).await;
@@ -35,7 +38,13 @@ pub async fn run(ctx: &Context<'_>, args: &InvoicesArgs) -> Result<ExitCode> {
         None => Vec::new(),
     };
     match args.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&json(&rows))?),
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&super::output::versioned(
+                serde_json::json!({ "invoices": json(&rows) }),
+                FORMAT_VERSION
+            ))?
+        ),
         Output::Text if rows.is_empty() => println!("No closed invoices."),
         Output::Text => print!("{}", text(&rows)),
     }
@@ -51,10 +60,13 @@ async fn close(ctx: &Context<'_>, output: Output) -> Result<ExitCode> {
     match output {
         Output::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "closed": json(&summary.closed),
-                "already_closed": summary.already_closed,
-            }))?
+            serde_json::to_string_pretty(&super::output::versioned(
+                serde_json::json!({
+                    "closed": json(&summary.closed),
+                    "already_closed": summary.already_closed,
+                }),
+                FORMAT_VERSION
+            ))?
         ),
         Output::Text => {
             if !summary.closed.is_empty() {

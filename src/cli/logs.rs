@@ -313,7 +313,13 @@ async fn sync(ctx: &Context<'_>, args: &LogsSyncArgs) -> Result<ExitCode> {
     store.close().await;
     let summary = summary?;
     match args.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&super::output::versioned(
+                serde_json::to_value(&summary)?,
+                1
+            ))?
+        ),
         Output::Text if super::output::quiet() => {}
         Output::Text => println!(
             "{} line{} read from {} container{}: {} new, {} already stored; {} older than {} deleted ({:.1}s).",
