@@ -146,8 +146,8 @@ impl KindFilter {
 /// `humantime` reads them; a bare number is seconds). Unix seconds.
 pub fn parse_since(text: &str, now: i64) -> Result<i64, String> {
     let t = text.trim();
-    if let Some(at) = crate::status::time::parse_rfc3339(t) {
-        return Ok(at);
+    if let Some(at) = crate::calendar::parse_rfc3339(t) {
+        return at;
     }
     let duration = if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
         t.parse::<u64>().map(std::time::Duration::from_secs).ok()

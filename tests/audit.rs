@@ -273,6 +273,28 @@ fn events_never_create_a_database_and_refuse_bad_filters() {
     assert_eq!(bad.status.code(), Some(1));
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("--since") && err.contains("RFC 3339"), "{err}");
+    // A date that does not exist is refused, by `events` and `logs` alike; `1h30m` is a duration.
+    for command in ["events", "logs"] {
+        let mut args = vec![command];
+        if command == "logs" {
+            args.push("acme");
+        }
+        args.extend(["--since", "2026-02-31T10:00:00Z"]);
+        let bad = repo.tenantctl().args(&args).output().unwrap();
+        assert_eq!(bad.status.code(), Some(1), "{command}");
+        let err = String::from_utf8_lossy(&bad.stderr);
+        assert!(
+            err.contains("`2026-02-31T10:00:00Z` is not a time that exists")
+                && err.contains("1..=28"),
+            "{command}: {err}"
+        );
+    }
+    let ok = repo
+        .tenantctl()
+        .args(["events", "--since", "1h30m"])
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{ok:?}");
     let bad = repo
         .tenantctl()
         .args(["events", "--tenant", "Not A Slug"])

@@ -254,3 +254,55 @@ fn watch_follows_the_engine_again_after_it_comes_back(db: Db) {
 }
 
 on_both_databases!(watch_follows_the_engine_again_after_it_comes_back);
+
+/// The exposition on `--metrics-addr` passes `promtool check metrics` (Debian's prometheus):
+/// every family with HELP and TYPE, counters named `_total`, per-tenant usage gauges included.
+#[test]
+fn the_metrics_pass_promtool() {
+    let Some(env) = Env::new(Repo::example(), Db::Sqlite) else {
+        return;
+    };
+    let watch = watch(&env, &["--meter-interval", "1s"], &[]);
+    let out = watch.output();
+    let url = out
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:") && w.ends_with("/metrics"))
+        .expect("the metrics address is said")
+        .to_string();
+    eventually(&watch, DEADLINE, "the usage gauges", || {
+        crate::support::http("GET", &url, &[])
+            .2
+            .contains("tenantctl_tenant_memory_bytes{tenant=\"acme\"}")
+    });
+    let (status, _, body) = crate::support::http("GET", &url, &[]);
+    assert_eq!(status, 200);
+    let mut check = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool runs (apt-get install prometheus)");
+    std::io::Write::write_all(&mut check.stdin.take().unwrap(), body.as_bytes()).unwrap();
+    let result = check.wait_with_output().unwrap();
+    assert!(
+        result.status.success() && result.stdout.is_empty() && result.stderr.is_empty(),
+        "promtool: {}{}\n{body}",
+        String::from_utf8_lossy(&result.stdout),
+        String::from_utf8_lossy(&result.stderr)
+    );
+    for family in [
+        "tenantctl_reconcile_passes_total",
+        "tenantctl_tenants",
+        "tenantctl_tenant_memory_bytes",
+    ] {
+        assert!(
+            body.contains(&format!("# HELP {family} ")),
+            "{family}:\n{body}"
+        );
+        assert!(
+            body.contains(&format!("# TYPE {family} ")),
+            "{family}:\n{body}"
+        );
+    }
+}

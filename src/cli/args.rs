@@ -482,32 +482,21 @@ pub fn parse_lease_ttl(text: &str) -> Result<Duration, String> {
     Ok(ttl)
 }
 
-/// `500ms`, `30s`, `2m`, `1h`, or plain seconds.
+/// `500ms`, `30s`, `2m`, `1h30m`, `2d` (as `humantime` reads them), or plain seconds (`1.5`):
+/// the one duration parser of every flag.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let n: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration; write e.g. 30s, 2m or 1h"))?;
-    let seconds = match unit {
-        "ms" => n / 1000.0,
-        "" | "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        "d" => n * 86_400.0,
-        _ => {
-            return Err(format!(
-                "`{text}`: unknown unit `{unit}`; use ms, s, m, h or d"
-            ));
-        }
-    };
-    if !seconds.is_finite() || seconds < 0.0 {
-        return Err(format!("`{text}` is not a duration"));
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return match t.parse::<f64>() {
+            Ok(n) if n.is_finite() && n >= 0.0 => Ok(Duration::from_secs_f64(n)),
+            _ => Err(format!(
+                "`{text}` is not a duration; write e.g. 30s, 2m or 1h30m"
+            )),
+        };
     }
-    Ok(Duration::from_secs_f64(seconds))
+    humantime::parse_duration(t).map_err(|e| {
+        format!("`{text}` is not a duration ({e}); write e.g. 500ms, 30s, 2m or 1h30m")
+    })
 }
 
 #[derive(Args, Debug)]
@@ -792,11 +781,15 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+        let e = parse_duration("5 parsecs").unwrap_err();
         assert!(
-            parse_duration("5y")
-                .unwrap_err()
-                .contains("unknown unit `y`")
+            e.contains("is not a duration") && e.contains("1h30m"),
+            "{e}"
         );
+        assert!(parse_duration("").is_err());
         assert!(parse_lease_ttl("10m").is_err());
     }
 }

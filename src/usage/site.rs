@@ -1,10 +1,8 @@
-//! Reads a tenant site's `GET /usage` counters over loopback: a bare HTTP/1.1 GET on a tokio
-//! TcpStream (the site's own health client returns only a status line, not a body).
+//! Reads a tenant site's `GET /usage` counters over loopback, with hyper's HTTP/1.1 client.
 
 use serde::Deserialize;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::runtime::PublishedPort;
@@ -97,117 +95,111 @@ pub async fn fetch_counters(
     }
 }
 
-/// One GET with `Connection: close`; returns the status and the (de-chunked) body.
+/// One GET with `Connection: close` through hyper's client; the status and the body (at most
+/// [`MAX_RESPONSE`] bytes).
 async fn get(addr: SocketAddr, path: &str, digest: Option<&str>) -> Result<(u16, Vec<u8>), String> {
-    let mut stream = TcpStream::connect(addr)
+    use http_body_util::{BodyExt, Empty, Limited};
+    use hyper::body::Bytes;
+    let stream = TcpStream::connect(addr)
         .await
         .map_err(|e| format!("cannot connect: {e}"))?;
-    // Only hex reaches the header: a digest is never a way to inject another line.
-    let credential = digest
-        .filter(|d| d.bytes().all(|b| b.is_ascii_hexdigit()))
-        .map(|d| format!("{}: {d}\r\n", crate::site::KEY_DIGEST_HEADER))
-        .unwrap_or_default();
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: tenantctl-meter\r\nAccept: application/json\r\n{credential}Connection: close\r\n\r\n"
-    );
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| format!("sending the request failed: {e}"))?;
-    let mut raw = Vec::with_capacity(2048);
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = stream
-            .read(&mut chunk)
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await
-            .map_err(|e| format!("reading the answer failed: {e}"))?;
-        if n == 0 {
-            break;
-        }
-        raw.extend_from_slice(&chunk[..n]);
-        if raw.len() > MAX_RESPONSE {
-            return Err("the answer is too large".into());
-        }
+            .map_err(|e| format!("cannot start HTTP: {e}"))?;
+    let mut request = hyper::Request::get(path)
+        .header(hyper::header::HOST, addr.to_string())
+        .header(hyper::header::USER_AGENT, "tenantctl-meter")
+        .header(hyper::header::ACCEPT, "application/json")
+        .header(hyper::header::CONNECTION, "close");
+    // Only hex reaches the header: a digest is never a way to inject another line.
+    if let Some(d) = digest.filter(|d| d.bytes().all(|b| b.is_ascii_hexdigit())) {
+        request = request.header(crate::site::KEY_DIGEST_HEADER, d);
     }
-    parse_response(&raw)
-}
-
-/// Splits an HTTP/1.x response into status and body (Content-Length, chunked, or to EOF).
-pub(crate) fn parse_response(raw: &[u8]) -> Result<(u16, Vec<u8>), String> {
-    let head_end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("the connection closed before the headers ended")?;
-    let head = String::from_utf8_lossy(&raw[..head_end]);
-    let body = &raw[head_end + 4..];
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let mut parts = status_line.splitn(3, ' ');
-    let version = parts.next().unwrap_or_default();
-    let code = parts
-        .next()
-        .and_then(|c| c.parse::<u16>().ok())
-        .filter(|_| version.starts_with("HTTP/1."))
-        .ok_or_else(|| format!("not an HTTP/1.x status line: {status_line:?}"))?;
-    let mut length = None;
-    let mut chunked = false;
-    for line in lines {
-        if let Some((name, value)) = line.split_once(':') {
-            let value = value.trim();
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.parse::<usize>().ok();
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                chunked = value.to_ascii_lowercase().contains("chunked");
-            }
-        }
-    }
-    let body = if chunked {
-        dechunk(body)?
-    } else if let Some(n) = length {
-        body.get(..n)
-            .ok_or("the connection closed before the body ended")?
-            .to_vec()
-    } else {
-        body.to_vec()
+    let request = request
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| format!("cannot build the request: {e}"))?;
+    let exchange = async {
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| format!("the request failed: {e}"))?;
+        let status = response.status().as_u16();
+        let body = Limited::new(response.into_body(), MAX_RESPONSE)
+            .collect()
+            .await
+            .map_err(|e| format!("reading the answer failed: {e}"))?
+            .to_bytes();
+        Ok::<_, String>((status, body.to_vec()))
     };
-    Ok((code, body))
-}
-
-fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = data
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or("a chunk size line is cut off")?;
-        let size_text = String::from_utf8_lossy(&data[..line_end]);
-        let size_text = size_text.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_text, 16)
-            .map_err(|_| format!("bad chunk size {size_text:?}"))?;
-        data = &data[line_end + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        let piece = data.get(..size).ok_or("a chunk is cut off")?;
-        out.extend_from_slice(piece);
-        data = data.get(size + 2..).ok_or("a chunk is cut off")?;
-    }
+    // The connection is driven beside the exchange; it ends once the answer is read.
+    let (answer, _) = tokio::join!(exchange, conn);
+    answer
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn parses_length_chunked_and_eof_bodies() {
-        let r = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
-        assert_eq!(parse_response(r).unwrap(), (200, b"{}".to_vec()));
-        let r = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
-        assert_eq!(parse_response(r).unwrap(), (200, b"abcde".to_vec()));
-        let r = b"HTTP/1.0 404 Not Found\r\n\r\nnope";
-        assert_eq!(parse_response(r).unwrap(), (404, b"nope".to_vec()));
-        assert!(parse_response(b"SSH-2.0-OpenSSH\r\n\r\n").is_err());
-        assert!(parse_response(b"HTTP/1.1 200 OK\r\n").is_err());
+    /// A one-shot server on loopback that answers `raw` to the first request (and keeps it).
+    async fn answering(raw: &'static [u8]) -> (SocketAddr, tokio::task::JoinHandle<String>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let n = s.read(&mut buf).await.unwrap();
+            s.write_all(raw).await.unwrap();
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        });
+        (addr, task)
+    }
+
+    #[tokio::test]
+    async fn reads_length_chunked_and_refused_answers_with_hyper() {
+        let doc = br#"{"month":"2026-12","api_calls_month":3,"ai_interactions_month":1}"#;
+        let (head, tail) = doc.split_at(20);
+        let chunked = format!(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{}\r\n{:x}\r\n{}\r\n0\r\n\r\n",
+            head.len(),
+            String::from_utf8_lossy(head),
+            tail.len(),
+            String::from_utf8_lossy(tail)
+        );
+        let (addr, asked) = answering(Box::leak(chunked.into_bytes().into_boxed_slice())).await;
+        let got = fetch_counters(addr, Some("abc123"), SITE_TIMEOUT)
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                got.month.as_str(),
+                got.api_calls_month,
+                got.ai_interactions_month
+            ),
+            ("2026-12", 3, 1)
+        );
+        let request = asked.await.unwrap();
+        assert!(request.starts_with("GET /usage HTTP/1.1\r\n"), "{request}");
+        assert!(
+            request
+                .to_lowercase()
+                .contains("x-tenant-key-sha256: abc123")
+                || request.contains("abc123"),
+            "{request}"
+        );
+        let _ = doc;
+        // A digest that is not hex is never sent.
+        let (addr, asked) =
+            answering(b"HTTP/1.1 404 Not Found\r\ncontent-length: 4\r\n\r\nnope").await;
+        let e = fetch_counters(addr, Some("x\r\nEvil: 1"), SITE_TIMEOUT)
+            .await
+            .unwrap_err();
+        assert!(e.ends_with("answered 404"), "{e}");
+        assert!(!asked.await.unwrap().contains("Evil"));
+        // Not HTTP at all.
+        let (addr, _) = answering(b"SSH-2.0-OpenSSH\r\n\r\n").await;
+        assert!(fetch_counters(addr, None, SITE_TIMEOUT).await.is_err());
     }
 
     #[test]

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Upper bounds (seconds) of the reconcile-duration histogram.
 const BUCKETS: [f64; 10] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
 
-#[derive(Default)]
 pub struct Metrics {
     passes: AtomicU64,
     pass_errors: AtomicU64,
@@ -21,7 +20,7 @@ pub struct Metrics {
     hooks_refused: AtomicU64,
     changes_applied: AtomicU64,
     tenant_failures: AtomicU64,
-    durations: Mutex<Histogram>,
+    durations: Mutex<prometheus_client::metrics::histogram::Histogram>,
     /// Gauges replaced whole each pass: tenants by sync state and by health.
     tenants: Mutex<TenantGauges>,
     last_success: AtomicU64,
@@ -34,11 +33,28 @@ pub struct Metrics {
     log_lines: AtomicU64,
 }
 
-#[derive(Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    sum: f64,
-    count: u64,
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics {
+            passes: AtomicU64::default(),
+            pass_errors: AtomicU64::default(),
+            event_passes: AtomicU64::default(),
+            event_reconnects: AtomicU64::default(),
+            hook_passes: AtomicU64::default(),
+            hooks_refused: AtomicU64::default(),
+            changes_applied: AtomicU64::default(),
+            tenant_failures: AtomicU64::default(),
+            durations: Mutex::new(prometheus_client::metrics::histogram::Histogram::new(
+                BUCKETS,
+            )),
+            tenants: Mutex::default(),
+            last_success: AtomicU64::default(),
+            last_pass: AtomicU64::default(),
+            last_pass_ok: std::sync::atomic::AtomicBool::default(),
+            leader_term: std::sync::atomic::AtomicI64::default(),
+            log_lines: AtomicU64::default(),
+        }
+    }
 }
 
 #[derive(Default, Clone)]
@@ -59,14 +75,10 @@ impl Metrics {
         if !ok {
             self.pass_errors.fetch_add(1, Ordering::Relaxed);
         }
-        let mut h = self.durations.lock().unwrap_or_else(|e| e.into_inner());
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if seconds <= *bound {
-                h.counts[i] += 1;
-            }
-        }
-        h.sum += seconds;
-        h.count += 1;
+        self.durations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .observe(seconds);
         self.last_pass_ok.store(ok, Ordering::Relaxed);
         self.last_pass
             .store(crate::store::now_unix().max(0) as u64, Ordering::Relaxed);
@@ -132,122 +144,200 @@ impl Metrics {
         self.tenants.lock().unwrap_or_else(|e| e.into_inner()).usage = usage;
     }
 
-    /// The text exposition format.
+    /// The text exposition format, written by `prometheus-client`: every family with `# HELP`
+    /// and `# TYPE`, label values escaped ([`Escaped`]), counters named `…_total` ([`Total`]),
+    /// `# EOF` at the end (a comment to the text format).
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        let counter = |out: &mut String, name: &str, help: &str, v: u64| {
-            out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"
-            ));
+        use prometheus_client::metrics::family::Family;
+        use prometheus_client::metrics::gauge::Gauge;
+        use prometheus_client::registry::Registry;
+        use std::sync::atomic::AtomicU64 as F64Bits;
+
+        let mut registry = Registry::default();
+        let counter = |registry: &mut Registry, name: &str, help: &str, v: u64| {
+            registry.register(format!("{name}_total"), help, Total(v));
         };
-        counter(
-            &mut out,
-            "tenantctl_reconcile_passes_total",
-            "Reconcile passes run by the watch loop.",
-            self.passes.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut out,
-            "tenantctl_reconcile_errors_total",
-            "Passes that failed (engine, database or git unavailable).",
-            self.pass_errors.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut out,
-            "tenantctl_reconcile_event_passes_total",
-            "Passes started by the engine's events (a container died or was removed, a network disconnected...).",
-            self.event_passes.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut out,
-            "tenantctl_reconcile_hook_passes_total",
-            "Passes started by a verified push webhook (POST /hooks/git).",
-            self.hook_passes.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut out,
-            "tenantctl_webhooks_refused_total",
-            "Push webhooks refused (401) for a missing or wrong signature or token.",
-            self.hooks_refused.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut out,
-            "tenantctl_engine_event_reconnects_total",
-            "Times the engine's event stream was followed again after it was lost.",
-            self.event_reconnects.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut out,
-            "tenantctl_changes_applied_total",
-            "Changes carried out.",
-            self.changes_applied.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut out,
-            "tenantctl_tenant_failures_total",
-            "Tenants that failed to converge in an apply.",
-            self.tenant_failures.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut out,
-            "tenantctl_log_lines_stored_total",
-            "Container log lines copied into the database (the log history).",
-            self.log_lines.load(Ordering::Relaxed),
-        );
+        let gauge = |registry: &mut Registry, name: &str, help: &str, v: i64| {
+            let g: Gauge = Gauge::default();
+            g.set(v);
+            registry.register(name, help, g);
+        };
+        for (name, help, v) in [
+            (
+                "tenantctl_reconcile_passes",
+                "Reconcile passes run by the watch loop",
+                &self.passes,
+            ),
+            (
+                "tenantctl_reconcile_errors",
+                "Passes that failed (engine, database or git unavailable)",
+                &self.pass_errors,
+            ),
+            (
+                "tenantctl_reconcile_event_passes",
+                "Passes started by the engine's events (a container died or was removed, a network disconnected...)",
+                &self.event_passes,
+            ),
+            (
+                "tenantctl_reconcile_hook_passes",
+                "Passes started by a verified push webhook (POST /hooks/git)",
+                &self.hook_passes,
+            ),
+            (
+                "tenantctl_log_lines_stored",
+                "Container log lines copied into the database (the log history)",
+                &self.log_lines,
+            ),
+            (
+                "tenantctl_webhooks_refused",
+                "Push webhooks refused (401) for a missing or wrong signature or token",
+                &self.hooks_refused,
+            ),
+            (
+                "tenantctl_engine_event_reconnects",
+                "Times the engine's event stream was followed again after it was lost",
+                &self.event_reconnects,
+            ),
+            (
+                "tenantctl_changes_applied",
+                "Changes carried out",
+                &self.changes_applied,
+            ),
+            (
+                "tenantctl_tenant_failures",
+                "Tenants that failed to converge in an apply",
+                &self.tenant_failures,
+            ),
+        ] {
+            counter(&mut registry, name, help, v.load(Ordering::Relaxed));
+        }
         let term = self.leader_term.load(Ordering::Relaxed);
-        out.push_str(&format!(
-            "# HELP tenantctl_leader Whether this loop holds the leader lease (1) or stands by (0).\n# TYPE tenantctl_leader gauge\ntenantctl_leader {}\n# HELP tenantctl_leader_term The leader term this loop holds (0 while standing by).\n# TYPE tenantctl_leader_term gauge\ntenantctl_leader_term {term}\n",
-            u8::from(term > 0)
-        ));
-        out.push_str(&format!(
-            "# HELP tenantctl_last_success_timestamp_seconds When a pass last succeeded.\n# TYPE tenantctl_last_success_timestamp_seconds gauge\ntenantctl_last_success_timestamp_seconds {}\n",
-            self.last_success.load(Ordering::Relaxed)
-        ));
+        gauge(
+            &mut registry,
+            "tenantctl_leader",
+            "Whether this loop holds the leader lease (1) or stands by (0)",
+            i64::from(term > 0),
+        );
+        gauge(
+            &mut registry,
+            "tenantctl_leader_term",
+            "The leader term this loop holds (0 while standing by)",
+            term,
+        );
+        gauge(
+            &mut registry,
+            "tenantctl_last_success_timestamp_seconds",
+            "When a pass last succeeded (Unix seconds)",
+            i64::try_from(self.last_success.load(Ordering::Relaxed)).unwrap_or(i64::MAX),
+        );
         {
             let h = self.durations.lock().unwrap_or_else(|e| e.into_inner());
-            out.push_str("# HELP tenantctl_reconcile_duration_seconds Duration of a reconcile pass.\n# TYPE tenantctl_reconcile_duration_seconds histogram\n");
-            for (i, bound) in BUCKETS.iter().enumerate() {
-                out.push_str(&format!(
-                    "tenantctl_reconcile_duration_seconds_bucket{{le=\"{bound}\"}} {}\n",
-                    h.counts[i]
-                ));
-            }
-            out.push_str(&format!(
-                "tenantctl_reconcile_duration_seconds_bucket{{le=\"+Inf\"}} {}\ntenantctl_reconcile_duration_seconds_sum {}\ntenantctl_reconcile_duration_seconds_count {}\n",
-                h.count, h.sum, h.count
-            ));
+            registry.register(
+                "tenantctl_reconcile_duration_seconds",
+                "Duration of a reconcile pass",
+                h.clone(),
+            );
         }
         let t = self
             .tenants
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        out.push_str(
-            "# HELP tenantctl_tenants Tenants by sync state.\n# TYPE tenantctl_tenants gauge\n",
+        let by = |registry: &mut Registry,
+                  name: &str,
+                  help: &str,
+                  label: &str,
+                  m: &BTreeMap<String, u64>| {
+            let family = Family::<Vec<(String, Escaped)>, Gauge>::default();
+            for (value, n) in m {
+                family
+                    .get_or_create(&vec![(label.to_string(), Escaped(value.clone()))])
+                    .set(i64::try_from(*n).unwrap_or(i64::MAX));
+            }
+            registry.register(name, help, family);
+        };
+        by(
+            &mut registry,
+            "tenantctl_tenants",
+            "Tenants by sync state",
+            "sync",
+            &t.by_sync,
         );
-        for (state, n) in &t.by_sync {
-            out.push_str(&format!("tenantctl_tenants{{sync=\"{state}\"}} {n}\n"));
-        }
-        out.push_str("# HELP tenantctl_tenants_health Tenants by health.\n# TYPE tenantctl_tenants_health gauge\n");
-        for (state, n) in &t.by_health {
-            out.push_str(&format!(
-                "tenantctl_tenants_health{{health=\"{state}\"}} {n}\n"
-            ));
-        }
+        by(
+            &mut registry,
+            "tenantctl_tenants_health",
+            "Tenants by health",
+            "health",
+            &t.by_health,
+        );
         let mut names: Vec<&String> = t.usage.values().flatten().map(|(n, _)| n).collect();
         names.sort();
         names.dedup();
         for name in names {
-            out.push_str(&format!("# TYPE tenantctl_tenant_{name} gauge\n"));
+            let family = Family::<Vec<(String, Escaped)>, Gauge<f64, F64Bits>>::default();
             for (tenant, values) in &t.usage {
-                for (n, v) in values.iter().filter(|(n, _)| n == name) {
-                    out.push_str(&format!(
-                        "tenantctl_tenant_{n}{{tenant=\"{tenant}\"}} {v}\n"
-                    ));
+                for (_, v) in values.iter().filter(|(n, _)| n == name) {
+                    family
+                        .get_or_create(&vec![("tenant".to_string(), Escaped(tenant.clone()))])
+                        .set(*v);
                 }
             }
+            registry.register(
+                format!("tenantctl_tenant_{name}"),
+                format!(
+                    "Each tenant's {} from the last metering pass",
+                    name.replace('_', " ")
+                ),
+                family,
+            );
         }
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
         out
+    }
+}
+
+/// A counter as the Prometheus text format (0.0.4, what `/metrics` says it serves and `promtool
+/// check metrics` reads) wants it: the family named `…_total` like its one sample.
+/// prometheus-client's own `Counter` is OpenMetrics-shaped (family `x`, sample `x_total`), which
+/// the text format's parsers take for a sample without HELP or TYPE.
+#[derive(Debug)]
+struct Total(u64);
+
+impl prometheus_client::encoding::EncodeMetric for Total {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::MetricEncoder<'_>,
+    ) -> Result<(), std::fmt::Error> {
+        encoder.encode_gauge(&i64::try_from(self.0).unwrap_or(i64::MAX))
+    }
+
+    fn metric_type(&self) -> prometheus_client::metrics::MetricType {
+        prometheus_client::metrics::MetricType::Counter
+    }
+}
+
+/// A label value as the text format needs it: `\\`, `"` and a line feed escaped
+/// (prometheus-client writes label values as they are).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Escaped(String);
+
+impl prometheus_client::encoding::EncodeLabelValue for Escaped {
+    fn encode(
+        &self,
+        encoder: &mut prometheus_client::encoding::LabelValueEncoder<'_>,
+    ) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write as _;
+        for c in self.0.chars() {
+            match c {
+                '\\' => encoder.write_str("\\\\")?,
+                '"' => encoder.write_str("\\\"")?,
+                '\n' => encoder.write_str("\\n")?,
+                c => encoder.write_char(c)?,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -290,12 +380,44 @@ mod tests {
             "tenantctl_leader 1",
             "tenantctl_leader_term 3",
             "tenantctl_reconcile_duration_seconds_bucket{le=\"0.25\"} 1",
-            "tenantctl_reconcile_duration_seconds_bucket{le=\"5\"} 2",
+            "tenantctl_reconcile_duration_seconds_bucket{le=\"5.0\"} 2",
             "tenantctl_reconcile_duration_seconds_count 2",
             "tenantctl_tenants{sync=\"Synced\"} 5",
-            "tenantctl_tenant_memory_bytes{tenant=\"acme\"} 1024",
+            "tenantctl_tenant_memory_bytes{tenant=\"acme\"} 1024.0",
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }
+        // Every series has its HELP and TYPE.
+        for family in [
+            "tenantctl_leader_term",
+            "tenantctl_tenants",
+            "tenantctl_tenant_memory_bytes",
+        ] {
+            assert!(
+                text.contains(&format!("# HELP {family} ")),
+                "{family} HELP in\n{text}"
+            );
+            assert!(
+                text.contains(&format!("# TYPE {family} ")),
+                "{family} TYPE in\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let m = Metrics::default();
+        m.set_usage(
+            [(
+                "we\"ird\\".to_string(),
+                vec![("memory_bytes".to_string(), 1.0)],
+            )]
+            .into(),
+        );
+        let text = m.render();
+        assert!(
+            text.contains(r#"tenantctl_tenant_memory_bytes{tenant="we\"ird\\"} 1.0"#),
+            "{text}"
+        );
     }
 }
