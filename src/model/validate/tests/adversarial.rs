@@ -369,7 +369,7 @@ fn yaml_directives_are_checked_with_line_and_column() {
 }
 
 /// Valid files near the 1 MiB limit, shaped to hit every per-item check many times, must
-/// validate in well under a second even in a debug build (the watch loop validates each commit).
+/// validate in linear time (the watch loop validates each commit).
 #[test]
 fn a_one_mebibyte_adversarial_repository_validates_quickly() {
     let mib = MAX_FILE_BYTES as usize;
@@ -428,9 +428,12 @@ fn a_one_mebibyte_adversarial_repository_validates_quickly() {
                 &d[..d.len().min(3)]
             );
         }
-        // A few tenths of a second in a debug build; the quadratic checks took over 10 s.
+        // Not a speed target (benches/planner.rs measures validation): a guard against the
+        // quadratic checks coming back, which took over 10 s here. Linear work takes a few
+        // tenths of a second of this thread's CPU in a debug build, about 1.2 s on a machine
+        // loaded by parallel builds; 5 s leaves room for that and still catches the blow-up.
         assert!(
-            took < std::time::Duration::from_secs(1),
+            took < std::time::Duration::from_secs(5),
             "{path} took {took:?} of CPU"
         );
     }
