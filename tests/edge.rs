@@ -861,3 +861,90 @@ fn tls_acme_obtains_certificates_from_pebble_by_http_01_and_keeps_them() {
     assert!(!edge.output().contains("obtained"), "{}", edge.output());
     drop((pebble, challtestsrv));
 }
+
+/// An upstream that accepts a websocket handshake and then echoes bytes (a websocket server
+/// minus the framing, which the edge does not look at).
+fn start_upgrading_upstream() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut upgrade = false;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    upgrade |= line.to_ascii_lowercase().starts_with("upgrade: websocket");
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut stream = stream;
+                if !upgrade {
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    );
+                    return;
+                }
+                let _ = stream.write_all(
+                    b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+                );
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = reader.read(&mut buf) {
+                    if n == 0 || stream.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_websocket_upgrade_passes_both_ways() {
+    let upstream = start_upgrading_upstream();
+    let data = tempfile::tempdir().unwrap();
+    let edge = Edge::start(data.path());
+    assert_eq!(
+        edge.put_routes(&routes(
+            "g1",
+            serde_json::json!([{"tenant":"acme","hosts":["shop.acme.example"],"upstream":upstream,"state":"active"}]),
+        ))
+        .0,
+        200
+    );
+    let mut stream = TcpStream::connect(("127.0.0.1", edge.http)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(
+            b"GET /socket HTTP/1.1\r\nHost: shop.acme.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
+    assert!(
+        status.starts_with("HTTP/1.1 101"),
+        "{status}\n{}",
+        edge.output()
+    );
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+    }
+    for message in ["hello\n", "and again\n"] {
+        stream.write_all(message.as_bytes()).unwrap();
+        let mut echoed = String::new();
+        reader.read_line(&mut echoed).unwrap();
+        assert_eq!(echoed, message);
+    }
+}
