@@ -2,7 +2,10 @@
 //! steps, retried with backoff from a fresh observation, rolled back to its previous container
 //! when the new one does not come up.
 
+mod edge;
 pub mod keys;
+
+pub use edge::connect as connect_edge;
 pub mod lock;
 
 use crate::model::{DesiredState, TenantState};
@@ -63,6 +66,10 @@ pub struct Report {
     pub changes_applied: usize,
     /// Converged tenants that run but whose backend publishes no port for them (no URL to show).
     pub unpublished: BTreeSet<String>,
+    /// The edge's internal CA (PEM), when the repository has an edge with `tls: internal`.
+    pub edge_ca: Option<String>,
+    /// Why the edge did not come up or could not be reached, if so.
+    pub edge_error: Option<String>,
 }
 
 impl Report {
@@ -91,6 +98,9 @@ pub struct Applier {
     new_keys: Mutex<BTreeMap<String, String>>,
     unpublished: Mutex<BTreeSet<String>>,
     applied: std::sync::atomic::AtomicUsize,
+    /// The running edge, once reached (see `edge.rs`).
+    edge_link: Option<Arc<edge::EdgeLink>>,
+    edge_failed: Option<String>,
 }
 
 impl Applier {
@@ -112,6 +122,8 @@ impl Applier {
             new_keys: Mutex::new(BTreeMap::new()),
             unpublished: Mutex::new(BTreeSet::new()),
             applied: std::sync::atomic::AtomicUsize::new(0),
+            edge_link: None,
+            edge_failed: None,
         }
     }
 
@@ -130,6 +142,7 @@ impl Applier {
         let started = Instant::now();
         self.records(changes).await?;
         self.images(changes).await;
+        self.edge(changes).await?;
 
         let tenants: BTreeSet<String> = changes.iter().filter_map(|c| c.tenant.clone()).collect();
         // Unlabelled leftovers (only with --prune) have no tenant; handle them once here.
@@ -158,6 +171,11 @@ impl Applier {
                 Err(e) => tracing::error!("a tenant task ended abnormally: {e}"),
             }
         }
+        // The apply ends with the edge holding the routes of what runs.
+        if let Some(link) = &this.edge_link {
+            this.push_routes(link).await;
+        }
+        let edge_ca = this.edge_ca().await;
         let failed = outcomes
             .values()
             .filter(|o| matches!(o, Outcome::Failed { .. }))
@@ -178,6 +196,8 @@ impl Applier {
             new_keys,
             changes_applied: applied,
             unpublished,
+            edge_ca,
+            edge_error: this.edge_failed.clone(),
         })
     }
 
@@ -327,7 +347,10 @@ impl Applier {
                     if reach == Reach::Unpublished {
                         self.unpublished.lock().await.insert(slug.to_string());
                     }
-                    let url = reach.url();
+                    // Behind an edge, customers use the edge's URL, which no replace changes.
+                    let url = reach
+                        .url()
+                        .map(|direct| self.edge_url(slug).unwrap_or(direct));
                     self.finish_tenant(slug, None, url.as_deref()).await;
                     return Outcome::Converged { url };
                 }
@@ -532,6 +555,12 @@ impl Applier {
             })),
             _ => Ok(()),
         }
+    }
+
+    /// The tenant's URL through the edge, when the repository has one and it gives a host.
+    fn edge_url(&self, slug: &str) -> Option<String> {
+        let edge = self.desired.edge.as_ref()?;
+        edge.url_of(self.desired.tenants.get(slug)?)
     }
 
     fn wants_running(&self, slug: &str) -> bool {
@@ -747,6 +776,7 @@ impl Applier {
             running: self.wants_running(slug),
             health_path,
             health_timeout: self.config.health_timeout,
+            switch: self.switch_for(slug),
         })
     }
 

@@ -215,6 +215,7 @@ mod tests {
             ],
             networks: vec![],
             volumes: vec![],
+            edge: None,
         };
         let mut known = BTreeMap::new();
         let mut row = rows_from("ns", &runtime, &BTreeMap::new(), 7)
@@ -252,6 +253,7 @@ mod tests {
             containers: vec![acme],
             networks: vec![],
             volumes: vec![],
+            edge: None,
         };
         let foreign = BTreeMap::from([("other".to_string(), 1)]);
         let mut rows = BTreeMap::new();

@@ -444,6 +444,7 @@ mod tests {
             containers: vec![],
             networks: vec![],
             volumes: vec![],
+            edge: None,
         };
         let rows = |slugs: &[&str]| slugs.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
         let db = "sqlite:///wrong/state.db";
@@ -495,6 +496,7 @@ mod tests {
             ],
             networks: vec![],
             volumes: vec![],
+            edge: None,
         };
         let accepted = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
         assert_eq!(

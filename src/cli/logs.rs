@@ -24,6 +24,18 @@ pub async fn run(ctx: &Context<'_>, args: &LogsArgs) -> Result<ExitCode> {
         None => None,
     };
     let runtime = ctx.runtime().await?;
+    let options = LogOptions {
+        follow: args.follow,
+        tail: args.tail,
+        since,
+        timestamps: args.timestamps,
+    };
+    // `logs edge`: the namespace's edge (no tenant may be named `edge` beside one).
+    if slug == "edge"
+        && let Some(edge) = runtime.observe().await?.edge
+    {
+        return edge_logs(&runtime, &edge.container, &options).await;
+    }
     let Some(container) = runtime.log_container(slug).await? else {
         if !in_git_at_head(ctx, slug) {
             bail!(
@@ -34,12 +46,6 @@ pub async fn run(ctx: &Context<'_>, args: &LogsArgs) -> Result<ExitCode> {
         bail!(
             "tenant {slug} has no container; is it applied? suspended tenants keep their container stopped: their past logs still show"
         );
-    };
-    let options = LogOptions {
-        follow: args.follow,
-        tail: args.tail,
-        since,
-        timestamps: args.timestamps,
     };
     let stdout = std::io::stdout();
     let streamed = runtime.stream_logs(slug, &container, options, |event| match event {
@@ -67,6 +73,37 @@ pub async fn run(ctx: &Context<'_>, args: &LogsArgs) -> Result<ExitCode> {
             }
         },
         // Ctrl-C ends a follow: that is how it is meant to stop, so exit 0.
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The edge's access log and messages, until done or (following) Ctrl-C or its end.
+async fn edge_logs(
+    runtime: &crate::runtime::Runtime,
+    edge: &crate::runtime::types::ObservedContainer,
+    options: &LogOptions,
+) -> Result<ExitCode> {
+    use futures_util::StreamExt;
+    let backend = runtime.backend();
+    let mut stream = backend.logs(edge, options);
+    let stdout = std::io::stdout();
+    let copy = async {
+        while let Some(event) = stream.next().await {
+            match event? {
+                LogEvent::Output { bytes, .. } => {
+                    let mut out = stdout.lock();
+                    if out.write_all(&bytes).and_then(|()| out.flush()).is_err() {
+                        break;
+                    }
+                }
+                LogEvent::Note(note) => eprintln!("tenantctl: {note}"),
+            }
+        }
+        Ok::<(), anyhow::Error>(())
+    };
+    tokio::select! {
+        done = copy => done?,
         _ = tokio::signal::ctrl_c() => {}
     }
     Ok(ExitCode::SUCCESS)

@@ -33,13 +33,18 @@ pub fn run(ctx: &Context, reference: Option<&str>) -> Result<ExitCode> {
         Ok(_) if super::output::quiet() => Ok(ExitCode::SUCCESS),
         Ok(state) => {
             println!(
-                "Valid: {} plan{}, {} theme{}, {} tenant{} ({label}).",
+                "Valid: {} plan{}, {} theme{}, {} tenant{}{} ({label}).",
                 state.plans.len(),
                 plural(state.plans.len()),
                 state.themes.len(),
                 plural(state.themes.len()),
                 state.tenants.len(),
                 plural(state.tenants.len()),
+                if state.edge.is_some() {
+                    ", an edge"
+                } else {
+                    ""
+                },
             );
             Ok(ExitCode::SUCCESS)
         }

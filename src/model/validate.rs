@@ -1,7 +1,7 @@
 //! Parses every file and checks the repository as a whole, collecting every problem at once.
 
 use super::shape::{self, MAX_ENV_BYTES, MAX_ENV_ENTRY_BYTES, MAX_TRIAL_DAYS};
-use super::spec::{Document, KindProbe, PlanSpec, TenantSpec, ThemeSpec};
+use super::spec::{Document, EdgeSpec, KindProbe, PlanSpec, TenantSpec, ThemeSpec};
 use super::text::unsafe_char_problem;
 use super::{
     DesiredState, Diagnostic, Origin, Plan, Quotas, Resources, SourceContent, SourceFile, Tenant,
@@ -36,6 +36,7 @@ enum Kind {
     Plan,
     Theme,
     Tenant,
+    Edge,
 }
 
 impl Kind {
@@ -44,6 +45,7 @@ impl Kind {
             "plans" => Some(Kind::Plan),
             "themes" => Some(Kind::Theme),
             "tenants" => Some(Kind::Tenant),
+            "edge" => Some(Kind::Edge),
             _ => None,
         }
     }
@@ -52,6 +54,7 @@ impl Kind {
             Kind::Plan => "Plan",
             Kind::Theme => "Theme",
             Kind::Tenant => "Tenant",
+            Kind::Edge => "Edge",
         }
     }
     fn dir(self) -> &'static str {
@@ -59,6 +62,7 @@ impl Kind {
             Kind::Plan => "plans/",
             Kind::Theme => "themes/",
             Kind::Tenant => "tenants/",
+            Kind::Edge => "edge/",
         }
     }
 }
@@ -205,6 +209,11 @@ impl Validator {
                     return self.tenant(path, chunk, doc);
                 }
             }
+            Kind::Edge => {
+                if let Some(doc) = parse_as::<EdgeSpec>(chunk.text, "Edge") {
+                    return self.edge(path, chunk, doc);
+                }
+            }
         }
         let probe: KindProbe = match parse(chunk.text) {
             Ok(p) => p,
@@ -229,6 +238,7 @@ impl Validator {
             "Plan" => Kind::Plan,
             "Theme" => Kind::Theme,
             "Tenant" => Kind::Tenant,
+            "Edge" => Kind::Edge,
             other => {
                 self.error(
                     &kind_at,
@@ -271,6 +281,11 @@ impl Validator {
             Kind::Tenant => {
                 if let Some(doc) = self.typed::<TenantSpec>(path, chunk, &start) {
                     self.tenant(path, chunk, doc);
+                }
+            }
+            Kind::Edge => {
+                if let Some(doc) = self.typed::<EdgeSpec>(path, chunk, &start) {
+                    self.edge(path, chunk, doc);
                 }
             }
         }
@@ -937,6 +952,7 @@ impl Validator {
             );
         }
         self.check_environments();
+        self.check_edge_hosts();
     }
 
     /// Every tenant's whole environment (derived variables included) must fit what the kernel
@@ -1137,6 +1153,7 @@ fn is_hostname(s: &str) -> bool {
     s.len() <= 253 && s.contains('.') && s.split('.').all(|label| slug_problem(label).is_none())
 }
 
+mod edge;
 mod yaml;
 
 #[cfg(test)]

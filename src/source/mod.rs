@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 pub mod remote;
 
 /// The directories that hold desired state; everything else in the repository is ignored.
-pub const STATE_DIRS: [&str; 3] = ["plans", "themes", "tenants"];
+pub const STATE_DIRS: [&str; 4] = ["plans", "themes", "tenants", "edge"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
