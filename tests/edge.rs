@@ -307,3 +307,34 @@ on_both_databases!(
     a_suspended_tenant_gets_the_suspended_page,
     plan_shows_and_apply_repairs_tampered_routes,
 );
+
+/// The project's own example, edge included, is valid; a tenant's domain that is another
+/// tenant's `<slug>.<baseDomain>` is refused with its file, line and column.
+#[test]
+fn the_projects_own_example_edge_is_valid_and_shared_hosts_are_refused() {
+    let repo = Repo::example();
+    repo.write("edge/edge.yaml", include_str!("../edge/edge.yaml"))
+        .commit("the example's edge");
+    let out = repo.tenantctl().arg("validate").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Valid: 3 plans, 3 themes, 6 tenants, an edge"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    repo.edit(
+        "tenants/us/acme.yaml",
+        "domain: shop.acme.example",
+        "domain: globex.tenants.localhost",
+    );
+    let out = repo.tenantctl().arg("validate").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("tenants/us/acme.yaml:")
+            && stderr.contains(
+                "domain `globex.tenants.localhost` of tenant `acme` is the edge host of tenant `globex`"
+            ),
+        "{stderr}"
+    );
+}
