@@ -106,8 +106,27 @@ impl Applier {
                     .await
                     .map(|_| "- destroyed (data volume kept)".to_string()),
                 (_, Some(edge)) => {
-                    let spec = desired_edge(&ns, edge);
+                    let mut spec = desired_edge(&ns, edge);
                     let labels = self.stamped(edge_labels(&ns, &spec, &self.config.revision));
+                    // The ACME directory's root, as text (the file is read here, not hashed).
+                    if let EdgeTls::Acme {
+                        ca_file: Some(path),
+                        ..
+                    } = &edge.tls
+                    {
+                        match std::fs::read_to_string(path) {
+                            Ok(pem) => {
+                                spec.env.insert("TENANTCTL_EDGE_ACME_CA".into(), pem);
+                            }
+                            Err(e) => {
+                                let message =
+                                    format!("{}: failed: tls.caFile {path}: {e}", c.address());
+                                self.progress.line(None, &message);
+                                self.edge_failed = Some(message);
+                                continue;
+                            }
+                        }
+                    }
                     let old = c.container_id.as_deref();
                     backend
                         .edge_up(&spec, &labels, old, self.config.health_timeout)
