@@ -338,3 +338,49 @@ fn the_projects_own_example_edge_is_valid_and_shared_hosts_are_refused() {
         "{stderr}"
     );
 }
+
+/// Before the first apply, the plan shows the edge made and the routes it will hold, in text,
+/// JSON and Markdown, without asking any engine for the edge (there is none yet).
+fn the_first_plan_shows_the_edge_and_its_routes(backend: Db) {
+    let Some((env, ports)) = edge_env(backend) else {
+        return;
+    };
+    let edge = format!("{}-edge", env.ns);
+    let text = env.ok(&["plan", "--no-color"]);
+    assert!(text.contains(&format!("+ edge.{edge}")), "{text}");
+    assert!(
+        text.contains(&format!(
+            "edge edge/edge.yaml:2:7 is new in git: listens on {}",
+            ports.http
+        )),
+        "{text}"
+    );
+    assert!(text.contains(&format!("~ edge-routes.{edge}")), "{text}");
+    assert!(
+        text.contains("+shop.example.test: shop (not running)"),
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&env.ok(&["plan", "--output", "json"])).expect("JSON");
+    let changes = json["changes"].as_array().expect("changes");
+    // After the plan and theme records, before any tenant's change.
+    let first = changes
+        .iter()
+        .position(|c| c["tenant"].is_string())
+        .expect("tenant changes");
+    assert_eq!(
+        (
+            changes[first - 1]["resource"].as_str(),
+            changes[first - 1]["action"].as_str()
+        ),
+        (Some("edge"), Some("create")),
+        "{json:#}"
+    );
+    let last = changes.last().expect("a change");
+    assert_eq!(last["resource"], "edge-routes", "{json:#}");
+    assert_eq!(last["after"]["blog.t.localhost"], "blog (not running)");
+    let md = env.ok(&["plan", "--output", "markdown"]);
+    assert!(md.contains(&format!("edge.{edge}")), "{md}");
+}
+
+on_both_databases!(the_first_plan_shows_the_edge_and_its_routes);

@@ -284,7 +284,8 @@ impl super::Planner<'_> {
                 })
                 .collect(),
         };
-        c.before = before;
+        // An edge not made yet holds nothing: every route shows as added.
+        c.before = Some(before.unwrap_or_else(|| Value::Object(Default::default())));
         c.after = Some(after);
         self.changes.push(c);
     }
