@@ -559,6 +559,8 @@ impl Applier {
 
     /// The tenant's URL through the edge, when the repository has one and it gives a host.
     fn edge_url(&self, slug: &str) -> Option<String> {
+        // An edge that did not come up serves nobody: the direct URL is what answers then.
+        self.edge_link.as_ref()?;
         let edge = self.desired.edge.as_ref()?;
         edge.url_of(self.desired.tenants.get(slug)?)
     }

@@ -109,7 +109,7 @@ pub async fn run(ctx: &Context<'_>, args: &ApplyArgs) -> Result<ExitCode> {
         ctx.namespace(),
     )?;
     loaded.store.close().await;
-    Ok(if applied.report.failed() > 0 {
+    Ok(if applied.report.failed() > 0 || applied.report.edge_error.is_some() {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
