@@ -109,11 +109,13 @@ pub async fn run(ctx: &Context<'_>, args: &ApplyArgs) -> Result<ExitCode> {
         ctx.namespace(),
     )?;
     loaded.store.close().await;
-    Ok(if applied.report.failed() > 0 || applied.report.edge_error.is_some() {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(
+        if applied.report.failed() > 0 || applied.report.edge_error.is_some() {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
 }
 
 fn print_report(
