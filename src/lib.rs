@@ -4,6 +4,7 @@ pub mod apply;
 pub mod audit;
 pub mod calendar;
 pub mod cli;
+pub mod edge;
 pub mod model;
 pub mod plan;
 pub mod reconcile;

@@ -6,6 +6,7 @@ mod support;
 mod apply;
 mod audit;
 mod conventions;
+mod edge;
 mod edge_routes;
 mod events;
 mod guards;

@@ -250,6 +250,14 @@ pub enum Command {
         dir: std::path::PathBuf,
         owner: String,
     },
+    /// Serve the edge: the reverse proxy in front of the namespace's tenants (the edge
+    /// container's command); configured by TENANTCTL_EDGE_* variables only.
+    #[command(hide = true)]
+    Edge,
+    /// Exit 0 if the edge's admin API (TENANTCTL_EDGE_ADMIN) answers /healthz: the edge
+    /// container's health check.
+    #[command(hide = true)]
+    EdgeHealth,
 }
 
 #[derive(Subcommand, Debug)]

@@ -115,6 +115,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         | Command::SiteHealth { .. }
         | Command::SiteUsage { .. }
         | Command::SiteDataOwner { .. }
+        | Command::Edge
+        | Command::EdgeHealth
         | Command::Completions { .. }
         | Command::Man => Ok(ExitCode::SUCCESS),
     }

@@ -12,6 +12,8 @@ pub fn run(command: &Command) -> Result<Option<ExitCode>> {
         Command::SiteHealth { url } => Some(crate::site::run_health(url)),
         Command::SiteUsage { port } => Some(crate::usage::site::run_site_usage(*port)),
         Command::SiteDataOwner { dir, owner } => Some(crate::site::owner::run(dir, owner)),
+        Command::Edge => Some(crate::edge::run().map_err(anyhow::Error::msg)?),
+        Command::EdgeHealth => Some(crate::edge::run_health()),
         _ => None,
     })
 }
