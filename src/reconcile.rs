@@ -83,6 +83,7 @@ pub async fn observe(
     };
     if let Some(desired) = probe {
         self::probe(&mut observed.runtime, runtime.namespace(), desired).await;
+        edge_routes(runtime, &mut observed.runtime, desired).await;
     }
     tracing::debug!(
         containers = observed.runtime.containers.len(),
@@ -125,6 +126,56 @@ pub async fn probe(observed: &mut ObservedRuntime, namespace: &str, desired: &De
         crate::runtime::probe::timeout(),
     )
     .await;
+    // Behind an edge, also what a customer reaches at the tenant's host (status judges by it).
+    let Some(edge) = &desired.edge else { return };
+    let Ok(addr) = edge.http.parse::<std::net::SocketAddr>() else {
+        return;
+    };
+    // An edge on every address is asked on loopback, never elsewhere.
+    let addr = match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => {
+            std::net::SocketAddr::from(([127, 0, 0, 1], addr.port()))
+        }
+        ip if ip.is_unspecified() => {
+            std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port()))
+        }
+        _ => addr,
+    };
+    let hosts: HashMap<String, (String, String)> = desired
+        .tenants
+        .iter()
+        .filter_map(|(slug, t)| {
+            let host = edge.hosts_of(t).into_iter().next()?;
+            let path = desired.themes.get(&t.theme)?.health_path.clone();
+            Some((slug.clone(), (host, path)))
+        })
+        .collect();
+    crate::runtime::probe::probe_via_edge(
+        observed,
+        namespace,
+        addr,
+        &hosts,
+        crate::runtime::probe::timeout(),
+    )
+    .await;
+}
+
+/// Asks the namespace's running edge which routes it holds (`GET /routes`, with the token read
+/// from its container), for the planner to compare with the routes it wants. Only with an edge
+/// in git; a failure is kept and shown as a note.
+pub async fn edge_routes(
+    runtime: &Runtime,
+    observed: &mut ObservedRuntime,
+    desired: &DesiredState,
+) {
+    let (Some(edge), Some(found)) = (&desired.edge, observed.edge.as_mut()) else {
+        return;
+    };
+    if !found.container.state.is_running() {
+        return;
+    }
+    let answer = crate::apply::connect_edge(runtime, found, &edge.admin).await;
+    found.routes = Some(answer.map(|(_, table)| table));
 }
 
 /// Which of the fresh plan's changes are applied.

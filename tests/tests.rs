@@ -7,6 +7,7 @@ mod apply;
 mod audit;
 mod conventions;
 mod edge;
+mod edge_routes;
 mod events;
 mod guards;
 mod ha;

@@ -2,7 +2,10 @@
 //! steps, retried with backoff from a fresh observation, rolled back to its previous container
 //! when the new one does not come up.
 
+mod edge;
 pub mod keys;
+
+pub use edge::connect as connect_edge;
 pub mod lock;
 pub mod progress;
 
@@ -67,6 +70,10 @@ pub struct Report {
     pub changes_applied: usize,
     /// Converged tenants that run but whose backend publishes no port for them (no URL to show).
     pub unpublished: BTreeSet<String>,
+    /// The edge's internal CA (PEM), when the repository has an edge with `tls: internal`.
+    pub edge_ca: Option<String>,
+    /// Why the edge did not come up or could not be reached, if so.
+    pub edge_error: Option<String>,
 }
 
 impl Report {
@@ -98,6 +105,9 @@ pub struct Applier {
     /// Images [`Applier::images`] could not make ready: reference → why. A tenant's `image`
     /// step tries such an image again, and fails with its error.
     missing_images: Mutex<BTreeMap<String, String>>,
+    /// The running edge, once reached (see `edge.rs`).
+    edge_link: Option<Arc<edge::EdgeLink>>,
+    edge_failed: Option<String>,
 }
 
 impl Applier {
@@ -120,6 +130,8 @@ impl Applier {
             unpublished: Mutex::new(BTreeSet::new()),
             applied: std::sync::atomic::AtomicUsize::new(0),
             missing_images: Mutex::new(BTreeMap::new()),
+            edge_link: None,
+            edge_failed: None,
         }
     }
 
@@ -138,6 +150,7 @@ impl Applier {
         let started = Instant::now();
         self.records(changes).await?;
         self.images(changes).await;
+        self.edge(changes).await?;
 
         let tenants: BTreeSet<String> = changes.iter().filter_map(|c| c.tenant.clone()).collect();
         // Unlabelled leftovers (only with --prune) have no tenant; handle them once here.
@@ -166,6 +179,11 @@ impl Applier {
                 Err(e) => tracing::error!("a tenant task ended abnormally: {e}"),
             }
         }
+        // The apply ends with the edge holding the routes of what runs.
+        if let Some(link) = &this.edge_link {
+            this.push_routes(link).await;
+        }
+        let edge_ca = this.edge_ca().await;
         let failed = outcomes
             .values()
             .filter(|o| matches!(o, Outcome::Failed { .. }))
@@ -186,6 +204,8 @@ impl Applier {
             new_keys,
             changes_applied: applied,
             unpublished,
+            edge_ca,
+            edge_error: this.edge_failed.clone(),
         })
     }
 
@@ -377,7 +397,10 @@ impl Applier {
                     if reach == Reach::Unpublished {
                         self.unpublished.lock().await.insert(slug.to_string());
                     }
-                    let url = reach.url();
+                    // Behind an edge, customers use the edge's URL, which no replace changes.
+                    let url = reach
+                        .url()
+                        .map(|direct| self.edge_url(slug).unwrap_or(direct));
                     self.finish_tenant(slug, None, url.as_deref(), Some(tracker))
                         .await;
                     return Outcome::Converged { url };
@@ -599,6 +622,14 @@ impl Applier {
             })),
             _ => Ok(()),
         }
+    }
+
+    /// The tenant's URL through the edge, when the repository has one and it gives a host.
+    fn edge_url(&self, slug: &str) -> Option<String> {
+        // An edge that did not come up serves nobody: the direct URL is what answers then.
+        self.edge_link.as_ref()?;
+        let edge = self.desired.edge.as_ref()?;
+        edge.url_of(self.desired.tenants.get(slug)?)
     }
 
     fn wants_running(&self, slug: &str) -> bool {
@@ -825,6 +856,7 @@ impl Applier {
             running: self.wants_running(slug),
             health_path,
             health_timeout: self.config.health_timeout,
+            switch: self.switch_for(slug),
         })
     }
 

@@ -219,6 +219,7 @@ mod tests {
             ],
             networks: vec![],
             volumes: vec![],
+            edge: None,
         };
         let mut known = BTreeMap::new();
         let mut row = rows_from("ns", &runtime, &BTreeMap::new(), 7)
@@ -256,6 +257,7 @@ mod tests {
             containers: vec![acme],
             networks: vec![],
             volumes: vec![],
+            edge: None,
         };
         let foreign = BTreeMap::from([("other".to_string(), 1)]);
         let mut rows = BTreeMap::new();

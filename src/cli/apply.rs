@@ -143,14 +143,22 @@ pub async fn run(ctx: &Context<'_>, args: &ApplyArgs) -> Result<ExitCode> {
             &unpublished,
             args.keys_file.as_deref(),
         );
+        print_edge(
+            &applied.report,
+            &loaded.desired,
+            loaded.repo.root(),
+            ctx.namespace(),
+        )?;
     }
     sender.finish(&loaded.store).await;
     loaded.store.close().await;
-    Ok(if applied.report.failed() > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(
+        if applied.report.failed() > 0 || applied.report.edge_error.is_some() {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
 }
 
 /// How long an apply waits at its end for the notifications it queued (and any left by earlier
@@ -329,6 +337,51 @@ fn print_summary(report: &Report, style: Style, unpublished: &dyn Fn(&str) -> bo
             }
         }
     }
+}
+
+/// Where the edge listens, and its internal CA written next to the state database (0644: a
+/// certificate, no secret) so `curl --cacert` can verify the tenants' HTTPS.
+fn print_edge(
+    report: &Report,
+    desired: &model::DesiredState,
+    root: &Path,
+    namespace: &str,
+) -> Result<()> {
+    let Some(edge) = &desired.edge else {
+        return Ok(());
+    };
+    if let Some(why) = &report.edge_error {
+        eprintln!("edge: {}", model::printable(why));
+    }
+    let ca = match &report.edge_ca {
+        Some(pem) => {
+            let dir = root.join(".tenantctl");
+            std::fs::create_dir_all(&dir)?;
+            let path = dir.join(format!("{namespace}-edge-ca.pem"));
+            std::fs::write(&path, pem)?;
+            Some(path)
+        }
+        None => None,
+    };
+    if quiet() {
+        return Ok(());
+    }
+    println!(
+        "\nEdge: http on {}{}",
+        edge.http,
+        edge.https
+            .as_deref()
+            .map(|h| format!(", https on {h} (tls {})", edge.tls.mode()))
+            .unwrap_or_default()
+    );
+    if let Some(path) = ca {
+        println!(
+            "  internal CA certificate: {} (e.g. curl --cacert {} URL)",
+            path.display(),
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 fn print_keys(report: &Report, keys_file: Option<&Path>) {

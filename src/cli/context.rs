@@ -450,6 +450,7 @@ mod tests {
             containers: vec![],
             networks: vec![],
             volumes: vec![],
+            edge: None,
         };
         let rows = |slugs: &[&str]| slugs.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
         let db = "sqlite:///wrong/state.db";
@@ -501,6 +502,7 @@ mod tests {
             ],
             networks: vec![],
             volumes: vec![],
+            edge: None,
         };
         let accepted = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
         assert_eq!(

@@ -35,6 +35,18 @@ pub async fn run(ctx: &Context<'_>, args: &LogsArgs) -> Result<ExitCode> {
         None => None,
     };
     let runtime = ctx.runtime().await?;
+    // `logs edge`: the namespace's edge (no tenant may be named `edge` beside one).
+    if slug == "edge"
+        && let Some(edge) = runtime.observe().await?.edge
+    {
+        let options = LogOptions {
+            follow: args.follow,
+            tail: args.tail,
+            since,
+            timestamps: args.timestamps,
+        };
+        return edge_logs(&runtime, &edge.container, &options).await;
+    }
     let container = runtime.log_container(slug).await?;
     let stored = history(ctx, slug, since, args.tail).await?;
     let live = match &container {
@@ -119,6 +131,37 @@ pub async fn run(ctx: &Context<'_>, args: &LogsArgs) -> Result<ExitCode> {
             }
         },
         // Ctrl-C ends a follow: that is how it is meant to stop, so exit 0.
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The edge's access log and messages, until done or (following) Ctrl-C or its end.
+async fn edge_logs(
+    runtime: &crate::runtime::Runtime,
+    edge: &crate::runtime::types::ObservedContainer,
+    options: &LogOptions,
+) -> Result<ExitCode> {
+    use futures_util::StreamExt;
+    let backend = runtime.backend();
+    let mut stream = backend.logs(edge, options);
+    let stdout = std::io::stdout();
+    let copy = async {
+        while let Some(event) = stream.next().await {
+            match event? {
+                LogEvent::Output { bytes, .. } => {
+                    let mut out = stdout.lock();
+                    if out.write_all(&bytes).and_then(|()| out.flush()).is_err() {
+                        break;
+                    }
+                }
+                LogEvent::Note(note) => eprintln!("tenantctl: {note}"),
+            }
+        }
+        Ok::<(), anyhow::Error>(())
+    };
+    tokio::select! {
+        done = copy => done?,
         _ = tokio::signal::ctrl_c() => {}
     }
     Ok(ExitCode::SUCCESS)

@@ -51,13 +51,18 @@ pub fn run(ctx: &Context, reference: Option<&str>, output: Output) -> Result<Exi
                 n => format!(", {n} notification{}", plural(n)),
             };
             println!(
-                "Valid: {} plan{}, {} theme{}, {} tenant{}{notifications} ({label}).",
+                "Valid: {} plan{}, {} theme{}, {} tenant{}{notifications}{} ({label}).",
                 state.plans.len(),
                 plural(state.plans.len()),
                 state.themes.len(),
                 plural(state.themes.len()),
                 state.tenants.len(),
                 plural(state.tenants.len()),
+                if state.edge.is_some() {
+                    ", an edge"
+                } else {
+                    ""
+                },
             );
             Ok(ExitCode::SUCCESS)
         }

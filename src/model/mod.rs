@@ -88,6 +88,93 @@ pub struct DesiredState {
     pub tenants: BTreeMap<String, Tenant>,
     /// Where events are sent (`notifications/`); nothing is planned for them.
     pub notifications: BTreeMap<String, Notification>,
+    /// `edge/edge.yaml`: the proxy in front of every tenant; None runs no edge (as before).
+    pub edge: Option<Edge>,
+}
+
+/// The edge (`kind: Edge`): one proxy per namespace, routing each tenant's hosts to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Edge {
+    pub name: String,
+    pub origin: Origin,
+    /// Where it listens for HTTP, `ip:port` (IPv6 in brackets).
+    pub http: String,
+    /// Where it listens for HTTPS, if it does.
+    pub https: Option<String>,
+    /// Its admin API, on a loopback address (default 127.0.0.1:9180).
+    pub admin: String,
+    /// Every tenant also answers at `<slug>.<baseDomain>`.
+    pub base_domain: Option<String>,
+    pub tls: EdgeTls,
+}
+
+/// Where the edge's certificates come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EdgeTls {
+    /// No TLS (no `https` listener).
+    None,
+    /// The edge's own CA signs a certificate per host.
+    Internal,
+    /// Certificate and key files per set of hosts, read by tenantctl on its host.
+    Files(Vec<EdgeCertFiles>),
+    /// Certificates from an ACME directory (HTTP-01 on the http listener).
+    Acme {
+        email: String,
+        directory: String,
+        /// A PEM file holding a root to trust for the directory's own TLS.
+        ca_file: Option<String>,
+    },
+}
+
+impl EdgeTls {
+    pub fn mode(&self) -> &'static str {
+        match self {
+            EdgeTls::None => "none",
+            EdgeTls::Internal => "internal",
+            EdgeTls::Files(_) => "files",
+            EdgeTls::Acme { .. } => "acme",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EdgeCertFiles {
+    pub hosts: Vec<String>,
+    pub cert: String,
+    pub key: String,
+}
+
+/// The default admin address of the edge.
+pub const EDGE_ADMIN_DEFAULT: &str = "127.0.0.1:9180";
+
+impl Edge {
+    /// The hosts `tenant` answers at through the edge: its domain, then `<slug>.<baseDomain>`.
+    pub fn hosts_of(&self, tenant: &Tenant) -> Vec<String> {
+        let mut hosts: Vec<String> = tenant.domain.iter().cloned().collect();
+        if let Some(base) = &self.base_domain {
+            hosts.push(format!("{}.{base}", tenant.slug));
+        }
+        hosts
+    }
+
+    /// The URL customers use for `tenant`: HTTPS when the edge serves it, at the tenant's
+    /// first host, with the port unless it is the scheme's own. None when it has no host.
+    pub fn url_of(&self, tenant: &Tenant) -> Option<String> {
+        let host = self.hosts_of(tenant).into_iter().next()?;
+        let (scheme, addr, default) = match &self.https {
+            Some(https) if self.tls != EdgeTls::None => ("https", https.as_str(), 443),
+            _ => ("http", self.http.as_str(), 80),
+        };
+        let port = addr
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+            .unwrap_or(default);
+        Some(if port == default {
+            format!("{scheme}://{host}/")
+        } else {
+            format!("{scheme}://{host}:{port}/")
+        })
+    }
 }
 
 /// A `Notification`: matching events are POSTed to `url` (see `crate::notify`).

@@ -245,3 +245,35 @@ pub struct NotificationSpec {
     pub secret_env: Option<Spanned<String>>,
     pub format: Option<Spanned<String>>,
 }
+
+/// `edge/edge.yaml`: the proxy in front of the namespace's tenants.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EdgeSpec {
+    pub http: Spanned<String>,
+    pub https: Option<Spanned<String>>,
+    pub admin: Option<Spanned<String>>,
+    pub base_domain: Option<Spanned<String>>,
+    pub tls: Option<EdgeTlsSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EdgeTlsSpec {
+    pub mode: Spanned<String>,
+    /// `files`: certificate and key files per set of hosts.
+    #[serde(default)]
+    pub certificates: Vec<EdgeCertSpec>,
+    /// `acme`: the account's email, the directory URL, a root for the directory's own TLS.
+    pub email: Option<Spanned<String>>,
+    pub directory: Option<Spanned<String>>,
+    pub ca_file: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EdgeCertSpec {
+    pub hosts: Vec<Spanned<String>>,
+    pub cert: Spanned<String>,
+    pub key: Spanned<String>,
+}

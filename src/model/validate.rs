@@ -1,7 +1,9 @@
 //! Parses every file and checks the repository as a whole, collecting every problem at once.
 
 use super::shape::{self, MAX_ENV_BYTES, MAX_ENV_ENTRY_BYTES, MAX_TRIAL_DAYS};
-use super::spec::{Document, KindProbe, NotificationSpec, PlanSpec, TenantSpec, ThemeSpec};
+use super::spec::{
+    Document, EdgeSpec, KindProbe, NotificationSpec, PlanSpec, TenantSpec, ThemeSpec,
+};
 use super::text::unsafe_char_problem;
 use super::{
     DesiredState, Diagnostic, Notification, NotificationFormat, Origin, Plan, Quotas, Resources,
@@ -37,6 +39,7 @@ enum Kind {
     Theme,
     Tenant,
     Notification,
+    Edge,
 }
 
 impl Kind {
@@ -46,6 +49,7 @@ impl Kind {
             "themes" => Some(Kind::Theme),
             "tenants" => Some(Kind::Tenant),
             "notifications" => Some(Kind::Notification),
+            "edge" => Some(Kind::Edge),
             _ => None,
         }
     }
@@ -55,6 +59,7 @@ impl Kind {
             Kind::Theme => "Theme",
             Kind::Tenant => "Tenant",
             Kind::Notification => "Notification",
+            Kind::Edge => "Edge",
         }
     }
     fn dir(self) -> &'static str {
@@ -63,6 +68,7 @@ impl Kind {
             Kind::Theme => "themes/",
             Kind::Tenant => "tenants/",
             Kind::Notification => "notifications/",
+            Kind::Edge => "edge/",
         }
     }
 }
@@ -214,6 +220,11 @@ impl Validator {
                     return self.notification(path, chunk, doc);
                 }
             }
+            Kind::Edge => {
+                if let Some(doc) = parse_as::<EdgeSpec>(chunk.text, "Edge") {
+                    return self.edge(path, chunk, doc);
+                }
+            }
         }
         let probe: KindProbe = match parse(chunk.text) {
             Ok(p) => p,
@@ -239,6 +250,7 @@ impl Validator {
             "Theme" => Kind::Theme,
             "Tenant" => Kind::Tenant,
             "Notification" => Kind::Notification,
+            "Edge" => Kind::Edge,
             other => {
                 self.error(
                     &kind_at,
@@ -286,6 +298,11 @@ impl Validator {
             Kind::Notification => {
                 if let Some(doc) = self.typed::<NotificationSpec>(path, chunk, &start) {
                     self.notification(path, chunk, doc);
+                }
+            }
+            Kind::Edge => {
+                if let Some(doc) = self.typed::<EdgeSpec>(path, chunk, &start) {
+                    self.edge(path, chunk, doc);
                 }
             }
         }
@@ -1051,6 +1068,7 @@ impl Validator {
             );
         }
         self.check_environments();
+        self.check_edge_hosts();
     }
 
     /// Every tenant's whole environment (derived variables included) must fit what the kernel
@@ -1251,6 +1269,7 @@ fn is_hostname(s: &str) -> bool {
     s.len() <= 253 && s.contains('.') && s.split('.').all(|label| slug_problem(label).is_none())
 }
 
+mod edge;
 mod yaml;
 
 #[cfg(test)]

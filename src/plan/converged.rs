@@ -98,6 +98,43 @@ pub fn converged_as(
             attached_networks: (kind == RuntimeKind::Docker).then(|| vec![spec.network.clone()]),
             service,
             probe: None,
+            edge_probe: None,
+        });
+    }
+    if let Some(edge) = desired
+        .edge
+        .as_ref()
+        .filter(|_| kind == RuntimeKind::Docker)
+    {
+        let spec = super::edge::desired_edge(&opts.namespace, edge);
+        let labels = super::edge::edge_labels(&opts.namespace, &spec, rev);
+        let table = super::edge::desired_table(desired, &o.runtime, &opts.namespace);
+        o.runtime.edge = Some(crate::runtime::types::ObservedEdge {
+            container: ObservedContainer {
+                id: "id-edge".into(),
+                name: spec.name.clone(),
+                tenant: None,
+                spec_hash: labels.get(crate::runtime::types::LABEL_SPEC_HASH).cloned(),
+                hash_version: labels
+                    .get(crate::runtime::types::LABEL_HASH_VERSION)
+                    .cloned(),
+                revision: Some(rev.clone()),
+                state: ContainerState::Running,
+                health: Some("healthy".into()),
+                image: spec.image.clone(),
+                env: Env::from_pairs(&spec.env),
+                nano_cpus: None,
+                memory_bytes: None,
+                pids_limit: None,
+                published_ports: vec![],
+                labels,
+                started_at: None,
+                attached_networks: Some(vec!["host".into()]),
+                service: None,
+                probe: None,
+                edge_probe: None,
+            },
+            routes: Some(Ok(table)),
         });
     }
     o

@@ -2,6 +2,7 @@
 
 pub mod container;
 pub mod converged;
+pub mod edge;
 pub mod offline;
 pub mod records;
 pub mod render;
@@ -82,6 +83,10 @@ pub enum Resource {
     /// A swarm service (swarm mode's counterpart of a container).
     Service,
     TenantRecord,
+    /// The namespace's edge container (`tenantctl edge`).
+    Edge,
+    /// The routes the edge holds (its `GET /routes`).
+    EdgeRoutes,
 }
 
 impl Resource {
@@ -99,6 +104,8 @@ impl Resource {
             Resource::Container => "container",
             Resource::Service => "service",
             Resource::TenantRecord => "tenant-record",
+            Resource::Edge => "edge",
+            Resource::EdgeRoutes => "edge-routes",
         }
     }
 }
@@ -126,8 +133,10 @@ impl Change {
     pub fn rolls_out_spec(&self) -> bool {
         matches!(
             (self.resource, self.action),
-            (Resource::Container, Action::Create | Action::Replace)
-                | (Resource::Service, Action::Create | Action::Update)
+            (
+                Resource::Container | Resource::Edge,
+                Action::Create | Action::Replace
+            ) | (Resource::Service, Action::Create | Action::Update)
         )
     }
 
@@ -248,7 +257,13 @@ fn compute_with_threads(
         notes: Vec::new(),
     };
     p.records();
+    if opts.tenants.is_empty() {
+        p.edge();
+    }
     p.tenants();
+    if opts.tenants.is_empty() {
+        p.edge_routes();
+    }
     p.mode_notes();
     Plan {
         revision: opts.revision.clone(),

@@ -14,8 +14,8 @@ use ipnet::Ipv4Net;
 
 use super::RuntimeError;
 use super::types::{
-    Applied, ContainerDetail, ContainerStats, EngineEvent, EnsuredNetwork, LogEvent, LogOptions,
-    ObservedContainer, ObservedRuntime, Reach, SiteQuery, StatsMode, Target, Workload,
+    Applied, ContainerDetail, ContainerStats, EdgeSpec, EngineEvent, EnsuredNetwork, LogEvent,
+    LogOptions, ObservedContainer, ObservedRuntime, Reach, SiteQuery, StatsMode, Target, Workload,
 };
 use crate::usage::site::SiteCounters;
 
@@ -163,4 +163,30 @@ pub trait Backend: std::fmt::Debug + Send + Sync {
         workload: &ObservedContainer,
         timeout: Duration,
     ) -> Result<String, RuntimeError>;
+
+    // ---------------------------------------------------------------- the edge
+
+    /// Makes the namespace's edge of `spec` run (its volume, its container, answering its admin
+    /// `/healthz` within `timeout`), removing `old` (a container of another spec) first.
+    /// Returns the new container's id. Only the container backend runs an edge.
+    async fn edge_up(
+        &self,
+        spec: &EdgeSpec,
+        labels: &BTreeMap<String, String>,
+        old: Option<&str>,
+        timeout: Duration,
+    ) -> Result<String, RuntimeError> {
+        let _ = (spec, labels, old, timeout);
+        Err(RuntimeError::NotAnswering {
+            reason: "the edge runs only with --runtime docker".into(),
+        })
+    }
+
+    /// The edge's admin token, read from its container through the engine.
+    async fn edge_token(&self, edge: &ObservedContainer) -> Result<String, RuntimeError> {
+        let _ = edge;
+        Err(RuntimeError::NotAnswering {
+            reason: "the edge runs only with --runtime docker".into(),
+        })
+    }
 }

@@ -449,6 +449,7 @@ impl FakeBackend {
             attached_networks: None,
             service,
             probe: None,
+            edge_probe: None,
         }
     }
 
@@ -662,6 +663,11 @@ impl ReplaceSteps for FakeBackend {
         c.name = name.to_string();
         Ok(())
     }
+
+    async fn drain(&self, id: &str) -> Result<(), RuntimeError> {
+        let _ = id;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -709,6 +715,7 @@ impl Backend for FakeBackend {
             containers,
             networks,
             volumes,
+            edge: None,
         })
     }
 

@@ -8,6 +8,7 @@
 
 pub mod backend;
 pub mod docker;
+pub mod edge_admin;
 pub mod engine;
 mod error;
 #[cfg(test)]

@@ -91,6 +91,60 @@ pub async fn probe_runtime(
     }
 }
 
+/// Probes, through the namespace's edge listening on `edge` (loopback), each running tenant
+/// container of `observed` whose tenant has a host in `hosts` (slug → host and health path):
+/// what a customer reaches at the tenant's domain. A failure is asked again once. The result
+/// lands in the container's `edge_probe`.
+pub async fn probe_via_edge(
+    observed: &mut ObservedRuntime,
+    namespace: &str,
+    edge: SocketAddr,
+    hosts: &HashMap<String, (String, String)>,
+    timeout: Duration,
+) {
+    if observed.kind != RuntimeKind::Docker || !edge.ip().is_loopback() {
+        return;
+    }
+    let asked: Vec<(usize, String, String)> = observed
+        .containers
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.state.is_running())
+        .filter_map(|(i, c)| {
+            let slug = c.tenant.as_deref()?;
+            let (host, path) = hosts.get(slug)?;
+            (c.name == container_name(namespace, slug)).then(|| (i, host.clone(), path.clone()))
+        })
+        .collect();
+    let results: Vec<(usize, Probe)> = stream::iter(asked)
+        .map(|(i, host, path)| async move {
+            let url = format!("http://{host}{path} via {edge}");
+            let mut attempts = 0;
+            loop {
+                attempts += 1;
+                let (result, latency_ms) = get(edge, &path, Some(&host), timeout).await;
+                let probe = Probe {
+                    url: Some(url.clone()),
+                    result,
+                    latency_ms,
+                    attempts,
+                };
+                if probe.answers() || attempts >= ATTEMPTS {
+                    return (i, probe);
+                }
+                tokio::time::sleep(RETRY_AFTER).await;
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    for (i, result) in results {
+        if let Some(c) = observed.containers.get_mut(i) {
+            c.edge_probe = Some(result);
+        }
+    }
+}
+
 /// Probes one container by its published ports.
 pub async fn probe_container(
     container: &ObservedContainer,
@@ -123,7 +177,7 @@ async fn probe(ports: &[PublishedPort], target: &ProbeTarget, timeout: Duration)
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let (result, latency_ms) = get(addr, &target.path, timeout).await;
+        let (result, latency_ms) = get(addr, &target.path, None, timeout).await;
         let probe = Probe {
             url: Some(url.clone()),
             result,
@@ -138,9 +192,14 @@ async fn probe(ports: &[PublishedPort], target: &ProbeTarget, timeout: Duration)
 }
 
 /// One GET of `path` from `addr` within `timeout`: the result and, for an answer, its latency.
-async fn get(addr: SocketAddr, path: &str, timeout: Duration) -> (ProbeResult, Option<u64>) {
+async fn get(
+    addr: SocketAddr,
+    path: &str,
+    host: Option<&str>,
+    timeout: Duration,
+) -> (ProbeResult, Option<u64>) {
     let started = Instant::now();
-    match tokio::time::timeout(timeout, ask(addr, path)).await {
+    match tokio::time::timeout(timeout, ask(addr, path, host)).await {
         Err(_) => (
             ProbeResult::TimedOut {
                 timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
@@ -156,7 +215,7 @@ async fn get(addr: SocketAddr, path: &str, timeout: Duration) -> (ProbeResult, O
 }
 
 /// Connect, send the GET (HTTP/1.1, `Connection: close`) and read the status line.
-async fn ask(addr: SocketAddr, path: &str) -> Result<u16, ProbeResult> {
+async fn ask(addr: SocketAddr, path: &str, host: Option<&str>) -> Result<u16, ProbeResult> {
     let failed = |error: String| ProbeResult::Failed { error };
     let stream = TcpStream::connect(addr).await.map_err(|e| {
         if e.kind() == std::io::ErrorKind::ConnectionRefused {
@@ -174,7 +233,10 @@ async fn ask(addr: SocketAddr, path: &str) -> Result<u16, ProbeResult> {
             false => failed(describe(&e)),
         })?;
     let request = hyper::Request::get(path)
-        .header(hyper::header::HOST, addr.to_string())
+        .header(
+            hyper::header::HOST,
+            host.map_or_else(|| addr.to_string(), str::to_string),
+        )
         .header(hyper::header::USER_AGENT, "tenantctl-probe")
         .header(hyper::header::CONNECTION, "close")
         .body(Empty::<Bytes>::new())

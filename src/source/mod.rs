@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 pub mod remote;
 
 /// The directories that hold desired state; everything else in the repository is ignored.
-pub const STATE_DIRS: [&str; 4] = ["plans", "themes", "tenants", "notifications"];
+pub const STATE_DIRS: [&str; 5] = ["plans", "themes", "tenants", "notifications", "edge"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {

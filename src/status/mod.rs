@@ -380,7 +380,19 @@ pub fn compute(inputs: &Inputs<'_>) -> Vec<TenantStatus> {
                 .map(|t| t.theme.clone())
                 .or_else(|| row.map(|r| r.theme.clone()));
             let theme_port = theme_port(theme.as_deref(), inputs.desired, &observed.db);
-            let url = current_url(container, theme_port, row.and_then(|r| r.url.as_deref()));
+            let direct = current_url(container, theme_port, row.and_then(|r| r.url.as_deref()));
+            // Behind an edge, a running tenant is at its edge URL, whatever port it publishes.
+            let edge_url = inputs
+                .desired
+                .and_then(|d| d.edge.as_ref())
+                .zip(wanted)
+                .and_then(|(edge, t)| edge.url_of(t));
+            let url = match (direct, edge_url) {
+                (Some(_), Some(edge)) if container.is_some_and(|c| c.state.is_running()) => {
+                    Some(edge)
+                }
+                (direct, _) => direct,
+            };
             let state = match (inputs.desired, wanted) {
                 (Some(_), Some(t)) => Some(t.state.as_str().to_string()),
                 (Some(_), None) => Some("cancelled".to_string()),
@@ -615,7 +627,8 @@ fn reached(
     (health, reason): (Health, Option<String>),
     container: Option<&ObservedContainer>,
 ) -> (Health, Option<String>) {
-    let probe = container.and_then(|c| c.probe.as_ref());
+    // Through the edge when there is one: what a customer at the tenant's domain gets.
+    let probe = container.and_then(|c| c.edge_probe.as_ref().or(c.probe.as_ref()));
     match probe {
         Some(p) if health == Health::Healthy && p.fails() => {
             let at = p

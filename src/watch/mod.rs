@@ -667,7 +667,13 @@ impl Watcher {
             self.applied = Some(revision);
             return Ok(PassOutcome::ok("in sync: nothing to do"));
         }
-        if !new_revision && !self.config.self_heal && demand.is_none() {
+        // The edge's routes follow what runs (a restarted tenant's new port), as the rows' URLs
+        // do: pushed on every pass, self-heal or not.
+        let routes_only = plan
+            .changes
+            .iter()
+            .all(|c| c.resource == plan::Resource::EdgeRoutes);
+        if !new_revision && !self.config.self_heal && demand.is_none() && !routes_only {
             let message = format!(
                 "out of sync: {} changes outside git (self-heal is off; run apply or start watch with --self-heal)",
                 plan.changes.len()
@@ -681,6 +687,7 @@ impl Watcher {
             (Some(slug), _) => format!("{slug} at revision {short}"),
             (None, true) => format!("revision {short}"),
             (None, false) if demand.is_some() => "sync".to_string(),
+            (None, false) if routes_only => "edge routes".to_string(),
             (None, false) => "drift".to_string(),
         };
         let mut config = self.config.apply.clone();
@@ -914,6 +921,7 @@ impl Watcher {
             db: db?,
         };
         reconcile::probe(&mut observed.runtime, self.runtime.namespace(), desired).await;
+        reconcile::edge_routes(&self.runtime, &mut observed.runtime, desired).await;
         Ok(observed)
     }
 

@@ -613,3 +613,132 @@ fn a_bad_notification_is_refused_where_it_stands() {
         "{d:#?}"
     );
 }
+
+const EDGE: &str = "kind: Edge
+name: edge
+spec:
+  http: 127.0.0.1:8080
+  https: 127.0.0.1:8443
+  baseDomain: tenants.localhost
+  tls: { mode: internal }
+";
+
+#[test]
+fn an_edge_loads_with_its_defaults_and_urls() {
+    let state = state_with("edge/edge.yaml", EDGE);
+    let edge = state.edge.as_ref().expect("an edge");
+    assert_eq!(edge.http, "127.0.0.1:8080");
+    assert_eq!(edge.https.as_deref(), Some("127.0.0.1:8443"));
+    assert_eq!(edge.admin, crate::model::EDGE_ADMIN_DEFAULT);
+    assert_eq!(edge.tls, crate::model::EdgeTls::Internal);
+    let acme = &state.tenants["acme"];
+    assert_eq!(
+        edge.hosts_of(acme),
+        ["acme.example.com", "acme.tenants.localhost"]
+    );
+    assert_eq!(
+        edge.url_of(acme).as_deref(),
+        Some("https://acme.example.com:8443/")
+    );
+    // Without an edge file, nothing has one.
+    assert!(load(&base()).unwrap().edge.is_none());
+    // HTTP only, on the scheme's own port: no port in the URL.
+    let plain = state_with(
+        "edge/edge.yaml",
+        "kind: Edge\nname: edge\nspec: { http: 0.0.0.0:80, baseDomain: t.example }\n",
+    );
+    let edge = plain.edge.as_ref().expect("an edge");
+    assert_eq!(edge.tls, crate::model::EdgeTls::None);
+    assert_eq!(
+        edge.url_of(&plain.tenants["acme"]).as_deref(),
+        Some("http://acme.example.com/")
+    );
+}
+
+#[test]
+fn edge_mistakes_point_at_their_line() {
+    let d = errors_with(
+        "edge/edge.yaml",
+        "kind: Edge\nname: edge\nspec:\n  http: localhost\n",
+    );
+    assert_at(
+        one(&d),
+        "edge/edge.yaml",
+        4,
+        9,
+        "http: `localhost` is not an address",
+    );
+    let d = errors_with(
+        "edge/edge.yaml",
+        "kind: Edge\nname: edge\nspec:\n  http: 127.0.0.1:8080\n  admin: 0.0.0.0:9180\n",
+    );
+    assert_at(one(&d), "edge/edge.yaml", 5, 10, "not a loopback address");
+    let d = errors_with(
+        "edge/edge.yaml",
+        "kind: Edge\nname: edge\nspec:\n  http: 127.0.0.1:8080\n  https: 127.0.0.1:8080\n",
+    );
+    assert_at(one(&d), "edge/edge.yaml", 5, 10, "as http does");
+    let d = errors_with(
+        "edge/edge.yaml",
+        "kind: Edge\nname: edge\nspec:\n  http: 127.0.0.1:8080\n  tls: { mode: acme }\n",
+    );
+    assert!(
+        d.iter().any(|d| d.message.contains("needs `email`")),
+        "{d:#?}"
+    );
+    assert!(
+        d.iter().any(|d| d.message.contains("needs an `https`")),
+        "{d:#?}"
+    );
+    let d = errors_with(
+        "edge/edge.yaml",
+        "kind: Edge\nname: edge\nspec:\n  http: 127.0.0.1:8080\n  https: 127.0.0.1:8443\n  tls: { mode: selfsigned }\n",
+    );
+    assert_at(
+        one(&d),
+        "edge/edge.yaml",
+        6,
+        16,
+        "not one of none, internal, files, acme",
+    );
+    let d = errors_with(
+        "edge/edge.yaml",
+        "kind: Edge\nname: edge\nspec:\n  http: 127.0.0.1:8080\n  port: 1\n",
+    );
+    assert_eq!(one(&d).path, "edge/edge.yaml");
+}
+
+#[test]
+fn a_second_edge_is_refused() {
+    let mut files = base();
+    files.push(file("edge/edge.yaml", EDGE));
+    files.push(file(
+        "edge/other.yaml",
+        "kind: Edge\nname: other\nspec: { http: 127.0.0.1:9090 }\n",
+    ));
+    let d = load(&files).expect_err("two edges");
+    assert!(
+        d.iter().any(|d| d.path == "edge/other.yaml"
+            && d.message
+                .contains("a second Edge; the first is at edge/edge.yaml:2:7")),
+        "{d:#?}"
+    );
+}
+
+#[test]
+fn a_domain_that_is_another_tenants_edge_host_is_refused() {
+    let mut files = base();
+    files.push(file("edge/edge.yaml", EDGE));
+    files.push(file(
+        "tenants/beta.yaml",
+        "kind: Tenant\nname: beta\nspec:\n  displayName: Beta\n  owner: ops@beta.example\n  plan: starter\n  theme: modern\n  domain: acme.tenants.localhost\n",
+    ));
+    let d = load(&files).expect_err("a shared host");
+    assert_at(
+        one(&d),
+        "tenants/beta.yaml",
+        8,
+        11,
+        "domain `acme.tenants.localhost` of tenant `beta` is the edge host of tenant `acme`",
+    );
+}

@@ -21,6 +21,8 @@ pub trait ReplaceSteps: Send + Sync {
     /// Wait until the started container answers its health path; returns the site's URL.
     async fn wait_ready(&self, workload: &Workload, id: &str) -> Result<String, RuntimeError>;
     async fn rename(&self, id: &str, name: &str) -> Result<(), RuntimeError>;
+    /// Stop a running container with its grace period (in-flight requests finish).
+    async fn drain(&self, id: &str) -> Result<(), RuntimeError>;
 }
 
 /// Creates container `name` of `workload`; an active tenant's is started and must answer.
@@ -56,6 +58,11 @@ pub fn temporary_name(name: &str) -> String {
 /// Replaces container `old` by one of `workload`'s spec: [`temporary_name`] is created, started
 /// and must answer before `old` is removed and the new one renamed to `<name>`. If it does not
 /// answer, it is removed and `old` was never touched ([`RuntimeError::ReplacementFailed`]).
+///
+/// Behind an edge (`workload.switch`), the edge is switched to the new container's port once
+/// it answers and before the old one goes; the old one then drains (stopped with its grace
+/// period) before it is removed. A switch the edge does not acknowledge fails the replacement
+/// like a new container that does not answer: the old one keeps serving.
 pub async fn replace(
     steps: &impl ReplaceSteps,
     workload: &Workload,
@@ -76,6 +83,18 @@ pub async fn replace(
             steps.wait_ready(workload, &new_id).await
         }
         .await;
+        let ready = match (ready, &workload.switch) {
+            (Ok(url), Some(switch)) => {
+                let upstream = crate::runtime::types::upstream_of_url(&url).unwrap_or_default();
+                match switch.to(upstream).await {
+                    Ok(()) => Ok(url),
+                    Err(why) => Err(RuntimeError::NotAnswering {
+                        reason: format!("the edge was not switched to the new container: {why}"),
+                    }),
+                }
+            }
+            (ready, _) => ready,
+        };
         match ready {
             Ok(url) => Some(url),
             Err(error) => {
@@ -89,6 +108,10 @@ pub async fn replace(
         None
     };
     if let Some(old) = old {
+        if workload.switch.is_some() && url.is_some() {
+            // No request reaches it any more; those in flight finish.
+            steps.drain(old).await?;
+        }
         steps.remove(old).await?;
     }
     steps.rename(&new_id, name).await?;
@@ -156,6 +179,10 @@ mod tests {
             self.note(format!("rename {id} {name}"));
             Ok(())
         }
+        async fn drain(&self, id: &str) -> Result<(), RuntimeError> {
+            self.note(format!("drain {id}"));
+            Ok(())
+        }
     }
 
     fn workload(running: bool) -> Workload {
@@ -184,7 +211,76 @@ mod tests {
             running,
             health_path: "/health".into(),
             health_timeout: Duration::from_secs(1),
+            switch: None,
         }
+    }
+
+    /// A switch that records the upstream it was asked for, in the recorder's calls.
+    fn switching(
+        steps: &std::sync::Arc<Recorder>,
+        acknowledged: bool,
+    ) -> crate::runtime::types::EdgeSwitch {
+        let steps = steps.clone();
+        crate::runtime::types::EdgeSwitch(std::sync::Arc::new(move |upstream: String| {
+            steps.note(format!("switch {upstream}"));
+            Box::pin(async move {
+                match acknowledged {
+                    true => Ok(()),
+                    false => Err("401 Unauthorized".to_string()),
+                }
+            })
+        }))
+    }
+
+    #[tokio::test]
+    async fn behind_an_edge_the_switch_comes_before_the_old_container_drains_and_goes() {
+        let steps = std::sync::Arc::new(Recorder {
+            answers: true,
+            ..Default::default()
+        });
+        let mut w = workload(true);
+        w.switch = Some(switching(&steps, true));
+        let done = replace(&*steps, &w, Some("old"), "env changed").await;
+        assert!(done.is_ok(), "{done:?}");
+        assert_eq!(
+            steps.calls(),
+            [
+                "remove ns-acme_next if acme's",
+                "create ns-acme_next",
+                "start new",
+                "wait new",
+                "switch 127.0.0.1:1234",
+                "drain old",
+                "remove old",
+                "rename new ns-acme"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_switch_the_edge_refuses_keeps_the_old_container() {
+        let steps = std::sync::Arc::new(Recorder {
+            answers: true,
+            ..Default::default()
+        });
+        let mut w = workload(true);
+        w.switch = Some(switching(&steps, false));
+        let done = replace(&*steps, &w, Some("old"), "env changed").await;
+        assert_eq!(
+            steps.calls(),
+            [
+                "remove ns-acme_next if acme's",
+                "create ns-acme_next",
+                "start new",
+                "wait new",
+                "switch 127.0.0.1:1234",
+                "remove new"
+            ]
+        );
+        let Err(error) = done else {
+            panic!("the switch was refused");
+        };
+        assert!(error.to_string().contains("401 Unauthorized"), "{error}");
     }
 
     #[tokio::test]

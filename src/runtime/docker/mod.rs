@@ -4,6 +4,7 @@
 pub mod bluegreen;
 mod body;
 mod containers;
+pub mod edge;
 pub(crate) mod observe;
 pub mod owner;
 
@@ -27,6 +28,7 @@ use super::types::{
     LogEvent, LogOptions, ObservedContainer, ObservedRuntime, Reach, RuntimeKind, SiteQuery,
     StatsMode, Target, Workload, container_name,
 };
+use super::types::{EdgeSpec, LABEL_ROLE, ObservedEdge, ROLE_EDGE, edge_name};
 use super::types::{Phase, phase};
 use super::{RuntimeError, is_not_found};
 use crate::usage::site::SiteCounters;
@@ -113,11 +115,25 @@ impl DockerBackend {
     ) -> Result<ObservedRuntime, RuntimeError> {
         let docker = self.docker();
         let namespace = self.namespace();
-        self.engine
+        let mut observed = self
+            .engine
             .observe(RuntimeKind::Docker, tenant, |filters| async move {
                 observe::observe_containers(docker, namespace, &filters).await
             })
-            .await
+            .await?;
+        // The edge is the namespace's, no tenant's: it is observed beside them.
+        let (edge, containers): (Vec<_>, Vec<_>) = std::mem::take(&mut observed.containers)
+            .into_iter()
+            .partition(|c| c.labels.get(LABEL_ROLE).map(String::as_str) == Some(ROLE_EDGE));
+        observed.containers = containers;
+        observed.edge = edge
+            .into_iter()
+            .find(|c| c.name == edge_name(namespace))
+            .map(|container| ObservedEdge {
+                container,
+                routes: None,
+            });
+        Ok(observed)
     }
 
     /// Waits until the site answers its health path on the loopback published port.
@@ -199,6 +215,10 @@ impl bluegreen::ReplaceSteps for DockerBackend {
 
     async fn rename(&self, id: &str, name: &str) -> Result<(), RuntimeError> {
         self.rename_container(id, name).await
+    }
+
+    async fn drain(&self, id: &str) -> Result<(), RuntimeError> {
+        self.stop_container(id, STOP_TIMEOUT).await
     }
 }
 
@@ -459,5 +479,19 @@ impl Backend for DockerBackend {
     ) -> Result<String, RuntimeError> {
         self.restart_container(&workload.id, timeout).await?;
         Ok(format!("container {} restarted", workload.name))
+    }
+
+    async fn edge_up(
+        &self,
+        spec: &EdgeSpec,
+        labels: &BTreeMap<String, String>,
+        old: Option<&str>,
+        timeout: Duration,
+    ) -> Result<String, RuntimeError> {
+        DockerBackend::edge_up(self, spec, labels, old, timeout).await
+    }
+
+    async fn edge_token(&self, edge: &ObservedContainer) -> Result<String, RuntimeError> {
+        DockerBackend::edge_token(self, &edge.id).await
     }
 }

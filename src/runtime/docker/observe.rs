@@ -9,7 +9,8 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 
 use crate::runtime::types::{
     ContainerState, Env, LABEL_HASH_VERSION, LABEL_INSTALLATION, LABEL_MANAGED, LABEL_NAMESPACE,
-    LABEL_REVISION, LABEL_SPEC_HASH, LABEL_TENANT, ObservedContainer, PublishedPort, is_managed_by,
+    LABEL_REVISION, LABEL_ROLE, LABEL_SPEC_HASH, LABEL_TENANT, ObservedContainer, PublishedPort,
+    is_managed_by,
 };
 use crate::runtime::{RuntimeError, is_not_found};
 
@@ -51,8 +52,10 @@ pub(crate) async fn observe_containers(
         .map(|mut c| {
             // tenantctl's own labels are parsed into fields; the rest stay (memory on large hosts).
             // The installation label stays: a writing command compares it with its database's.
-            c.labels
-                .retain(|k, _| !k.starts_with("tenantctl.") || k == LABEL_INSTALLATION);
+            // So does the role: the edge is told apart from tenants by it.
+            c.labels.retain(|k, _| {
+                !k.starts_with("tenantctl.") || k == LABEL_INSTALLATION || k == LABEL_ROLE
+            });
             c
         })
         .collect();
@@ -141,6 +144,7 @@ pub(crate) fn from_inspect(response: ContainerInspectResponse) -> Option<Observe
         attached_networks: Some(attached_networks),
         service: None,
         probe: None,
+        edge_probe: None,
     })
 }
 

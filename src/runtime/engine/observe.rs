@@ -54,6 +54,7 @@ impl Engine {
             containers,
             networks,
             volumes,
+            edge: None,
         })
     }
 }

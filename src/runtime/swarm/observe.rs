@@ -250,6 +250,7 @@ pub(crate) fn from_service(s: &Service, tasks: &[&Task], local: Vec<String>) -> 
         started_at,
         attached_networks: None,
         probe: None,
+        edge_probe: None,
         service: Some(ObservedService {
             replicas,
             running,

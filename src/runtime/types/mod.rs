@@ -2,6 +2,7 @@
 //! managed object carries. No engine client here: the planner, status, the meter and the
 //! dashboard import only from this module, whatever backend runs the tenants.
 
+mod edge;
 mod env;
 mod events;
 mod logs;
@@ -12,6 +13,10 @@ mod spec;
 mod stats;
 mod workload;
 
+pub use edge::{
+    EDGE_DATA, EDGE_HASH_VERSION, EDGE_TOKEN_PATH, EdgeCertificate, EdgeRoute, EdgeSpec, EdgeTable,
+    LABEL_ROLE, ObservedEdge, ROLE_EDGE, edge_name, edge_volume_name, upstream_of_url,
+};
 pub use env::Env;
 pub use events::{
     CONTAINER_ACTIONS, EngineEvent, EventObject, NETWORK_ACTIONS, SERVICE_ACTIONS, tenant_of_name,
@@ -27,7 +32,10 @@ pub use spec::{
     ContainerSpec, SITE_GID, SITE_UID, ServiceShape, builtin_site_image, publishes, site_user,
 };
 pub use stats::{ContainerStats, StatsMode, combine, cpu_percent_between, cpu_percent_from};
-pub use workload::{Applied, EnsuredNetwork, HealthOutcome, Reach, SiteQuery, Target, Workload};
+pub use workload::{
+    Applied, EdgeSwitch, EnsuredNetwork, HealthOutcome, Reach, SiteQuery, SwitchFn, Target,
+    Workload,
+};
 
 /// `"true"` on every object tenantctl manages; nothing without it is ever touched.
 pub const LABEL_MANAGED: &str = "tenantctl.managed";

@@ -18,6 +18,8 @@ pub struct ObservedRuntime {
     pub containers: Vec<ObservedContainer>,
     pub networks: Vec<ObservedNetwork>,
     pub volumes: Vec<ObservedVolume>,
+    /// The namespace's edge (`tenantctl.role=edge`), never among `containers`.
+    pub edge: Option<super::ObservedEdge>,
 }
 
 impl ObservedRuntime {
@@ -80,6 +82,9 @@ pub struct ObservedContainer {
     /// What a customer reaches through the published loopback port; None when not probed
     /// (not running, swarm, or a command that does not plan).
     pub probe: Option<super::Probe>,
+    /// What a customer reaches through the namespace's edge (its HTTP listener, the tenant's
+    /// host in `Host`); None without an edge or when not probed. Status judges health by it.
+    pub edge_probe: Option<super::Probe>,
 }
 
 /// What a swarm service reports beyond what a container does.
@@ -144,6 +149,7 @@ impl ObservedContainer {
             attached_networks: None,
             service: None,
             probe: None,
+            edge_probe: None,
         }
     }
 }

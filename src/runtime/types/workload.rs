@@ -1,7 +1,10 @@
 //! What apply asks of a backend for one tenant's workload, and what comes back.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
+
+use futures_util::future::BoxFuture;
 
 use ipnet::Ipv4Net;
 
@@ -26,6 +29,34 @@ pub struct Workload {
     pub health_path: String,
     /// How long a new workload has to answer its health path.
     pub health_timeout: Duration,
+    /// Points the namespace's edge at a new upstream (`127.0.0.1:PORT`); a blue/green replace
+    /// calls it once the new container answers and before the old one goes. None: no edge.
+    pub switch: Option<EdgeSwitch>,
+}
+
+/// What switches the edge to a tenant's new upstream: Ok once the edge acknowledged it.
+pub type SwitchFn = dyn Fn(String) -> BoxFuture<'static, Result<(), String>> + Send + Sync;
+
+/// A handle on [`SwitchFn`], compared by identity.
+#[derive(Clone)]
+pub struct EdgeSwitch(pub Arc<SwitchFn>);
+
+impl EdgeSwitch {
+    pub async fn to(&self, upstream: String) -> Result<(), String> {
+        (self.0)(upstream).await
+    }
+}
+
+impl std::fmt::Debug for EdgeSwitch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EdgeSwitch")
+    }
+}
+
+impl PartialEq for EdgeSwitch {
+    fn eq(&self, other: &EdgeSwitch) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// What a workload change did: the progress text after the change's address, and where the
