@@ -300,34 +300,11 @@ fn plan_shows_and_apply_repairs_tampered_routes(backend: Db) {
     assert_eq!(env.plan_exit(), 0);
 }
 
-/// [`on_both_databases`] for the stories that need the edge server (`tenantctl edge`, branch
-/// wip-edge-server): ignored until it is merged, then run like the others.
-macro_rules! with_the_edge_server {
-    ($($story:ident),* $(,)?) => {
-        $(
-            mod $story {
-                #[test]
-                #[ignore = "needs `tenantctl edge` (branch wip-edge-server)"]
-                fn sqlite() {
-                    super::$story(super::Db::Sqlite);
-                }
-                #[test]
-                #[ignore = "needs `tenantctl edge` (branch wip-edge-server)"]
-                fn postgres() {
-                    super::$story(super::Db::Postgres);
-                }
-            }
-        )*
-    };
-}
-
-with_the_edge_server!(
-    both_host_forms_route_and_unknown_hosts_are_refused,
-    a_replace_under_load_drops_no_request,
-    restarts_of_a_tenant_and_of_the_edge_heal,
-    a_suspended_tenant_gets_the_suspended_page,
-    plan_shows_and_apply_repairs_tampered_routes,
-);
+on_both_databases!(both_host_forms_route_and_unknown_hosts_are_refused);
+on_both_databases!(a_replace_under_load_drops_no_request);
+on_both_databases!(restarts_of_a_tenant_and_of_the_edge_heal);
+on_both_databases!(a_suspended_tenant_gets_the_suspended_page);
+on_both_databases!(plan_shows_and_apply_repairs_tampered_routes);
 
 /// The project's own example, edge included, is valid; a tenant's domain that is another
 /// tenant's `<slug>.<baseDomain>` is refused with its file, line and column.
