@@ -50,28 +50,7 @@ fn edge_env(db: Db) -> Option<(Env, Ports)> {
 
 /// One GET of `path` through the edge as a browser of `host` sends it: status, head, body.
 fn via(edge: SocketAddr, host: &str, path: &str) -> (u16, String, String) {
-    let failed = |e: std::io::Error| (0, String::new(), e.to_string());
-    let mut stream = match TcpStream::connect_timeout(&edge, Duration::from_secs(5)) {
-        Ok(s) => s,
-        Err(e) => return failed(e),
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    if let Err(e) = stream.write_all(request.as_bytes()) {
-        return failed(e);
-    }
-    let mut raw = Vec::new();
-    if let Err(e) = stream.read_to_end(&mut raw) {
-        return failed(e);
-    }
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, head.to_string(), body.to_string())
+    crate::support::request(&edge.to_string(), host, "GET", path, &[])
 }
 
 fn answers(edge: SocketAddr, host: &str) -> bool {

@@ -723,16 +723,28 @@ pub fn unique_pool() -> String {
 
 /// One HTTP/1.1 request over loopback; returns status, raw headers and body.
 pub fn http(method: &str, url: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
-    use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").expect("http URL");
     let (host, path) = rest
         .split_once('/')
         .map(|(h, p)| (h, format!("/{p}")))
         .unwrap_or((rest, "/".into()));
+    request(host, host, method, &path, headers)
+}
+
+/// One HTTP/1.1 request to `addr` (loopback) naming `host` in its `Host` header, as a browser
+/// of that host sends it through a proxy; returns status, raw headers and body.
+pub fn request(
+    addr: &str,
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String, String) {
+    use std::io::{Read, Write};
     // A refused or reset connection (a site not listening yet behind Docker's proxy) is status 0
     // with the error as the body: callers assert the status or poll again.
     let failed = |e: std::io::Error| (0, String::new(), e.to_string());
-    let mut stream = match std::net::TcpStream::connect(host) {
+    let mut stream = match std::net::TcpStream::connect(addr) {
         Ok(s) => s,
         Err(e) => return failed(e),
     };
