@@ -8,7 +8,7 @@
 mod accesslog;
 mod acme;
 mod admin;
-mod metrics;
+pub mod metrics;
 mod proxy;
 pub mod routes;
 pub mod tls;

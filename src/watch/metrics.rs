@@ -145,8 +145,8 @@ impl Metrics {
     }
 
     /// The text exposition format, written by `prometheus-client`: every family with `# HELP`
-    /// and `# TYPE`, label values escaped ([`Escaped`]), counters named `…_total` ([`Total`]),
-    /// `# EOF` at the end (a comment to the text format).
+    /// and `# TYPE`, label values escaped ([`Escaped`]), counters named `…_total`
+    /// (OpenMetrics turned into the text format 0.0.4 by `edge::metrics::to_classic`).
     pub fn render(&self) -> String {
         use prometheus_client::metrics::family::Family;
         use prometheus_client::metrics::gauge::Gauge;
@@ -155,7 +155,9 @@ impl Metrics {
 
         let mut registry = Registry::default();
         let counter = |registry: &mut Registry, name: &str, help: &str, v: u64| {
-            registry.register(format!("{name}_total"), help, Total(v));
+            let c: prometheus_client::metrics::counter::Counter = Default::default();
+            c.inc_by(v);
+            registry.register(name, help, c);
         };
         let gauge = |registry: &mut Registry, name: &str, help: &str, v: i64| {
             let g: Gauge = Gauge::default();
@@ -294,32 +296,14 @@ impl Metrics {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
-        out
+        // prometheus-client writes OpenMetrics (a counter's family `x`, its sample `x_total`);
+        // the text format 0.0.4 names the family like the sample.
+        crate::edge::metrics::to_classic(&out)
     }
 }
 
-/// A counter as the Prometheus text format (0.0.4, what `/metrics` says it serves and `promtool
-/// check metrics` reads) wants it: the family named `…_total` like its one sample.
-/// prometheus-client's own `Counter` is OpenMetrics-shaped (family `x`, sample `x_total`), which
-/// the text format's parsers take for a sample without HELP or TYPE.
-#[derive(Debug)]
-struct Total(u64);
-
-impl prometheus_client::encoding::EncodeMetric for Total {
-    fn encode(
-        &self,
-        mut encoder: prometheus_client::encoding::MetricEncoder<'_>,
-    ) -> Result<(), std::fmt::Error> {
-        encoder.encode_gauge(&i64::try_from(self.0).unwrap_or(i64::MAX))
-    }
-
-    fn metric_type(&self) -> prometheus_client::metrics::MetricType {
-        prometheus_client::metrics::MetricType::Counter
-    }
-}
-
-/// A label value as the text format needs it: `\\`, `"` and a line feed escaped
-/// (prometheus-client writes label values as they are).
+/// A label value (a tenant's slug); prometheus-client escapes `\\`, `"` and line feeds as it
+/// writes it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Escaped(String);
 
@@ -328,16 +312,7 @@ impl prometheus_client::encoding::EncodeLabelValue for Escaped {
         &self,
         encoder: &mut prometheus_client::encoding::LabelValueEncoder<'_>,
     ) -> Result<(), std::fmt::Error> {
-        use std::fmt::Write as _;
-        for c in self.0.chars() {
-            match c {
-                '\\' => encoder.write_str("\\\\")?,
-                '"' => encoder.write_str("\\\"")?,
-                '\n' => encoder.write_str("\\n")?,
-                c => encoder.write_char(c)?,
-            }
-        }
-        Ok(())
+        self.0.as_str().encode(encoder)
     }
 }
 
