@@ -24,6 +24,29 @@ const MAX_ANSWER: usize = 64 << 20;
 /// Volume name → bytes used, for every volume the engine could size (it reports -1 for one it
 /// could not, e.g. a non-local driver's).
 pub async fn volume_sizes(socket: &Path) -> Result<BTreeMap<String, u64>, RuntimeError> {
+    // The engine runs one disk-usage operation at a time and refuses a second one meanwhile
+    // ("a disk usage operation is already running"): another meter, `docker system df`. Ask
+    // again until it answers, within the one timeout.
+    let retried = async {
+        let mut wait = Duration::from_millis(200);
+        loop {
+            match ask_once(socket).await {
+                Err(RuntimeError::DiskUsage { reason }) if reason.contains("already running") => {
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                }
+                other => return other,
+            }
+        }
+    };
+    tokio::time::timeout(DF_TIMEOUT, retried)
+        .await
+        .map_err(|_| RuntimeError::DiskUsage {
+            reason: format!("no answer within {}s", DF_TIMEOUT.as_secs()),
+        })?
+}
+
+async fn ask_once(socket: &Path) -> Result<BTreeMap<String, u64>, RuntimeError> {
     let failed = |reason: String| RuntimeError::DiskUsage { reason };
     let ask = async {
         let stream = tokio::net::UnixStream::connect(socket)
@@ -58,9 +81,7 @@ pub async fn volume_sizes(socket: &Path) -> Result<BTreeMap<String, u64>, Runtim
             serde_json::from_slice(&body).map_err(|e| failed(format!("not JSON: {e}")))?;
         Ok(sizes_of(&answer))
     };
-    tokio::time::timeout(DF_TIMEOUT, ask)
-        .await
-        .map_err(|_| failed(format!("no answer within {}s", DF_TIMEOUT.as_secs())))?
+    ask.await
 }
 
 /// The volumes of a disk-usage answer, old shape (`Volumes`) or new (`VolumeUsage.Items`).
