@@ -9,8 +9,7 @@ use bollard::models::{
 };
 
 use crate::runtime::engine::{
-    BodyOptions, DATA_MOUNT_PATH, LOG_MAX_FILES, LOG_MAX_SIZE, SITE_CMD, health_config,
-    owned_labels,
+    BodyOptions, DATA_MOUNT_PATH, SITE_CMD, health_config, log_limits, owned_labels,
 };
 use crate::runtime::types::ContainerSpec;
 
@@ -71,10 +70,7 @@ pub fn container_body(
             network_mode: Some(spec.network.clone()),
             log_config: Some(HostConfigLogConfig {
                 typ: Some("json-file".to_string()),
-                config: Some(HashMap::from([
-                    ("max-size".to_string(), LOG_MAX_SIZE.to_string()),
-                    ("max-file".to_string(), LOG_MAX_FILES.to_string()),
-                ])),
+                config: Some(log_limits()),
             }),
             ..Default::default()
         }),

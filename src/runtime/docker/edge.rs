@@ -3,7 +3,7 @@
 //! published ports), its data volume at /data, and its admin token read back through the
 //! engine's archive API.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -19,7 +19,7 @@ use futures_util::TryStreamExt;
 
 use super::DockerBackend;
 use crate::runtime::RuntimeError;
-use crate::runtime::engine::{LOG_MAX_FILES, LOG_MAX_SIZE, owned_labels};
+use crate::runtime::engine::{log_limits, owned_labels};
 use crate::runtime::types::{EDGE_DATA, EDGE_TOKEN_PATH, EdgeSpec};
 
 /// The edge's command in the site image.
@@ -67,10 +67,7 @@ pub fn edge_body(
             }]),
             log_config: Some(HostConfigLogConfig {
                 typ: Some("json-file".to_string()),
-                config: Some(HashMap::from([
-                    ("max-size".to_string(), LOG_MAX_SIZE.to_string()),
-                    ("max-file".to_string(), LOG_MAX_FILES.to_string()),
-                ])),
+                config: Some(log_limits()),
             }),
             ..Default::default()
         }),

@@ -49,6 +49,15 @@ pub const SITE_CMD: &str = "site";
 pub const LOG_MAX_SIZE: &str = "10m";
 /// Rotated log files kept per container (at most 30 MB per tenant).
 pub const LOG_MAX_FILES: &str = "3";
+
+/// The json-file log driver's options every container and service of ours gets: at most
+/// [`LOG_MAX_FILES`] files of [`LOG_MAX_SIZE`].
+pub fn log_limits() -> std::collections::HashMap<String, String> {
+    std::collections::HashMap::from([
+        ("max-size".to_string(), LOG_MAX_SIZE.to_string()),
+        ("max-file".to_string(), LOG_MAX_FILES.to_string()),
+    ])
+}
 /// A probe that has not answered in this time counts as failed.
 pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
 /// Consecutive failed probes before the engine calls a container unhealthy.

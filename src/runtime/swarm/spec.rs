@@ -16,8 +16,7 @@ use bollard::models::{
 };
 
 use crate::runtime::engine::{
-    BodyOptions, DATA_MOUNT_PATH, LOG_MAX_FILES, LOG_MAX_SIZE, SITE_CMD, health_config,
-    owned_labels,
+    BodyOptions, DATA_MOUNT_PATH, SITE_CMD, health_config, log_limits, owned_labels,
 };
 use crate::runtime::types::{
     ContainerSpec, LABEL_MANAGED, LABEL_NAMESPACE, LABEL_TENANT, ServiceShape, publishes,
@@ -122,10 +121,7 @@ pub fn service_spec(
             }]),
             log_driver: Some(TaskSpecLogDriver {
                 name: Some("json-file".to_string()),
-                options: Some(HashMap::from([
-                    ("max-size".to_string(), LOG_MAX_SIZE.to_string()),
-                    ("max-file".to_string(), LOG_MAX_FILES.to_string()),
-                ])),
+                options: Some(log_limits()),
             }),
             ..Default::default()
         }),
