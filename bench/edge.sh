@@ -1,19 +1,31 @@
 #!/usr/bin/env bash
 # Requests/s and p50/p99 latency of one tenant's built-in site `/health`, side by side in one run:
-#   direct   the site's loopback published port (Docker's userland proxy, then the container)
-#   edge     `tenantctl edge` (a host process here, host networking as the edge container has)
-#            routing by Host to that published port
-#   nginx    Debian's nginx, one worker, keep-alive upstream pool, the same Host routing
-#   caddy    Debian's caddy 2.6, reverse_proxy, the same Host routing
-# Each proxy sets X-Forwarded-* and writes an access log line per request to a file (the edge's
-# stdout goes to a file), so all do the same work. Load: wrk -t1 -c16 (BENCH_WRK), BENCH_SECONDS
-# (10) per measurement after 2 s of warm-up, BENCH_RUNS (3) rounds interleaved
-# (direct, edge, nginx, caddy, then again); the median run of each is reported.
+#   direct       the site's loopback published port (Docker's userland proxy, then the container)
+#   edge         `tenantctl edge` as a host process (host networking, as the edge container
+#                has), routing by Host to that published port; its stdout (the access log) to a file
+#   edge-docker  the same edge as the reconciler runs it: a container of the built-in site image
+#                on the host's network, read-only, no capabilities, its access log on stdout
+#                through dockerd's json-file driver (10m x 3)
+#   nginx        Debian's nginx, one worker, keep-alive upstream pool, the same Host routing
+#   caddy        Debian's caddy 2.6, reverse_proxy (keep-alive upstream by default), same routing
+# Every proxy sets X-Forwarded-* and writes one access-log line per request to a file (except
+# edge-docker: through dockerd, as in production). The edge runs BENCH_EDGE_THREADS (1) worker
+# threads, nginx one worker, Caddy Go's default (GOMAXPROCS = all cores). Load: wrk -t1 -c16
+# (BENCH_WRK), BENCH_SECONDS (10) per measurement after 2 s of warm-up, BENCH_RUNS (5) rounds
+# interleaved (direct, edge, ..., then again); each column's median over the rounds is reported,
+# and every round is printed. CPU time of each process on the path (from /proc, during the
+# measurement) is reported per request: the proxy itself; the whole path (wrk, the proxy,
+# docker-proxy, the site); dockerd (its json-file logging for edge-docker, and whatever else the
+# engine does meanwhile: on a shared machine, others' containers).
 #
 #   bash bench/edge.sh                 # from the repository root
 #   BENCH_RUNS=5 BENCH_EDGE_THREADS=2 bash bench/edge.sh
+#   BENCH_TENANTCTL=/tmp/tenantctl-old bash bench/edge.sh   # a binary built elsewhere
+#   BENCH_EDGE_VARIANTS="edge-old=/tmp/tenantctl-old edge-2t=target/release/tenantctl,TENANTCTL_EDGE_THREADS=2" bash bench/edge.sh
 #
-# Everything it makes (namespace b<pid>…, processes, files) is removed on exit.
+# The release binary is built (nice -n 10) unless BENCH_BUILD=debug; the site image is built by
+# `apply` from that very binary (its fingerprint label is checked). Everything it makes
+# (namespace b<pid>..., processes, files) is removed on exit.
 set -euo pipefail
 export LC_ALL=C
 unset RUST_BACKTRACE RUST_LIB_BACKTRACE
@@ -23,14 +35,14 @@ ROOT=$PWD
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
 
-RUNS=${BENCH_RUNS:-3}
+RUNS=${BENCH_RUNS:-5}
 SECONDS_EACH=${BENCH_SECONDS:-10}
 WRK=${BENCH_WRK:-"-t1 -c16"}
 EDGE_THREADS=${BENCH_EDGE_THREADS:-1}
-CONTENDERS=${BENCH_CONTENDERS:-"direct edge nginx caddy"}
+CONTENDERS=${BENCH_CONTENDERS:-"direct edge edge-docker nginx caddy"}
 HOST=bench.tenants.localhost
 
-for tool in docker cargo git wrk nginx caddy curl awk; do
+for tool in docker cargo git wrk nginx caddy curl awk python3; do
   command -v "$tool" >/dev/null || { echo "bench/edge.sh needs $tool" >&2; exit 1; }
 done
 
@@ -62,12 +74,18 @@ wait_http() { # URL HOST: until it answers 200, at most 30 s
 # own code unoptimised): quicker to get on a machine without a release build, and pessimistic
 # for the edge.
 BUILD=${BENCH_BUILD:-release}
-case $BUILD in
-  release) log "building tenantctl (release)"; cargo build --release --locked --quiet --bin tenantctl ;;
-  debug) log "building tenantctl (dev profile)"; cargo build --locked --quiet --bin tenantctl ;;
-  *) echo "BENCH_BUILD: release or debug" >&2; exit 1 ;;
-esac
-TENANTCTL=$ROOT/target/$BUILD/tenantctl
+if [ -n "${BENCH_TENANTCTL:-}" ]; then
+  # A binary built elsewhere (e.g. another commit's release build, to compare).
+  TENANTCTL=$(realpath "$BENCH_TENANTCTL")
+  BUILD="$BUILD ($TENANTCTL)"
+else
+  case $BUILD in
+    release) log "building tenantctl (release)"; nice -n 10 cargo build --release --locked --quiet --bin tenantctl ;;
+    debug) log "building tenantctl (dev profile)"; nice -n 10 cargo build --locked --quiet --bin tenantctl ;;
+    *) echo "BENCH_BUILD: release or debug" >&2; exit 1 ;;
+  esac
+  TENANTCTL=$ROOT/target/$BUILD/tenantctl
+fi
 
 log "one tenant (built-in site, 2 CPUs) in namespace $ID"
 REPO=$WORK/repo
@@ -101,26 +119,79 @@ SITE=$(docker port "$ID-bench" 8080/tcp | head -1)
 SITE_PORT=${SITE##*:}
 log "site published on 127.0.0.1:$SITE_PORT"
 
-# --- the edge
-EDGE_PORT=$(free_port)
-EDGE_ADMIN=$(free_port)
-mkdir -p "$WORK/edge"
-TENANTCTL_EDGE_HTTP=127.0.0.1:$EDGE_PORT TENANTCTL_EDGE_ADMIN=127.0.0.1:$EDGE_ADMIN \
-  TENANTCTL_EDGE_DATA=$WORK/edge TENANTCTL_EDGE_THREADS=$EDGE_THREADS RUST_LOG=warn \
-  "$TENANTCTL" edge >"$WORK/edge-access.log" 2>"$WORK/edge.err" &
-PIDS+=($!)
-for _ in $(seq 1 100); do
-  curl -sf "http://127.0.0.1:$EDGE_ADMIN/healthz" >/dev/null && break
-  sleep 0.1
+# The site must run the binary measured: `apply` builds the site image from the running
+# tenantctl and labels it with that binary's fingerprint (size-mtime.nsec-inode).
+IMAGE=$(docker inspect --format '{{.Image}}' "$ID-bench")
+WANT_FP=$(stat -c '%s-%.9Y-%i' "$TENANTCTL")
+HAVE_FP=$(docker image inspect --format '{{index .Config.Labels "tenantctl.exe-fingerprint"}}' "$IMAGE")
+if [ "$HAVE_FP" != "$WANT_FP" ]; then
+  echo "the site image $IMAGE was built from $HAVE_FP, not from $TENANTCTL ($WANT_FP)" >&2
+  exit 1
+fi
+log "site image ${IMAGE:7:12} built from $TENANTCTL"
+
+put_routes() { # ADMIN_ADDR TOKEN
+  curl -sf -X PUT -H "Authorization: Bearer $2" \
+    --data-binary "{\"generation\":\"bench\",\"routes\":[{\"tenant\":\"bench\",\"hosts\":[\"$HOST\"],\"upstream\":\"127.0.0.1:$SITE_PORT\",\"state\":\"active\"}]}" \
+    "http://$1/routes" >/dev/null
+}
+wait_admin() { # ADMIN_ADDR
+  for _ in $(seq 1 100); do
+    curl -sf "http://$1/healthz" >/dev/null && return 0
+    sleep 0.1
+  done
+  echo "the edge's admin API on $1 did not answer" >&2
+  return 1
+}
+declare -A PID
+
+# --- the edge, a host process
+declare -A URL
+start_edge() { # NAME BINARY [VAR=VALUE...]: an edge host process routing $HOST, contender NAME
+  local name=$1 binary=$2 port admin
+  shift 2
+  port=$(free_port)
+  admin=127.0.0.1:$(free_port)
+  mkdir -p "$WORK/$name"
+  env TENANTCTL_EDGE_HTTP="127.0.0.1:$port" TENANTCTL_EDGE_ADMIN="$admin" \
+    TENANTCTL_EDGE_DATA="$WORK/$name" TENANTCTL_EDGE_THREADS="$EDGE_THREADS" RUST_LOG=warn "$@" \
+    "$binary" edge >"$WORK/$name-access.log" 2>"$WORK/$name.err" &
+  PID[$name]=$!
+  PIDS+=($!)
+  wait_admin "$admin"
+  put_routes "$admin" "$(cat "$WORK/$name/admin-token")"
+  URL[$name]="http://127.0.0.1:$port/health"
+}
+start_edge edge "$TENANTCTL"
+# BENCH_EDGE_VARIANTS="NAME=BINARY[,VAR=VALUE...] ...": more edge host processes, each a
+# contender of its own (appended to BENCH_CONTENDERS), e.g. another commit's build beside this one.
+for variant in ${BENCH_EDGE_VARIANTS:-}; do
+  IFS=, read -r -a parts <<<"${variant#*=}"
+  start_edge "${variant%%=*}" "${parts[@]}"
+  CONTENDERS="$CONTENDERS ${variant%%=*}"
 done
-curl -sf -X PUT -H "Authorization: Bearer $(cat "$WORK/edge/admin-token")" \
-  --data-binary "{\"generation\":\"bench\",\"routes\":[{\"tenant\":\"bench\",\"hosts\":[\"$HOST\"],\"upstream\":\"127.0.0.1:$SITE_PORT\",\"state\":\"active\"}]}" \
-  "http://127.0.0.1:$EDGE_ADMIN/routes" >/dev/null
+
+# --- the edge as the reconciler runs it: a container of the site image on the host's network
+EDGEC_PORT=$(free_port)
+EDGEC_ADMIN=127.0.0.1:$(free_port)
+mkdir -p "$WORK/edgec"
+chown 10001:10001 "$WORK/edgec" 2>/dev/null || chmod 0777 "$WORK/edgec"
+docker run -d --name "$ID-edgebench" --label "tenantctl.namespace=$ID" \
+  --network host --user 10001:10001 --read-only --cap-drop ALL \
+  --security-opt no-new-privileges:true \
+  --log-driver json-file --log-opt max-size=10m --log-opt max-file=3 \
+  -v "$WORK/edgec:/data" \
+  -e "TENANTCTL_EDGE_HTTP=127.0.0.1:$EDGEC_PORT" -e "TENANTCTL_EDGE_ADMIN=$EDGEC_ADMIN" \
+  -e TENANTCTL_EDGE_DATA=/data -e "TENANTCTL_EDGE_THREADS=$EDGE_THREADS" -e RUST_LOG=warn \
+  "$IMAGE" edge >/dev/null
+PID[edge-docker]=$(docker inspect --format '{{.State.Pid}}' "$ID-edgebench")
+wait_admin "$EDGEC_ADMIN"
+put_routes "$EDGEC_ADMIN" "$(cat "$WORK/edgec/admin-token")"
 
 # --- nginx: one worker, keep-alive upstream
 NGINX_PORT=$(free_port)
 mkdir -p "$WORK/nginx"
-cat >"$WORK/nginx/nginx.conf" <<EOF
+cat >"$WORK/nginx/nginx.conf" <<NGINX
 worker_processes 1;
 daemon off;
 pid $WORK/nginx/nginx.pid;
@@ -152,14 +223,15 @@ http {
     }
   }
 }
-EOF
+NGINX
 nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" &
+PID[nginx]=$!
 PIDS+=($!)
 
 # --- caddy
 CADDY_PORT=$(free_port)
 mkdir -p "$WORK/caddy"
-cat >"$WORK/caddy/Caddyfile" <<EOF
+cat >"$WORK/caddy/Caddyfile" <<CADDY
 {
   admin off
   auto_https off
@@ -171,18 +243,38 @@ http://$HOST:$CADDY_PORT {
     output file $WORK/caddy/access.log
   }
 }
-EOF
+CADDY
 XDG_DATA_HOME=$WORK/caddy XDG_CONFIG_HOME=$WORK/caddy HOME=$WORK/caddy \
   caddy run --config "$WORK/caddy/Caddyfile" --adapter caddyfile >"$WORK/caddy/out.log" 2>&1 &
+PID[caddy]=$!
 PIDS+=($!)
 
-declare -A URL=(
-  [direct]="http://127.0.0.1:$SITE_PORT/health"
-  [edge]="http://127.0.0.1:$EDGE_PORT/health"
-  [nginx]="http://127.0.0.1:$NGINX_PORT/health"
-  [caddy]="http://127.0.0.1:$CADDY_PORT/health"
-)
+URL[direct]="http://127.0.0.1:$SITE_PORT/health"
+URL[edge-docker]="http://127.0.0.1:$EDGEC_PORT/health"
+URL[nginx]="http://127.0.0.1:$NGINX_PORT/health"
+URL[caddy]="http://127.0.0.1:$CADDY_PORT/health"
 for c in $CONTENDERS; do wait_http "${URL[$c]}" "$HOST" || { echo "$c did not come up; see $WORK" >&2; BENCH_KEEP=1; exit 1; }; done
+
+# CPU accounting: the site's processes, the docker-proxy of its port, dockerd.
+SITE_PID=$(docker inspect --format '{{.State.Pid}}' "$ID-bench")
+PROXY_PID=$(pgrep -f "docker-proxy .*-host-port $SITE_PORT " | head -1 || true)
+DOCKERD_PID=$(pgrep -xo dockerd || true)
+descendants() { # PID -> PID and every descendant
+  local p=$1 c
+  echo "$p"
+  for c in $(pgrep -P "$p" 2>/dev/null); do descendants "$c"; done
+}
+ticks() { # PID... -> utime+stime of them and their descendants, in clock ticks
+  local p files=()
+  for p in "$@"; do
+    [ -n "$p" ] || continue
+    for d in $(descendants "$p"); do files+=("/proc/$d/stat"); done
+  done
+  [ "${#files[@]}" -gt 0 ] || { echo 0; return; }
+  # After the command (which may hold spaces) utime is the 12th field, stime the 13th.
+  cat "${files[@]}" 2>/dev/null | awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { print t + 0 }'
+}
+HZ=$(getconf CLK_TCK)
 
 # wrk's latency figures in ms (it prints us, ms or s).
 to_ms() {
@@ -191,37 +283,51 @@ to_ms() {
     if (u == "us") n /= 1000; else if (u == "s") n *= 1000
     printf "%.2f", n }'
 }
-measure() { # CONTENDER RUN -> "rps p50 p99" in $WORK/CONTENDER.RUN
-  local c=$1 run=$2 out
+per_req() { # TICKS REQUESTS -> microseconds of CPU per request
+  awk -v t="$1" -v n="$2" -v hz="$HZ" 'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print "-" }'
+}
+measure() { # CONTENDER RUN -> "rps p50 p99 proxy_us path_us dockerd_us" in $WORK/res.CONTENDER.RUN
+  local c=$1 run=$2 out proxy_pid=${PID[$1]:-}
   # shellcheck disable=SC2086
   wrk $WRK -d2s -H "Host: $HOST" "${URL[$c]}" >/dev/null
+  local p0 s0 d0 x0 p1 s1 d1 x1
+  p0=$(ticks "$proxy_pid"); s0=$(ticks "$SITE_PID"); d0=$(ticks "$DOCKERD_PID"); x0=$(ticks "$PROXY_PID")
   # shellcheck disable=SC2086
-  out=$(wrk $WRK -d"${SECONDS_EACH}s" --latency -H "Host: $HOST" "${URL[$c]}")
+  out=$( { /usr/bin/time -f 'wrk-cpu %U %S' wrk $WRK -d"${SECONDS_EACH}s" --latency -H "Host: $HOST" "${URL[$c]}"; } 2>&1)
+  p1=$(ticks "$proxy_pid"); s1=$(ticks "$SITE_PID"); d1=$(ticks "$DOCKERD_PID"); x1=$(ticks "$PROXY_PID")
   echo "$out" >"$WORK/$c.$run.wrk"
-  local rps p50 p99 errors
+  local rps p50 p99 errors requests wrk_ticks proxy_us path_us dockerd_us
   rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+  requests=$(awk '/requests in/ { print $1 }' <<<"$out")
   p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")
   p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
   errors=$(awk '/Non-2xx|Socket errors/ { print }' <<<"$out" | tr '\n' ' ')
-  echo "$rps $p50 $p99" >"$WORK/res.$c.$run"
-  log "run $run $c: ${rps} req/s, p50 ${p50} ms, p99 ${p99} ms ${errors}"
+  wrk_ticks=$(awk -v hz="$HZ" '$1 == "wrk-cpu" { printf "%d", ($2 + $3) * hz }' <<<"$out")
+  if [ -n "$proxy_pid" ]; then proxy_us=$(per_req $((p1 - p0)) "$requests"); else proxy_us=-; fi
+  path_us=$(per_req $((p1 - p0 + s1 - s0 + x1 - x0 + wrk_ticks)) "$requests")
+  dockerd_us=$(per_req $((d1 - d0)) "$requests")
+  echo "$rps $p50 $p99 $proxy_us $path_us $dockerd_us" >"$WORK/res.$c.$run"
+  log "run $run $c: ${rps} req/s, p50 ${p50} ms, p99 ${p99} ms; CPU us/request: proxy ${proxy_us}, path ${path_us} (wrk $(per_req "$wrk_ticks" "$requests"), docker-proxy $(per_req $((x1 - x0)) "$requests"), site $(per_req $((s1 - s0)) "$requests")), dockerd ${dockerd_us}; load $(cut -d' ' -f1 /proc/loadavg) ${errors}"
 }
 
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for run in $(seq 1 "$RUNS"); do
   for c in $CONTENDERS; do measure "$c" "$run"; done
 done
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
-median_of() { # CONTENDER -> the run with the median req/s: "rps p50 p99"
-  cat "$WORK/res.$1".* | sort -n -k1,1 | awk '{ a[NR] = $0 } END { print a[int((NR + 1) / 2)] }'
+median() { # CONTENDER COLUMN -> the median of that column over the runs
+  awk -v k="$2" '{ print $k }' "$WORK/res.$1".* | sort -g | awk '{ a[NR] = $0 } END {
+    if (NR % 2) print a[(NR + 1) / 2]; else if (a[NR / 2] == "-") print "-"; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
-DIRECT_RPS=$(median_of direct | awk '{ print $1 }')
+DIRECT_RPS=$(median direct 1 2>/dev/null || echo 0)
 echo
-echo "wrk $WRK, ${SECONDS_EACH}s, median of $RUNS; $(nproc) CPUs; tenantctl $BUILD build, edge threads: $EDGE_THREADS; nginx 1 worker; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "wrk $WRK, ${SECONDS_EACH}s, median of $RUNS rounds; $(nproc) CPUs; tenantctl $BUILD build, edge threads: $EDGE_THREADS; nginx 1 worker; caddy $(caddy version | cut -d' ' -f1); load average before $LOAD_BEFORE, after $LOAD_AFTER"
 echo
-echo "| path | req/s | × direct | p50 (ms) | p99 (ms) |"
-echo "|---|---|---|---|---|"
+echo "| path | req/s | x direct | p50 (ms) | p99 (ms) | proxy CPU/req (us) | path CPU/req (us) | dockerd CPU/req (us) |"
+echo "|---|---|---|---|---|---|---|---|"
 for c in $CONTENDERS; do
-  read -r rps p50 p99 <<<"$(median_of "$c")"
+  rps=$(median "$c" 1)
   ratio=$(awk -v a="$rps" -v b="${DIRECT_RPS:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
-  printf '| %s | %.0f | %s | %s | %s |\n' "$c" "$rps" "$ratio" "$p50" "$p99"
+  printf '| %s | %.0f | %s | %s | %s | %s | %s | %s |\n' "$c" "$rps" "$ratio" "$(median "$c" 2)" "$(median "$c" 3)" "$(median "$c" 4)" "$(median "$c" 5)" "$(median "$c" 6)"
 done
