@@ -255,7 +255,8 @@ URL[nginx]="http://127.0.0.1:$NGINX_PORT/health"
 URL[caddy]="http://127.0.0.1:$CADDY_PORT/health"
 for c in $CONTENDERS; do wait_http "${URL[$c]}" "$HOST" || { echo "$c did not come up; see $WORK" >&2; BENCH_KEEP=1; exit 1; }; done
 
-# CPU accounting: the site's processes, the docker-proxy of its port, dockerd.
+# CPU accounting: the site's processes, the docker-proxy of its port, dockerd alone (not its
+# children: those are every container of the engine).
 SITE_PID=$(docker inspect --format '{{.State.Pid}}' "$ID-bench")
 PROXY_PID=$(pgrep -f "docker-proxy .*-host-port $SITE_PORT " | head -1 || true)
 DOCKERD_PID=$(pgrep -xo dockerd || true)
@@ -270,9 +271,11 @@ ticks() { # PID... -> utime+stime of them and their descendants, in clock ticks
     [ -n "$p" ] || continue
     for d in $(descendants "$p"); do files+=("/proc/$d/stat"); done
   done
-  [ "${#files[@]}" -gt 0 ] || { echo 0; return; }
+  stat_ticks "${files[@]}"
+}
+stat_ticks() { # /proc/PID/stat... -> their utime+stime (a process gone meanwhile counts 0)
   # After the command (which may hold spaces) utime is the 12th field, stime the 13th.
-  cat "${files[@]}" 2>/dev/null | awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { print t + 0 }'
+  { [ "$#" -gt 0 ] && cat "$@" 2>/dev/null || true; } | awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { print t + 0 }'
 }
 HZ=$(getconf CLK_TCK)
 
@@ -291,10 +294,10 @@ measure() { # CONTENDER RUN -> "rps p50 p99 proxy_us path_us dockerd_us" in $WOR
   # shellcheck disable=SC2086
   wrk $WRK -d2s -H "Host: $HOST" "${URL[$c]}" >/dev/null
   local p0 s0 d0 x0 p1 s1 d1 x1
-  p0=$(ticks "$proxy_pid"); s0=$(ticks "$SITE_PID"); d0=$(ticks "$DOCKERD_PID"); x0=$(ticks "$PROXY_PID")
+  p0=$(ticks "$proxy_pid"); s0=$(ticks "$SITE_PID"); d0=$(stat_ticks "/proc/$DOCKERD_PID/stat"); x0=$(ticks "$PROXY_PID")
   # shellcheck disable=SC2086
   out=$( { /usr/bin/time -f 'wrk-cpu %U %S' wrk $WRK -d"${SECONDS_EACH}s" --latency -H "Host: $HOST" "${URL[$c]}"; } 2>&1)
-  p1=$(ticks "$proxy_pid"); s1=$(ticks "$SITE_PID"); d1=$(ticks "$DOCKERD_PID"); x1=$(ticks "$PROXY_PID")
+  p1=$(ticks "$proxy_pid"); s1=$(ticks "$SITE_PID"); d1=$(stat_ticks "/proc/$DOCKERD_PID/stat"); x1=$(ticks "$PROXY_PID")
   echo "$out" >"$WORK/$c.$run.wrk"
   local rps p50 p99 errors requests wrk_ticks proxy_us path_us dockerd_us
   rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
