@@ -16,6 +16,9 @@ pub const ACCESS_FILE: &str = "access.json";
 /// Format of the file; a newer one is refused by the site rather than misread.
 pub const FORMAT: u32 = 1;
 
+/// How long a revoked or expired key stays in the file (as refused), in seconds: 30 days.
+pub const RECENTLY_DEAD: i64 = 30 * 86_400;
+
 /// Bigger files are refused by the site (a tenant has a handful of keys and flags).
 pub const MAX_BYTES: u64 = 1 << 20;
 
@@ -52,8 +55,9 @@ pub struct AccessFeature {
 }
 
 impl AccessFile {
-    /// The file for `tenant`: its keys that are live at `now` or later (dead ones are left
-    /// out) and its effective flags.
+    /// The file for `tenant`: its keys that are live at `now` or later, and those revoked or
+    /// expired in the last [`RECENTLY_DEAD`] (so the site can say why it refuses them), and its
+    /// effective flags.
     pub fn new(
         tenant: &str,
         keys: &[ApiKeyRow],
@@ -65,7 +69,7 @@ impl AccessFile {
             tenant: tenant.to_string(),
             keys: keys
                 .iter()
-                .filter(|k| k.tenant == tenant && k.live_at(now))
+                .filter(|k| k.tenant == tenant && k.live_at(now - RECENTLY_DEAD))
                 .map(|k| AccessKey {
                     id: k.id.clone(),
                     name: k.name.clone(),
@@ -113,7 +117,7 @@ mod tests {
         let mut grace = ApiKeyRow::new("acme", "old", &"b".repeat(64), 100, None);
         grace.revoked_at = Some(500);
         let mut revoked = ApiKeyRow::new("acme", "gone", &"c".repeat(64), 100, None);
-        revoked.revoked_at = Some(150);
+        revoked.revoked_at = Some(200 - RECENTLY_DEAD);
         let expired = ApiKeyRow::new("acme", "exp", &"d".repeat(64), 100, Some(199));
         let other = ApiKeyRow::new("globex", "ci", &"e".repeat(64), 100, None);
         live.last_used_at = Some(150);
@@ -124,7 +128,7 @@ mod tests {
             200,
         );
         let names: Vec<&str> = file.keys.iter().map(|k| k.name.as_str()).collect();
-        assert_eq!(names, ["ci", "old"]);
+        assert_eq!(names, ["ci", "old", "exp"], "long dead keys are left out");
         assert_eq!(file.keys[0].id, "a".repeat(16));
         let tar = file.tar().unwrap();
         let mut archive = tar::Archive::new(tar.as_slice());

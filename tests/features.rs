@@ -58,6 +58,14 @@ fn flags_add_and_remove_over_the_plan_and_change_in_place(backend: Db) {
             pair("custom-domain", "plan")
         ]
     );
+    // The new site reads the access file within a second of its start (before that, its
+    // environment's flags, without their source).
+    wait_for(
+        "the site reading its access file",
+        Duration::from_secs(10),
+        || format!("{:?}", features_answer(&env, &key)),
+        || features_answer(&env, &key).1["from"] == "access-file",
+    );
     let (status, body) = features_answer(&env, &key);
     assert_eq!(status, 200, "{body}");
     assert_eq!(
