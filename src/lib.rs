@@ -1,5 +1,6 @@
 //! tenantctl: GitOps for tenants. See ARCHITECTURE.md for the map.
 
+pub mod access;
 pub mod apply;
 pub mod audit;
 pub mod calendar;

@@ -308,7 +308,8 @@ fn logs_show_tail_and_follow(backend: Db) {
     assert_eq!(out.status.code(), Some(1));
 }
 
-/// While following, `keys rotate` replaces the container: the stream says so and follows the new one.
+/// While following, an apply replaces the container (its env changed): the stream says so and
+/// follows the new one.
 fn logs_follow_the_replacement_container(backend: Db) {
     let Some(env) = new_env(backend) else {
         return;
@@ -325,7 +326,14 @@ fn logs_follow_the_replacement_container(backend: Db) {
     let out = collect_output(child.stdout.take().unwrap());
     let err = collect_output(child.stderr.take().unwrap());
     std::thread::sleep(Duration::from_millis(500));
-    env.ok(&["keys", "rotate", "acme"]);
+    env.repo
+        .edit(
+            "tenants/us/acme.yaml",
+            "RUST_LOG: debug }",
+            "RUST_LOG: debug, FOLLOW: replaced }",
+        )
+        .commit("acme: a new env var replaces its container");
+    env.apply_ok(&[]);
     assert!(
         wait_for_text(&err, "was replaced by", Duration::from_secs(20)),
         "stderr: {}",

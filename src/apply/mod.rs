@@ -2,6 +2,7 @@
 //! steps, retried with backoff from a fresh observation, rolled back to its previous container
 //! when the new one does not come up.
 
+pub mod access;
 mod edge;
 pub mod keys;
 
@@ -604,11 +605,40 @@ impl Applier {
             self.applied
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
+        if mine().next().is_some() && self.desired.tenants.contains_key(slug) {
+            self.tell_site(slug).await?;
+        }
         if !self.wants_running(slug) {
             return Ok(url.map_or(Reach::Nowhere, Reach::At));
         }
         let workload = self.workload(slug, row.as_ref())?;
         Ok(self.runtime.backend().reach(&workload, url).await?)
+    }
+
+    /// After a tenant's changes: its effective flags into `tenant_features`, and its access
+    /// file (keys, flags) into its built-in site's volume, which the site reads within a second.
+    async fn tell_site(&self, slug: &str) -> Result<(), ApplyError> {
+        self.still_leading()?;
+        if access::sync_features(&self.store, &self.desired, slug).await? {
+            let flags: Vec<String> = access::effective(&self.desired, slug)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(f, s)| format!("{f} ({s})"))
+                .collect();
+            self.event(
+                Some(slug),
+                "tenant.features",
+                &format!("effective features: {}", flags.join(", ")),
+            )
+            .await;
+        }
+        let flags = access::effective(&self.desired, slug)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(f, s)| (f, s.to_string()))
+            .collect();
+        access::push(&self.runtime, &self.store, slug, Some(flags)).await?;
+        Ok(())
     }
 
     /// Refuses the next step once the fence this apply writes under is lost: a deposed leader
@@ -675,6 +705,15 @@ impl Applier {
         if existing != Some(&row) {
             row.updated_at = now;
             self.store.upsert_tenant(&row).await?;
+            if existing.is_none_or(|e| e.api_key_sha256.is_none())
+                && let Some(digest) = &row.api_key_sha256
+            {
+                let key = crate::store::ApiKeyRow::new(slug, "default", digest, now, None);
+                let message = format!("API key `default` ({}) created", key.id);
+                self.store
+                    .insert_api_key(&key, "tenant.key-created", &message)
+                    .await?;
+            }
             if existing.is_none() {
                 self.applied
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -271,12 +271,55 @@ pub enum Command {
 
 #[derive(Subcommand, Debug)]
 pub enum KeysCommand {
-    /// Give a tenant a new API key, show it once, and restart its site with it.
+    /// Give a tenant a named API key, show it once; its site accepts it within seconds.
+    Create {
+        slug: String,
+        /// The key's name, unique among the tenant's live keys (e.g. ci, billing-app)
+        #[arg(long)]
+        name: String,
+        /// The key stops working after this long (e.g. 90d, 12h); never, if not given
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        expires: Option<Duration>,
+        /// Append the new key to this file (created 0600, one `slug key` line) instead of
+        /// printing it
+        #[arg(long, value_name = "PATH", env = KEYS_FILE_ENV)]
+        keys_file: Option<PathBuf>,
+        /// text, or json: one document with the new key
+        #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// The keys of one tenant or all: name, id, created, expires, last used, status; never a key.
+    List {
+        slug: Option<String>,
+        /// text, or json: one document with every key
+        #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Revoke a tenant's live keys of this name now; its site refuses them within seconds.
+    Revoke {
+        slug: String,
+        name: String,
+        /// Revoke even when no other live key would remain (the tenant's API is locked out)
+        #[arg(long)]
+        force: bool,
+    },
+    /// Give a tenant a new key in place of a named one (default: `default`); the old one keeps
+    /// working for --grace, then is refused. No restart.
     Rotate {
         slug: String,
+        /// The name of the key to replace; the new key takes the same name
+        #[arg(long, default_value = "default")]
+        name: String,
+        /// How long the old key keeps working (e.g. 10m, 24h); 0 revokes it at once
+        #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+        grace: Duration,
         /// Wait this long for another apply to finish (e.g. 30s, 2m)
         #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
         lock_timeout: Duration,
+        /// Append the new key to this file (created 0600, one `slug key` line) instead of
+        /// printing it
+        #[arg(long, value_name = "PATH", env = KEYS_FILE_ENV)]
+        keys_file: Option<PathBuf>,
         /// text, or json: one document with the new key (progress goes to stderr)
         #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
         output: Output,

@@ -22,7 +22,7 @@ mod validate;
 mod watch;
 
 pub use args::Cli;
-use args::{Command, KeysCommand};
+use args::Command;
 use context::Context;
 pub use output::color_enabled;
 
@@ -110,14 +110,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Events(args) => block_on(events::run(&ctx, args)),
         Command::Invoices(args) => block_on(invoices::run(&ctx, args)),
         Command::Tui(args) => block_on(tui::run(&ctx, args)),
-        Command::Keys {
-            command:
-                KeysCommand::Rotate {
-                    slug,
-                    lock_timeout,
-                    output,
-                },
-        } => block_on(keys::rotate(&ctx, slug, *lock_timeout, *output)),
+        Command::Keys { command } => block_on(keys::run(&ctx, command)),
         Command::Site
         | Command::SiteHealth { .. }
         | Command::SiteUsage { .. }

@@ -11,6 +11,7 @@ mod prop;
 
 pub use spec::{BillingCycle, ConfigScalar, TenantState};
 pub use text::printable;
+pub use validate::features::{SOURCE_PLAN, SOURCE_TENANT, effective as effective_features};
 pub use validate::{MAX_FILE_BYTES, load};
 
 use std::collections::BTreeMap;
@@ -270,7 +271,10 @@ pub struct Tenant {
     pub state: TenantState,
     pub domain: Option<String>,
     pub env: BTreeMap<String, String>,
+    /// `features.add` (or the list form): flags over the plan's, sorted.
     pub features: Vec<String>,
+    /// `features.remove`: plan flags this tenant goes without, sorted.
+    pub features_removed: Vec<String>,
     /// `billing.converted`: a paying customer, no longer limited by the plan's trial.
     pub converted: bool,
     /// Swarm placement constraints, normalised to `LEFT == RIGHT` / `LEFT != RIGHT`.

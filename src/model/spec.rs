@@ -190,13 +190,83 @@ pub struct TenantSpec {
     pub domain: Option<Spanned<String>>,
     #[serde(default)]
     pub env: BTreeMap<String, Spanned<String>>,
+    /// `[a, b]` (added over the plan's) or `{add: [...], remove: [...]}`.
     #[serde(default)]
-    pub features: Vec<Spanned<String>>,
+    pub features: TenantFeaturesSpec,
     #[serde(default)]
     pub billing: BillingSpec,
     /// Where the tenant's tasks may run in swarm mode (data volumes are node-local).
     #[serde(default)]
     pub placement: PlacementSpec,
+}
+
+/// A tenant's flags over its plan's: a list adds (the older form), a map adds and removes.
+#[derive(Debug, Default)]
+pub struct TenantFeaturesSpec {
+    pub add: Vec<Spanned<String>>,
+    pub remove: Vec<Spanned<String>>,
+}
+
+impl<'de> Deserialize<'de> for TenantFeaturesSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = TenantFeaturesSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of features, or a map with `add` and `remove` lists")
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(TenantFeaturesSpec::default())
+            }
+            fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(TenantFeaturesSpec::default())
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut add = Vec::new();
+                while let Some(f) = seq.next_element()? {
+                    add.push(f);
+                }
+                Ok(TenantFeaturesSpec {
+                    add,
+                    remove: Vec::new(),
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = TenantFeaturesSpec::default();
+                let (mut add, mut remove) = (false, false);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "add" if !add => {
+                            add = true;
+                            out.add = map.next_value()?;
+                        }
+                        "remove" if !remove => {
+                            remove = true;
+                            out.remove = map.next_value()?;
+                        }
+                        "add" | "remove" => {
+                            return Err(serde::de::Error::duplicate_field(if add {
+                                "add"
+                            } else {
+                                "remove"
+                            }));
+                        }
+                        other => {
+                            return Err(serde::de::Error::unknown_field(other, &["add", "remove"]));
+                        }
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 /// Swarm placement: constraints such as `node.hostname == host-a` or `node.labels.zone != b`.

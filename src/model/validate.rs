@@ -93,6 +93,8 @@ struct Validator {
     named: HashSet<(&'static str, String)>,
     /// Where each tenant's env entries stand, to point at the one that overfills the environment.
     env_at: HashMap<String, HashMap<String, Origin>>,
+    /// Each tenant's removed flags and where, checked against its plan at the end.
+    removals: features::Removals,
 }
 
 struct Reference {
@@ -916,7 +918,7 @@ impl Validator {
                 ),
             }
         }
-        let features = self.features(&s.features, path, chunk);
+        let (features, features_removed) = self.tenant_features(&slug, &s.features, path, chunk);
         if self.diagnostics.len() != before {
             return;
         }
@@ -934,6 +936,7 @@ impl Validator {
                 domain,
                 env,
                 features,
+                features_removed,
                 converted: s.billing.converted,
                 constraints,
             },
@@ -1068,6 +1071,7 @@ impl Validator {
             );
         }
         self.check_environments();
+        self.check_feature_removals();
         self.check_edge_hosts();
     }
 
@@ -1270,6 +1274,7 @@ fn is_hostname(s: &str) -> bool {
 }
 
 mod edge;
+pub mod features;
 mod yaml;
 
 #[cfg(test)]

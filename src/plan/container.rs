@@ -18,6 +18,11 @@ pub const HASH_VERSION: &str = "2";
 /// The env var that carries the SHA-256 of the tenant's API key into its container.
 pub const API_KEY_ENV: &str = "TENANT_API_KEY_SHA256";
 
+/// The env var that carries the tenant's effective feature flags (comma separated) into its
+/// container. The built-in site learns later changes from its access file
+/// (`crate::access`), so for it the planner keeps the container's own value (no replace).
+pub const FEATURES_ENV: &str = "TENANT_FEATURES";
+
 /// Env names whose values are secrets or derived from secrets: never shown, never hashed.
 pub const SECRET_ENV: [&str; 1] = [API_KEY_ENV];
 
@@ -63,15 +68,11 @@ pub fn desired_env(tenant: &Tenant, plan: &Plan, theme: &Theme) -> BTreeMap<Stri
     if let Some(d) = &tenant.domain {
         put("TENANT_DOMAIN", d.clone());
     }
-    let mut features: Vec<&str> = plan
-        .features
-        .iter()
-        .chain(&tenant.features)
-        .map(String::as_str)
+    let features: Vec<String> = crate::model::effective_features(plan, tenant)
+        .into_iter()
+        .map(|(f, _)| f)
         .collect();
-    features.sort();
-    features.dedup();
-    put("TENANT_FEATURES", features.join(","));
+    put(FEATURES_ENV, features.join(","));
     if let Some(rpm) = plan.rate_limit_rpm {
         put("PLAN_RATE_LIMIT_RPM", rpm.to_string());
     }
@@ -435,6 +436,7 @@ mod tests {
             domain: None,
             env: [("LOG_LEVEL".to_string(), "info".to_string())].into(),
             features: vec!["beta".into(), "webhooks".into()],
+            features_removed: vec![],
             converted: false,
             constraints: vec![],
         };

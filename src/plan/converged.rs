@@ -35,6 +35,15 @@ pub fn converged_as(
     }
     for (slug, t) in &desired.tenants {
         o.db.tenants.insert(slug.clone(), tenant_row(t, rev, 0));
+        if let Some(plan) = desired.plans.get(&t.plan) {
+            o.db.features.insert(
+                slug.clone(),
+                crate::model::effective_features(plan, t)
+                    .into_iter()
+                    .map(|(f, s)| (f, s.to_string()))
+                    .collect(),
+            );
+        }
         if t.state == TenantState::Cancelled {
             continue;
         }

@@ -523,7 +523,10 @@ impl<'a> Planner<'a> {
                     self.desired.plans.get(&t.plan),
                     self.desired.themes.get(&t.theme),
                 ) {
-                    let spec = desired_container(&self.opts.namespace, t, plan, theme);
+                    let mut spec = desired_container(&self.opts.namespace, t, plan, theme);
+                    if theme.image.is_none() {
+                        self.keep_running_flags(slug, &mut spec);
+                    }
                     let shape = desired_shape(t, plan);
                     self.live_tenant(slug, t.state, &spec, &shape, &plan.name);
                 }
@@ -531,6 +534,22 @@ impl<'a> Planner<'a> {
             None => self.gone_tenant(slug),
         }
         self.tenant_record(slug);
+    }
+
+    /// The built-in site learns its flags from its access file (written by apply), so a flag
+    /// change alone does not replace its container: the spec keeps the flags the running
+    /// container was made with, and the change shows as the tenant record's
+    /// `effectiveFeatures`.
+    fn keep_running_flags(&self, slug: &str, spec: &mut ContainerSpec) {
+        let running = self
+            .containers_of(slug)
+            .into_iter()
+            .find(|c| c.name == spec.name)
+            .and_then(|c| c.env.get(container::FEATURES_ENV));
+        if let Some(flags) = running {
+            spec.env
+                .insert(container::FEATURES_ENV.to_string(), flags.to_string());
+        }
     }
 
     fn containers_of(&self, slug: &str) -> Vec<&'a ObservedContainer> {
@@ -885,9 +904,28 @@ impl<'a> Planner<'a> {
         // The last apply failed for this tenant: it is tried again, so the error stays until
         // the tenant converges, and is cleared then, even when nothing else changes.
         let failed = row.and_then(|r| r.last_error.as_deref());
+        // The effective flags (`tenant_features`) follow the plan's features too.
+        let flags = desired.and_then(|t| {
+            let plan = self.desired.plans.get(&t.plan)?;
+            let want: BTreeMap<String, String> = crate::model::effective_features(plan, t)
+                .into_iter()
+                .map(|(f, s)| (f, s.to_string()))
+                .collect();
+            let have = self
+                .observed
+                .db
+                .features
+                .get(slug)
+                .cloned()
+                .unwrap_or_default();
+            Some((have, want))
+        });
+        let flags_differ = flags.as_ref().is_some_and(|(have, want)| have != want);
         let action = match (row, desired) {
             (None, Some(_)) => Action::Create,
-            (Some(r), Some(t)) if trial_ends || !records::tenant_matches(r, t) => Action::Update,
+            (Some(r), Some(t)) if trial_ends || flags_differ || !records::tenant_matches(r, t) => {
+                Action::Update
+            }
             // Gone from git: the row stays, marked cancelled.
             (Some(r), None) if r.state != "cancelled" => Action::Update,
             (Some(_), _) if failed.is_some() => Action::Update,
@@ -901,6 +939,10 @@ impl<'a> Planner<'a> {
                 v
             }),
         };
+        if let (Some((have, want)), Some(b), Some(a)) = (&flags, before.as_mut(), after.as_mut()) {
+            b["effectiveFeatures"] = serde_json::json!(have);
+            a["effectiveFeatures"] = serde_json::json!(want);
+        }
         if let (Some(error), Some(b), Some(a)) = (failed, before.as_mut(), after.as_mut()) {
             b["lastError"] = Value::String(error.to_string());
             a["lastError"] = Value::Null;

@@ -51,7 +51,7 @@ pub fn tenant_row(t: &Tenant, revision: &str, now: i64) -> TenantRow {
         theme: t.theme.clone(),
         state: t.state.as_str().to_string(),
         domain: t.domain.clone(),
-        features: json!(t.features).to_string(),
+        features: features_json(t).to_string(),
         trial_ends_at: None,
         api_key_sha256: None,
         applied_revision: Some(revision.to_string()),
@@ -77,8 +77,18 @@ pub fn tenant_view_desired(t: &Tenant) -> Value {
         "theme": t.theme,
         "state": t.state.as_str(),
         "domain": t.domain,
-        "features": t.features,
+        "features": features_json(t),
     })
+}
+
+/// The tenant's own features as its row keeps them: the list it adds (the older form, so rows
+/// written before `remove` existed still match), or `{"add": [...], "remove": [...]}`.
+pub fn features_json(t: &Tenant) -> Value {
+    if t.features_removed.is_empty() {
+        json!(t.features)
+    } else {
+        json!({"add": t.features, "remove": t.features_removed})
+    }
 }
 
 /// Whether a row already holds what git says, without building views (the common case).
@@ -89,8 +99,8 @@ pub fn tenant_matches(r: &TenantRow, t: &Tenant) -> bool {
         && r.theme == t.theme
         && r.state == t.state.as_str()
         && r.domain == t.domain
-        && (serde_json::to_string(&t.features).is_ok_and(|f| f == r.features)
-            || parse_json(&r.features) == json!(t.features))
+        && (serde_json::to_string(&features_json(t)).is_ok_and(|f| f == r.features)
+            || parse_json(&r.features) == features_json(t))
 }
 
 pub fn tenant_view(r: &TenantRow) -> Value {

@@ -1062,3 +1062,70 @@ fn image_theme_containers_of_hash_version_1_with_the_old_health_command_are_conv
         [("container.tenantctl-acme".to_string(), "-/+")]
     );
 }
+
+#[test]
+fn a_flag_change_updates_the_record_in_place_for_the_builtin_site() {
+    let before = desired(&base());
+    let observed = converged(&before, &opts());
+    // The tenant's own flags and its plan's: neither replaces a built-in site.
+    let mut t = base();
+    t[0] = tenant(
+        "acme",
+        "professional",
+        "  features: { add: [beta], remove: [webhooks] }\n",
+    );
+    let plan = compute(&desired(&t), &observed, &opts());
+    assert_eq!(
+        actions(&plan),
+        [("tenant-record.acme".to_string(), "~")],
+        "{}",
+        text(&plan, Style { color: false })
+    );
+    let c = &plan.changes[0];
+    assert_eq!(
+        c.after.as_ref().unwrap()["effectiveFeatures"],
+        serde_json::json!({"beta": "tenant", "custom-domain": "plan"})
+    );
+    assert!(
+        c.reasons.iter().any(|r| r.contains("effectiveFeatures")),
+        "{:?}",
+        c.reasons
+    );
+
+    let plans = PLANS.replace(
+        "features: [custom-domain, webhooks]",
+        "features: [custom-domain]",
+    );
+    let mut files = vec![
+        SourceFile {
+            path: "plans/all.yaml".into(),
+            content: SourceContent::Bytes(plans.into()),
+        },
+        SourceFile {
+            path: "themes/modern.yaml".into(),
+            content: SourceContent::Bytes(THEMES.into()),
+        },
+    ];
+    for (i, t) in base().iter().enumerate() {
+        files.push(SourceFile {
+            path: format!("tenants/t{i}.yaml"),
+            content: SourceContent::Bytes(t.clone().into_bytes()),
+        });
+    }
+    let d = load(&files).unwrap();
+    let plan = compute(&d, &observed, &opts());
+    let a = actions(&plan);
+    assert!(
+        a.iter()
+            .all(|(addr, sym)| !addr.starts_with("container.") && *sym != "-/+"),
+        "{a:?}"
+    );
+    assert!(
+        a.contains(&("tenant-record.acme".to_string(), "~")),
+        "{a:?}"
+    );
+    assert!(
+        a.contains(&("tenant-record.globex".to_string(), "~")),
+        "{a:?}"
+    );
+}

@@ -182,6 +182,14 @@ pub trait Backend: std::fmt::Debug + Send + Sync {
         })
     }
 
+    /// Writes the files of `tar` into the workload's data volume (the access file), through the
+    /// engine; returns into how many containers (swarm: the service's tasks on this node).
+    async fn put_data_files(
+        &self,
+        workload: &ObservedContainer,
+        tar: &[u8],
+    ) -> Result<usize, RuntimeError>;
+
     /// The edge's admin token, read from its container through the engine.
     async fn edge_token(&self, edge: &ObservedContainer) -> Result<String, RuntimeError> {
         let _ = edge;

@@ -734,6 +734,15 @@ impl Backend for FakeBackend {
         Ok(ContainerStats::default())
     }
 
+    async fn put_data_files(
+        &self,
+        _workload: &ObservedContainer,
+        _tar: &[u8],
+    ) -> Result<usize, RuntimeError> {
+        // The fake runs no site; a file written nowhere is still written.
+        Ok(1)
+    }
+
     async fn site_counters(
         &self,
         _workload: &ObservedContainer,

@@ -5,13 +5,27 @@
 //! no 60-second span ever holds more than the limit (a fixed window would allow twice the limit
 //! across a boundary). A refused request waits for the oldest admitted one to leave the window:
 //! that is its `Retry-After`. The log holds at most `limit` instants (48 KiB at 3000 rpm).
-//! A tenant has one API key, so there is one window; it belongs to that key.
+//! The window is the tenant's, shared by all its keys: a second key does not double the limit.
+//! A plan without `rateLimit` gets [`DEFAULT_RATE_LIMIT_RPM`].
 
 use super::config::Limits;
 use super::usage::Counters;
 use crate::site::clock::{month_key, next_month_start};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
+
+/// The limit of a plan that sets none: ten calls a second on average.
+pub const DEFAULT_RATE_LIMIT_RPM: u32 = 600;
+
+/// The rate-limit window as the `X-RateLimit-*` headers tell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RateState {
+    pub limit: u32,
+    pub remaining: u32,
+    /// Until the oldest request in the window leaves it (one more call fits); zero when the
+    /// window holds none.
+    pub reset: Duration,
+}
 
 /// A sliding-window log of admitted requests.
 #[derive(Debug)]
@@ -45,6 +59,23 @@ impl SlidingWindow {
         }
         let oldest = self.admitted.front().copied().unwrap_or(now);
         Err((oldest + self.window).saturating_sub(now))
+    }
+
+    /// The window at `now` without admitting anything.
+    pub(crate) fn state(&self, now: Duration) -> RateState {
+        let inside: Vec<Duration> = self
+            .admitted
+            .iter()
+            .copied()
+            .filter(|&t| now.saturating_sub(t) < self.window)
+            .collect();
+        RateState {
+            limit: self.limit,
+            remaining: self.limit.saturating_sub(inside.len() as u32),
+            reset: inside
+                .first()
+                .map_or(Duration::ZERO, |&t| (t + self.window).saturating_sub(now)),
+        }
     }
 }
 
@@ -87,7 +118,10 @@ pub(crate) enum Decision {
 pub(crate) struct Meter {
     counters: Counters,
     limits: Limits,
-    window: Option<SlidingWindow>,
+    window: SlidingWindow,
+    /// Key id → Unix second of its last admitted call (in memory: the usage meter reads it
+    /// from `/usage` and stores it in `tenant_api_keys`).
+    key_last_used: BTreeMap<String, i64>,
     /// Bumped on every change, so the flusher writes only when something changed.
     generation: u64,
 }
@@ -97,9 +131,11 @@ impl Meter {
         Meter {
             counters,
             limits,
-            window: limits
-                .rate_limit_rpm
-                .map(|rpm| SlidingWindow::new(rpm, rate_window)),
+            window: SlidingWindow::new(
+                limits.rate_limit_rpm.unwrap_or(DEFAULT_RATE_LIMIT_RPM),
+                rate_window,
+            ),
+            key_last_used: BTreeMap::new(),
             generation: 0,
         }
     }
@@ -125,6 +161,26 @@ impl Meter {
         }
     }
 
+    /// The rate-limit window at monotonic `now`.
+    pub(crate) fn rate_state(&self, now: Duration) -> RateState {
+        self.window.state(now)
+    }
+
+    /// Key `id` made a call at `now_unix`.
+    pub(crate) fn key_used(&mut self, id: &str, now_unix: i64) {
+        match self.key_last_used.get_mut(id) {
+            Some(t) => *t = (*t).max(now_unix),
+            None => {
+                self.key_last_used.insert(id.to_string(), now_unix);
+            }
+        }
+    }
+
+    /// Key id → the Unix second of its last call.
+    pub(crate) fn key_last_used(&self) -> &BTreeMap<String, i64> {
+        &self.key_last_used
+    }
+
     /// A request without a valid key.
     pub(crate) fn unauthorized(&mut self) {
         self.counters.unauthorized_total += 1;
@@ -137,12 +193,10 @@ impl Meter {
     pub(crate) fn admit(&mut self, now: Duration, now_unix: i64, ai: bool) -> Decision {
         self.roll_month(now_unix);
         self.generation += 1;
-        if let Some(window) = &mut self.window
-            && let Err(retry_after) = window.try_acquire(now)
-        {
+        if let Err(retry_after) = self.window.try_acquire(now) {
             self.counters.rate_limited_total += 1;
             return Decision::RateLimited {
-                limit: window.limit,
+                limit: self.window.limit,
                 retry_after,
             };
         }

@@ -9,6 +9,7 @@
 //! digest); a client address with too many wrong keys is refused for a while ([`throttle`]).
 //! Counters persist in `$SITE_DATA_DIR/usage.json`.
 
+mod access;
 mod clock;
 mod config;
 mod health;
@@ -26,7 +27,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, DEFAULT_DATA_DIR, KeyHash, Limits, SiteConfig};
 pub use health::{HEALTH_TIMEOUT, health_check};
 pub use page::{css_color, html_escape};
-pub use server::{KEY_DIGEST_HEADER, serve, serve_on};
+pub use server::{KEY_DIGEST_HEADER, REQUEST_ID_HEADER, serve, serve_on};
 pub use usage::{Counters, USAGE_FILE};
 
 use std::net::SocketAddr;

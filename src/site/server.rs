@@ -1,9 +1,10 @@
 //! The HTTP server: routes, API key check, metering, persistence of counters, graceful shutdown.
 
 use super::SiteError;
+use super::access::{self, Access};
 use super::clock::{Clock, SystemClock, rfc3339};
 use super::config::{KeyHash, SiteConfig};
-use super::meter::{Decision, Meter, Quota, retry_after_secs};
+use super::meter::{Decision, Meter, Quota, RateState, retry_after_secs};
 use super::page;
 use super::throttle::FailedKeys;
 use super::usage::{Counters, UsageStore};
@@ -40,11 +41,17 @@ type Body = Full<Bytes>;
 /// SHA-256 as the container's `TENANT_API_KEY_SHA256` holds it (hex).
 pub const KEY_DIGEST_HEADER: &str = "x-tenant-key-sha256";
 
+/// The request id a client may send, echoed on the answer (or one made up when it sends none
+/// or one that is not 1 to 128 visible ASCII characters), and written in the request's log line.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+const MAX_REQUEST_ID: usize = 128;
+
 struct State {
     config: SiteConfig,
     clock: Arc<dyn Clock>,
     meter: Mutex<Meter>,
     failed_keys: Mutex<FailedKeys>,
+    access: Arc<Access>,
     page: Bytes,
     started_at: String,
     persisted: bool,
@@ -102,24 +109,39 @@ pub async fn serve_on(
     for w in warnings {
         warn!("{w}");
     }
+    let (grants, access_file, access_seen) = access::initial(&config);
+    let granted = grants.get();
     info!(
         address = %local,
         tenant = %config.tenant_slug,
         plan = %config.plan,
-        api = if config.api_key_sha256.is_some() { "enabled" } else { "disabled: TENANT_API_KEY_SHA256 is not set" },
+        api = if !granted.keys.is_empty() || granted.from_file { "enabled" } else { "disabled: no access file and TENANT_API_KEY_SHA256 is not set" },
+        keys_from = if granted.from_file { "access file" } else { "environment" },
         "site listening"
     );
+    let shared = Arc::new(grants);
     let state = Arc::new(State {
         persisted: store.is_some(),
         config,
         meter: Mutex::new(meter),
         failed_keys: Mutex::new(FailedKeys::default()),
+        access: shared.clone(),
         page: Bytes::from(page),
         started_at: rfc3339(now),
         clock,
     });
 
     let (stop_flusher, stopped) = watch::channel(false);
+    let poller = access_file.map(|file| {
+        let tenant = state.config.tenant_slug.clone();
+        tokio::spawn(access::poll_loop(
+            shared,
+            file,
+            tenant,
+            access_seen,
+            stop_flusher.subscribe(),
+        ))
+    });
     let flusher = store
         .map(|store| tokio::spawn(flush_loop(state.clone(), store, saved_generation, stopped)));
 
@@ -172,8 +194,11 @@ pub async fn serve_on(
             DRAIN_TIMEOUT.as_secs()
         );
     }
+    let _ = stop_flusher.send(true);
+    if let Some(poller) = poller {
+        let _ = poller.await;
+    }
     if let Some(flusher) = flusher {
-        let _ = stop_flusher.send(true);
         if let Err(e) = flusher.await {
             warn!(error = %e, "the usage flusher failed");
         }
@@ -277,25 +302,58 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
-    let response = route(&state, peer, &req);
+    let id = request_id(req.headers());
+    let mut response = route(&state, peer, &req);
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
     // The path only: never headers (they carry the key) nor the query.
     debug!(
         method = %req.method(),
         path = %req.uri().path(),
         status = response.status().as_u16(),
         micros = started.elapsed().as_micros() as u64,
+        request_id = %id,
         "request"
     );
     Ok(response)
 }
 
+/// The client's request id when it is 1 to 128 visible ASCII characters, else a new one
+/// (128 random bits in hex).
+pub(crate) fn request_id(headers: &HeaderMap) -> String {
+    let sent = headers.get(REQUEST_ID_HEADER).map(HeaderValue::as_bytes);
+    match sent {
+        Some(b)
+            if !b.is_empty()
+                && b.len() <= MAX_REQUEST_ID
+                && b.iter().all(|c| (0x21..=0x7e).contains(c)) =>
+        {
+            String::from_utf8_lossy(b).into_owned()
+        }
+        _ => {
+            let mut bytes = [0u8; 16];
+            // Without randomness the id is still unique enough within one process.
+            if getrandom::fill(&mut bytes).is_err() {
+                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                bytes[..8].copy_from_slice(&n.to_be_bytes());
+            }
+            hex::encode(bytes)
+        }
+    }
+}
+
 fn route(state: &State, peer: IpAddr, req: &Request<Incoming>) -> Response<Body> {
     let path = req.uri().path();
     if path == "/api" || path.starts_with("/api/") {
-        return match authorize(state, peer, req.headers(), Credential::Key) {
-            None => api(state, req.method(), path),
-            Some(refusal) => refusal,
+        let mut response = match authorize(state, peer, req.headers(), Credential::Key) {
+            Ok(key) => api(state, req.method(), path, key.as_deref()),
+            Err(refusal) => refusal,
         };
+        let rate = state.meter().rate_state(state.clock.monotonic());
+        rate_headers(response.headers_mut(), rate);
+        return response;
     }
     let readable = matches!(*req.method(), Method::GET | Method::HEAD);
     match path {
@@ -306,8 +364,8 @@ fn route(state: &State, peer: IpAddr, req: &Request<Incoming>) -> Response<Body>
             &json!({"status": "ok", "tenant": state.config.tenant_slug}),
         ),
         "/usage" => match authorize(state, peer, req.headers(), Credential::KeyOrDigest) {
-            None => json(StatusCode::OK, &usage(state)),
-            Some(refusal) => refusal,
+            Ok(_) => json(StatusCode::OK, &usage(state)),
+            Err(refusal) => refusal,
         },
         _ => json(
             StatusCode::NOT_FOUND,
@@ -319,7 +377,15 @@ fn route(state: &State, peer: IpAddr, req: &Request<Incoming>) -> Response<Body>
 /// `/usage`: counters and limits, no secrets.
 fn usage(state: &State) -> Value {
     let now = state.clock.unix_seconds();
-    let c = state.meter().snapshot(now);
+    let (c, keys_last_used, rate) = {
+        let mut meter = state.meter();
+        (
+            meter.snapshot(now),
+            meter.key_last_used().clone(),
+            meter.rate_state(state.clock.monotonic()),
+        )
+    };
+    let grants = state.access.get();
     json!({
         "tenant": state.config.tenant_slug,
         "plan": state.config.plan,
@@ -336,6 +402,12 @@ fn usage(state: &State) -> Value {
         "rate_limit_window": {
             "kind": "sliding",
             "seconds": state.config.rate_window.as_secs(),
+            "limit": rate.limit,
+        },
+        "keys_last_used": keys_last_used,
+        "access": {
+            "from": if grants.from_file { "access-file" } else { "environment" },
+            "live_keys": grants.keys.iter().filter(|k| k.live_at(now)).count(),
         },
         "persisted": state.persisted,
     })
@@ -370,6 +442,19 @@ pub(crate) fn digest_matches(headers: &HeaderMap, expected: &KeyHash) -> Option<
     )
 }
 
+/// The `X-RateLimit-*` headers: the limit per window, what is left, and the seconds until
+/// one more call fits (0 when the window is empty).
+fn rate_headers(h: &mut HeaderMap, rate: RateState) {
+    h.insert("x-ratelimit-limit", HeaderValue::from(rate.limit));
+    h.insert("x-ratelimit-remaining", HeaderValue::from(rate.remaining));
+    let reset = if rate.reset.is_zero() {
+        0
+    } else {
+        retry_after_secs(rate.reset)
+    };
+    h.insert("x-ratelimit-reset", HeaderValue::from(reset));
+}
+
 /// What a route accepts as proof.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Credential {
@@ -379,29 +464,31 @@ enum Credential {
     KeyOrDigest,
 }
 
-/// Checks the request's credential: `None` when it is good, else the refusal to send. An
-/// address with too many wrong keys within the throttle's window is refused 429 without its
-/// key being checked.
+/// Checks the request's credential: `Ok` with the id of the key used (`None` for the meter's
+/// digest), else the refusal to send. The keys are those of the access file, or the
+/// environment's one key when there is no file. An address with too many wrong keys within
+/// the throttle's window is refused 429 without its key being checked.
 fn authorize(
     state: &State,
     peer: IpAddr,
     headers: &HeaderMap,
     accepts: Credential,
-) -> Option<Response<Body>> {
-    let Some(expected) = &state.config.api_key_sha256 else {
-        return Some(json(
+) -> Result<Option<String>, Response<Body>> {
+    let grants = state.access.get();
+    if grants.keys.is_empty() && !grants.from_file {
+        return Err(json(
             StatusCode::SERVICE_UNAVAILABLE,
             &json!({
                 "error": "the API is not configured for this tenant: no API key is set",
                 "hint": "tenantctl apply sets TENANT_API_KEY_SHA256 when it creates the tenant's key",
             }),
         ));
-    };
+    }
     let now = state.clock.monotonic();
     if let Some(wait) = state.failed_keys().refused(peer, now) {
         state.meter().unauthorized();
         let secs = retry_after_secs(wait);
-        return Some(too_many(
+        return Err(too_many(
             secs,
             &json!({
                 "error": "too many invalid API keys from this address; try again later",
@@ -409,36 +496,86 @@ fn authorize(
             }),
         ));
     }
-    let digest = match accepts {
-        Credential::KeyOrDigest => digest_matches(headers, expected),
-        Credential::Key => None,
-    };
-    let refusal = match (presented_key(headers), digest) {
-        (_, Some(true)) => return None,
-        (Some(key), _) if key_matches(key, expected) => return None,
-        (None, None) => json!({
+    let unix = state.clock.unix_seconds();
+    if accepts == Credential::KeyOrDigest {
+        // The meter's digest is the container's own (its environment), or a live key's.
+        let own = state.config.api_key_sha256.iter();
+        let live = grants
+            .keys
+            .iter()
+            .filter(|k| k.live_at(unix))
+            .map(|k| &k.hash);
+        let mut presented = None;
+        for expected in own.chain(live) {
+            match digest_matches(headers, expected) {
+                Some(true) => return Ok(None),
+                found => presented = presented.or(found),
+            }
+        }
+        if presented.is_some() && presented_key(headers).is_none() {
+            state.failed_keys().failed(peer, now);
+            state.meter().unauthorized();
+            return Err(unauthorized(json!({"error": "invalid API key"})));
+        }
+    }
+    let refusal = match presented_key(headers) {
+        Some(key) => match matching_key(key, &grants.keys) {
+            Some(k) if k.live_at(unix) => return Ok(Some(k.id.clone())),
+            Some(k) => {
+                state.failed_keys().failed(peer, now);
+                let why = if k.revoked_at.is_some_and(|t| t <= unix) {
+                    "API key revoked"
+                } else {
+                    "API key expired"
+                };
+                json!({"error": why, "key_id": k.id})
+            }
+            None => {
+                state.failed_keys().failed(peer, now);
+                json!({"error": "invalid API key"})
+            }
+        },
+        None => json!({
             "error": "missing API key",
             "hint": "send Authorization: Bearer <key> or X-API-Key: <key>",
         }),
-        _ => {
-            state.failed_keys().failed(peer, now);
-            json!({"error": "invalid API key"})
-        }
     };
     state.meter().unauthorized();
-    let mut r = json(StatusCode::UNAUTHORIZED, &refusal);
+    Err(unauthorized(refusal))
+}
+
+/// The key among `keys` whose digest is the presented key's: every one is compared, in
+/// constant time, so timing tells neither which nor how close.
+fn matching_key<'k>(key: &[u8], keys: &'k [access::Key]) -> Option<&'k access::Key> {
+    let mut found = None;
+    for k in keys {
+        if key_matches(key, &k.hash) {
+            found = Some(k);
+        }
+    }
+    found
+}
+
+fn unauthorized(body: Value) -> Response<Body> {
+    let mut r = json(StatusCode::UNAUTHORIZED, &body);
     r.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Bearer realm=\"tenantctl\""),
     );
-    Some(r)
+    r
 }
 
 /// An authorized API call: metered against the rate limit and quotas, then answered.
-fn api(state: &State, method: &Method, path: &str) -> Response<Body> {
+fn api(state: &State, method: &Method, path: &str, key: Option<&str>) -> Response<Body> {
     let ai = path == "/api/ai" || path.starts_with("/api/ai/");
     let now = state.clock.unix_seconds();
-    let decision = state.meter().admit(state.clock.monotonic(), now, ai);
+    let decision = {
+        let mut meter = state.meter();
+        if let Some(id) = key {
+            meter.key_used(id, now);
+        }
+        meter.admit(state.clock.monotonic(), now, ai)
+    };
     match decision {
         Decision::RateLimited { limit, retry_after } => {
             let secs = retry_after_secs(retry_after);
@@ -491,6 +628,24 @@ fn api(state: &State, method: &Method, path: &str) -> Response<Body> {
                     &json!({"ok": true, "tenant": c.tenant_slug, "plan": c.plan}),
                 ),
                 "/api/ping" => method_not_allowed(),
+                "/api/features" if matches!(*method, Method::GET | Method::HEAD) => {
+                    let grants = state.access.get();
+                    let features: Vec<Value> = grants
+                        .features
+                        .iter()
+                        .map(|(flag, source)| json!({"flag": flag, "source": source}))
+                        .collect();
+                    json(
+                        StatusCode::OK,
+                        &json!({
+                            "tenant": c.tenant_slug,
+                            "plan": c.plan,
+                            "features": features,
+                            "from": if grants.from_file { "access-file" } else { "environment" },
+                        }),
+                    )
+                }
+                "/api/features" => method_not_allowed(),
                 _ if ai => json(
                     StatusCode::OK,
                     &json!({

@@ -1213,3 +1213,5 @@ fn site_health_exit_codes() {
     );
     assert_eq!(run_health("ftp://x/"), std::process::ExitCode::from(1));
 }
+
+mod access;

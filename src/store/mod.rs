@@ -187,6 +187,7 @@ macro_rules! write_tx {
 
 // After the macros: `usage` and `leader` expand them, and macros are visible only below their
 // definition.
+mod access;
 mod events;
 mod invoices;
 pub mod leader;
@@ -230,6 +231,8 @@ pub struct ObservedDb {
     pub plans: BTreeMap<String, PlanRow>,
     pub themes: BTreeMap<String, ThemeRow>,
     pub tenants: BTreeMap<String, TenantRow>,
+    /// `tenant_features`: tenant → flag → source (`plan` or `tenant`).
+    pub features: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
@@ -632,7 +635,7 @@ impl Store {
 
     /// Every plan, theme and tenant row, read from one consistent snapshot.
     pub async fn observe(&self) -> Result<ObservedDb, StoreError> {
-        let (plans, themes, tenants) = with_pool!(self, |pool| {
+        let (plans, themes, tenants, features) = with_pool!(self, |pool| {
             async {
                 let mut tx = match self.backend() {
                     // A deferred transaction reads one snapshot from its first SELECT on.
@@ -647,8 +650,12 @@ impl Store {
                     sqlx::query_as(SELECT_THEMES).fetch_all(&mut *tx).await?;
                 let tenants: Vec<TenantRow> =
                     sqlx::query_as(SELECT_TENANTS).fetch_all(&mut *tx).await?;
+                let features: Vec<FeatureRow> =
+                    sqlx::query_as("SELECT tenant, flag, source FROM tenant_features")
+                        .fetch_all(&mut *tx)
+                        .await?;
                 tx.commit().await?;
-                Ok::<_, sqlx::Error>((plans, themes, tenants))
+                Ok::<_, sqlx::Error>((plans, themes, tenants, features))
             }
             .await
         })
@@ -657,6 +664,12 @@ impl Store {
             plans: plans.into_iter().map(|r| (r.name.clone(), r)).collect(),
             themes: themes.into_iter().map(|r| (r.name.clone(), r)).collect(),
             tenants: tenants.into_iter().map(|r| (r.slug.clone(), r)).collect(),
+            features: features.into_iter().fold(BTreeMap::new(), |mut m, f| {
+                m.entry(f.tenant)
+                    .or_insert_with(BTreeMap::new)
+                    .insert(f.flag, f.source);
+                m
+            }),
         })
     }
 
@@ -1012,6 +1025,7 @@ impl Store {
 }
 
 pub mod keys_file;
+pub use access::{ApiKeyRow, FeatureRow, key_id};
 
 #[cfg(test)]
 mod tests;

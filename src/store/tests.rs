@@ -310,6 +310,7 @@ async fn check_rows_round_trip(url: &str) {
             .iter()
             .map(|r| (r.slug.clone(), r.clone()))
             .collect(),
+        features: Default::default(),
     };
     assert_eq!(store.observe().await.unwrap(), expected);
     store.close().await;
@@ -1351,4 +1352,113 @@ on_both_backends!(
     check_outbox_dedupe,
     outbox_dedupe_sqlite,
     outbox_dedupe_postgres
+);
+
+async fn check_api_keys_and_features(url: &str) {
+    let store = open(url).await;
+    let d1 = "a".repeat(64);
+    let d2 = "b".repeat(64);
+    let k1 = ApiKeyRow::new("acme", "default", &d1, 100, None);
+    let k2 = ApiKeyRow::new("acme", "ci", &d2, 110, Some(1_000));
+    store
+        .insert_api_key(&k1, "tenant.key-created", "API key `default` created")
+        .await
+        .unwrap();
+    store
+        .insert_api_key(&k2, "tenant.key-created", "API key `ci` created")
+        .await
+        .unwrap();
+    assert!(
+        store
+            .insert_api_key(&k2, "tenant.key-created", "again")
+            .await
+            .is_err(),
+        "one row per tenant and id"
+    );
+    assert_eq!(
+        store.api_keys(Some("acme")).await.unwrap(),
+        [k1.clone(), k2.clone()]
+    );
+    assert!(store.api_keys(Some("globex")).await.unwrap().is_empty());
+
+    // Revoked at a time (a rotation's grace): only once, and never later than it was.
+    let n = store
+        .revoke_api_keys(
+            "acme",
+            &[k1.id.clone()],
+            500,
+            "tenant.key-rotated",
+            "rotated",
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let n = store
+        .revoke_api_keys("acme", &[k1.id.clone()], 600, "tenant.key-revoked", "again")
+        .await
+        .unwrap();
+    assert_eq!(n, 0, "a later revocation does not postpone an earlier one");
+    let n = store
+        .revoke_api_keys("acme", &[k1.id.clone()], 400, "tenant.key-revoked", "now")
+        .await
+        .unwrap();
+    assert_eq!(n, 1, "an earlier one wins");
+
+    // Last use moves forward by a minute at least.
+    let used = |at| vec![("acme".to_string(), k2.id.clone(), at)];
+    assert_eq!(store.touch_api_keys(&used(200), 60).await.unwrap(), 1);
+    assert_eq!(store.touch_api_keys(&used(230), 60).await.unwrap(), 0);
+    assert_eq!(store.touch_api_keys(&used(150), 60).await.unwrap(), 0);
+    assert_eq!(store.touch_api_keys(&used(260), 60).await.unwrap(), 1);
+    let rows = store.api_keys(None).await.unwrap();
+    assert_eq!(rows[0].revoked_at, Some(400));
+    assert_eq!(rows[1].last_used_at, Some(260));
+    let kinds: Vec<String> = store
+        .events(Some("acme"), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    for kind in [
+        "tenant.key-created",
+        "tenant.key-rotated",
+        "tenant.key-revoked",
+    ] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
+    }
+
+    store
+        .set_tenant_features(
+            "acme",
+            &[
+                ("beta".into(), "tenant".into()),
+                ("webhooks".into(), "plan".into()),
+            ],
+        )
+        .await
+        .unwrap();
+    store
+        .set_tenant_features("acme", &[("webhooks".into(), "plan".into())])
+        .await
+        .unwrap();
+    let flags = store.tenant_features(None).await.unwrap();
+    assert_eq!(
+        flags,
+        [FeatureRow {
+            tenant: "acme".into(),
+            flag: "webhooks".into(),
+            source: "plan".into()
+        }]
+    );
+    assert_eq!(
+        store.observe().await.unwrap().features["acme"]["webhooks"],
+        "plan"
+    );
+    store.close().await;
+}
+on_both_backends!(
+    check_api_keys_and_features,
+    sqlite_api_keys_and_features,
+    postgres_api_keys_and_features
 );

@@ -145,10 +145,18 @@ pub async fn meter_once_with(
 
     let mut samples = Vec::with_capacity(sampled.len());
     let mut no_counters = Vec::new();
+    let mut keys_used = Vec::new();
     for ((c, s), counters) in sampled.iter().zip(counters) {
         let tenant = c.tenant.clone().unwrap_or_default();
         let counters = match counters {
-            Ok(k) => Some(k),
+            Ok(k) => {
+                keys_used.extend(
+                    k.keys_last_used
+                        .iter()
+                        .map(|(id, at)| (tenant.clone(), id.clone(), *at)),
+                );
+                Some(k)
+            }
             Err(message) => {
                 no_counters.push(MeterNote {
                     tenant: tenant.clone(),
@@ -169,6 +177,8 @@ pub async fn meter_once_with(
     }
 
     store.insert_usage_samples(&samples).await?;
+    // At most once a minute per key, however often the meter runs.
+    store.touch_api_keys(&keys_used, LAST_USED_EVERY).await?;
     let rollup = store.rollup_usage(now).await?;
     let keep = i64::try_from(options.retention.as_secs()).unwrap_or(i64::MAX);
     let pruned = store.prune_usage_samples(now.saturating_sub(keep)).await?;
@@ -184,6 +194,9 @@ pub async fn meter_once_with(
         storage_error,
     })
 }
+
+/// `tenant_api_keys.last_used_at` moves by at least this many seconds.
+const LAST_USED_EVERY: i64 = 60;
 
 fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)

@@ -21,6 +21,9 @@ pub struct SiteCounters {
     pub month: String,
     pub api_calls_month: u64,
     pub ai_interactions_month: u64,
+    /// Key id → the Unix second of its last call (sites before named keys send none).
+    #[serde(default)]
+    pub keys_last_used: std::collections::BTreeMap<String, i64>,
 }
 
 /// The loopback address to reach a published port on, or None when it is published only on

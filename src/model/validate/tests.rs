@@ -742,3 +742,85 @@ fn a_domain_that_is_another_tenants_edge_host_is_refused() {
         "domain `acme.tenants.localhost` of tenant `beta` is the edge host of tenant `acme`",
     );
 }
+
+// ---- a tenant's features over its plan's ----
+
+fn tenant_features(features: &str) -> String {
+    format!("{TENANT}  features: {features}\n")
+}
+
+#[test]
+fn tenant_features_add_and_remove_over_the_plan() {
+    let state = state_with(
+        "tenants/acme.yaml",
+        &tenant_features("{ add: [beta, reports], remove: [webhooks] }"),
+    );
+    let t = &state.tenants["acme"];
+    assert_eq!(t.features, ["beta", "reports"]);
+    assert_eq!(t.features_removed, ["webhooks"]);
+    let effective = crate::model::effective_features(&state.plans["starter"], t);
+    assert_eq!(
+        effective,
+        [
+            ("beta".to_string(), "tenant"),
+            ("reports".to_string(), "tenant")
+        ]
+    );
+    // The list form adds, as before; a flag the plan has stays the plan's.
+    let state = state_with("tenants/acme.yaml", &tenant_features("[beta, webhooks]"));
+    let t = &state.tenants["acme"];
+    assert!(t.features_removed.is_empty());
+    assert_eq!(
+        crate::model::effective_features(&state.plans["starter"], t),
+        [
+            ("beta".to_string(), "tenant"),
+            ("webhooks".to_string(), "plan")
+        ]
+    );
+    let state = state_with("tenants/acme.yaml", &tenant_features("{}"));
+    assert!(state.tenants["acme"].features.is_empty());
+}
+
+#[test]
+fn tenant_features_errors_point_at_the_entry() {
+    let d = errors_with("tenants/acme.yaml", &tenant_features("{ remove: [sso] }"));
+    assert_at(
+        one(&d),
+        "tenants/acme.yaml",
+        11,
+        24,
+        "tenant `acme` removes feature `sso`, which its plan `starter` does not have",
+    );
+    assert!(
+        one(&d)
+            .to_string()
+            .contains("plan `starter` has `webhooks`"),
+        "{}",
+        one(&d)
+    );
+
+    let d = errors_with(
+        "tenants/acme.yaml",
+        &tenant_features("{ add: [beta], remove: [beta] }"),
+    );
+    assert_at(
+        one(&d),
+        "tenants/acme.yaml",
+        11,
+        37,
+        "feature `beta` is both added and removed",
+    );
+
+    let d = errors_with("tenants/acme.yaml", &tenant_features("{ add: [Beta_1] }"));
+    assert!(one(&d).message.contains("invalid feature name"), "{d:?}");
+
+    let d = errors_with("tenants/acme.yaml", &tenant_features("{ add: [a, a] }"));
+    assert!(one(&d).message.contains("listed twice"), "{d:?}");
+
+    let d = errors_with(
+        "tenants/acme.yaml",
+        &tenant_features("{ drop: [webhooks] }"),
+    );
+    assert!(one(&d).message.contains("drop"), "{d:?}");
+    assert_eq!(one(&d).line, 11, "{d:?}");
+}

@@ -494,4 +494,13 @@ impl Backend for DockerBackend {
     async fn edge_token(&self, edge: &ObservedContainer) -> Result<String, RuntimeError> {
         DockerBackend::edge_token(self, &edge.id).await
     }
+
+    async fn put_data_files(
+        &self,
+        workload: &ObservedContainer,
+        tar: &[u8],
+    ) -> Result<usize, RuntimeError> {
+        self.engine.put_data_files(&workload.id, tar).await?;
+        Ok(1)
+    }
 }

@@ -163,6 +163,19 @@ impl Engine {
         }
     }
 
+    /// Extracts `tar` into the data directory (`/data`, the tenant's volume) of container `id`,
+    /// running or not. The engine allows it on a read-only root filesystem, since the target is
+    /// a volume.
+    pub async fn put_data_files(&self, id: &str, tar: &[u8]) -> Result<(), RuntimeError> {
+        let options = bollard::query_parameters::UploadToContainerOptionsBuilder::default()
+            .path(DATA_MOUNT_PATH)
+            .build();
+        self.docker
+            .upload_to_container(id, Some(options), bollard::body_full(tar.to_vec().into()))
+            .await
+            .map_err(|e| RuntimeError::api(format!("write into the data volume of {id}"), e))
+    }
+
     /// The bollard client.
     pub fn docker(&self) -> &Docker {
         &self.docker

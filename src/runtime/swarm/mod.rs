@@ -203,6 +203,23 @@ impl Backend for SwarmBackend {
         self.engine.volume_sizes().await
     }
 
+    async fn put_data_files(
+        &self,
+        workload: &ObservedContainer,
+        tar: &[u8],
+    ) -> Result<usize, RuntimeError> {
+        // Volumes are node-local: only the tasks on this engine's node can be reached.
+        let tasks = workload
+            .service
+            .as_ref()
+            .map(|s| s.local_containers.as_slice())
+            .unwrap_or_default();
+        for id in tasks {
+            self.engine.put_data_files(id, tar).await?;
+        }
+        Ok(tasks.len())
+    }
+
     async fn site_counters(
         &self,
         workload: &ObservedContainer,
