@@ -93,6 +93,9 @@ struct Validator {
     named: HashSet<(&'static str, String)>,
     /// Where each tenant's env entries stand, to point at the one that overfills the environment.
     env_at: HashMap<String, HashMap<String, Origin>>,
+    /// The PEM files under `edge/` (path → bytes) and where `tls: files` names them.
+    edge_pems: HashMap<String, Vec<u8>>,
+    edge_cert_at: Vec<edge_certs::CertAt>,
 }
 
 struct Reference {
@@ -127,6 +130,12 @@ impl Validator {
                 format!("file name {problem}"),
                 Some("rename the file to plain printable characters".into()),
             );
+            return;
+        }
+        // Certificates and keys for `tls: files`, checked once the edge file is read.
+        if let (true, SourceContent::Bytes(bytes)) = (super::is_edge_pem(&file.path), &file.content)
+        {
+            self.edge_pems.insert(file.path.clone(), bytes.clone());
             return;
         }
         let (message, hint) = match &file.content {
@@ -1069,6 +1078,7 @@ impl Validator {
         }
         self.check_environments();
         self.check_edge_hosts();
+        self.check_edge_certificates();
     }
 
     /// Every tenant's whole environment (derived variables included) must fit what the kernel
@@ -1270,6 +1280,7 @@ fn is_hostname(s: &str) -> bool {
 }
 
 mod edge;
+mod edge_certs;
 mod yaml;
 
 #[cfg(test)]
