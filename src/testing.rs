@@ -106,3 +106,40 @@ impl Progress for Lines {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).push(line);
     }
 }
+
+/// A self-signed certificate for `hosts` (EC P-256) and its key, both PEM: what `tls: files`
+/// names in the edge's unit tests.
+pub fn self_signed(hosts: &[&str]) -> (String, String) {
+    use openssl::asn1::Asn1Time;
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::hash::MessageDigest;
+    use openssl::nid::Nid;
+    use openssl::pkey::PKey;
+    use openssl::x509::extension::SubjectAlternativeName;
+    use openssl::x509::{X509, X509NameBuilder};
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).expect("curve");
+    let key = PKey::from_ec_key(EcKey::generate(&group).expect("key")).expect("pkey");
+    let mut name = X509NameBuilder::new().expect("name");
+    name.append_entry_by_nid(Nid::COMMONNAME, hosts[0])
+        .expect("cn");
+    let name = name.build();
+    let mut b = X509::builder().expect("builder");
+    b.set_version(2).expect("version");
+    b.set_subject_name(&name).expect("subject");
+    b.set_issuer_name(&name).expect("issuer");
+    b.set_pubkey(&key).expect("pubkey");
+    b.set_not_before(&Asn1Time::days_from_now(0).expect("time"))
+        .expect("not before");
+    b.set_not_after(&Asn1Time::days_from_now(30).expect("time"))
+        .expect("not after");
+    let mut san = SubjectAlternativeName::new();
+    for h in hosts {
+        san.dns(h);
+    }
+    let san = san.build(&b.x509v3_context(None, None)).expect("san");
+    b.append_extension(san).expect("extension");
+    b.sign(&key, MessageDigest::sha256()).expect("sign");
+    let cert = String::from_utf8(b.build().to_pem().expect("pem")).expect("utf8");
+    let key = String::from_utf8(key.private_key_to_pem_pkcs8().expect("pem")).expect("utf8");
+    (cert, key)
+}

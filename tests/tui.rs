@@ -8,8 +8,9 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 /// A tmux server of its own (its socket in a temporary directory), running one command in a
-/// 170×40 pane (wide enough for every column); killed on drop.
-struct Tmux {
+/// 170×40 pane (wide enough for every column); killed on drop. `apply`'s live display is
+/// tested with it too (`tests/live.rs`).
+pub(crate) struct Tmux {
     socket: String,
     _dir: tempfile::TempDir,
 }
@@ -23,7 +24,7 @@ impl Tmux {
     /// Runs `tenantctl ARGS` in `cwd` with `env` set; when it exits the pane says
     /// `tui exited with CODE` and keeps showing the terminal as the program left it.
     /// `None` (with a note) when tmux is missing outside CI; in CI that fails the test.
-    fn start(cwd: &Path, env: &[(&str, String)], args: &[&str]) -> Option<Tmux> {
+    pub(crate) fn start(cwd: &Path, env: &[(&str, String)], args: &[&str]) -> Option<Tmux> {
         if Command::new("tmux").arg("-V").output().is_err() {
             if std::env::var_os("CI").is_some() {
                 panic!("tmux is not installed in CI: .ci/run must install it");
@@ -85,7 +86,7 @@ impl Tmux {
     }
 
     /// What the pane shows now, as plain text.
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "t"]).stdout).to_string()
     }
 
@@ -106,7 +107,12 @@ impl Tmux {
     }
 
     /// Polls the pane until `check` holds for it; fails with the last screen after `within`.
-    fn wait_for(&self, what: &str, within: Duration, check: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait_for(
+        &self,
+        what: &str,
+        within: Duration,
+        check: impl Fn(&str) -> bool,
+    ) -> String {
         let deadline = Instant::now() + within;
         loop {
             let screen = self.screen();

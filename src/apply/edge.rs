@@ -10,7 +10,7 @@ use tokio::sync::Mutex;
 
 use super::{Applier, ApplyError, action_word};
 use crate::model::{EdgeTls, TenantState};
-use crate::plan::edge::{desired_edge, desired_routes, edge_labels};
+use crate::plan::edge::{desired_certificates, desired_edge, desired_routes, edge_labels};
 use crate::plan::{Action, Change, Resource};
 use crate::runtime::edge_admin::EdgeAdmin;
 use crate::runtime::types::{
@@ -66,26 +66,6 @@ pub async fn connect(
     let admin = EdgeAdmin::new(addr, token);
     let table = admin.routes().await?;
     Ok((admin, table))
-}
-
-/// The certificate files of `tls: files`, read from this host.
-fn certificates(tls: &EdgeTls) -> Result<Vec<EdgeCertificate>, String> {
-    let EdgeTls::Files(files) = tls else {
-        return Ok(Vec::new());
-    };
-    files
-        .iter()
-        .map(|f| {
-            let read = |path: &str| {
-                std::fs::read_to_string(path).map_err(|e| format!("edge certificate {path}: {e}"))
-            };
-            Ok(EdgeCertificate {
-                hosts: f.hosts.clone(),
-                cert_pem: read(&f.cert)?,
-                key_pem: read(&f.key)?,
-            })
-        })
-        .collect()
 }
 
 impl Applier {
@@ -178,7 +158,7 @@ impl Applier {
             Ok::<_, String>(EdgeLink {
                 admin,
                 table: Mutex::new(table),
-                certificates: certificates(&edge.tls)?,
+                certificates: desired_certificates(&edge.tls),
             })
         }
         .await;

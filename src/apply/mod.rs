@@ -86,9 +86,24 @@ impl Report {
     }
 }
 
-/// Progress lines as work happens; the CLI prints them.
+/// Progress lines as work happens; the CLI prints them. The other calls feed a live display
+/// (`apply` on a terminal); by default they print nothing more than the lines already do.
 pub trait Progress: Send + Sync {
     fn line(&self, tenant: Option<&str>, message: &str);
+
+    /// A tenant's convergence is at `step` now (said once per change of step).
+    fn step(&self, _tenant: &str, _step: Step) {}
+
+    /// A tenant's convergence ended: converged, or failed after its last attempt.
+    fn finished(&self, _tenant: &str, _failed: bool) {}
+
+    /// A line of an image's pull or build (`image REF: LINE` in the plain output).
+    fn image(&self, image: &str, line: &str) {
+        self.line(None, &format!("image {image}: {line}"));
+    }
+
+    /// The image is ready, or could not be made ready (its error is said as a line).
+    fn image_done(&self, _image: &str) {}
 }
 
 pub struct Applier {
@@ -301,15 +316,17 @@ impl Applier {
 
     async fn ensure_image(&self, image: &str) -> Result<(), RuntimeError> {
         let backend = self.runtime.backend();
-        let progress = |line: &str| self.progress.line(None, &format!("image {image}: {line}"));
-        if image == builtin_site_image() {
+        let progress = |line: &str| self.progress.image(image, line);
+        let result = if image == builtin_site_image() {
             backend
                 .ensure_site_image(image, &progress)
                 .await
                 .map(|_| ())
         } else {
             backend.ensure_image(image, &progress).await
-        }
+        };
+        self.progress.image_done(image);
+        result
     }
 
     /// A tenant's `image` step: its image was made ready before any tenant's steps; one that
@@ -367,8 +384,11 @@ impl Applier {
 
     /// One tenant, all steps, with retries from a fresh observation each time.
     async fn converge_tenant(&self, slug: &str) -> Outcome {
-        let tracker = Tracker::new(self.store.clone(), slug.to_string());
+        let tracker =
+            Tracker::new(self.store.clone(), slug.to_string()).telling(slug, self.progress.clone());
         let outcome = self.converge_tracked(slug, &tracker).await;
+        self.progress
+            .finished(slug, matches!(outcome, Outcome::Failed { .. }));
         match &outcome {
             Outcome::Converged { .. } => tracker.finish(false).await,
             // A deposed leader records nothing more.

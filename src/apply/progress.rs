@@ -4,6 +4,7 @@
 //! backend through [`crate::runtime::types::phase`] (container, start, health); one writer task
 //! per tenant writes them in that order through the store's fenced write path.
 
+use super::Progress;
 use crate::runtime::types::{Phase, PhaseSink};
 use crate::store::Store;
 use std::sync::{Arc, Mutex};
@@ -73,6 +74,8 @@ pub struct Tracker {
     current: Arc<Mutex<Option<Step>>>,
     tx: mpsc::UnboundedSender<Note>,
     writer: tokio::task::JoinHandle<()>,
+    /// The tenant and who else is told each new step (a live display), if anyone.
+    told: Option<(String, Arc<dyn Progress>)>,
 }
 
 impl Tracker {
@@ -105,12 +108,19 @@ impl Tracker {
             current: Arc::new(Mutex::new(None)),
             tx,
             writer,
+            told: None,
         }
+    }
+
+    /// Tells `progress` each new step too, beside the row (see [`Progress::step`]).
+    pub fn telling(mut self, slug: &str, progress: Arc<dyn Progress>) -> Tracker {
+        self.told = Some((slug.to_string(), progress));
+        self
     }
 
     /// The tenant is now at `step` (written once per change of step).
     pub fn at(&self, step: Step) {
-        note_step(&self.current, &self.tx, step);
+        note_step(&self.current, &self.tx, self.told.as_ref(), step);
     }
 
     /// The step said last, if any.
@@ -120,8 +130,8 @@ impl Tracker {
 
     /// What the backend's phases are told to, for [`crate::runtime::types::with_phases`].
     pub fn sink(&self) -> PhaseSink {
-        let (current, tx) = (self.current.clone(), self.tx.clone());
-        Arc::new(move |p| note_step(&current, &tx, Step::of(p)))
+        let (current, tx, told) = (self.current.clone(), self.tx.clone(), self.told.clone());
+        Arc::new(move |p| note_step(&current, &tx, told.as_ref(), Step::of(p)))
     }
 
     /// Ends the tenant's progress: converged (`done`, 100 %) when `failed` is false and any step
@@ -142,7 +152,12 @@ impl Tracker {
     }
 }
 
-fn note_step(current: &Mutex<Option<Step>>, tx: &mpsc::UnboundedSender<Note>, step: Step) {
+fn note_step(
+    current: &Mutex<Option<Step>>,
+    tx: &mpsc::UnboundedSender<Note>,
+    told: Option<&(String, Arc<dyn Progress>)>,
+    step: Step,
+) {
     if let Ok(mut c) = current.lock() {
         if *c == Some(step) {
             return;
@@ -150,6 +165,9 @@ fn note_step(current: &Mutex<Option<Step>>, tx: &mpsc::UnboundedSender<Note>, st
         *c = Some(step);
     }
     let _ = tx.send(Note::At(step));
+    if let Some((slug, progress)) = told {
+        progress.step(slug, step);
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use super::args::{ApplyArgs, Output};
 use super::context::{Access, Context};
+use super::live::Live;
 use super::output::{ErrPrinter, Printer, note_uncommitted, plural, quiet, text_style};
 use crate::apply::{Outcome, Report};
 use crate::model;
@@ -119,13 +120,19 @@ pub async fn run(ctx: &Context<'_>, args: &ApplyArgs) -> Result<ExitCode> {
         announce: Announce::BlankLine,
         max_destroy,
     };
-    let progress: Arc<dyn crate::apply::Progress> = if json {
-        Arc::new(ErrPrinter)
-    } else {
-        Arc::new(Printer)
+    // On a terminal the progress is live (see `live.rs`); piped, it is the plain lines.
+    let live = (!json && super::live::wanted_here()).then(|| Arc::new(Live::start(style.color)));
+    let progress: Arc<dyn crate::apply::Progress> = match &live {
+        _ if json => Arc::new(ErrPrinter),
+        Some(live) => live.clone(),
+        None => Arc::new(Printer),
     };
     let planned = plan.changes.len();
-    let applied = reconcile::apply(&loaded.runtime, &loaded.store, progress, request).await?;
+    let applied = reconcile::apply(&loaded.runtime, &loaded.store, progress, request).await;
+    if let Some(live) = &live {
+        live.clear();
+    }
+    let applied = applied?;
     let unpublished = |slug: &str| applied.report.unpublished.contains(slug);
     if json {
         let document = json_report(

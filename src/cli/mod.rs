@@ -11,6 +11,7 @@ mod apply;
 mod events;
 mod invoices;
 mod keys;
+mod live;
 mod logs;
 mod meter;
 mod plan;

@@ -116,7 +116,7 @@ pub enum EdgeTls {
     None,
     /// The edge's own CA signs a certificate per host.
     Internal,
-    /// Certificate and key files per set of hosts, read by tenantctl on its host.
+    /// Certificate and key files per set of hosts, in the repository under `edge/`.
     Files(Vec<EdgeCertFiles>),
     /// Certificates from an ACME directory (HTTP-01 on the http listener).
     Acme {
@@ -138,11 +138,40 @@ impl EdgeTls {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// `tls: files`: a certificate chain and its key for a set of hosts, PEM files in the
+/// repository under `edge/`, read from the same revision as the edge file.
+#[derive(Clone, PartialEq)]
 pub struct EdgeCertFiles {
     pub hosts: Vec<String>,
+    /// The files' paths from the repository's root (`edge/certs/shop.pem`).
     pub cert: String,
     pub key: String,
+    /// Their contents at this revision; filled once the whole revision is read.
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for EdgeCertFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A private key never reaches a log.
+        f.debug_struct("EdgeCertFiles")
+            .field("hosts", &self.hosts)
+            .field("cert", &self.cert)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `path` (from the repository's root) is a PEM file `tls: files` may name: a `.pem`,
+/// `.crt` or `.key` file under `edge/`. The source reads these beside the YAML.
+pub fn is_edge_pem(path: &str) -> bool {
+    path.starts_with("edge/")
+        && !path
+            .split('/')
+            .any(|part| part == ".." || part == "." || part.is_empty())
+        && [".pem", ".crt", ".key"]
+            .iter()
+            .any(|ext| path.ends_with(ext))
 }
 
 /// The default admin address of the edge.

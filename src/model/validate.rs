@@ -95,6 +95,9 @@ struct Validator {
     env_at: HashMap<String, HashMap<String, Origin>>,
     /// Each tenant's removed flags and where, checked against its plan at the end.
     removals: features::Removals,
+    /// The PEM files under `edge/` (path → bytes) and where `tls: files` names them.
+    edge_pems: HashMap<String, Vec<u8>>,
+    edge_cert_at: Vec<edge_certs::CertAt>,
 }
 
 struct Reference {
@@ -129,6 +132,12 @@ impl Validator {
                 format!("file name {problem}"),
                 Some("rename the file to plain printable characters".into()),
             );
+            return;
+        }
+        // Certificates and keys for `tls: files`, checked once the edge file is read.
+        if let (true, SourceContent::Bytes(bytes)) = (super::is_edge_pem(&file.path), &file.content)
+        {
+            self.edge_pems.insert(file.path.clone(), bytes.clone());
             return;
         }
         let (message, hint) = match &file.content {
@@ -1073,6 +1082,7 @@ impl Validator {
         self.check_environments();
         self.check_feature_removals();
         self.check_edge_hosts();
+        self.check_edge_certificates();
     }
 
     /// Every tenant's whole environment (derived variables included) must fit what the kernel
@@ -1275,6 +1285,7 @@ fn is_hostname(s: &str) -> bool {
 
 mod edge;
 pub mod features;
+mod edge_certs;
 mod yaml;
 
 #[cfg(test)]

@@ -8,9 +8,9 @@ use serde_json::Value;
 use super::{Action, Resource, change};
 use crate::model::{DesiredState, Edge, EdgeTls, TenantState};
 use crate::runtime::types::{
-    EDGE_DATA, EDGE_HASH_VERSION, EdgeRoute, EdgeSpec, EdgeTable, LABEL_HASH_VERSION,
-    LABEL_REVISION, LABEL_ROLE, LABEL_SPEC_HASH, ObservedRuntime, ROLE_EDGE, builtin_site_image,
-    container_name, edge_name, edge_volume_name, site_user,
+    EDGE_DATA, EDGE_HASH_VERSION, EdgeCertificate, EdgeRoute, EdgeSpec, EdgeTable, HeldCertificate,
+    LABEL_HASH_VERSION, LABEL_REVISION, LABEL_ROLE, LABEL_SPEC_HASH, ObservedRuntime, ROLE_EDGE,
+    builtin_site_image, container_name, edge_name, edge_volume_name, site_user,
 };
 
 /// The edge's container as `edge` asks for it.
@@ -114,13 +114,53 @@ pub fn desired_routes(
     routes
 }
 
-/// The table of [`desired_routes`] (no certificates: those the applier reads from files).
+/// The table of [`desired_routes`] with the certificates of `tls: files`.
 pub fn desired_table(
     desired: &DesiredState,
     runtime: &ObservedRuntime,
     namespace: &str,
 ) -> EdgeTable {
-    EdgeTable::new(desired_routes(desired, runtime, namespace), Vec::new())
+    let certificates = desired
+        .edge
+        .as_ref()
+        .map(|e| desired_certificates(&e.tls))
+        .unwrap_or_default();
+    EdgeTable::new(desired_routes(desired, runtime, namespace), certificates)
+}
+
+/// The certificates of `tls: files`, as the revision holds them (none for other modes).
+pub fn desired_certificates(tls: &EdgeTls) -> Vec<EdgeCertificate> {
+    let EdgeTls::Files(files) = tls else {
+        return Vec::new();
+    };
+    files
+        .iter()
+        .map(|f| EdgeCertificate {
+            hosts: f.hosts.clone(),
+            cert_pem: f.cert_pem.clone(),
+            key_pem: f.key_pem.clone(),
+        })
+        .collect()
+}
+
+/// The key of a host's certificate in the routes view (`certificate:shop.acme.example`).
+const CERT_KEY: &str = "certificate:";
+
+/// Adds each host's certificate to a routes view: `certificate:HOST` → `sha256:` and the first
+/// 16 hex digits of its PEM's digest, the same whether pushed by tenantctl or read back.
+fn add_certificates_view(view: &mut Value, held: &[HeldCertificate]) {
+    let Value::Object(map) = view else {
+        return;
+    };
+    for c in held {
+        for host in &c.hosts {
+            let short: String = c.cert_sha256.chars().take(16).collect();
+            map.insert(
+                format!("{CERT_KEY}{host}"),
+                Value::String(format!("sha256:{short}")),
+            );
+        }
+    }
 }
 
 /// Routes as a plan shows them: `host → upstream (state)`, by host.
@@ -262,11 +302,45 @@ impl super::Planner<'_> {
                 Some(Ok(table)) => Some(table),
             },
         };
-        let before = held.map(|t| routes_view(&t.routes));
-        let after = routes_view(&wanted);
+        // Under `tls: files` the certificates are compared too, by the digest `GET /routes`
+        // gives: a certificate changed in git is pushed even when no route changed.
+        let files = match &self.desired.edge {
+            Some(Edge {
+                tls: EdgeTls::Files(files),
+                ..
+            }) => Some(files),
+            _ => None,
+        };
+        let view = |routes: &[EdgeRoute], certs: &[HeldCertificate]| {
+            let mut v = routes_view(routes);
+            if files.is_some() {
+                add_certificates_view(&mut v, certs);
+            }
+            v
+        };
+        let wanted_certs: Vec<HeldCertificate> = files
+            .map(|_| {
+                self.desired
+                    .edge
+                    .as_ref()
+                    .map(|e| desired_certificates(&e.tls))
+                    .unwrap_or_default()
+                    .iter()
+                    .map(EdgeCertificate::held)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let before = held.map(|t| view(&t.routes, &t.held_certificates));
+        let after = view(&wanted, &wanted_certs);
         if before.as_ref() == Some(&after) {
             return;
         }
+        let cert_path = |host: &str| {
+            files
+                .and_then(|f| f.iter().find(|c| c.hosts.iter().any(|h| h == host)))
+                .map(|c| c.cert.clone())
+                .unwrap_or_default()
+        };
         let mut c = change(None, Resource::EdgeRoutes, &name, Action::Update);
         c.reasons = match &before {
             None => vec![format!(
@@ -275,11 +349,22 @@ impl super::Planner<'_> {
             )],
             Some(b) => super::changed_fields(Some(b), Some(&after))
                 .into_iter()
-                .map(|host| {
-                    let to = after.get(&host).and_then(Value::as_str);
+                .map(|key| {
+                    let to = after.get(&key).and_then(Value::as_str);
+                    if let Some(host) = key.strip_prefix(CERT_KEY) {
+                        return match (b.get(&key), to) {
+                            (Some(_), Some(_)) => {
+                                format!("certificate of {host} changed ({})", cert_path(host))
+                            }
+                            (None, Some(_)) => {
+                                format!("certificate of {host} is new ({})", cert_path(host))
+                            }
+                            _ => format!("certificate of {host} is served no more"),
+                        };
+                    }
                     match to {
-                        Some(to) => format!("{host} → {to}"),
-                        None => format!("{host} is routed no more"),
+                        Some(to) => format!("{key} → {to}"),
+                        None => format!("{key} is routed no more"),
                     }
                 })
                 .collect(),
@@ -333,6 +418,56 @@ mod tests {
             .iter()
             .map(|c| format!("{} {}", c.action.symbol(), c.address()))
             .collect()
+    }
+
+    /// An edge with `tls: files`: a certificate per tenant host, PEM files under edge/.
+    fn desired_files(a: &(String, String), b: &(String, String)) -> DesiredState {
+        let mut files = crate::testing::state_files(&[("a", "A"), ("b", "B")]);
+        files.push((
+            "edge/edge.yaml".into(),
+            "kind: Edge\nname: edge\nspec:\n  http: 127.0.0.1:8080\n  https: 127.0.0.1:8443\n  baseDomain: t.example\n  tls:\n    mode: files\n    certificates:\n      - { hosts: [a.t.example], cert: edge/a.pem, key: edge/a.key }\n      - { hosts: [b.t.example], cert: ./edge/b.pem, key: edge/b.key }\n".into(),
+        ));
+        for (name, (cert, key)) in [("a", a), ("b", b)] {
+            files.push((format!("edge/{name}.pem"), cert.clone()));
+            files.push((format!("edge/{name}.key"), key.clone()));
+        }
+        let files: Vec<SourceFile> = files
+            .into_iter()
+            .map(|(path, text)| SourceFile {
+                path,
+                content: SourceContent::Bytes(text.into_bytes()),
+            })
+            .collect();
+        crate::model::load(&files).unwrap_or_else(|d| panic!("{d:#?}"))
+    }
+
+    #[test]
+    fn a_certificate_changed_in_git_is_an_edge_routes_change_though_no_route_changed() {
+        let a = crate::testing::self_signed(&["a.t.example"]);
+        let b = crate::testing::self_signed(&["b.t.example"]);
+        let d = desired_files(&a, &b);
+        let observed = converged(&d, &opts());
+        assert!(addresses(&d, &observed).is_empty(), "converged");
+        // a's certificate renewed in git: the edge holds the old one.
+        let renewed = desired_files(&crate::testing::self_signed(&["a.t.example"]), &b);
+        let plan = compute(&renewed, &observed, &opts());
+        let change = plan
+            .changes
+            .iter()
+            .find(|c| c.resource == Resource::EdgeRoutes)
+            .expect("a routes change");
+        assert_eq!(
+            change.reasons,
+            ["certificate of a.t.example changed (edge/a.pem)"]
+        );
+        assert_eq!(plan.changes.len(), 1, "{:?}", plan.changes);
+        // The views show digests, never a key.
+        let after = change.after.as_ref().expect("after").to_string();
+        assert!(after.contains("certificate:a.t.example"), "{after}");
+        assert!(!after.contains("PRIVATE"), "{after}");
+        // The table pushed carries both certificates.
+        let table = desired_table(&renewed, &observed.runtime, "ns");
+        assert_eq!(table.certificates.len(), 2);
     }
 
     #[test]

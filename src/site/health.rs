@@ -1,17 +1,13 @@
-//! `tenantctl site-health URL`: the Docker health check of a shell-less image. A bare HTTP/1.1
-//! GET over a TCP stream, so the image needs nothing but the binary.
+//! `tenantctl site-health URL`: the Docker health check of a shell-less image. One HTTP/1.1 GET
+//! through hyper's client over a TCP stream of our own (a literal address needs no resolver), so
+//! the image needs nothing but the binary.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// How long the health check may take in all (connect, send, first line of the answer).
 pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// The status line is read up to this many bytes; a server that sends more without a line end
-/// is not speaking HTTP.
-const MAX_STATUS_LINE: usize = 8 * 1024;
 
 /// The parts of an `http://host[:port][/path]` URL that a GET needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,55 +98,64 @@ pub async fn health_check(url: &str, timeout: Duration) -> Result<u16, String> {
     }
 }
 
-/// Connects, sends the GET and returns the status code and the status line.
+/// Connects, sends the GET through hyper's HTTP/1.1 client and returns the status code and the
+/// status line as `HTTP CODE REASON` (the server's own reason phrase when it sent one). The body
+/// is never read: the status decides.
 async fn get_status(url: &HttpUrl) -> Result<(u16, String), String> {
-    let mut stream = connect(url).await?;
+    use http_body_util::Empty;
+    use hyper::body::Bytes;
+    use hyper::header::{ACCEPT, CONNECTION, HOST, USER_AGENT};
+    let stream = connect(url).await?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("cannot start HTTP: {e}"))?;
     let host_header = if url.host.contains(':') {
         format!("[{}]:{}", url.host, url.port)
     } else {
         format!("{}:{}", url.host, url.port)
     };
-    let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: tenantctl-site-health\r\nAccept: */*\r\nConnection: close\r\n\r\n",
-        url.target
-    );
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| format!("sending the request failed: {e}"))?;
+    let request = hyper::Request::get(url.target.as_str())
+        .header(HOST, host_header)
+        .header(USER_AGENT, "tenantctl-site-health")
+        .header(ACCEPT, "*/*")
+        .header(CONNECTION, "close")
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| format!("cannot build the request: {e}"))?;
+    let exchange = sender.send_request(request);
+    // The connection is driven beside the exchange and dropped with the answer's head: a
+    // server that sends a body forever (or never closes) does not hold the check. A connection
+    // that ends (`Connection: close`) may have handed the answer over first.
+    tokio::pin!(conn);
+    tokio::pin!(exchange);
+    let response = tokio::select! {
+        biased;
+        answer = &mut exchange => answer,
+        ended = &mut conn => match ended {
+            Err(e) => return Err(describe(&e)),
+            Ok(()) => exchange.await,
+        },
+    }
+    .map_err(|e| describe(&e))?;
+    let status = response.status();
+    let reason = response
+        .extensions()
+        .get::<hyper::ext::ReasonPhrase>()
+        .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned())
+        .or_else(|| status.canonical_reason().map(str::to_string))
+        .unwrap_or_default();
+    let line = format!("HTTP {} {reason}", status.as_u16());
+    Ok((status.as_u16(), line.trim_end().to_string()))
+}
 
-    let mut buf = Vec::with_capacity(256);
-    let mut chunk = [0u8; 512];
-    let line_end = loop {
-        if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
-            break i;
-        }
-        if buf.len() > MAX_STATUS_LINE {
-            return Err("the answer's first line is too long to be an HTTP status line".into());
-        }
-        let n = stream
-            .read(&mut chunk)
-            .await
-            .map_err(|e| format!("reading the answer failed: {e}"))?;
-        if n == 0 {
-            return Err(if buf.is_empty() {
-                "the connection closed without an answer".into()
-            } else {
-                "the connection closed in the middle of the status line".into()
-            });
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let line = String::from_utf8_lossy(&buf[..line_end]).into_owned();
-    let mut parts = line.splitn(3, ' ');
-    let version = parts.next().unwrap_or_default();
-    let code = parts.next().and_then(|c| c.parse::<u16>().ok());
-    match code {
-        Some(code) if version.starts_with("HTTP/1.") && (100..600).contains(&code) => Ok((
-            code,
-            format!("HTTP {}", line.trim_start_matches(version).trim()),
-        )),
-        _ => Err(format!("not an HTTP/1.x status line: {line:?}")),
+/// One line for what went wrong in the exchange, in the words of the check.
+fn describe(e: &hyper::Error) -> String {
+    if e.is_incomplete_message() {
+        "the connection closed without a complete answer".to_string()
+    } else if e.is_parse() || e.is_parse_status() {
+        format!("not an HTTP/1.x answer: {e}")
+    } else {
+        format!("the request failed: {e}")
     }
 }
 

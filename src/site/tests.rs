@@ -1155,6 +1155,59 @@ async fn health_check_times_out_on_a_silent_server() {
     silent.abort();
 }
 
+/// A one-shot server on loopback that answers `raw` to the first request, then closes; the
+/// task returns the request it read.
+async fn answering_once(raw: &'static [u8]) -> (String, JoinHandle<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.expect("accept");
+        let mut buf = vec![0u8; 4096];
+        let n = s.read(&mut buf).await.unwrap_or(0);
+        let _ = s.write_all(raw).await;
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    });
+    (format!("http://{addr}/health?deep=1"), task)
+}
+
+#[tokio::test]
+async fn health_check_speaks_http_through_hyper() {
+    // The request: the path with its query, Host, the check's user agent, no keep-alive.
+    let (url, asked) = answering_once(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await;
+    assert_eq!(health_check(&url, HEALTH_TIMEOUT).await, Ok(200));
+    let request = asked.await.expect("server").to_lowercase();
+    assert!(
+        request.starts_with("get /health?deep=1 http/1.1\r\n"),
+        "{request}"
+    );
+    for header in [
+        "host: 127.0.0.1:",
+        "user-agent: tenantctl-site-health",
+        "connection: close",
+    ] {
+        assert!(request.contains(header), "{header} in {request}");
+    }
+    // The server's own reason phrase is kept in the message.
+    let (url, _) = answering_once(b"HTTP/1.1 503 Warming Up\r\ncontent-length: 0\r\n\r\n").await;
+    let e = health_check(&url, HEALTH_TIMEOUT).await.expect_err("503");
+    assert!(e.ends_with("HTTP 503 Warming Up"), "{e}");
+    // A 2xx with a body that never ends still passes at once: the status decides.
+    let (url, _) =
+        answering_once(b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\npartial").await;
+    assert_eq!(health_check(&url, HEALTH_TIMEOUT).await, Ok(200));
+    // Not HTTP, and no answer at all.
+    let (url, _) = answering_once(b"SSH-2.0-OpenSSH_9.2\r\n\r\n").await;
+    let e = health_check(&url, HEALTH_TIMEOUT)
+        .await
+        .expect_err("not http");
+    assert!(e.contains("not an HTTP/1.x answer"), "{e}");
+    let (url, _) = answering_once(b"").await;
+    let e = health_check(&url, HEALTH_TIMEOUT)
+        .await
+        .expect_err("closed");
+    assert!(e.contains("closed without"), "{e}");
+}
+
 #[test]
 fn health_urls() {
     let u = parse_url("http://127.0.0.1:8080/health").expect("valid");

@@ -222,13 +222,13 @@ impl Repo {
                         content: SourceContent::Symlink,
                     });
                 }
-                Some(git2::ObjectType::Blob) if is_yaml(&name) && bad_name => {
+                Some(git2::ObjectType::Blob) if is_state_file(&path) && bad_name => {
                     out.push(SourceFile {
                         path,
                         content: SourceContent::NonUtf8Name,
                     });
                 }
-                Some(git2::ObjectType::Blob) if is_yaml(&name) => {
+                Some(git2::ObjectType::Blob) if is_state_file(&path) => {
                     let content = {
                         // The header gives the size without inflating a possibly huge blob.
                         let (size, _) =
@@ -308,7 +308,7 @@ impl Repo {
             .iter()
             .filter(|s| s.status() != git2::Status::CURRENT && !s.status().is_ignored())
             .filter_map(|s| s.path().ok().map(str::to_string))
-            .filter(|p| is_yaml(p))
+            .filter(|p| is_state_file(p))
             .collect();
         paths.sort();
         Ok(paths)
@@ -375,7 +375,7 @@ fn walk_dir(
         }
         return Ok(());
     }
-    if meta.is_file() && is_yaml(&path) {
+    if meta.is_file() && is_state_file(&path) {
         let content = if !utf8 {
             SourceContent::NonUtf8Name
         } else if meta.len() > MAX_FILE_BYTES {
@@ -408,6 +408,13 @@ fn name_text(bytes: &[u8]) -> (String, bool) {
 
 fn is_yaml(name: &str) -> bool {
     name.ends_with(".yaml") || name.ends_with(".yml")
+}
+
+/// The files a revision's desired state is read from: YAML in the state directories, and the
+/// PEM files under `edge/` that `tls: files` names (certificates and keys, read like the YAML
+/// from the commit, so a changed certificate is a change of the revision).
+fn is_state_file(path: &str) -> bool {
+    is_yaml(path) || crate::model::is_edge_pem(path)
 }
 
 #[cfg(test)]

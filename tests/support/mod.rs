@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod pebble;
 pub mod proxy;
 
 /// Every story `fn story(backend: Db)` runs as two tests: SQLite (the default) and PostgreSQL.

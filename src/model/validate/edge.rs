@@ -203,19 +203,30 @@ impl Validator {
                             );
                         }
                     }
+                    let mut paths = Vec::new();
                     for (field, file) in [("cert", &c.cert), ("key", &c.key)] {
-                        if file.value.trim().is_empty() {
+                        let value = file.value.trim();
+                        let path = value.strip_prefix("./").unwrap_or(value);
+                        if !crate::model::is_edge_pem(path) {
                             self.error(
                                 &at(file.referenced),
-                                format!("certificate {field} is empty"),
-                                Some("give the PEM file's path on the host running tenantctl (relative paths start at the repository)".into()),
+                                format!("certificate {field} `{value}` is not a PEM file under edge/ in the repository"),
+                                Some("commit the file under edge/ (a .pem, .crt or .key file) and give its path from the repository's root, e.g. edge/certs/shop.pem: it is read from the same commit as this file".into()),
                             );
                         }
+                        paths.push(path.to_string());
                     }
+                    self.edge_cert_at.push(super::edge_certs::CertAt {
+                        cert: at(c.cert.referenced),
+                        key: at(c.key.referenced),
+                        hosts: c.hosts.iter().map(|h| at(h.referenced)).collect(),
+                    });
                     out.push(EdgeCertFiles {
                         hosts,
-                        cert: c.cert.value.trim().to_string(),
-                        key: c.key.value.trim().to_string(),
+                        cert: paths[0].clone(),
+                        key: paths[1].clone(),
+                        cert_pem: String::new(),
+                        key_pem: String::new(),
                     });
                 }
                 EdgeTls::Files(out)

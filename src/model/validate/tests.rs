@@ -708,6 +708,135 @@ fn edge_mistakes_point_at_their_line() {
     assert_eq!(one(&d).path, "edge/edge.yaml");
 }
 
+/// An edge with `tls: files` naming edge/acme.pem and edge/acme.key for acme's two hosts.
+const EDGE_FILES: &str = "kind: Edge
+name: edge
+spec:
+  http: 127.0.0.1:8080
+  https: 127.0.0.1:8443
+  baseDomain: tenants.localhost
+  tls:
+    mode: files
+    certificates:
+      - hosts: [acme.example.com, acme.tenants.localhost]
+        cert: edge/acme.pem
+        key: edge/acme.key
+";
+
+/// `base()`, the files-mode edge (with `edge` as its text) and these PEM files.
+fn load_files_edge(edge: &str, pems: &[(&str, &str)]) -> Result<DesiredState, Vec<Diagnostic>> {
+    let mut files = base();
+    files.push(file("edge/edge.yaml", edge));
+    for (path, text) in pems {
+        files.push(file(path, text));
+    }
+    load(&files)
+}
+
+#[test]
+fn tls_files_reads_the_certificates_from_the_revision() {
+    let (cert, key) = crate::testing::self_signed(&["acme.example.com", "*.tenants.localhost"]);
+    let state = load_files_edge(
+        EDGE_FILES,
+        &[("edge/acme.pem", &cert), ("edge/acme.key", &key)],
+    )
+    .unwrap_or_else(|d| panic!("{d:#?}"));
+    let crate::model::EdgeTls::Files(files) = &state.edge.as_ref().expect("edge").tls else {
+        panic!("files mode");
+    };
+    assert_eq!(
+        (files[0].cert.as_str(), files[0].key.as_str()),
+        ("edge/acme.pem", "edge/acme.key")
+    );
+    assert_eq!(
+        (files[0].cert_pem.as_str(), files[0].key_pem.as_str()),
+        (cert.as_str(), key.as_str())
+    );
+    assert!(
+        !format!("{state:?}").contains("PRIVATE KEY"),
+        "a key never reaches Debug"
+    );
+}
+
+#[test]
+fn tls_files_mistakes_point_at_the_edge_file_line() {
+    let (cert, key) = crate::testing::self_signed(&["acme.example.com", "acme.tenants.localhost"]);
+    let (_, other_key) = crate::testing::self_signed(&["acme.example.com"]);
+    // The key is not in the repository.
+    let d = load_files_edge(EDGE_FILES, &[("edge/acme.pem", &cert)]).expect_err("missing key");
+    assert_at(
+        one(&d),
+        "edge/edge.yaml",
+        12,
+        14,
+        "key file `edge/acme.key` is not in the repository",
+    );
+    // A key of another certificate.
+    let d = load_files_edge(
+        EDGE_FILES,
+        &[("edge/acme.pem", &cert), ("edge/acme.key", &other_key)],
+    )
+    .expect_err("foreign key");
+    assert_at(
+        one(&d),
+        "edge/edge.yaml",
+        12,
+        14,
+        "key `edge/acme.key` does not belong to certificate `edge/acme.pem`",
+    );
+    // Not PEM at all.
+    let d = load_files_edge(
+        EDGE_FILES,
+        &[("edge/acme.pem", "hello"), ("edge/acme.key", &key)],
+    )
+    .expect_err("not pem");
+    assert_at(
+        one(&d),
+        "edge/edge.yaml",
+        11,
+        15,
+        "holds no PEM certificate",
+    );
+    // A file outside edge/ (or outside the repository) is refused where it is named.
+    let outside = EDGE_FILES.replace("cert: edge/acme.pem", "cert: /etc/ssl/acme.pem");
+    let d = load_files_edge(&outside, &[("edge/acme.key", &key)]).expect_err("outside");
+    assert_at(
+        one(&d),
+        "edge/edge.yaml",
+        11,
+        15,
+        "is not a PEM file under edge/",
+    );
+    // A host the certificate does not name.
+    let narrow = crate::testing::self_signed(&["acme.example.com"]);
+    let d = load_files_edge(
+        EDGE_FILES,
+        &[("edge/acme.pem", &narrow.0), ("edge/acme.key", &narrow.1)],
+    )
+    .expect_err("not valid for the host");
+    assert_at(
+        one(&d),
+        "edge/edge.yaml",
+        10,
+        35,
+        "is not valid for `acme.tenants.localhost` (it names acme.example.com)",
+    );
+    // A tenant's domain without a certificate: at the tenant's domain line.
+    let fewer = EDGE_FILES.replace(
+        "hosts: [acme.example.com, acme.tenants.localhost]",
+        "hosts: [acme.tenants.localhost]",
+    );
+    let d = load_files_edge(&fewer, &[("edge/acme.pem", &cert), ("edge/acme.key", &key)])
+        .expect_err("a domain without a certificate");
+    assert_at(
+        one(&d),
+        "tenants/acme.yaml",
+        9,
+        11,
+        "host `acme.example.com` of tenant `acme` has no certificate",
+    );
+}
+
 #[test]
 fn a_second_edge_is_refused() {
     let mut files = base();

@@ -62,7 +62,7 @@ pub struct EdgeRoute {
     pub state: String,
 }
 
-/// A certificate for `tls: files`, read by tenantctl from its host.
+/// A certificate for `tls: files`, from the repository's revision.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EdgeCertificate {
     pub hosts: Vec<String>,
@@ -84,9 +84,29 @@ impl std::fmt::Debug for EdgeCertificate {
 pub struct EdgeTable {
     pub generation: String,
     pub routes: Vec<EdgeRoute>,
-    /// Sent with `PUT`; `GET` answers only their hosts and digests, which are not read back.
+    /// Sent with `PUT`; `GET` answers only their hosts and digests (`held_certificates`).
     #[serde(default, skip_serializing_if = "Vec::is_empty", skip_deserializing)]
     pub certificates: Vec<EdgeCertificate>,
+    /// What `GET /routes` says of the certificates the edge holds; never sent.
+    #[serde(default, rename = "certificates", skip_serializing)]
+    pub held_certificates: Vec<HeldCertificate>,
+}
+
+/// A certificate as `GET /routes` shows it: its hosts and the SHA-256 of its PEM text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct HeldCertificate {
+    pub hosts: Vec<String>,
+    pub cert_sha256: String,
+}
+
+impl EdgeCertificate {
+    /// How `GET /routes` will show this certificate once pushed.
+    pub fn held(&self) -> HeldCertificate {
+        HeldCertificate {
+            hosts: self.hosts.clone(),
+            cert_sha256: hex::encode(Sha256::digest(self.cert_pem.as_bytes())),
+        }
+    }
 }
 
 impl EdgeTable {
@@ -104,6 +124,7 @@ impl EdgeTable {
         EdgeTable {
             generation: hex::encode(h.finalize()),
             routes,
+            held_certificates: certificates.iter().map(EdgeCertificate::held).collect(),
             certificates,
         }
     }

@@ -15,7 +15,8 @@ mod workload;
 
 pub use edge::{
     EDGE_DATA, EDGE_HASH_VERSION, EDGE_TOKEN_PATH, EdgeCertificate, EdgeRoute, EdgeSpec, EdgeTable,
-    LABEL_ROLE, ObservedEdge, ROLE_EDGE, edge_name, edge_volume_name, upstream_of_url,
+    HeldCertificate, LABEL_ROLE, ObservedEdge, ROLE_EDGE, edge_name, edge_volume_name,
+    upstream_of_url,
 };
 pub use env::Env;
 pub use events::{
