@@ -15,6 +15,7 @@ mod hooks;
 mod invoices;
 mod json_output;
 mod loghistory;
+mod meter_sources;
 mod notify;
 mod plan;
 mod plan_review;

@@ -99,6 +99,7 @@ pub fn converged_as(
             service,
             probe: None,
             edge_probe: None,
+            pid: None,
         });
     }
     if let Some(edge) = desired
@@ -133,6 +134,7 @@ pub fn converged_as(
                 service: None,
                 probe: None,
                 edge_probe: None,
+                pid: None,
             },
             routes: Some(Ok(table)),
         });
