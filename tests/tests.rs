@@ -19,6 +19,7 @@ mod json_output;
 mod keys;
 mod live;
 mod loghistory;
+mod meter_sources;
 mod notify;
 mod plan;
 mod plan_review;

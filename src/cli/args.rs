@@ -195,6 +195,10 @@ pub enum Command {
     /// I/O, and the site's API-call counters; roll up, prune, and record threshold crossings.
     ///
     /// One pass of what `watch` does on its interval. Reads plans at HEAD for the limits.
+    ///
+    /// Container counters come from each container's cgroup files on this host (found through
+    /// the engine's process id for it), or from the engine's stats endpoint where those cannot
+    /// be read (a remote DOCKER_HOST, no permission); -o json says which, per tenant.
     Meter(MeterArgs),
     /// Usage against each tenant's plan over a window, and an invoice preview.
     ///
@@ -331,8 +335,30 @@ pub struct MeterArgs {
     /// Raw samples older than this are deleted after the rollup (rollups are kept)
     #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_duration)]
     pub retention: Duration,
+    /// Where container counters are read: the cgroup files, else the engine (auto); only the
+    /// cgroup files (a container whose files cannot be read is not sampled); only the engine's
+    /// stats endpoint (about a second of the engine's work per container)
+    #[arg(long, value_enum, default_value_t = StatsSourceArg::Auto)]
+    pub stats_source: StatsSourceArg,
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StatsSourceArg {
+    Auto,
+    Cgroup,
+    Engine,
+}
+
+impl From<StatsSourceArg> for crate::runtime::StatsSource {
+    fn from(a: StatsSourceArg) -> Self {
+        match a {
+            StatsSourceArg::Auto => crate::runtime::StatsSource::Auto,
+            StatsSourceArg::Cgroup => crate::runtime::StatsSource::Cgroup,
+            StatsSourceArg::Engine => crate::runtime::StatsSource::Engine,
+        }
+    }
 }
 
 #[derive(Args, Debug)]

@@ -16,6 +16,7 @@ pub async fn run(ctx: &Context<'_>, args: &MeterArgs) -> Result<ExitCode> {
     };
     let options = usage::MeterOptions {
         retention: args.retention,
+        stats_source: args.stats_source.into(),
         ..usage::MeterOptions::default()
     };
     let now = crate::store::now_unix();
@@ -77,6 +78,13 @@ fn text(s: &usage::MeterSummary) -> String {
     for n in &s.no_counters {
         let _ = writeln!(out, "{:<24} no counters: {}", n.tenant, n.message);
     }
+    for n in &s.fallbacks {
+        let _ = writeln!(
+            out,
+            "{:<24} read through the engine: {}",
+            n.tenant, n.message
+        );
+    }
     for e in &s.events {
         let _ = writeln!(out, "{:<24} usage.threshold: {}", e.tenant, e.message);
     }
@@ -93,5 +101,26 @@ fn text(s: &usage::MeterSummary) -> String {
         s.events.len(),
         plural(s.events.len()),
     );
+    let _ = writeln!(out, "{}", sources(s));
     out
+}
+
+/// Where the counters came from, e.g. `Counters read from the cgroup files (5 tenants).`
+fn sources(s: &usage::MeterSummary) -> String {
+    use crate::runtime::ReadFrom;
+    let count = |r: ReadFrom| s.read_from.values().filter(|&&x| x == r).count();
+    let tenants = |n: usize| format!("{n} tenant{}", plural(n));
+    match (count(ReadFrom::Cgroup), count(ReadFrom::Engine)) {
+        (0, 0) => "No container counters read.".to_string(),
+        (c, 0) => format!("Counters read from the cgroup files ({}).", tenants(c)),
+        (0, e) => format!(
+            "Counters read from the engine's stats endpoint ({}).",
+            tenants(e)
+        ),
+        (c, e) => format!(
+            "Counters read from the cgroup files ({}) and the engine's stats endpoint ({}).",
+            tenants(c),
+            tenants(e)
+        ),
+    }
 }

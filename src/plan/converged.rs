@@ -108,6 +108,7 @@ pub fn converged_as(
             service,
             probe: None,
             edge_probe: None,
+            pid: None,
         });
     }
     if let Some(edge) = desired
@@ -142,6 +143,7 @@ pub fn converged_as(
                 service: None,
                 probe: None,
                 edge_probe: None,
+                pid: None,
             },
             routes: Some(Ok(table)),
         });

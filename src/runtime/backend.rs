@@ -15,7 +15,8 @@ use ipnet::Ipv4Net;
 use super::RuntimeError;
 use super::types::{
     Applied, ContainerDetail, ContainerStats, EdgeSpec, EngineEvent, EnsuredNetwork, LogEvent,
-    LogOptions, ObservedContainer, ObservedRuntime, Reach, SiteQuery, StatsMode, Target, Workload,
+    LogOptions, ObservedContainer, ObservedRuntime, Reach, SiteQuery, StatsMode, StatsSource,
+    Target, Workload,
 };
 use crate::usage::site::SiteCounters;
 
@@ -47,12 +48,28 @@ pub trait Backend: std::fmt::Debug + Send + Sync {
         workloads: &[ObservedContainer],
     ) -> Result<HashMap<String, ContainerDetail>, RuntimeError>;
 
-    /// One resource reading of a running workload.
+    /// One resource reading of a running workload, from the engine's stats endpoint.
     async fn stats(
         &self,
         workload: &ObservedContainer,
         mode: StatsMode,
     ) -> Result<ContainerStats, RuntimeError>;
+
+    /// One reading of each running workload, in the order given, from `source`; one failing
+    /// does not fail the others. By default [`Backend::stats`] of each, a few at once.
+    async fn stats_pass(
+        &self,
+        workloads: &[ObservedContainer],
+        mode: StatsMode,
+        _source: StatsSource,
+    ) -> Vec<Result<ContainerStats, RuntimeError>> {
+        use futures_util::StreamExt;
+        futures_util::stream::iter(workloads.to_vec())
+            .map(|w| async move { self.stats(&w, mode).await })
+            .buffered(super::engine::STATS_CONCURRENCY)
+            .collect()
+            .await
+    }
 
     /// The site's usage counters, checked to be `query.tenant`'s; the error says why not in one line.
     async fn site_counters(

@@ -35,6 +35,12 @@ pub enum RuntimeError {
     #[error("Docker engine: reading the disk usage (/system/df): {reason}")]
     DiskUsage { reason: String },
 
+    /// A container's counters could not be read from its cgroup files (`--stats-source cgroup`).
+    #[error(
+        "cannot read container {name}'s cgroup files: {reason} (--stats-source auto asks the engine instead)"
+    )]
+    CgroupFiles { name: String, reason: String },
+
     #[error("building image {tag} failed: {message}")]
     Build { tag: String, message: String },
 

@@ -450,6 +450,7 @@ impl FakeBackend {
             service,
             probe: None,
             edge_probe: None,
+            pid: None,
         }
     }
 

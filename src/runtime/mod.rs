@@ -7,6 +7,7 @@
 //! reconciler's `tenantctl.namespace`, so several reconcilers can share one engine.
 
 pub mod backend;
+pub mod cgroup;
 pub mod docker;
 pub mod edge_admin;
 pub mod engine;
@@ -26,7 +27,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{StreamExt, stream};
+use futures_util::StreamExt;
 
 pub use backend::{Backend, EngineEvents, Say};
 pub use docker::container_body;
@@ -39,7 +40,6 @@ pub use pool::{DEFAULT_SUBNET_POOL, DEFAULT_SUBNET_PREFIX, SubnetPool};
 pub use types::*;
 
 use docker::DockerBackend;
-use engine::STATS_CONCURRENCY;
 use swarm::SwarmBackend;
 
 /// How long a following log stream waits for a restarting container to run again.
@@ -179,26 +179,22 @@ impl Runtime {
         self.backend.observe(Some(slug)).await
     }
 
-    /// Stats of each given container that is running, at most [`STATS_CONCURRENCY`] at once,
-    /// in the order given. One failing container does not fail the others.
+    /// Stats of each given container that is running, in the order given, from `source` (the
+    /// cgroup files, the engine's stats endpoint at most [`engine::STATS_CONCURRENCY`] at once, or each
+    /// where it works). One failing container does not fail the others.
     pub async fn stats_of(
         &self,
         containers: &[ObservedContainer],
         mode: StatsMode,
+        source: StatsSource,
     ) -> Vec<(ObservedContainer, Result<ContainerStats, RuntimeError>)> {
         let running: Vec<ObservedContainer> = containers
             .iter()
             .filter(|c| c.state.is_running())
             .cloned()
             .collect();
-        stream::iter(running)
-            .map(|c| async move {
-                let result = self.backend.stats(&c, mode).await;
-                (c, result)
-            })
-            .buffered(STATS_CONCURRENCY)
-            .collect()
-            .await
+        let results = self.backend.stats_pass(&running, mode, source).await;
+        running.into_iter().zip(results).collect()
     }
 
     /// The container to read a tenant's logs from: its own name first, else any it owns

@@ -3,6 +3,7 @@
 
 use futures_util::{StreamExt, stream};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::UsageError;
@@ -12,7 +13,9 @@ use super::time::{day_key, month_key};
 use crate::model::DesiredState;
 use crate::model::quantity::format_bytes;
 use crate::runtime::Runtime;
-use crate::runtime::types::{ContainerStats, ObservedContainer, SiteQuery, StatsMode};
+use crate::runtime::types::{
+    ContainerStats, ObservedContainer, ReadFrom, SiteQuery, StatsMode, StatsSource,
+};
 use crate::store::{RollupReport, Store, UsageSample};
 
 /// Raw samples are kept this long by default; rollups are kept.
@@ -25,8 +28,11 @@ const SITE_CONCURRENCY: usize = 16;
 pub struct MeterOptions {
     /// Raw samples older than this are deleted after the rollup.
     pub retention: Duration,
-    /// `TwoReads` (default) gives CPU percent at the cost of about a second per container.
+    /// `TwoReads` (default) gives CPU percent over a second ([`crate::runtime::engine::CPU_WINDOW`]),
+    /// one window for the whole pass.
     pub stats_mode: StatsMode,
+    /// Where counters are read: the cgroup files where possible (default), or only one source.
+    pub stats_source: StatsSource,
     pub site_timeout: Duration,
 }
 
@@ -35,6 +41,7 @@ impl Default for MeterOptions {
         MeterOptions {
             retention: DEFAULT_RETENTION,
             stats_mode: StatsMode::TwoReads,
+            stats_source: StatsSource::Auto,
             site_timeout: SITE_TIMEOUT,
         }
     }
@@ -69,6 +76,12 @@ pub struct MeterSummary {
     pub failed: Vec<MeterNote>,
     /// Sites that did not answer `/usage` (sample stored without counters).
     pub no_counters: Vec<MeterNote>,
+    /// Where each sampled tenant's counters were read: `cgroup` (its cgroup files) or
+    /// `engine` (the engine's stats endpoint).
+    pub read_from: BTreeMap<String, ReadFrom>,
+    /// Tenants read through the engine although the cgroup files were wanted, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fallbacks: Vec<MeterNote>,
     pub rollup: RollupReport,
     pub pruned: u64,
     pub events: Vec<ThresholdEvent>,
@@ -108,10 +121,29 @@ pub async fn meter_once_with(
                     .is_some_and(|t| c.name == runtime.container_name(t))
         })
         .collect();
+    // Owned containers and queries, so the stream's future is Send (the loop also runs inside
+    // the dashboard's tasks). Sites are asked while the stats' CPU window passes; a container
+    // whose stats fail drops its counters below.
+    let queries: Vec<(ObservedContainer, SiteQuery)> = containers
+        .iter()
+        .filter(|c| c.state.is_running())
+        .map(|c| (c.clone(), site_query(c, desired, options.site_timeout)))
+        .collect();
+    let counters = async {
+        stream::iter(queries)
+            .map(|(c, query)| async move {
+                let k = runtime.backend().site_counters(&c, &query).await;
+                (c.id, k)
+            })
+            .buffered(SITE_CONCURRENCY)
+            .collect::<BTreeMap<String, Result<SiteCounters, String>>>()
+            .await
+    };
     // The disk-usage API walks every volume: once per pass, beside the stats.
-    let (stats, sizes) = tokio::join!(
-        runtime.stats_of(&containers, options.stats_mode),
-        runtime.backend().volume_sizes()
+    let (stats, sizes, mut counters) = tokio::join!(
+        runtime.stats_of(&containers, options.stats_mode, options.stats_source),
+        runtime.backend().volume_sizes(),
+        counters,
     );
     let (sizes, storage_error) = match sizes {
         Ok(sizes) => (sizes, None),
@@ -120,10 +152,18 @@ pub async fn meter_once_with(
 
     let mut failed = Vec::new();
     let mut sampled: Vec<(ObservedContainer, ContainerStats)> = Vec::new();
+    let mut read_from = BTreeMap::new();
+    let mut fallbacks = Vec::new();
     for (c, result) in stats {
         let tenant = c.tenant.clone().unwrap_or_default();
         match result {
-            Ok(s) => sampled.push((c, s)),
+            Ok(mut s) => {
+                read_from.insert(tenant.clone(), s.read_from);
+                if let Some(message) = s.fallback.take() {
+                    fallbacks.push(MeterNote { tenant, message });
+                }
+                sampled.push((c, s));
+            }
             Err(e) => failed.push(MeterNote {
                 tenant,
                 message: e.to_string(),
@@ -131,24 +171,15 @@ pub async fn meter_once_with(
         }
     }
 
-    // Owned containers and queries, so the stream's future is Send (the loop also runs inside
-    // the dashboard's tasks).
-    let queries: Vec<(ObservedContainer, SiteQuery)> = sampled
-        .iter()
-        .map(|(c, _)| (c.clone(), site_query(c, desired, options.site_timeout)))
-        .collect();
-    let counters: Vec<Result<SiteCounters, String>> = stream::iter(queries)
-        .map(|(c, query)| async move { runtime.backend().site_counters(&c, &query).await })
-        .buffered(SITE_CONCURRENCY)
-        .collect()
-        .await;
-
     let mut samples = Vec::with_capacity(sampled.len());
     let mut no_counters = Vec::new();
     let mut keys_used = Vec::new();
-    for ((c, s), counters) in sampled.iter().zip(counters) {
+    for (c, s) in &sampled {
         let tenant = c.tenant.clone().unwrap_or_default();
-        let counters = match counters {
+        let counters = match counters
+            .remove(&c.id)
+            .unwrap_or_else(|| Err("not asked".to_string()))
+        {
             Ok(k) => {
                 keys_used.extend(
                     k.keys_last_used
@@ -188,6 +219,8 @@ pub async fn meter_once_with(
         samples,
         failed,
         no_counters,
+        read_from,
+        fallbacks,
         rollup,
         pruned,
         events,

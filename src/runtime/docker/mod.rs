@@ -22,11 +22,11 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use ipnet::Ipv4Net;
 
 use super::backend::{Backend, EngineEvents, Say};
-use super::engine::{BodyOptions, Engine, LogOrigin, log_stream, loopback_counters};
+use super::engine::{BodyOptions, Engine, LogOrigin, StatsTarget, log_stream, loopback_counters};
 use super::types::{
     Applied, ContainerDetail, ContainerState, ContainerStats, EnsuredNetwork, EventObject,
     LogEvent, LogOptions, ObservedContainer, ObservedRuntime, Reach, RuntimeKind, SiteQuery,
-    StatsMode, Target, Workload, container_name,
+    StatsMode, StatsSource, Target, Workload, container_name,
 };
 use super::types::{EdgeSpec, LABEL_ROLE, ObservedEdge, ROLE_EDGE, edge_name};
 use super::types::{Phase, phase};
@@ -274,6 +274,22 @@ impl Backend for DockerBackend {
         mode: StatsMode,
     ) -> Result<ContainerStats, RuntimeError> {
         self.engine.container_stats(&workload.id, mode).await
+    }
+
+    async fn stats_pass(
+        &self,
+        workloads: &[ObservedContainer],
+        mode: StatsMode,
+        source: StatsSource,
+    ) -> Vec<Result<ContainerStats, RuntimeError>> {
+        let targets: Vec<StatsTarget> = workloads
+            .iter()
+            .map(|w| StatsTarget {
+                id: w.id.clone(),
+                pid: w.pid,
+            })
+            .collect();
+        self.engine.stats_pass(&targets, mode, source).await
     }
 
     async fn volume_sizes(&self) -> Result<std::collections::BTreeMap<String, u64>, RuntimeError> {

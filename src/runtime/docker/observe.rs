@@ -145,6 +145,11 @@ pub(crate) fn from_inspect(response: ContainerInspectResponse) -> Option<Observe
         service: None,
         probe: None,
         edge_probe: None,
+        // The engine reports 0 for a container that does not run.
+        pid: state
+            .pid
+            .filter(|&p| p > 0)
+            .and_then(|p| u32::try_from(p).ok()),
     })
 }
 

@@ -10,15 +10,18 @@ mod network;
 mod observe;
 mod site;
 mod stats;
+mod stats_pass;
 mod volume;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bollard::models::HealthConfig;
 use bollard::{API_DEFAULT_VERSION, Docker};
 
 use super::RuntimeError;
+use super::cgroup::CgroupReader;
 use super::error::describe;
 use super::types::{
     ContainerSpec, LABEL_MANAGED, LABEL_NAMESPACE, builtin_site_image, is_managed_by,
@@ -32,6 +35,7 @@ pub(crate) use logs::{LogOrigin, log_stream};
 pub(crate) use network::engine_message;
 pub(crate) use site::loopback_counters;
 pub use stats::{STATS_CONCURRENCY, STATS_TIMEOUT, cpu_percent, parse_stats};
+pub use stats_pass::{CPU_WINDOW, StatsTarget};
 
 /// The default engine address on Unix.
 pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
@@ -115,6 +119,8 @@ pub struct Engine {
     namespace: String,
     /// The engine's unix socket, when it is reached through one (the disk-usage request).
     socket: Option<std::path::PathBuf>,
+    /// This host's cgroup reader, found on first use (shared by the clones of this engine).
+    cgroups: Arc<OnceLock<Result<Arc<CgroupReader>, String>>>,
 }
 
 impl Engine {
@@ -149,6 +155,7 @@ impl Engine {
             docker,
             namespace: namespace.to_string(),
             socket: None,
+            cgroups: Arc::default(),
         })
     }
 
@@ -292,6 +299,7 @@ async fn connect_to(host: &str, target: &str, namespace: &str) -> Result<Engine,
         docker: docker.with_timeout(REQUEST_TIMEOUT),
         namespace: namespace.to_string(),
         socket: host.strip_prefix("unix://").map(std::path::PathBuf::from),
+        cgroups: Arc::default(),
     })
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::Engine;
 use crate::runtime::RuntimeError;
-use crate::runtime::types::{ContainerStats, StatsMode, cpu_percent_from};
+use crate::runtime::types::{ContainerStats, ReadFrom, StatsMode, cpu_percent_from};
 use bollard::models::{ContainerBlkioStats, ContainerCpuStats, ContainerStatsResponse};
 use bollard::query_parameters::StatsOptionsBuilder;
 use futures_util::StreamExt;
@@ -99,6 +99,8 @@ pub fn parse_stats(s: &ContainerStatsResponse) -> ContainerStats {
         net_tx_bytes,
         blk_read_bytes,
         blk_write_bytes,
+        read_from: ReadFrom::Engine,
+        fallback: None,
     }
 }
 

@@ -21,11 +21,11 @@ use futures_util::stream::BoxStream;
 use ipnet::Ipv4Net;
 
 use super::backend::{Backend, EngineEvents, Say};
-use super::engine::{Engine, LogOrigin, log_stream, loopback_counters};
+use super::engine::{Engine, LogOrigin, StatsTarget, log_stream, loopback_counters};
 use super::types::{
     Applied, ContainerDetail, ContainerStats, EnsuredNetwork, EventObject, LogEvent, LogOptions,
-    ObservedContainer, ObservedRuntime, Reach, RuntimeKind, SiteQuery, StatsMode, Target, Workload,
-    combine, container_name,
+    ObservedContainer, ObservedRuntime, Reach, RuntimeKind, SiteQuery, StatsMode, StatsSource,
+    Target, Workload, combine, container_name,
 };
 use super::types::{Phase, phase};
 use super::{RuntimeError, ServiceShape};
@@ -197,6 +197,49 @@ impl Backend for SwarmBackend {
             .map(|s| s.local_containers.as_slice())
             .unwrap_or_default();
         self.service_stats(&workload.name, tasks, mode).await
+    }
+
+    async fn stats_pass(
+        &self,
+        workloads: &[ObservedContainer],
+        mode: StatsMode,
+        source: StatsSource,
+    ) -> Vec<Result<ContainerStats, RuntimeError>> {
+        // Every local task of every service in one pass (their processes are inspected: a
+        // service's observation has none), then each service's tasks read as one tenant.
+        let tasks_of = |w: &ObservedContainer| {
+            w.service
+                .as_ref()
+                .map(|s| s.local_containers.clone())
+                .unwrap_or_default()
+        };
+        let targets: Vec<StatsTarget> = workloads
+            .iter()
+            .flat_map(tasks_of)
+            .map(|id| StatsTarget { id, pid: None })
+            .collect();
+        let mut readings = self
+            .engine
+            .stats_pass(&targets, mode, source)
+            .await
+            .into_iter();
+        workloads
+            .iter()
+            .map(|w| {
+                let n = tasks_of(w).len();
+                if n == 0 {
+                    return Err(RuntimeError::NotFound {
+                        kind: "running task on this node of service",
+                        name: w.name.clone(),
+                    });
+                }
+                // All n taken before looking at them: the next service's readings follow.
+                let mine: Vec<_> = readings.by_ref().take(n).collect();
+                mine.into_iter()
+                    .collect::<Result<Vec<ContainerStats>, RuntimeError>>()
+                    .map(combine)
+            })
+            .collect()
     }
 
     async fn volume_sizes(&self) -> Result<std::collections::BTreeMap<String, u64>, RuntimeError> {

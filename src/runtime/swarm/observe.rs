@@ -251,6 +251,7 @@ pub(crate) fn from_service(s: &Service, tasks: &[&Task], local: Vec<String>) -> 
         attached_networks: None,
         probe: None,
         edge_probe: None,
+        pid: None,
         service: Some(ObservedService {
             replicas,
             running,

@@ -32,7 +32,10 @@ pub use probe::{Probe, ProbeResult};
 pub use spec::{
     ContainerSpec, SITE_GID, SITE_UID, ServiceShape, builtin_site_image, publishes, site_user,
 };
-pub use stats::{ContainerStats, StatsMode, combine, cpu_percent_between, cpu_percent_from};
+pub use stats::{
+    ContainerStats, ReadFrom, StatsMode, StatsSource, combine, cpu_percent_between,
+    cpu_percent_from,
+};
 pub use workload::{
     Applied, EdgeSwitch, EnsuredNetwork, HealthOutcome, Reach, SiteQuery, SwitchFn, Target,
     Workload,

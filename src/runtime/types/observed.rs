@@ -85,6 +85,11 @@ pub struct ObservedContainer {
     /// What a customer reaches through the namespace's edge (its HTTP listener, the tenant's
     /// host in `Host`); None without an edge or when not probed. Status judges health by it.
     pub edge_probe: Option<super::Probe>,
+    /// The container's main process on the engine's host while it runs (inspect's `State.Pid`):
+    /// the meter finds its cgroup and network namespace through it. None when not running, or
+    /// for a swarm service (its task containers are inspected when read).
+    #[serde(skip)]
+    pub pid: Option<u32>,
 }
 
 /// What a swarm service reports beyond what a container does.
@@ -150,6 +155,7 @@ impl ObservedContainer {
             service: None,
             probe: None,
             edge_probe: None,
+            pid: None,
         }
     }
 }

@@ -21,6 +21,44 @@ pub struct ContainerStats {
     pub net_tx_bytes: u64,
     pub blk_read_bytes: u64,
     pub blk_write_bytes: u64,
+    /// Where the counters were read.
+    pub read_from: ReadFrom,
+    /// Why the engine was asked although the cgroup files were wanted (`StatsSource::Auto`).
+    pub fallback: Option<String>,
+}
+
+/// Where a reading's counters come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadFrom {
+    /// The engine's stats endpoint (`GET /containers/{id}/stats`).
+    #[default]
+    Engine,
+    /// The container's cgroup files and its network namespace's `net/dev`, on this host.
+    Cgroup,
+}
+
+impl ReadFrom {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadFrom::Engine => "engine",
+            ReadFrom::Cgroup => "cgroup",
+        }
+    }
+}
+
+/// Where to read counters from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StatsSource {
+    /// The cgroup files where they can be read (the engine on this host, as root), else the
+    /// engine's stats endpoint, per container.
+    #[default]
+    Auto,
+    /// Only the cgroup files: a container whose files cannot be read is not sampled.
+    Cgroup,
+    /// Only the engine's stats endpoint.
+    Engine,
 }
 
 /// How to ask the engine.
@@ -60,7 +98,10 @@ pub fn cpu_percent_from(
 
 /// Several tasks' readings as one: sums, except memory (the largest task, with its limit).
 pub fn combine(readings: Vec<ContainerStats>) -> ContainerStats {
-    let mut out = ContainerStats::default();
+    let mut out = ContainerStats {
+        read_from: readings.first().map_or(ReadFrom::Engine, |r| r.read_from),
+        ..ContainerStats::default()
+    };
     for r in readings {
         out.cpu_percent = match (out.cpu_percent, r.cpu_percent) {
             (Some(a), Some(b)) => Some(a + b),
@@ -77,6 +118,11 @@ pub fn combine(readings: Vec<ContainerStats>) -> ContainerStats {
         out.net_tx_bytes += r.net_tx_bytes;
         out.blk_read_bytes += r.blk_read_bytes;
         out.blk_write_bytes += r.blk_write_bytes;
+        // One task read through the engine makes the whole reading the engine's.
+        if r.read_from == ReadFrom::Engine {
+            out.read_from = ReadFrom::Engine;
+        }
+        out.fallback = out.fallback.or(r.fallback);
     }
     out
 }

@@ -7,7 +7,9 @@ use crate::model::{DesiredState, SourceFile};
 use crate::plan::trial;
 use crate::plan::{ObservedState, PlanOptions};
 use crate::reconcile;
-use crate::runtime::{ContainerStats, ObservedContainer, StatsMode, cpu_percent_between};
+use crate::runtime::{
+    ContainerStats, ObservedContainer, StatsMode, StatsSource, cpu_percent_between,
+};
 use crate::source::Repo;
 use crate::status::{self, Inputs};
 use crate::store::now_unix;
@@ -147,7 +149,9 @@ impl Poller {
         let month = crate::calendar::month_key(now);
         let sample = stats_sample(&observed.runtime.containers, &mut self.cursor);
         let (stats, runs, counters, storage, reconciler) = tokio::join!(
-            shared.runtime.stats_of(&sample, StatsMode::OneShot),
+            shared
+                .runtime
+                .stats_of(&sample, StatsMode::OneShot, StatsSource::Auto),
             shared.store.runs(RUNS),
             shared.store.usage_month_counters(&month, None),
             shared.store.latest_storage(None),
