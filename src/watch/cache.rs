@@ -298,7 +298,7 @@ mod tests {
         let fake = engine(&["a"]).await;
         let (runtime, desired) = (fake.runtime(), crate::testing::desired(&[]));
         let mut cache = Cache::new(Duration::from_secs(3600));
-        let mut pass = async |cache: &mut Cache, stream: Option<u64>, dirty: Dirty| {
+        let pass = async |cache: &mut Cache, stream: Option<u64>, dirty: Dirty| {
             cache
                 .observe(&runtime, Some(&desired), stream, dirty)
                 .await
