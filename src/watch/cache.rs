@@ -198,7 +198,10 @@ mod tests {
             .expect("a volume");
         fake.ensure_network(
             &format!("{NS}-{tenant}"),
-            "10.99.0.0/28".parse().expect("a subnet"),
+            // One /28 each: the fake, like the engine, refuses overlapping subnets.
+            format!("10.99.{}.0/28", tenant.as_bytes()[0])
+                .parse()
+                .expect("a subnet"),
             &labels,
         )
         .await
