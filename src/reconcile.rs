@@ -96,15 +96,25 @@ pub async fn observe(
     Ok(observed)
 }
 
-/// Where each tenant of `desired` answers inside its container: its theme's port and health path.
-pub fn probe_targets(desired: &DesiredState) -> HashMap<String, ProbeTarget> {
-    desired
-        .tenants
+/// Where each tenant of `desired` that has a container in `observed` answers inside it: its
+/// theme's port and health path. Only the observed tenants: the applier probes one tenant's
+/// share at a time, and a map of every tenant per tenant would grow with the square of them.
+pub fn probe_targets(
+    desired: &DesiredState,
+    observed: &ObservedRuntime,
+) -> HashMap<String, ProbeTarget> {
+    let present: std::collections::BTreeSet<&str> = observed
+        .containers
         .iter()
+        .filter_map(|c| c.tenant.as_deref())
+        .collect();
+    present
+        .into_iter()
+        .filter_map(|slug| Some((slug, desired.tenants.get(slug)?)))
         .filter_map(|(slug, t)| {
             let theme = desired.themes.get(&t.theme)?;
             Some((
-                slug.clone(),
+                slug.to_string(),
                 ProbeTarget {
                     port: theme.port,
                     path: theme.health_path.clone(),
@@ -119,10 +129,11 @@ pub fn probe_targets(desired: &DesiredState) -> HashMap<String, ProbeTarget> {
 /// the answer in the container's `probe`, where the planner and status read it. Only the
 /// commands that plan call this; `logs` and the meter never wait for it.
 pub async fn probe(observed: &mut ObservedRuntime, namespace: &str, desired: &DesiredState) {
+    let targets = probe_targets(desired, observed);
     crate::runtime::probe::probe_runtime(
         observed,
         namespace,
-        &probe_targets(desired),
+        &targets,
         crate::runtime::probe::timeout(),
     )
     .await;
@@ -141,10 +152,10 @@ pub async fn probe(observed: &mut ObservedRuntime, namespace: &str, desired: &De
         }
         _ => addr,
     };
-    let hosts: HashMap<String, (String, String)> = desired
-        .tenants
-        .iter()
-        .filter_map(|(slug, t)| {
+    let hosts: HashMap<String, (String, String)> = targets
+        .keys()
+        .filter_map(|slug| {
+            let t = desired.tenants.get(slug)?;
             let host = edge.hosts_of(t).into_iter().next()?;
             let path = desired.themes.get(&t.theme)?.health_path.clone();
             Some((slug.clone(), (host, path)))

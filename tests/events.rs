@@ -194,6 +194,30 @@ fn without_self_heal_drift_is_reported_on_its_event(db: Db) {
 
 on_both_databases!(without_self_heal_drift_is_reported_on_its_event);
 
+/// Drift made by hand is seen through the observed-state cache: the event names the tenant,
+/// which alone is read again; nothing lists the namespace after the start pass.
+fn drift_is_seen_by_reading_the_named_tenant_not_the_namespace(db: Db) {
+    let Some(env) = Env::new(Repo::example(), db) else {
+        return;
+    };
+    let watch = watch(&env, &["--resync", NEVER], &[]);
+    let listings = || counter(&watch, "tenantctl_observe_full_listings_total");
+    let rereads = || counter(&watch, "tenantctl_observe_tenant_rereads_total");
+    assert_eq!(listings(), 1, "{}", watch.output());
+    let before = rereads();
+
+    docker(&["stop", "-t", "1", &env.container("stark")]);
+    eventually(&watch, DEADLINE, "the stop reported", || {
+        watch.output().contains("out of sync: ")
+            && counter(&watch, "tenantctl_tenants{sync=\"OutOfSync\"}") == 1
+    });
+    assert!(rereads() > before, "{}", watch.output());
+    assert_eq!(listings(), 1, "no listing after the start pass");
+    assert!(!env.running("stark"), "nothing is repaired");
+}
+
+on_both_databases!(drift_is_seen_by_reading_the_named_tenant_not_the_namespace);
+
 /// The engine goes away (every connection cut, new ones turned away) and comes back: watch keeps
 /// running, retries with a capped backoff rather than spinning, follows the events again, and a
 /// container removed afterwards is repaired on its event.

@@ -112,8 +112,9 @@ pub struct Applier {
     config: ApplyConfig,
     desired: Arc<DesiredState>,
     progress: Arc<dyn Progress>,
-    /// Serialises subnet choice across parallel tenants (the database also refuses duplicates).
-    subnets: Mutex<()>,
+    /// Serialises subnet choice across parallel tenants (the database also refuses duplicates),
+    /// and holds what is taken, read once per apply (see [`SubnetBook`]).
+    subnets: Mutex<Option<SubnetBook>>,
     run_id: i64,
     new_keys: Mutex<BTreeMap<String, String>>,
     unpublished: Mutex<BTreeSet<String>>,
@@ -140,7 +141,7 @@ impl Applier {
             config,
             desired,
             progress,
-            subnets: Mutex::new(()),
+            subnets: Mutex::new(None),
             run_id: 0,
             new_keys: Mutex::new(BTreeMap::new()),
             unpublished: Mutex::new(BTreeSet::new()),
@@ -476,7 +477,7 @@ impl Applier {
         tracker: Option<&Tracker>,
     ) {
         let result = async {
-            let db = self.store.observe().await?;
+            let db = self.store.observe_tenant(slug).await?;
             let Some(mut row) = db.tenants.get(slug).cloned() else {
                 return Ok::<(), StoreError>(());
             };
@@ -582,7 +583,7 @@ impl Applier {
     async fn attempt(&self, slug: &str, tracker: &Tracker) -> Result<Reach, ApplyError> {
         let mut observed = ObservedState {
             runtime: self.runtime.observe_tenant(slug).await?,
-            db: self.store.observe().await?,
+            db: self.store.observe_tenant(slug).await?,
         };
         // What the customer reaches decides drift too: ask again, as the plan shown did.
         crate::reconcile::probe(
@@ -785,6 +786,9 @@ impl Applier {
             (Resource::Network, Action::Destroy) => {
                 backend.remove_network(&c.name).await?;
                 self.store.release_network(slug).await?;
+                if let Some(book) = self.subnets.lock().await.as_mut() {
+                    book.recorded.remove(slug);
+                }
                 "- destroyed".to_string()
             }
             (Resource::Volume, Action::Create) => {
@@ -984,6 +988,10 @@ impl Applier {
                     if real != subnet {
                         self.store.release_network(slug).await?;
                         self.store.assign_network(slug, &real.to_string()).await?;
+                        if let Some(book) = self.subnets.lock().await.as_mut() {
+                            book.recorded.insert(slug.to_string(), real.to_string());
+                            book.engine.insert(real);
+                        }
                     }
                     return Ok(real);
                 }
@@ -1000,22 +1008,41 @@ impl Applier {
     }
 
     /// The tenant's recorded subnet (kept across interrupted applies), or the lowest free one, recorded.
+    ///
+    /// What is taken (every subnet on the engine and every one recorded) is read once per apply,
+    /// by the first tenant that needs a subnet, and kept: each choice adds its own. Reading it per
+    /// tenant, under this lock, listed every network of the engine once per new tenant, one
+    /// tenant at a time. An overlap the engine refuses (a network made meanwhile by someone
+    /// else) reads the engine's subnets again; a subnet the database refuses reads its rows again.
     async fn choose_subnet(
         &self,
         slug: &str,
         pool: &SubnetPool,
         refused: &BTreeSet<Ipv4Net>,
     ) -> Result<Ipv4Net, ApplyError> {
-        let _guard = self.subnets.lock().await;
-        let recorded = self.store.networks().await?;
-        if let Some(mine) = recorded.get(slug).and_then(|s| s.parse::<Ipv4Net>().ok())
+        let mut guard = self.subnets.lock().await;
+        if guard.is_none() || !refused.is_empty() {
+            *guard = Some(SubnetBook {
+                engine: self.runtime.backend().existing_subnets().await?,
+                recorded: self.store.networks().await?,
+            });
+        }
+        let Some(book) = guard.as_mut() else {
+            return Err(ApplyError::Step(
+                "the subnets in use could not be read".into(),
+            ));
+        };
+        if let Some(mine) = book
+            .recorded
+            .get(slug)
+            .and_then(|s| s.parse::<Ipv4Net>().ok())
             && !refused.contains(&mine)
         {
             return Ok(mine);
         }
-        let mut taken: BTreeSet<Ipv4Net> = self.runtime.backend().existing_subnets().await?;
-        taken.extend(recorded.values().filter_map(|s| s.parse::<Ipv4Net>().ok()));
+        let mut taken = book.taken();
         taken.extend(refused.iter().copied());
+        let mut reread = false;
         loop {
             let subnet = pool.next_free(&taken).ok_or_else(|| {
                 ApplyError::Step(format!(
@@ -1024,10 +1051,45 @@ impl Applier {
                 ))
             })?;
             if self.store.assign_network(slug, &subnet.to_string()).await? {
+                book.recorded.insert(slug.to_string(), subnet.to_string());
                 return Ok(subnet);
             }
             taken.insert(subnet);
+            // Someone else recorded it (or this slug holds another one): read the rows once more.
+            if !reread {
+                reread = true;
+                book.recorded = self.store.networks().await?;
+                if let Some(mine) = book
+                    .recorded
+                    .get(slug)
+                    .and_then(|s| s.parse::<Ipv4Net>().ok())
+                    && !refused.contains(&mine)
+                {
+                    return Ok(mine);
+                }
+                taken.extend(book.taken());
+            }
         }
+    }
+}
+
+/// The subnets an apply must not hand out: those of every network on the engine when it was
+/// read, and those recorded in the database (slug → subnet), kept current by each choice.
+#[derive(Debug)]
+struct SubnetBook {
+    engine: BTreeSet<Ipv4Net>,
+    recorded: BTreeMap<String, String>,
+}
+
+impl SubnetBook {
+    fn taken(&self) -> BTreeSet<Ipv4Net> {
+        let mut taken = self.engine.clone();
+        taken.extend(
+            self.recorded
+                .values()
+                .filter_map(|s| s.parse::<Ipv4Net>().ok()),
+        );
+        taken
     }
 }
 

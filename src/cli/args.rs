@@ -501,9 +501,13 @@ pub struct WatchArgs {
     /// The ref to follow: a branch, tag or commit id
     #[arg(long, value_name = "REF", default_value = "HEAD")]
     pub r#ref: String,
-    /// Full resync period (e.g. 30s, 1m)
+    /// How often a pass runs anyway, reading git and the database again (e.g. 30s, 1m)
     #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_duration)]
     pub interval: Duration,
+    /// How often the engine is listed whole; between listings, its events keep what watch
+    /// observed current (a lost event stream lists at once)
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub resync: Duration,
     /// Quiet time after a git event before applying
     #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = parse_duration)]
     pub debounce: Duration,

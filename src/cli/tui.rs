@@ -29,6 +29,7 @@ pub async fn run(ctx: &Context<'_>, args: &TuiArgs) -> Result<ExitCode> {
         repo: root.clone(),
         reference: args.r#ref.clone(),
         interval: args.interval.max(Duration::from_secs(1)),
+        resync: crate::watch::DEFAULT_RESYNC,
         debounce: Duration::from_millis(200),
         self_heal: args.self_heal,
         apply: args.tuning.config(ctx.namespace(), String::new()),

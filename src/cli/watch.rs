@@ -44,6 +44,7 @@ pub async fn run(ctx: &Context<'_>, args: &WatchArgs) -> Result<ExitCode> {
         repo: root.clone(),
         reference: args.r#ref.clone(),
         interval: args.interval.max(Duration::from_secs(1)),
+        resync: args.resync.max(Duration::from_secs(1)),
         debounce: args.debounce,
         self_heal: args.self_heal,
         apply: args.tuning.config(ctx.namespace(), String::new()),

@@ -398,6 +398,10 @@ const SELECT_THEMES: &str = "SELECT name, display_name, version, image, port, he
 const SELECT_TENANTS: &str = "SELECT slug, display_name, owner, plan, theme, state, domain, features, trial_ends_at, \
      api_key_sha256, applied_revision, applied_spec_hash, url, last_error, desired_revision, created_at, updated_at, \
      progress_step, progress_percent, progress_at, error_step FROM tenants";
+/// [`SELECT_TENANTS`] of one slug.
+const SELECT_TENANT: &str = "SELECT slug, display_name, owner, plan, theme, state, domain, features, trial_ends_at, \
+     api_key_sha256, applied_revision, applied_spec_hash, url, last_error, desired_revision, created_at, updated_at, \
+     progress_step, progress_percent, progress_at, error_step FROM tenants WHERE slug = $1";
 
 const UPSERT_PLAN: &str = "INSERT INTO plans (name, display_name, price_cents, currency, cycle, trial_days, nano_cpus, \
      memory_bytes, pids, storage_bytes, api_calls_per_month, ai_interactions_per_month, users, rate_limit_rpm, features, \
@@ -670,6 +674,39 @@ impl Store {
                     .insert(f.flag, f.source);
                 m
             }),
+        })
+    }
+
+    /// What [`Store::observe`] reads, with only `slug`'s tenant row: plans and themes are few,
+    /// tenants many, so applying one tenant reads its own row and not every row (the applier
+    /// plans each tenant alone; reading every row per tenant grows with the square of them).
+    pub async fn observe_tenant(&self, slug: &str) -> Result<ObservedDb, StoreError> {
+        let (plans, themes, tenant) = with_pool!(self, |pool| {
+            async {
+                let mut tx = match self.backend() {
+                    Backend::Sqlite => pool.begin().await?,
+                    Backend::Postgres => {
+                        pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                            .await?
+                    }
+                };
+                let plans: Vec<PlanRow> = sqlx::query_as(SELECT_PLANS).fetch_all(&mut *tx).await?;
+                let themes: Vec<ThemeRow> =
+                    sqlx::query_as(SELECT_THEMES).fetch_all(&mut *tx).await?;
+                let tenant: Option<TenantRow> = sqlx::query_as(SELECT_TENANT)
+                    .bind(slug)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>((plans, themes, tenant))
+            }
+            .await
+        })
+        .map_err(self.query_failed("reading plans, themes and a tenant"))?;
+        Ok(ObservedDb {
+            plans: plans.into_iter().map(|r| (r.name.clone(), r)).collect(),
+            themes: themes.into_iter().map(|r| (r.name.clone(), r)).collect(),
+            tenants: tenant.into_iter().map(|r| (r.slug.clone(), r)).collect(),
         })
     }
 

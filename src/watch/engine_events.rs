@@ -112,6 +112,22 @@ impl Cause {
 pub struct Pending {
     cause: Mutex<Option<Cause>>,
     notify: Notify,
+    /// The tenants named by events since the observed-state cache last took them.
+    dirty: Mutex<Dirty>,
+    /// Which subscription is followed now (counted from 1), or 0 while none is.
+    stream: std::sync::atomic::AtomicU64,
+    /// Subscriptions made so far.
+    streams: std::sync::atomic::AtomicU64,
+    /// Woken when a subscription is made.
+    subscribed: Notify,
+}
+
+/// What the observed-state cache must read again ([`super::cache`]): the tenants the engine's
+/// events named, or everything (an event about no tenant's object).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Dirty {
+    pub tenants: BTreeSet<String>,
+    pub all: bool,
 }
 
 impl Pending {
@@ -121,6 +137,15 @@ impl Pending {
 
     /// An event came: the first one is kept to say why the pass runs, the others counted.
     pub fn event(&self, event: EngineEvent) {
+        {
+            let mut dirty = self.dirty.lock().unwrap_or_else(|e| e.into_inner());
+            match &event.tenant {
+                Some(t) => {
+                    dirty.tenants.insert(t.clone());
+                }
+                None => dirty.all = true,
+            }
+        }
         {
             let mut cause = self.cause();
             match cause.as_mut() {
@@ -157,6 +182,45 @@ impl Pending {
     pub fn take(&self) -> Option<Cause> {
         self.cause().take()
     }
+
+    /// The tenants events named since the last call, cleared (the cache reads them again).
+    pub fn take_dirty(&self) -> Dirty {
+        std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// A subscription was made: from now on every event about the namespace lands here.
+    pub fn following(&self) {
+        use std::sync::atomic::Ordering;
+        let n = self.streams.fetch_add(1, Ordering::SeqCst) + 1;
+        self.stream.store(n, Ordering::SeqCst);
+        self.subscribed.notify_waiters();
+    }
+
+    /// The stream was lost: events are missed until the next subscription.
+    pub fn lost(&self) {
+        self.stream.store(0, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The subscription followed now, or None while none is: a cache filled under one stream
+    /// may be kept current by events only while that same stream is followed.
+    pub fn stream(&self) -> Option<u64> {
+        match self.stream.load(std::sync::atomic::Ordering::SeqCst) {
+            0 => None,
+            n => Some(n),
+        }
+    }
+
+    /// Waits until a stream is followed, at most `within` (the first pass lists after it, so
+    /// the events that follow keep what it listed current).
+    pub async fn wait_following(&self, within: Duration) {
+        let subscribed = self.subscribed.notified();
+        tokio::pin!(subscribed);
+        subscribed.as_mut().enable();
+        if self.stream().is_some() {
+            return;
+        }
+        let _ = tokio::time::timeout(within, subscribed).await;
+    }
 }
 
 /// The follower task; stopped when dropped (the loop stops leading or ends).
@@ -189,6 +253,7 @@ pub fn follow(
             match runtime.backend().events().await {
                 Ok(mut stream) => {
                     let since = Instant::now();
+                    pending.following();
                     if let Some(at) = lost_at.take() {
                         let after = at.elapsed();
                         progress.line(
@@ -211,6 +276,7 @@ pub fn follow(
                             None => break "the engine closed the stream".to_string(),
                         }
                     };
+                    pending.lost();
                     if since.elapsed() >= timing.stable {
                         failures = 0;
                     }

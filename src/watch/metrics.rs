@@ -31,6 +31,10 @@ pub struct Metrics {
     leader_term: std::sync::atomic::AtomicI64,
     /// Log lines copied into the database (the log history).
     log_lines: AtomicU64,
+    /// Passes that listed everything the namespace has (the observed-state cache filled).
+    full_listings: AtomicU64,
+    /// Tenants read again alone because the engine's events named them (the cache kept current).
+    tenant_rereads: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -53,6 +57,8 @@ impl Default for Metrics {
             last_pass_ok: std::sync::atomic::AtomicBool::default(),
             leader_term: std::sync::atomic::AtomicI64::default(),
             log_lines: AtomicU64::default(),
+            full_listings: AtomicU64::default(),
+            tenant_rereads: AtomicU64::default(),
         }
     }
 }
@@ -86,6 +92,16 @@ impl Metrics {
             self.last_success
                 .store(crate::store::now_unix().max(0) as u64, Ordering::Relaxed);
         }
+    }
+
+    /// A pass listed everything the namespace has.
+    pub fn full_listing(&self) {
+        self.full_listings.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A pass read `n` tenants again alone.
+    pub fn tenant_rereads(&self, n: usize) {
+        self.tenant_rereads.fetch_add(n as u64, Ordering::Relaxed);
     }
 
     /// A pass is starting because of the engine's events.
@@ -199,6 +215,16 @@ impl Metrics {
                 "tenantctl_engine_event_reconnects",
                 "Times the engine's event stream was followed again after it was lost",
                 &self.event_reconnects,
+            ),
+            (
+                "tenantctl_observe_full_listings",
+                "Passes that listed every container, network and volume of the namespace (the observed-state cache filled: start, resync, a lost event stream)",
+                &self.full_listings,
+            ),
+            (
+                "tenantctl_observe_tenant_rereads",
+                "Tenants read again alone because the engine's events named them (the observed-state cache kept current)",
+                &self.tenant_rereads,
             ),
             (
                 "tenantctl_changes_applied",

@@ -6,6 +6,7 @@
 //! runs passes and meters, through a store fenced with its term; the others stand by and take
 //! over when the lease lapses. A leader whose lease is lost stops the pass in progress at once.
 
+pub mod cache;
 pub mod endpoints;
 pub mod engine_events;
 pub mod hooks;
@@ -33,8 +34,11 @@ use tokio::sync::{mpsc, oneshot};
 pub struct WatchConfig {
     pub repo: PathBuf,
     pub reference: String,
-    /// Full resync period, the source of truth when file events are missed.
+    /// How often a pass runs anyway, the safety net when file events are missed.
     pub interval: Duration,
+    /// How often the engine is listed whole (the observed-state cache filled again; see
+    /// [`cache`]); between listings the engine's events keep it current.
+    pub resync: Duration,
     /// Quiet time after the last git event before a pass starts (git writes several files per commit).
     pub debounce: Duration,
     /// Also repair drift (changes made outside git) without a new commit.
@@ -57,6 +61,9 @@ pub struct WatchConfig {
     /// Where new API keys are appended (0600); they are never printed.
     pub keys_file: PathBuf,
 }
+
+/// How often the engine is listed whole unless `--resync` says otherwise.
+pub const DEFAULT_RESYNC: Duration = Duration::from_secs(600);
 
 /// Work that runs beside the loop while it waits (metering, the log history).
 type BesideLoop = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
@@ -148,6 +155,13 @@ pub struct Watcher {
     demands: Option<mpsc::Receiver<(Demand, DemandReply)>>,
     /// How the engine's events are folded into passes and their stream reconnected.
     pub event_timing: engine_events::Timing,
+    /// What the engine runs, kept current by its events (see [`cache`]).
+    cache: cache::Cache,
+    /// The events followed while leading: which tenants they named, which stream is followed.
+    pending: Option<Arc<engine_events::Pending>>,
+    /// The last valid revision read and its desired state: a pass at the same commit does not
+    /// read and parse every file again.
+    loaded: Option<(String, Arc<crate::model::DesiredState>)>,
 }
 
 impl Watcher {
@@ -157,6 +171,7 @@ impl Watcher {
         store: Store,
         progress: Arc<dyn Progress>,
     ) -> Watcher {
+        let resync = config.resync;
         Watcher {
             config,
             runtime,
@@ -175,6 +190,9 @@ impl Watcher {
             last_log_sync: None,
             demands: None,
             event_timing: engine_events::Timing::default(),
+            cache: cache::Cache::new(resync),
+            pending: None,
+            loaded: None,
         }
     }
 
@@ -304,6 +322,7 @@ impl Watcher {
             self.metrics.set_leader_term(fence.term);
             // Whatever the last leader did, this one re-observes everything before it acts.
             self.applied = None;
+            self.cache.invalidate();
             match self.store.interrupt_runs_before(fence.term).await {
                 Ok(0) => {}
                 Ok(n) => self.progress.line(
@@ -353,6 +372,9 @@ impl Watcher {
             self.metrics.clone(),
             self.event_timing,
         );
+        self.pending = Some(pending.clone());
+        // The first pass lists everything once the events are followed, so they keep it current.
+        pending.wait_following(Duration::from_secs(2)).await;
         let timing = self.event_timing;
         let mut trigger = Trigger::Start;
         let mut cause: Option<engine_events::Cause> = None;
@@ -588,19 +610,35 @@ impl Watcher {
             None if demand.is_some() => self.progress.line(None, "sync asked for: syncing now"),
             None => {}
         }
-        let snapshot = match self.config.remote.clone() {
+        let (revision, desired) = match self.config.remote.clone() {
             Some(remote) => {
                 // git2 blocks: keep it off the async workers.
-                tokio::task::spawn_blocking(move || {
+                let snapshot = tokio::task::spawn_blocking(move || {
                     remote.fetch()?.snapshot_at(&remote.tracking_ref())
                 })
-                .await??
+                .await??;
+                (snapshot.revision.clone(), self.load(snapshot))
             }
-            None => Repo::discover(&self.config.repo)?.snapshot_at(&self.config.reference)?,
+            None => {
+                let repo = Repo::discover(&self.config.repo)?;
+                let head = repo.resolve(&self.config.reference)?.to_string();
+                // The commit parsed last time: its files are what they were.
+                let parsed = self
+                    .loaded
+                    .as_ref()
+                    .filter(|(at, _)| *at == head)
+                    .map(|(_, desired)| desired.clone());
+                match parsed {
+                    Some(desired) => (head, Ok(desired)),
+                    None => {
+                        let snapshot = repo.snapshot_at(&head)?;
+                        (snapshot.revision.clone(), self.load(snapshot))
+                    }
+                }
+            }
         };
-        let revision = snapshot.revision.clone();
         let short = revision[..12.min(revision.len())].to_string();
-        let desired = match crate::model::load(&snapshot.files) {
+        let desired = match desired {
             Ok(d) => d,
             Err(diagnostics) => {
                 let message = format!("{} problems; first: {}", diagnostics.len(), diagnostics[0]);
@@ -645,7 +683,10 @@ impl Watcher {
         let Planned {
             plan, effective, ..
         } = reconcile::plan_revision(&desired, &observed, &opts, trial::now());
-        self.last_desired = Some(Arc::new(effective.clone().into_owned()));
+        self.last_desired = Some(match &effective {
+            std::borrow::Cow::Borrowed(_) => desired.clone(),
+            std::borrow::Cow::Owned(d) => Arc::new(d.clone()),
+        });
         if only.is_none() {
             let health = self.gauges(&effective, &observed, &plan);
             self.record_degraded(&health, &observed).await;
@@ -711,7 +752,11 @@ impl Watcher {
         )
         .await
         {
-            Ok(applied) => applied.report,
+            Ok(applied) => {
+                // What it changed is read again next pass (its events may come after it).
+                self.cache.touched(&applied.plan.changes);
+                applied.report
+            }
             Err(ReconcileError::Lock(LockError::Locked { holder, .. })) => {
                 let message = format!(
                     "{why}: another apply ({holder}) holds the lock; trying again next pass"
@@ -734,7 +779,11 @@ impl Watcher {
                 }
                 return Ok(PassOutcome::refused(message));
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                // Whatever it did before failing is not known: list everything next pass.
+                self.cache.invalidate();
+                return Err(e.into());
+            }
         };
         let failed = report.failed();
         self.metrics.applied(report.changes_applied, failed);
@@ -913,14 +962,43 @@ impl Watcher {
         }))
     }
 
-    /// Engine and database, with what a customer reaches of each of `desired`'s tenants.
-    async fn observe(&self, desired: &crate::model::DesiredState) -> anyhow::Result<ObservedState> {
-        let (runtime, db) = tokio::join!(self.runtime.observe(), self.store.observe());
-        let mut observed = ObservedState {
-            runtime: runtime?,
-            db: db?,
+    /// The revision's desired state, kept for the next pass at the same commit when valid.
+    fn load(
+        &mut self,
+        snapshot: crate::source::Snapshot,
+    ) -> Result<Arc<crate::model::DesiredState>, Vec<crate::model::Diagnostic>> {
+        let desired = Arc::new(crate::model::load(&snapshot.files)?);
+        self.loaded = Some((snapshot.revision, desired.clone()));
+        Ok(desired)
+    }
+
+    /// Engine and database, with what a customer reaches of each of `desired`'s tenants: the
+    /// engine from the observed-state cache ([`cache`]), the database read whole.
+    async fn observe(
+        &mut self,
+        desired: &crate::model::DesiredState,
+    ) -> anyhow::Result<ObservedState> {
+        let (stream, dirty) = match &self.pending {
+            Some(p) => (p.stream(), p.take_dirty()),
+            None => (None, Default::default()),
         };
-        reconcile::probe(&mut observed.runtime, self.runtime.namespace(), desired).await;
+        let (runtime, db) = tokio::join!(
+            self.cache
+                .observe(&self.runtime, Some(desired), stream, dirty),
+            self.store.observe()
+        );
+        let (runtime, read) = runtime?;
+        match &read {
+            cache::Read::Full(why) => {
+                tracing::debug!(why, "listed everything the namespace has");
+                self.metrics.full_listing();
+            }
+            cache::Read::Tenants(t) => {
+                tracing::debug!(tenants = t.len(), "read again the tenants events named");
+                self.metrics.tenant_rereads(t.len());
+            }
+        }
+        let mut observed = ObservedState { runtime, db: db? };
         reconcile::edge_routes(&self.runtime, &mut observed.runtime, desired).await;
         Ok(observed)
     }

@@ -70,6 +70,7 @@ async fn start_on(fake: &Arc<FakeBackend>, setup: Setup, repo: tempfile::TempDir
         repo: repo.path().to_path_buf(),
         reference: "HEAD".into(),
         interval: setup.interval,
+        resync: crate::watch::DEFAULT_RESYNC,
         debounce: Duration::from_millis(50),
         self_heal: setup.self_heal,
         apply: ApplyConfig {
@@ -554,6 +555,7 @@ async fn only_the_leader_follows_the_engine_events() {
         repo: leader.repo.path().to_path_buf(),
         reference: "HEAD".into(),
         interval: Duration::from_secs(3600),
+        resync: crate::watch::DEFAULT_RESYNC,
         debounce: Duration::from_millis(50),
         self_heal: true,
         apply: ApplyConfig {
@@ -601,4 +603,46 @@ async fn only_the_leader_follows_the_engine_events() {
         lines.all()
     );
     leader.stop().await;
+}
+
+#[tokio::test]
+async fn drift_named_by_an_event_is_seen_by_reading_its_tenant_alone() {
+    let (fake, watch) = following_a(false).await;
+    // The start pass listed everything once; its own changes are read again by the next pass.
+    assert_eq!(watch.counter("tenantctl_observe_full_listings_total"), 1);
+    fake.emit(harmless("b"));
+    watch.passes_more(1).await;
+    let from = fake.calls().len();
+
+    assert!(fake.remove_outside("ns-a"));
+    watch
+        .until(5, || !watch.lines.with("out of sync").is_empty())
+        .await;
+
+    // Only `a` was read again: no listing of the namespace.
+    let observed: Vec<Option<String>> = fake.calls()[from..]
+        .iter()
+        .filter(|c| c.op == Op::Observe)
+        .map(|c| c.tenant.clone())
+        .collect();
+    assert_eq!(observed, [Some("a".to_string())]);
+    assert_eq!(watch.counter("tenantctl_observe_full_listings_total"), 1);
+    assert!(watch.counter("tenantctl_observe_tenant_rereads_total") >= 3);
+    let lines = watch.stop().await;
+    assert!(
+        lines.contains(&"out of sync: 1 changes outside git (self-heal is off; run apply or start watch with --self-heal)".to_string()),
+        "{lines:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_lost_stream_lists_everything_again() {
+    let (fake, watch) = following_a(false).await;
+    assert_eq!(watch.counter("tenantctl_observe_full_listings_total"), 1);
+    let passes = watch.passes();
+    fake.drop_events();
+    watch.until(5, || fake.event_followers() == 1).await;
+    watch.until(5, || watch.passes() > passes).await;
+    assert_eq!(watch.counter("tenantctl_observe_full_listings_total"), 2);
+    watch.stop().await;
 }

@@ -14,6 +14,8 @@ use crate::source::Repo;
 use crate::status::{self, Inputs};
 use crate::store::now_unix;
 use crate::tui::data::{Board, BoardRow, LoopRunner, Update};
+use crate::watch::cache::Cache;
+use crate::watch::engine_events::{self, Pending};
 use crate::watch::presence;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -28,6 +30,10 @@ const RING: usize = 120;
 const REFRESH_SETTLE: Duration = Duration::from_millis(150);
 /// One observation may take this long before it is reported as a fault (and retried).
 const POLL_TIMEOUT: Duration = Duration::from_secs(12);
+/// A full listing at least this often. The events the dashboard follows say what may mean drift
+/// (a container stopped or removed), not every object made: another process's apply makes a
+/// network and a volume before the container whose start names the tenant.
+const RESYNC: Duration = Duration::from_secs(60);
 /// Reconcile runs read to find the newest successful one.
 const RUNS: i64 = 20;
 
@@ -50,7 +56,24 @@ pub(super) async fn poll_loop(
     observations: watch::Sender<Option<Arc<Observation>>>,
     every: Duration,
 ) {
-    let mut poller = Poller::default();
+    // The engine's events keep the observed state current between listings (see
+    // `watch::cache`): a refresh reads again only the tenants they named.
+    let events = Arc::new(Pending::default());
+    let _follower = engine_events::follow(
+        shared.runtime.clone(),
+        events.clone(),
+        Arc::new(Unsaid),
+        Arc::new(crate::watch::metrics::Metrics::default()),
+        engine_events::Timing::default(),
+    );
+    let mut poller = Poller {
+        cache: Cache::new(RESYNC),
+        events: Some(events),
+        revision: None,
+        previous: HashMap::new(),
+        live: HashMap::new(),
+        cursor: 0,
+    };
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -85,8 +108,19 @@ pub(super) async fn poll_loop(
     }
 }
 
-#[derive(Default)]
+/// The follower's lines (lost, followed again) are the loop's to say, not the dashboard's.
+struct Unsaid;
+
+impl crate::apply::Progress for Unsaid {
+    fn line(&self, _tenant: Option<&str>, message: &str) {
+        tracing::debug!("dashboard: {message}");
+    }
+}
+
 struct Poller {
+    /// What the engine runs, kept current by its events.
+    cache: Cache,
+    events: Option<Arc<Pending>>,
     revision: Option<Arc<Revision>>,
     /// The previous stats reading of each container, by id (CPU percent needs two).
     previous: HashMap<String, ContainerStats>,
@@ -106,15 +140,20 @@ impl Poller {
             }
             Err(e) => (None, Some(e)),
         };
-        let (containers, db) = tokio::join!(shared.runtime.observe(), shared.store.observe());
-        let mut observed = ObservedState {
-            runtime: containers.map_err(|e| e.to_string())?,
+        let desired = revision.as_ref().and_then(|r| r.desired.as_ref().ok());
+        let (stream, dirty) = match &self.events {
+            Some(p) => (p.stream(), p.take_dirty()),
+            None => (None, Default::default()),
+        };
+        let (containers, db) = tokio::join!(
+            self.cache
+                .observe(&shared.runtime, desired.map(|d| &**d), stream, dirty),
+            shared.store.observe()
+        );
+        let observed = ObservedState {
+            runtime: containers.map_err(|e| e.to_string())?.0,
             db: db.map_err(|e| e.to_string())?,
         };
-        let desired = revision.as_ref().and_then(|r| r.desired.as_ref().ok());
-        if let Some(d) = desired {
-            reconcile::probe(&mut observed.runtime, &namespace, d).await;
-        }
         let revision_id = revision.as_ref().map(|r| r.id.clone());
         let opts = PlanOptions {
             namespace: namespace.clone(),
