@@ -58,7 +58,7 @@ pub async fn keys_of(store: &Store, slug: &str) -> Result<Vec<ApiKeyRow>, ApplyE
     if !keys.is_empty() {
         return Ok(keys);
     }
-    let db = store.observe().await?;
+    let db = store.observe_tenant(slug).await?;
     let Some(digest) = db.tenants.get(slug).and_then(|r| r.api_key_sha256.clone()) else {
         return Ok(keys);
     };

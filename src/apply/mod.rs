@@ -732,7 +732,7 @@ impl Applier {
                 let key = crate::store::ApiKeyRow::new(slug, "default", digest, now, None);
                 let message = format!("API key `default` ({}) created", key.id);
                 self.store
-                    .insert_api_key(&key, "tenant.key-created", &message)
+                    .insert_api_key_in_run(&key, Some(self.run_id), "tenant.key-created", &message)
                     .await?;
             }
             if existing.is_none() {

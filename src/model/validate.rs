@@ -1284,8 +1284,8 @@ fn is_hostname(s: &str) -> bool {
 }
 
 mod edge;
-pub mod features;
 mod edge_certs;
+pub mod features;
 mod yaml;
 
 #[cfg(test)]

@@ -58,11 +58,15 @@ pub struct FeatureRow {
 /// Appends an audit event inside the caller's transaction (`$tx`).
 macro_rules! insert_event {
     ($tx:ident, $at:expr, $tenant:expr, $kind:expr, $message:expr, $term:expr) => {
+        insert_event!($tx, $at, None::<i64>, $tenant, $kind, $message, $term)
+    };
+    ($tx:ident, $at:expr, $run_id:expr, $tenant:expr, $kind:expr, $message:expr, $term:expr) => {
         sqlx::query(
             "INSERT INTO events (at, run_id, tenant, kind, message, term) \
-             VALUES ($1, NULL, $2, $3, $4, $5)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind($at)
+        .bind($run_id)
         .bind($tenant)
         .bind($kind)
         .bind($message)
@@ -100,6 +104,17 @@ impl Store {
         kind: &str,
         message: &str,
     ) -> Result<(), StoreError> {
+        self.insert_api_key_in_run(r, None, kind, message).await
+    }
+
+    /// [`Store::insert_api_key`] with the event under an apply's run (`run_id`).
+    pub async fn insert_api_key_in_run(
+        &self,
+        r: &ApiKeyRow,
+        run_id: Option<i64>,
+        kind: &str,
+        message: &str,
+    ) -> Result<(), StoreError> {
         let term = self.fence.as_ref().map(|f| f.term);
         let what = format!("storing API key `{}` of `{}`", r.name, r.tenant);
         write_tx!(self, what, |tx| {
@@ -115,7 +130,7 @@ impl Store {
                     .bind(r.last_used_at)
                     .execute(&mut *tx)
                     .await?;
-                insert_event!(tx, r.created_at, &r.tenant, kind, message, term)
+                insert_event!(tx, r.created_at, run_id, &r.tenant, kind, message, term)
             }
             .await
         })

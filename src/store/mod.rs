@@ -668,12 +668,7 @@ impl Store {
             plans: plans.into_iter().map(|r| (r.name.clone(), r)).collect(),
             themes: themes.into_iter().map(|r| (r.name.clone(), r)).collect(),
             tenants: tenants.into_iter().map(|r| (r.slug.clone(), r)).collect(),
-            features: features.into_iter().fold(BTreeMap::new(), |mut m, f| {
-                m.entry(f.tenant)
-                    .or_insert_with(BTreeMap::new)
-                    .insert(f.flag, f.source);
-                m
-            }),
+            features: features_by_tenant(features),
         })
     }
 
@@ -681,7 +676,7 @@ impl Store {
     /// tenants many, so applying one tenant reads its own row and not every row (the applier
     /// plans each tenant alone; reading every row per tenant grows with the square of them).
     pub async fn observe_tenant(&self, slug: &str) -> Result<ObservedDb, StoreError> {
-        let (plans, themes, tenant) = with_pool!(self, |pool| {
+        let (plans, themes, tenant, features) = with_pool!(self, |pool| {
             async {
                 let mut tx = match self.backend() {
                     Backend::Sqlite => pool.begin().await?,
@@ -697,8 +692,14 @@ impl Store {
                     .bind(slug)
                     .fetch_optional(&mut *tx)
                     .await?;
+                let features: Vec<FeatureRow> = sqlx::query_as(
+                    "SELECT tenant, flag, source FROM tenant_features WHERE tenant = $1",
+                )
+                .bind(slug)
+                .fetch_all(&mut *tx)
+                .await?;
                 tx.commit().await?;
-                Ok::<_, sqlx::Error>((plans, themes, tenant))
+                Ok::<_, sqlx::Error>((plans, themes, tenant, features))
             }
             .await
         })
@@ -707,6 +708,7 @@ impl Store {
             plans: plans.into_iter().map(|r| (r.name.clone(), r)).collect(),
             themes: themes.into_iter().map(|r| (r.name.clone(), r)).collect(),
             tenants: tenant.into_iter().map(|r| (r.slug.clone(), r)).collect(),
+            features: features_by_tenant(features),
         })
     }
 
@@ -1066,3 +1068,11 @@ pub use access::{ApiKeyRow, FeatureRow, key_id};
 
 #[cfg(test)]
 mod tests;
+
+/// `tenant_features` rows as tenant → flag → source.
+fn features_by_tenant(rows: Vec<FeatureRow>) -> BTreeMap<String, BTreeMap<String, String>> {
+    rows.into_iter().fold(BTreeMap::new(), |mut m, f| {
+        m.entry(f.tenant).or_default().insert(f.flag, f.source);
+        m
+    })
+}
