@@ -1385,7 +1385,7 @@ async fn check_api_keys_and_features(url: &str) {
     let n = store
         .revoke_api_keys(
             "acme",
-            &[k1.id.clone()],
+            std::slice::from_ref(&k1.id),
             500,
             "tenant.key-rotated",
             "rotated",
@@ -1394,12 +1394,24 @@ async fn check_api_keys_and_features(url: &str) {
         .unwrap();
     assert_eq!(n, 1);
     let n = store
-        .revoke_api_keys("acme", &[k1.id.clone()], 600, "tenant.key-revoked", "again")
+        .revoke_api_keys(
+            "acme",
+            std::slice::from_ref(&k1.id),
+            600,
+            "tenant.key-revoked",
+            "again",
+        )
         .await
         .unwrap();
     assert_eq!(n, 0, "a later revocation does not postpone an earlier one");
     let n = store
-        .revoke_api_keys("acme", &[k1.id.clone()], 400, "tenant.key-revoked", "now")
+        .revoke_api_keys(
+            "acme",
+            std::slice::from_ref(&k1.id),
+            400,
+            "tenant.key-revoked",
+            "now",
+        )
         .await
         .unwrap();
     assert_eq!(n, 1, "an earlier one wins");

@@ -18,6 +18,10 @@ use crate::runtime::RuntimeError;
 use crate::runtime::cgroup::{CgroupReader, ContainerCgroup, HostCpu};
 use crate::runtime::types::{ContainerStats, StatsMode, StatsSource, cpu_percent_from};
 
+/// A container read from its cgroup files: its place in the pass, its cgroup, its first CPU
+/// reading (usage in ns, the host's CPU) when one was taken.
+type FileRoute = (usize, ContainerCgroup, Option<(u64, HostCpu)>);
+
 /// Between the two CPU readings of a two-read pass.
 pub const CPU_WINDOW: Duration = Duration::from_secs(1);
 /// Containers inspected at once for their process (swarm tasks: observation has none).
@@ -111,7 +115,7 @@ impl Engine {
                 _ => None,
             })
             .collect();
-        let files: Vec<(usize, ContainerCgroup, Option<(u64, HostCpu)>)> = routes
+        let files: Vec<FileRoute> = routes
             .iter()
             .enumerate()
             .filter_map(|(i, r)| match r {
