@@ -208,6 +208,11 @@ fn two_watches_one_applies_and_the_standby_takes_over(db: Db) {
         || running(&acme) && env_of(&acme).contains("LOG_LEVEL=debug"),
     );
     let head1 = env.repo.head();
+    // The container runs the commit before the run ends (the site is told its keys and flags,
+    // the edge its routes): the run is recorded before the leader is killed below.
+    wait_for("the run recorded", Duration::from_secs(30), both, || {
+        runs(&env).contains(&format!("{head1} succeeded 1"))
+    });
     assert!(!standby.output().contains("applying"), "{}", both());
 
     // kill -9 the leader; commit at once. The standby takes over within the lease time and
@@ -367,6 +372,10 @@ fn a_deposed_leader_stops_and_resumes_only_in_a_new_term(db: Db) {
     });
     wait_for("the commit applied", Duration::from_secs(60), out, || {
         running(&acme) && env_of(&acme).contains("LOG_LEVEL=debug")
+    });
+    // The run ends after the container (the site is told its keys and flags).
+    wait_for("the run recorded", Duration::from_secs(30), out, || {
+        runs(&env).last().is_some_and(|r| !r.contains(" running "))
     });
     let all = runs(&env);
     assert_eq!(all.last(), Some(&format!("{head} succeeded 3")), "{all:#?}");

@@ -31,7 +31,8 @@ fn apply_shows_live_steps_and_the_health_wait_on_a_terminal_only() {
     };
     // Piped: the plain lines of every apply, nothing of the display.
     let piped = env.apply_ok(&[]);
-    assert!(piped.contains("shop: container.shop: + created"), "{piped}");
+    let created = format!("shop: container.{}-shop: + created", env.ns);
+    assert!(piped.contains(&created), "{piped}");
     assert!(piped.contains("Apply complete!"), "{piped}");
     assert!(!has_display(&piped), "{piped}");
 
@@ -90,6 +91,9 @@ fn apply_shows_live_steps_and_the_health_wait_on_a_terminal_only() {
         s.contains("tui exited with")
     });
     assert!(screen.contains("tui exited with 0"), "{screen}");
-    assert!(screen.contains("shop: container.shop:"), "{screen}");
+    assert!(
+        screen.contains(&format!("shop: container.{}-shop:", env.ns)),
+        "{screen}"
+    );
     assert!(!has_display(&screen), "{screen}");
 }

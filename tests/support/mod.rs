@@ -687,6 +687,13 @@ pub fn converge(
                 .upsert_tenant(&tenantctl::plan::records::tenant_row(t, &snap.revision, 1))
                 .await
                 .unwrap();
+            // The effective flags an apply records beside the row.
+            let flags: Vec<(String, String)> =
+                tenantctl::model::effective_features(&desired.plans[&t.plan], t)
+                    .into_iter()
+                    .map(|(f, s)| (f, s.to_string()))
+                    .collect();
+            store.set_tenant_features(&t.slug, &flags).await.unwrap();
         }
         store.close().await;
     });
