@@ -3,6 +3,7 @@
 //! X-Forwarded-*, the admin API's token, routes across a restart, TLS (internal CA, pushed
 //! files, ACME against Pebble), the access log and the metrics.
 
+use crate::support::pebble::Pebble;
 use crate::support::{collect_output, wait_for};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -701,16 +702,6 @@ fn edge_health_checks_the_admin_api() {
     assert!(buf.starts_with("unhealthy:"), "{buf}");
 }
 
-/// A child process killed on drop.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn tls_acme_obtains_certificates_from_pebble_by_http_01_and_keeps_them() {
     // Pebble (Debian's ACME test server) validates for real: its DNS is pebble-challtestsrv,
@@ -718,67 +709,9 @@ fn tls_acme_obtains_certificates_from_pebble_by_http_01_and_keeps_them() {
     let acme = Upstream::start("acme");
     let work = tempfile::tempdir().unwrap();
     let data = work.path().join("edge");
-    let (dns, dns_mgmt) = (free_port(), free_port());
-    let challtestsrv = Killed(
-        Command::new("pebble-challtestsrv")
-            .args([
-                "-dns01",
-                &format!("127.0.0.1:{dns}"),
-                "-http01",
-                "",
-                "-https01",
-                "",
-                "-tlsalpn01",
-                "",
-                "-management",
-                &format!("127.0.0.1:{dns_mgmt}"),
-                "-defaultIPv4",
-                "127.0.0.1",
-                "-defaultIPv6",
-                "",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("pebble-challtestsrv (Debian package pebble) runs"),
-    );
-    let (cert, key) = self_signed_for("localhost", Some("127.0.0.1"));
-    std::fs::write(work.path().join("pebble-cert.pem"), &cert).unwrap();
-    std::fs::write(work.path().join("pebble-key.pem"), &key).unwrap();
-    let (pebble_port, pebble_mgmt, http) = (free_port(), free_port(), free_port());
-    let config = serde_json::json!({"pebble": {
-        "listenAddress": format!("127.0.0.1:{pebble_port}"),
-        "managementListenAddress": format!("127.0.0.1:{pebble_mgmt}"),
-        "certificate": work.path().join("pebble-cert.pem"),
-        "privateKey": work.path().join("pebble-key.pem"),
-        "httpPort": http,
-        "tlsPort": free_port(),
-        "ocspResponderURL": "",
-        "externalAccountBindingRequired": false
-    }});
-    std::fs::write(work.path().join("pebble.json"), config.to_string()).unwrap();
-    let pebble_log = work.path().join("pebble.log");
-    let pebble = Killed(
-        Command::new("pebble")
-            .args([
-                "-config",
-                &work.path().join("pebble.json").display().to_string(),
-            ])
-            .args(["-dnsserver", &format!("127.0.0.1:{dns}")])
-            .env("PEBBLE_VA_NOSLEEP", "1")
-            .env("PEBBLE_WFE_NONCEREJECT", "0")
-            .stdout(std::fs::File::create(&pebble_log).unwrap())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("pebble (Debian package pebble) runs"),
-    );
-    let directory = format!("https://127.0.0.1:{pebble_port}/dir");
-    wait_for(
-        "pebble's directory",
-        Duration::from_secs(20),
-        || std::fs::read_to_string(&pebble_log).unwrap_or_default(),
-        || curl(&["-sk", &directory]).0 == 200,
-    );
+    let http = free_port();
+    let pebble = Pebble::start(work.path(), http);
+    let directory = pebble.directory.clone();
 
     let mut edge = Edge::start_on(
         http,
@@ -787,7 +720,7 @@ fn tls_acme_obtains_certificates_from_pebble_by_http_01_and_keeps_them() {
             ("TENANTCTL_EDGE_TLS", "acme"),
             ("TENANTCTL_EDGE_ACME_DIRECTORY", &directory),
             ("TENANTCTL_EDGE_ACME_EMAIL", "ops@example.com"),
-            ("TENANTCTL_EDGE_ACME_CA", &cert),
+            ("TENANTCTL_EDGE_ACME_CA", &pebble.tls_cert),
         ],
     );
     let (status, body) = edge.put_routes(&routes(
@@ -800,21 +733,12 @@ fn tls_acme_obtains_certificates_from_pebble_by_http_01_and_keeps_them() {
     assert_eq!(status, 200, "{body}");
 
     // The chain pebble issues ends at a root it makes at start.
-    let (status, root) = curl(&["-sk", &format!("https://127.0.0.1:{pebble_mgmt}/roots/0")]);
-    assert_eq!(status, 200, "{root}");
-    let root_file = work.path().join("pebble-root.pem");
-    std::fs::write(&root_file, &root).unwrap();
+    let root_file = pebble.root_to(&work.path().join("pebble-root.pem"));
     for host in ["shop.acme.example", "acme.tenants.example"] {
         wait_for(
             &format!("a certificate for {host} from pebble"),
             Duration::from_secs(90),
-            || {
-                format!(
-                    "{}\npebble:\n{}",
-                    edge.output(),
-                    std::fs::read_to_string(&pebble_log).unwrap_or_default()
-                )
-            },
+            || format!("{}\npebble:\n{}", edge.output(), pebble.log_text()),
             || https_get(&edge, host, Some(&root_file)).0 == 200,
         );
         let (_, body) = https_get(&edge, host, Some(&root_file));
@@ -859,7 +783,7 @@ fn tls_acme_obtains_certificates_from_pebble_by_http_01_and_keeps_them() {
     );
     std::thread::sleep(Duration::from_secs(1));
     assert!(!edge.output().contains("obtained"), "{}", edge.output());
-    drop((pebble, challtestsrv));
+    drop(pebble);
 }
 
 /// An upstream that accepts a websocket handshake and then echoes bytes (a websocket server
