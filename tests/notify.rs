@@ -329,3 +329,77 @@ fn failed_tenants_degraded_tenants_and_drift_are_notified_once_per_revision(back
 }
 
 on_both_databases!(failed_tenants_degraded_tenants_and_drift_are_notified_once_per_revision);
+
+/// Every kind of event reaches the notifications that want it, also those recorded by commands
+/// that do not apply: `keys create` and `keys revoke` send their events themselves.
+fn key_events_are_notified_by_the_keys_commands(backend: Db) {
+    let receiver = Receiver::start(0);
+    let repo = Repo::example_with_tenants(&[("shop", "starter", "minimal")]);
+    repo.write(
+        "notifications/security.yaml",
+        &format!(
+            "kind: Notification\nname: security\nspec:\n  url: {}\n  events: [\"tenant.key-*\"]\n  secretEnv: {SECRET_VAR}\n",
+            receiver.url("/security")
+        ),
+    )
+    .commit("tell security about keys");
+    let Some(env) = Env::new(repo, backend) else {
+        return;
+    };
+    let out = env
+        .cmd(&["apply", "--auto-approve"])
+        .env(SECRET_VAR, SECRET)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let out = env
+        .cmd(&["keys", "create", "shop", "--name", "ci"])
+        .env(SECRET_VAR, SECRET)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let created: Vec<Received> = receiver
+        .of("/security", "tenant.key-created")
+        .into_iter()
+        .filter(|r| {
+            r.body["event"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("`ci`")
+        })
+        .collect();
+    assert_eq!(created.len(), 1, "{:#?}\n{}", receiver.got(), text(&out));
+    assert!(created[0].signed, "{created:#?}");
+    assert_eq!(created[0].body["event"]["tenant"], "shop");
+    let key = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("tk_").map(|k| format!("tk_{k}")))
+        .unwrap_or_default();
+    let sent = receiver
+        .got()
+        .iter()
+        .map(|r| r.body.to_string())
+        .collect::<String>();
+    assert!(
+        !key.is_empty() && !sent.contains(&key),
+        "the key itself is never sent"
+    );
+
+    let out = env
+        .cmd(&["keys", "revoke", "shop", "ci"])
+        .env(SECRET_VAR, SECRET)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let revoked = receiver.of("/security", "tenant.key-revoked");
+    assert_eq!(revoked.len(), 1, "{:#?}\n{}", receiver.got(), text(&out));
+    assert!(
+        revoked[0].body["event"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`ci`"),
+        "{revoked:#?}"
+    );
+}
+
+on_both_databases!(key_events_are_notified_by_the_keys_commands);

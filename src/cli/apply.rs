@@ -205,15 +205,21 @@ impl Sender {
         };
         let _ = stop.send(());
         let _ = task.await;
-        match crate::notify::deliver::drain(store, NOTIFY_DRAIN).await {
-            Ok(0) => {}
-            Ok(n) => eprintln!(
-                "{n} notification{} not delivered yet; the next apply or watch sends {} (see `tenantctl events --kind 'notification.*'`)",
-                plural(n),
-                if n == 1 { "it" } else { "them" }
-            ),
-            Err(e) => eprintln!("sending notifications failed: {e}"),
-        }
+        send_due(store).await;
+    }
+}
+
+/// Sends the notifications due (this command's and any left over) for a few seconds, and
+/// says on stderr what is still queued.
+pub(super) async fn send_due(store: &crate::store::Store) {
+    match crate::notify::deliver::drain(store, NOTIFY_DRAIN).await {
+        Ok(0) => {}
+        Ok(n) => eprintln!(
+            "{n} notification{} not delivered yet; the next apply or watch sends {} (see `tenantctl events --kind 'notification.*'`)",
+            plural(n),
+            if n == 1 { "it" } else { "them" }
+        ),
+        Err(e) => eprintln!("sending notifications failed: {e}"),
     }
 }
 

@@ -302,6 +302,35 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// Routes the events `store` records to the notifications of HEAD, for commands that do
+    /// not otherwise read the repository (`keys create`, `keys revoke`). Best effort: an
+    /// invalid or unreadable HEAD must not stop an operator revoking a key, so it only says
+    /// on stderr that the events are not notified. True when HEAD has notifications.
+    pub fn route_events_as_head(&self, store: &Store) -> bool {
+        let routed = self
+            .repo()
+            .map_err(|e| e.to_string())
+            .and_then(|repo| repo.snapshot_at("HEAD").map_err(|e| e.to_string()))
+            .and_then(|snapshot| {
+                crate::model::load(&snapshot.files)
+                    .map(|desired| (desired, snapshot.short_revision()))
+                    .map_err(|diags| format!("{} problem(s) at HEAD", diags.len()))
+            });
+        match routed {
+            Ok((desired, revision)) => {
+                store.set_notifications(crate::notify::Routes::of(
+                    &desired.notifications,
+                    &revision,
+                ));
+                !desired.notifications.is_empty()
+            }
+            Err(why) => {
+                eprintln!("note: this command's events are not notified: {why}");
+                false
+            }
+        }
+    }
+
     /// Reads and validates the desired state at `reference` (or the files on disk), then
     /// connects to the engine and the database. `Ok(None)` means the revision is invalid (its
     /// diagnostics are printed).

@@ -153,6 +153,7 @@ async fn create(
     }
     let root = ctx.repo()?.root().to_path_buf();
     let (runtime, store) = ctx.connect(&root, Access::Write { adopt: false }).await?;
+    let notified = ctx.route_events_as_head(&store);
     check_tenant(&store, slug).await?;
     let now = now_unix();
     let keys = access::keys_of(&store, slug).await?;
@@ -210,6 +211,9 @@ async fn create(
                 serde_json::to_string_pretty(&versioned(document, FORMAT_VERSION))?
             );
         }
+    }
+    if notified {
+        super::apply::send_due(&store).await;
     }
     store.close().await;
     Ok(if pushed.is_ok() {
@@ -310,6 +314,7 @@ fn table(rows: &[ApiKeyRow], now: i64) -> String {
 async fn revoke(ctx: &Context<'_>, slug: &str, name: &str, force: bool) -> Result<ExitCode> {
     let root = ctx.repo()?.root().to_path_buf();
     let (runtime, store) = ctx.connect(&root, Access::Write { adopt: false }).await?;
+    let notified = ctx.route_events_as_head(&store);
     check_tenant(&store, slug).await?;
     let now = now_unix();
     let keys = access::keys_of(&store, slug).await?;
@@ -347,6 +352,9 @@ async fn revoke(ctx: &Context<'_>, slug: &str, name: &str, force: bool) -> Resul
         ids.join(", ")
     );
     println!("{}", access::said(slug, &pushed));
+    if notified {
+        super::apply::send_due(&store).await;
+    }
     store.close().await;
     Ok(if pushed.is_ok() {
         ExitCode::SUCCESS
@@ -496,6 +504,9 @@ async fn rotate(ctx: &Context<'_>, a: RotateArgs<'_>) -> Result<ExitCode> {
                 serde_json::to_string_pretty(&versioned(document, FORMAT_VERSION))?
             );
         }
+    }
+    if !loaded.desired.notifications.is_empty() {
+        super::apply::send_due(store).await;
     }
     if !converged || pushed.is_err() {
         eprintln!(

@@ -55,28 +55,6 @@ pub struct FeatureRow {
     pub source: String,
 }
 
-/// Appends an audit event inside the caller's transaction (`$tx`).
-macro_rules! insert_event {
-    ($tx:ident, $at:expr, $tenant:expr, $kind:expr, $message:expr, $term:expr) => {
-        insert_event!($tx, $at, None::<i64>, $tenant, $kind, $message, $term)
-    };
-    ($tx:ident, $at:expr, $run_id:expr, $tenant:expr, $kind:expr, $message:expr, $term:expr) => {
-        sqlx::query(
-            "INSERT INTO events (at, run_id, tenant, kind, message, term) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind($at)
-        .bind($run_id)
-        .bind($tenant)
-        .bind($kind)
-        .bind($message)
-        .bind($term)
-        .execute(&mut *$tx)
-        .await
-        .map(|_| ())
-    };
-}
-
 const SELECT_KEYS: &str = "SELECT tenant, id, name, key_sha256, created_at, expires_at, \
      revoked_at, last_used_at FROM tenant_api_keys WHERE ($1 IS NULL OR tenant = $1) \
      ORDER BY tenant, created_at, name, id";
@@ -115,9 +93,19 @@ impl Store {
         kind: &str,
         message: &str,
     ) -> Result<(), StoreError> {
-        let term = self.fence.as_ref().map(|f| f.term);
+        let routing = self.routing(kind);
+        let event = super::NewEvent {
+            at: r.created_at,
+            run_id,
+            tenant: Some(&r.tenant),
+            kind,
+            message,
+            term: self.term(),
+            detail: None,
+            condition: &r.id,
+        };
         let what = format!("storing API key `{}` of `{}`", r.name, r.tenant);
-        write_tx!(self, what, |tx| {
+        let (_, queued) = write_tx!(self, what, |tx| {
             async {
                 sqlx::query(INSERT_KEY)
                     .bind(&r.tenant)
@@ -130,10 +118,12 @@ impl Store {
                     .bind(r.last_used_at)
                     .execute(&mut *tx)
                     .await?;
-                insert_event!(tx, r.created_at, run_id, &r.tenant, kind, message, term)
+                insert_event_routed!(tx, &routing, &event)
             }
             .await
-        })
+        })?;
+        self.wake_notifier(queued);
+        Ok(())
     }
 
     /// Sets `revoked_at = at` on the keys of `tenant` with these ids that are live at `at`
@@ -147,10 +137,20 @@ impl Store {
         kind: &str,
         message: &str,
     ) -> Result<u64, StoreError> {
-        let term = self.fence.as_ref().map(|f| f.term);
+        let routing = self.routing(kind);
         let what = format!("revoking API keys of `{tenant}`");
-        let now = super::now_unix();
-        write_tx!(self, what, |tx| {
+        let condition = ids.join(",");
+        let event = super::NewEvent {
+            at: super::now_unix(),
+            run_id: None,
+            tenant: Some(tenant),
+            kind,
+            message,
+            term: self.term(),
+            detail: None,
+            condition: &condition,
+        };
+        let (changed, queued) = write_tx!(self, what, |tx| {
             async {
                 let mut changed = 0;
                 for id in ids {
@@ -165,13 +165,16 @@ impl Store {
                     .await?
                     .rows_affected();
                 }
+                let mut queued = 0;
                 if changed > 0 {
-                    insert_event!(tx, now, tenant, kind, message, term)?;
+                    (_, queued) = insert_event_routed!(tx, &routing, &event)?;
                 }
-                Ok::<_, sqlx::Error>(changed)
+                Ok::<_, sqlx::Error>((changed, queued))
             }
             .await
-        })
+        })?;
+        self.wake_notifier(queued);
+        Ok(changed)
     }
 
     /// Records when keys were last used (`(tenant, id, unix)`), moving a key's `last_used_at`

@@ -3,6 +3,30 @@
 
 use super::*;
 
+/// One audit event to append ([`insert_event_routed!`]). Callers keep secrets out of
+/// `message` and `detail`.
+#[derive(Debug, Clone, Copy)]
+pub struct NewEvent<'a> {
+    pub at: i64,
+    pub run_id: Option<i64>,
+    pub tenant: Option<&'a str>,
+    pub kind: &'a str,
+    pub message: &'a str,
+    pub term: Option<i64>,
+    pub detail: Option<&'a str>,
+    /// Tells apart events of one kind that are different conditions at one revision, so each
+    /// is notified once ('' for most).
+    pub condition: &'a str,
+}
+
+/// The notifications an event of one kind is queued for, and the revision named when the
+/// event has no run: read from [`Store::routing`] before the transaction opens.
+#[derive(Debug, Clone, Default)]
+pub struct EventRouting {
+    pub names: Vec<String>,
+    pub fallback_revision: String,
+}
+
 impl Store {
     /// Appends a line to the audit log, stamped now. Callers must keep secrets out of `message`.
     pub async fn record_event(
@@ -42,63 +66,47 @@ impl Store {
         detail: Option<&str>,
         condition: &str,
     ) -> Result<(), StoreError> {
-        let term = self.fence.as_ref().map(|f| f.term);
-        let routes = self.notifier.routes();
-        let names: Vec<String> = routes
-            .matching(kind)
-            .into_iter()
-            .map(String::from)
-            .collect();
-        let fallback = routes.revision.clone().unwrap_or_default();
-        let queued = write_tx!(self, format!("recording a `{kind}` event"), |tx| {
-            async {
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO events (at, run_id, tenant, kind, message, term, detail) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-                )
-                .bind(now_unix())
-                .bind(run_id)
-                .bind(tenant)
-                .bind(kind)
-                .bind(message)
-                .bind(term)
-                .bind(detail)
-                .fetch_one(&mut *tx)
-                .await?;
-                let mut queued = 0;
-                if !names.is_empty() {
-                    let revision = match run_id {
-                        Some(run) => sqlx::query_scalar::<_, String>(
-                            "SELECT revision FROM reconcile_runs WHERE id = $1",
-                        )
-                        .bind(run)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                        .unwrap_or_else(|| fallback.clone()),
-                        None => fallback.clone(),
-                    };
-                    for name in &names {
-                        queued += sqlx::query(outbox::ENQUEUE)
-                            .bind(name)
-                            .bind(tenant.unwrap_or(""))
-                            .bind(kind)
-                            .bind(&revision)
-                            .bind(condition)
-                            .bind(id)
-                            .bind(now_unix())
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected();
-                    }
-                }
-                Ok::<_, sqlx::Error>(queued)
-            }
-            .await
+        let routing = self.routing(kind);
+        let event = NewEvent {
+            at: now_unix(),
+            run_id,
+            tenant,
+            kind,
+            message,
+            term: self.term(),
+            detail,
+            condition,
+        };
+        let (_, queued) = write_tx!(self, format!("recording a `{kind}` event"), |tx| {
+            insert_event_routed!(tx, &routing, &event)
         })?;
+        self.wake_notifier(queued);
+        Ok(())
+    }
+
+    /// Where an event of `kind` goes besides the audit log, as the notifications stand now.
+    pub fn routing(&self, kind: &str) -> EventRouting {
+        let routes = self.notifier.routes();
+        EventRouting {
+            names: routes
+                .matching(kind)
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            fallback_revision: routes.revision.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The fencing term this store writes under, if any (stamped on events).
+    pub(crate) fn term(&self) -> Option<i64> {
+        self.fence.as_ref().map(|f| f.term)
+    }
+
+    /// After a commit that queued `queued` notifications: the sender looks at once.
+    pub(crate) fn wake_notifier(&self, queued: u64) {
         if queued > 0 {
             self.notifier.wake();
         }
-        Ok(())
     }
 
     /// The newest events first, at most `limit`, of one tenant or of all.

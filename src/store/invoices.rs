@@ -39,9 +39,19 @@ impl Store {
     /// Stores `invoice` unless one of its tenant and period is already closed, and records an
     /// `invoice.close` event with it (one transaction). True if it was stored now.
     pub async fn close_invoice(&self, r: &InvoiceRow, message: &str) -> Result<bool, StoreError> {
-        let term = self.fence.as_ref().map(|f| f.term);
+        let routing = self.routing("invoice.close");
+        let event = super::NewEvent {
+            at: r.closed_at,
+            run_id: None,
+            tenant: Some(&r.tenant),
+            kind: "invoice.close",
+            message,
+            term: self.term(),
+            detail: None,
+            condition: &r.period,
+        };
         let what = format!("closing the {} invoice of `{}`", r.period, r.tenant);
-        write_tx!(self, what, |tx| {
+        let (stored, queued) = write_tx!(self, what, |tx| {
             async {
                 let stored = sqlx::query(INSERT)
                     .bind(&r.tenant)
@@ -61,22 +71,16 @@ impl Store {
                     .await?
                     .rows_affected()
                     > 0;
+                let mut queued = 0;
                 if stored {
-                    sqlx::query(
-                        "INSERT INTO events (at, run_id, tenant, kind, message, term) \
-                         VALUES ($1, NULL, $2, 'invoice.close', $3, $4)",
-                    )
-                    .bind(r.closed_at)
-                    .bind(&r.tenant)
-                    .bind(message)
-                    .bind(term)
-                    .execute(&mut *tx)
-                    .await?;
+                    (_, queued) = insert_event_routed!(tx, &routing, &event)?;
                 }
-                Ok::<_, sqlx::Error>(stored)
+                Ok::<_, sqlx::Error>((stored, queued))
             }
             .await
-        })
+        })?;
+        self.wake_notifier(queued);
+        Ok(stored)
     }
 
     /// Closed invoices, of one tenant or all, of one period or all, by period then tenant.

@@ -185,6 +185,62 @@ macro_rules! write_tx {
     }};
 }
 
+/// Inside a write transaction `$tx`: appends one audit event (`&NewEvent`) and queues it for
+/// each notification of its `&EventRouting` (read before the transaction opened), so no event
+/// kind reaches the audit log without reaching the notifications that want it. Evaluates to
+/// `Result<(id, queued), sqlx::Error>`; the caller wakes the notifier once committed when
+/// anything was queued ([`Store::wake_notifier`]).
+macro_rules! insert_event_routed {
+    ($tx:ident, $routing:expr, $event:expr) => {
+        async {
+            let routing: &$crate::store::EventRouting = $routing;
+            let ev: &$crate::store::NewEvent<'_> = $event;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO events (at, run_id, tenant, kind, message, term, detail) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            )
+            .bind(ev.at)
+            .bind(ev.run_id)
+            .bind(ev.tenant)
+            .bind(ev.kind)
+            .bind(ev.message)
+            .bind(ev.term)
+            .bind(ev.detail)
+            .fetch_one(&mut *$tx)
+            .await?;
+            let mut queued: u64 = 0;
+            if !routing.names.is_empty() {
+                // The revision the event belongs to: its run's, else the one loaded last.
+                let revision = match ev.run_id {
+                    Some(run) => sqlx::query_scalar::<_, String>(
+                        "SELECT revision FROM reconcile_runs WHERE id = $1",
+                    )
+                    .bind(run)
+                    .fetch_optional(&mut *$tx)
+                    .await?
+                    .unwrap_or_else(|| routing.fallback_revision.clone()),
+                    None => routing.fallback_revision.clone(),
+                };
+                for name in &routing.names {
+                    queued += sqlx::query($crate::store::outbox::ENQUEUE)
+                        .bind(name)
+                        .bind(ev.tenant.unwrap_or(""))
+                        .bind(ev.kind)
+                        .bind(&revision)
+                        .bind(ev.condition)
+                        .bind(id)
+                        .bind($crate::store::now_unix())
+                        .execute(&mut *$tx)
+                        .await?
+                        .rows_affected();
+                }
+            }
+            Ok::<(i64, u64), sqlx::Error>((id, queued))
+        }
+        .await
+    };
+}
+
 // After the macros: `usage` and `leader` expand them, and macros are visible only below their
 // definition.
 mod access;
@@ -196,6 +252,7 @@ mod observe;
 pub mod outbox;
 mod usage;
 
+pub use events::{EventRouting, NewEvent};
 pub use invoices::InvoiceRow;
 pub use leader::{Fence, LeaderRow};
 pub use logs::{LogLineRow, LogStream, NewLogLine};

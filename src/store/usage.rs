@@ -481,16 +481,19 @@ impl Store {
         at: i64,
         message: &str,
     ) -> Result<bool, StoreError> {
-        let term = self.fence.as_ref().map(|f| f.term);
-        let routes = self.notifier.routes();
-        let names: Vec<String> = routes
-            .matching("usage.threshold")
-            .into_iter()
-            .map(String::from)
-            .collect();
-        let revision = routes.revision.clone().unwrap_or_default();
+        let routing = self.routing("usage.threshold");
         // Another level or period is another condition at the same revision.
         let condition = format!("{metric}/{period}/{level}");
+        let event = super::NewEvent {
+            at,
+            run_id: None,
+            tenant: Some(tenant),
+            kind: "usage.threshold",
+            message,
+            term: self.term(),
+            detail: None,
+            condition: &condition,
+        };
         let what = format!("recording a usage threshold of `{tenant}`");
         let (raised, queued) = write_tx!(self, what, |tx| {
             async {
@@ -506,37 +509,13 @@ impl Store {
                     > 0;
                 let mut queued = 0;
                 if raised {
-                    let id: i64 = sqlx::query_scalar(
-                        "INSERT INTO events (at, run_id, tenant, kind, message, term) \
-                         VALUES ($1, NULL, $2, 'usage.threshold', $3, $4) RETURNING id",
-                    )
-                    .bind(at)
-                    .bind(tenant)
-                    .bind(message)
-                    .bind(term)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    for name in &names {
-                        queued += sqlx::query(super::outbox::ENQUEUE)
-                            .bind(name)
-                            .bind(tenant)
-                            .bind("usage.threshold")
-                            .bind(&revision)
-                            .bind(&condition)
-                            .bind(id)
-                            .bind(super::now_unix())
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected();
-                    }
+                    (_, queued) = insert_event_routed!(tx, &routing, &event)?;
                 }
                 Ok::<_, sqlx::Error>((raised, queued))
             }
             .await
         })?;
-        if queued > 0 {
-            self.notifier.wake();
-        }
+        self.wake_notifier(queued);
         Ok(raised)
     }
 }
