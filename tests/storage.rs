@@ -101,3 +101,44 @@ fn the_data_volume_is_measured_and_its_thresholds_recorded(backend: Db) {
 }
 
 on_both_databases!(the_data_volume_is_measured_and_its_thresholds_recorded);
+
+/// The meter sizes volumes from their directories on this host; the engine's disk-usage API is
+/// the reference: on a volume with nested files, a hard link, a symbolic link and an empty file
+/// both must say the same number of bytes.
+#[test]
+fn volume_sizes_read_from_the_directories_match_the_engines_disk_usage() {
+    let Some(env) = Env::new(repo(), Db::Sqlite) else {
+        return;
+    };
+    env.apply_ok(&[]);
+    let name = env.container("shop");
+    fill(&name, "a.bin", 37);
+    // The image has no mkdir or ln: the rest is made in the volume's directory on this host
+    // (where the engine keeps it; the tests run where the engine does).
+    let volume = format!("{}-shop-data", env.ns);
+    let dir = std::path::PathBuf::from(
+        docker(&["volume", "inspect", "-f", "{{.Mountpoint}}", &volume]).trim(),
+    );
+    std::fs::create_dir_all(dir.join("sub/deeper")).unwrap();
+    std::fs::write(dir.join("sub/deeper/b.txt"), "hello").unwrap();
+    std::fs::hard_link(dir.join("a.bin"), dir.join("sub/a-again.bin")).unwrap();
+    std::os::unix::fs::symlink("../a.bin", dir.join("sub/link")).unwrap();
+    std::fs::write(dir.join("empty"), "").unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (read, engine) = rt.block_on(async {
+        let engine = tenantctl::runtime::engine::Engine::connect_default(&env.ns)
+            .await
+            .unwrap();
+        (
+            engine.volume_sizes().await.unwrap(),
+            engine.volume_sizes_from_engine().await.unwrap(),
+        )
+    });
+    let bytes = read.get(&volume).copied();
+    assert!(
+        bytes.is_some_and(|b| b >= 37 * 1024 + 5),
+        "{volume} in {read:?}"
+    );
+    assert_eq!(bytes, engine.get(&volume).copied(), "files {read:?}");
+    assert_eq!(read.len(), 1, "only this namespace's volumes: {read:?}");
+}

@@ -109,7 +109,9 @@ pub async fn meter_once_with(
     now: i64,
     options: &MeterOptions,
 ) -> Result<MeterSummary, UsageError> {
+    let started = std::time::Instant::now();
     let observed = runtime.observe().await?;
+    let observed_in = started.elapsed();
     // Only the tenant's own container: a blue/green `_next` would count the tenant twice.
     let containers: Vec<ObservedContainer> = observed
         .containers
@@ -130,20 +132,29 @@ pub async fn meter_once_with(
         .map(|c| (c.clone(), site_query(c, desired, options.site_timeout)))
         .collect();
     let counters = async {
-        stream::iter(queries)
+        let started = std::time::Instant::now();
+        let counters = stream::iter(queries)
             .map(|(c, query)| async move {
                 let k = runtime.backend().site_counters(&c, &query).await;
                 (c.id, k)
             })
             .buffered(SITE_CONCURRENCY)
             .collect::<BTreeMap<String, Result<SiteCounters, String>>>()
-            .await
+            .await;
+        (counters, started.elapsed())
     };
     // The disk-usage API walks every volume: once per pass, beside the stats.
-    let (stats, sizes, mut counters) = tokio::join!(
-        runtime.stats_of(&containers, options.stats_mode, options.stats_source),
-        runtime.backend().volume_sizes(),
+    let (stats, sizes, (mut counters, counters_in)) = tokio::join!(
+        timed(
+            "stats",
+            runtime.stats_of(&containers, options.stats_mode, options.stats_source)
+        ),
+        timed("volume sizes", runtime.backend().volume_sizes()),
         counters,
+    );
+    tracing::debug!(
+        "meter: observed {} containers in {observed_in:?}; site counters in {counters_in:?}",
+        containers.len()
     );
     let (sizes, storage_error) = match sizes {
         Ok(sizes) => (sizes, None),
@@ -207,6 +218,7 @@ pub async fn meter_once_with(
         samples.push(sample);
     }
 
+    let stored = std::time::Instant::now();
     store.insert_usage_samples(&samples).await?;
     // At most once a minute per key, however often the meter runs.
     store.touch_api_keys(&keys_used, LAST_USED_EVERY).await?;
@@ -214,6 +226,12 @@ pub async fn meter_once_with(
     let keep = i64::try_from(options.retention.as_secs()).unwrap_or(i64::MAX);
     let pruned = store.prune_usage_samples(now.saturating_sub(keep)).await?;
     let events = thresholds(store, desired, &samples, now).await?;
+    tracing::debug!(
+        "meter: stored {} samples, rolled up and checked thresholds in {:?}; the pass took {:?}",
+        samples.len(),
+        stored.elapsed(),
+        started.elapsed()
+    );
     Ok(MeterSummary {
         at: now,
         samples,
@@ -226,6 +244,14 @@ pub async fn meter_once_with(
         events,
         storage_error,
     })
+}
+
+/// `f`, with how long it took in the debug log (`-v`).
+async fn timed<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    let started = std::time::Instant::now();
+    let out = f.await;
+    tracing::debug!("meter: {what} in {:?}", started.elapsed());
+    out
 }
 
 /// `tenant_api_keys.last_used_at` moves by at least this many seconds.
