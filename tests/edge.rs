@@ -337,12 +337,21 @@ fn routes_by_both_host_forms_and_answers_unknown_suspended_and_down_hosts_itself
     }
 
     // One access-log line per request on stdout, with host, tenant, status and upstream.
-    let line = "host=shop.acme.example tenant=acme method=GET path=/some/page status=200";
+    // Lines are written by the edge's log thread in batches (every 20 ms at most).
+    let lines = [
+        "host=shop.acme.example tenant=acme method=GET path=/some/page status=200",
+        "host=globex.tenants.localhost tenant=globex method=GET path=/ status=503",
+        "host=nobody.example tenant=- method=GET path=/ status=404",
+        "host=initech.tenants.localhost tenant=initech method=GET path=/ status=502",
+    ];
     wait_for(
-        "the access log line",
+        "the access log lines",
         Duration::from_secs(5),
         || edge.output(),
-        || edge.stdout.lock().unwrap().contains(line),
+        || {
+            let out = edge.stdout.lock().unwrap();
+            lines.iter().all(|l| out.contains(l))
+        },
     );
     let out = edge.stdout.lock().unwrap().clone();
     assert!(

@@ -1,9 +1,10 @@
 //! One access-log line per request on stdout, written by a thread of its own so that a request
-//! never waits for the terminal or Docker's log driver: lines queue (bounded) and are flushed
-//! together whenever the queue runs empty.
+//! never waits for the terminal or Docker's log driver: lines queue (bounded) and are written
+//! together, at most every 20 ms.
 
 use std::io::Write;
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
+use std::time::Duration;
 
 /// Lines waiting at most; beyond, lines are dropped and counted
 /// (`tenantctl_edge_access_log_dropped_total`).
@@ -33,13 +34,28 @@ impl AccessLog {
     }
 }
 
+/// How long the writer gathers lines after the first one before writing them out: under load
+/// a request then never wakes the writer (it is asleep, not waiting on the queue), and one
+/// write carries many lines; an idle edge's line still shows within this delay.
+const GATHER: Duration = Duration::from_millis(20);
+
 fn write_lines(rx: Receiver<String>) {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
     while let Ok(line) = rx.recv() {
         let _ = out.write_all(line.as_bytes());
-        while let Ok(more) = rx.try_recv() {
-            let _ = out.write_all(more.as_bytes());
+        std::thread::sleep(GATHER);
+        loop {
+            match rx.try_recv() {
+                Ok(more) => {
+                    let _ = out.write_all(more.as_bytes());
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    let _ = out.flush();
+                    return;
+                }
+            }
         }
         let _ = out.flush();
     }

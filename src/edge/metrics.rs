@@ -5,6 +5,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -34,6 +36,8 @@ impl MetricConstructor<Histogram> for LatencyBuckets {
 
 pub struct Metrics {
     registry: Registry,
+    /// The series of requests to no known host.
+    unknown_host: OnceLock<Arc<HostSeries>>,
     pub requests: Family<RequestLabels, Counter>,
     pub duration: Family<HostLabels, Histogram, LatencyBuckets>,
     pub upstream_errors: Family<HostLabels, Counter>,
@@ -70,6 +74,7 @@ impl Default for Metrics {
         );
         Metrics {
             registry,
+            unknown_host: OnceLock::new(),
             requests,
             duration,
             upstream_errors,
@@ -78,7 +83,74 @@ impl Default for Metrics {
     }
 }
 
+/// One host's series, resolved from the families once. Each status class and the upstream
+/// errors are created on first use, so a host that never failed has no error series.
+#[derive(Debug)]
+pub struct HostSeries {
+    labels: HostLabels,
+    /// By status class, in `CLASSES` order.
+    requests: [OnceLock<Counter>; CLASSES.len()],
+    duration: Histogram,
+    upstream_errors: OnceLock<Counter>,
+}
+
+const CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "none"];
+
+impl HostSeries {
+    /// Counts one answered request.
+    pub fn record(&self, metrics: &Metrics, status: u16, elapsed: Duration, upstream_failed: bool) {
+        let class = class(status);
+        let i = CLASSES
+            .iter()
+            .position(|c| *c == class)
+            .unwrap_or(CLASSES.len() - 1);
+        self.requests[i]
+            .get_or_init(|| {
+                metrics
+                    .requests
+                    .get_or_create(&RequestLabels {
+                        host: self.labels.host.clone(),
+                        tenant: self.labels.tenant.clone(),
+                        code: class.to_string(),
+                    })
+                    .clone()
+            })
+            .inc();
+        self.duration.observe(elapsed.as_secs_f64());
+        if upstream_failed {
+            self.upstream_errors
+                .get_or_init(|| metrics.upstream_errors.get_or_create(&self.labels).clone())
+                .inc();
+        }
+    }
+}
+
 impl Metrics {
+    /// The series of `host` (routed to `tenant`); empty strings for requests to no known host
+    /// (one shared series, so strangers' Host headers cannot grow the series).
+    pub fn host_series(&self, host: &str, tenant: &str) -> Arc<HostSeries> {
+        if host.is_empty() {
+            return self
+                .unknown_host
+                .get_or_init(|| Arc::new(self.new_series("", "")))
+                .clone();
+        }
+        Arc::new(self.new_series(host, tenant))
+    }
+
+    fn new_series(&self, host: &str, tenant: &str) -> HostSeries {
+        let labels = HostLabels {
+            host: host.to_string(),
+            tenant: tenant.to_string(),
+        };
+        HostSeries {
+            duration: self.duration.get_or_create(&labels).clone(),
+            labels,
+            requests: Default::default(),
+            upstream_errors: OnceLock::new(),
+        }
+    }
+
     /// The OpenMetrics text exposition (what Prometheus asks for first).
     pub fn encode(&self) -> String {
         let mut out = String::new();

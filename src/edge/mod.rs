@@ -336,6 +336,9 @@ pub fn run() -> Result<ExitCode, String> {
 
     let mut conf = pingora::server::configuration::ServerConf {
         threads: config.threads,
+        // Each worker thread runs its own runtime and keeps the connections it accepted (as
+        // nginx's workers do): no cross-thread wake-ups on the request path.
+        work_stealing: std::env::var("TENANTCTL_EDGE_WORK_STEALING").is_ok_and(|v| v == "1"),
         // docker stop waits 10 s: stop accepting at once, give requests in flight 5 s.
         grace_period_seconds: Some(0),
         graceful_shutdown_timeout_seconds: Some(5),

@@ -3,7 +3,7 @@
 
 use super::Shared;
 use super::accesslog::field;
-use super::metrics::{HostLabels, RequestLabels, class};
+use super::metrics::HostSeries;
 use super::routes::{RouteState, Target, normalize_host};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -11,6 +11,7 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::{HttpPeer, Result};
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource};
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,8 @@ pub struct Ctx {
     start: Instant,
     host: String,
     target: Option<Arc<Target>>,
+    /// The host's metric series (the unknown host's when no route matched).
+    series: Option<Arc<HostSeries>>,
     tls: bool,
 }
 
@@ -87,6 +90,7 @@ impl ProxyHttp for EdgeProxy {
             start: Instant::now(),
             host: String::new(),
             target: None,
+            series: None,
             tls: false,
         }
     }
@@ -110,7 +114,17 @@ impl ProxyHttp for EdgeProxy {
             return Ok(true);
         }
         let host = request_host(req).map(normalize_host).unwrap_or_default();
-        let target = self.shared.table().lookup(&host).cloned();
+        let table = self.shared.table();
+        let route = table.route(&host);
+        let metrics = &self.shared.metrics;
+        ctx.series = Some(match route {
+            Some(r) => r
+                .series
+                .get_or_init(|| metrics.host_series(&host, &r.target.tenant))
+                .clone(),
+            None => metrics.host_series("", ""),
+        });
+        let target = route.map(|r| r.target.clone());
         ctx.host = host.into_owned();
         let Some(target) = target else {
             respond(
@@ -218,27 +232,8 @@ impl ProxyHttp for EdgeProxy {
             .map(|r| r.status.as_u16())
             .unwrap_or(0);
         let elapsed = ctx.start.elapsed();
-        let (host, tenant) = match &ctx.target {
-            Some(t) => (ctx.host.as_str(), &*t.tenant),
-            None => ("", ""),
-        };
+        let tenant = ctx.target.as_ref().map(|t| &*t.tenant).unwrap_or("");
         let metrics = &self.shared.metrics;
-        metrics
-            .requests
-            .get_or_create(&RequestLabels {
-                host: host.to_string(),
-                tenant: tenant.to_string(),
-                code: class(status).to_string(),
-            })
-            .inc();
-        let labels = HostLabels {
-            host: host.to_string(),
-            tenant: tenant.to_string(),
-        };
-        metrics
-            .duration
-            .get_or_create(&labels)
-            .observe(elapsed.as_secs_f64());
         let upstream_failed = e.is_some_and(|e| {
             e.esource() == &ErrorSource::Upstream
                 || matches!(
@@ -248,21 +243,17 @@ impl ProxyHttp for EdgeProxy {
                         | pingora::ErrorType::ConnectError
                 )
         });
-        if upstream_failed {
-            metrics.upstream_errors.get_or_create(&labels).inc();
+        match &ctx.series {
+            Some(series) => series.record(metrics, status, elapsed, upstream_failed),
+            None => metrics
+                .host_series("", "")
+                .record(metrics, status, elapsed, upstream_failed),
         }
         let req = session.req_header();
-        let upstream = match ctx.target.as_ref().and_then(|t| t.upstream) {
-            Some(addr) if status != 503 => addr.to_string(),
-            _ => "-".to_string(),
-        };
-        let client = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip().to_string())
-            .unwrap_or_else(|| "-".into());
-        let line = format!(
-            "{} host={} tenant={} method={} path={} status={} duration_ms={:.3} upstream={} client={}{}\n",
+        let mut line = String::with_capacity(256);
+        let _ = write!(
+            line,
+            "{} host={} tenant={} method={} path={} status={} duration_ms={:.3} upstream=",
             humantime::format_rfc3339_millis(std::time::SystemTime::now()),
             field(if ctx.host.is_empty() { "-" } else { &ctx.host }),
             field(if tenant.is_empty() { "-" } else { tenant }),
@@ -271,13 +262,19 @@ impl ProxyHttp for EdgeProxy {
             field(req.uri.path()),
             status,
             elapsed.as_secs_f64() * 1000.0,
-            upstream,
-            client,
-            match e {
-                Some(e) if upstream_failed => format!(" error={}", field(e.etype().as_str())),
-                _ => String::new(),
-            }
         );
+        let _ = match ctx.target.as_ref().and_then(|t| t.upstream) {
+            Some(addr) if status != 503 => write!(line, "{addr}"),
+            _ => write!(line, "-"),
+        };
+        let _ = match session.client_addr().and_then(|a| a.as_inet()) {
+            Some(a) => write!(line, " client={}", a.ip()),
+            None => write!(line, " client=-"),
+        };
+        if let Some(e) = e.filter(|_| upstream_failed) {
+            let _ = write!(line, " error={}", field(e.etype().as_str()));
+        }
+        line.push('\n');
         if !self.shared.access_log.log(line) {
             metrics.log_lines_dropped.inc();
         }

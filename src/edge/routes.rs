@@ -71,12 +71,20 @@ pub struct Target {
     pub state: RouteState,
 }
 
+/// One host of the table: its tenant's target, and the host's metric series once a request
+/// has resolved them (so later requests cost atomic adds, not a label lookup).
+#[derive(Debug)]
+pub struct HostRoute {
+    pub target: Arc<Target>,
+    pub series: std::sync::OnceLock<Arc<super::metrics::HostSeries>>,
+}
+
 /// A validated document, indexed by host. Replaced whole (never edited) so that a request sees
 /// one table or the next, never a mix.
 #[derive(Debug, Default)]
 pub struct Table {
     pub doc: RoutesDoc,
-    hosts: HashMap<String, Arc<Target>>,
+    hosts: HashMap<String, HostRoute>,
     /// Certificates by host (`tls: files`), parsed.
     pub certificates: HashMap<String, Arc<super::tls::CertifiedKey>>,
 }
@@ -85,7 +93,7 @@ impl Table {
     /// Validates `doc` (every problem is reported with where it is) and indexes it.
     /// `certificates_allowed` is false unless the edge runs with `tls: files`.
     pub fn build(doc: RoutesDoc, certificates_allowed: bool) -> Result<Table, String> {
-        let mut hosts: HashMap<String, Arc<Target>> = HashMap::new();
+        let mut hosts: HashMap<String, HostRoute> = HashMap::new();
         let mut owner: HashMap<&str, usize> = HashMap::new();
         if doc.generation.len() > 256 {
             return Err("generation: longer than 256 characters".into());
@@ -120,7 +128,13 @@ impl Table {
                     ));
                 }
                 owner.insert(host, i);
-                hosts.insert(host.clone(), target.clone());
+                hosts.insert(
+                    host.clone(),
+                    HostRoute {
+                        target: target.clone(),
+                        series: std::sync::OnceLock::new(),
+                    },
+                );
             }
         }
         let mut certificates = HashMap::new();
@@ -156,12 +170,17 @@ impl Table {
 
     /// The route for a Host header value or SNI name (any case, with or without port).
     pub fn lookup(&self, host: &str) -> Option<&Arc<Target>> {
+        self.route(host).map(|r| &r.target)
+    }
+
+    /// The host's entry, with its metric series.
+    pub fn route(&self, host: &str) -> Option<&HostRoute> {
         let host = normalize_host(host);
         self.hosts.get(host.as_ref())
     }
 
     pub fn hosts(&self) -> impl Iterator<Item = (&String, &Arc<Target>)> {
-        self.hosts.iter()
+        self.hosts.iter().map(|(host, route)| (host, &route.target))
     }
 
     /// What `GET /routes` answers: the document without key PEMs (certificates by hosts and
