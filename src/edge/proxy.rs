@@ -32,6 +32,9 @@ pub struct Ctx {
     /// The host's metric series (the unknown host's when no route matched).
     series: Option<Arc<HostSeries>>,
     tls: bool,
+    /// The client's address, asked of the connection once per request (for X-Forwarded-For
+    /// and the access log).
+    client: Option<std::net::IpAddr>,
 }
 
 fn page(title: &str, text: &str) -> Bytes {
@@ -85,6 +88,10 @@ fn is_tls(session: &Session) -> bool {
 impl ProxyHttp for EdgeProxy {
     type CTX = Ctx;
 
+    /// No downstream modules: Pingora's default is a disabled compression module, whose
+    /// per-request context is pure cost (the edge passes bodies through as they are).
+    fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
+
     fn new_ctx(&self) -> Ctx {
         Ctx {
             start: Instant::now(),
@@ -92,11 +99,16 @@ impl ProxyHttp for EdgeProxy {
             target: None,
             series: None,
             tls: false,
+            client: None,
         }
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         ctx.tls = is_tls(session);
+        ctx.client = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
         let req = session.req_header();
         if !ctx.tls
             && let Some(token) = req.uri.path().strip_prefix(ACME_CHALLENGE_PREFIX)
@@ -181,12 +193,8 @@ impl ProxyHttp for EdgeProxy {
     ) -> Result<()> {
         // The edge is where clients connect: what they claim in X-Forwarded-* is replaced, not
         // extended, so a tenant can trust these headers.
-        if let Some(ip) = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip().to_string())
-        {
-            upstream_request.insert_header("x-forwarded-for", ip)?;
+        if let Some(ip) = ctx.client {
+            upstream_request.insert_header("x-forwarded-for", ip.to_string())?;
         } else {
             upstream_request.remove_header("x-forwarded-for");
         }
@@ -253,7 +261,7 @@ impl ProxyHttp for EdgeProxy {
         let mut line = String::with_capacity(256);
         let _ = write!(
             line,
-            "{} host={} tenant={} method={} path={} status={} duration_ms={:.3} upstream=",
+            "{} host={} tenant={} method={} path={} status={} duration_ms={}.{:03} upstream=",
             humantime::format_rfc3339_millis(std::time::SystemTime::now()),
             field(if ctx.host.is_empty() { "-" } else { &ctx.host }),
             field(if tenant.is_empty() { "-" } else { tenant }),
@@ -261,14 +269,22 @@ impl ProxyHttp for EdgeProxy {
             // The query is left out: it may carry keys.
             field(req.uri.path()),
             status,
-            elapsed.as_secs_f64() * 1000.0,
+            elapsed.as_millis(),
+            elapsed.subsec_micros() % 1000,
         );
         let _ = match ctx.target.as_ref().and_then(|t| t.upstream) {
             Some(addr) if status != 503 => write!(line, "{addr}"),
             _ => write!(line, "-"),
         };
-        let _ = match session.client_addr().and_then(|a| a.as_inet()) {
-            Some(a) => write!(line, " client={}", a.ip()),
+        // A request refused before the filters ran (malformed) has no address in the context.
+        let client = ctx.client.or_else(|| {
+            session
+                .client_addr()
+                .and_then(|a| a.as_inet())
+                .map(|a| a.ip())
+        });
+        let _ = match client {
+            Some(ip) => write!(line, " client={ip}"),
             None => write!(line, " client=-"),
         };
         if let Some(e) = e.filter(|_| upstream_failed) {
