@@ -4,7 +4,7 @@
 # remove_namespace NS: every swarm service (when this engine is a swarm manager), container (with
 # its anonymous volumes), network and volume labelled with tenantctl namespace NS.
 remove_namespace() {
-    local ns=$1
+    local ns=$1 n
     remove_services "$ns"
     # One call each for containers and volumes (the CLI removes containers in parallel);
     # networks one at a time, the engine serialises their removal anyway.

@@ -132,6 +132,11 @@ impl Drop for Receiver {
     }
 }
 
+/// `tenantctl ARGS` in the test's environment with the receiver's secret set.
+fn with_secret(env: &crate::support::Env, args: &[&str]) -> std::process::Output {
+    env.cmd(args).env(SECRET_VAR, SECRET).output().unwrap()
+}
+
 fn text(out: &std::process::Output) -> String {
     format!(
         "{}{}",
@@ -170,11 +175,7 @@ fn failed_tenants_degraded_tenants_and_drift_are_notified_once_per_revision(back
     };
 
     // The failed tenant is sent to `ops`, signed; the receiver's first 500 is retried.
-    let out = env
-        .cmd(&["apply", "--auto-approve", "--attempts", "1"])
-        .env(SECRET_VAR, SECRET)
-        .output()
-        .unwrap();
+    let out = with_secret(&env, &["apply", "--auto-approve", "--attempts", "1"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let failed = receiver.of("/ops", "tenant.failed");
     assert_eq!(failed.len(), 2, "{failed:#?}\n{}", text(&out));
@@ -208,11 +209,7 @@ fn failed_tenants_degraded_tenants_and_drift_are_notified_once_per_revision(back
     );
 
     // The same failure at the same revision is recorded again, not sent again.
-    let out = env
-        .cmd(&["apply", "--auto-approve", "--attempts", "1"])
-        .env(SECRET_VAR, SECRET)
-        .output()
-        .unwrap();
+    let out = with_secret(&env, &["apply", "--auto-approve", "--attempts", "1"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let failures = env.ok(&["events", "--tenant", "broken", "--kind", "tenant.failed"]);
     assert_eq!(failures.lines().count(), 2, "{failures}");
@@ -250,11 +247,7 @@ fn failed_tenants_degraded_tenants_and_drift_are_notified_once_per_revision(back
             "",
         )
         .commit("fix the theme");
-    let out = env
-        .cmd(&["apply", "--auto-approve"])
-        .env(SECRET_VAR, SECRET)
-        .output()
-        .unwrap();
+    let out = with_secret(&env, &["apply", "--auto-approve"]);
     assert!(out.status.success(), "{}", text(&out));
     let failed = receiver.of("/ops", "tenant.failed");
     assert_eq!(failed.len(), 3, "{failed:#?}");
@@ -346,17 +339,9 @@ fn key_events_are_notified_by_the_keys_commands(backend: Db) {
     let Some(env) = Env::new(repo, backend) else {
         return;
     };
-    let out = env
-        .cmd(&["apply", "--auto-approve"])
-        .env(SECRET_VAR, SECRET)
-        .output()
-        .unwrap();
+    let out = with_secret(&env, &["apply", "--auto-approve"]);
     assert!(out.status.success(), "{}", text(&out));
-    let out = env
-        .cmd(&["keys", "create", "shop", "--name", "ci"])
-        .env(SECRET_VAR, SECRET)
-        .output()
-        .unwrap();
+    let out = with_secret(&env, &["keys", "create", "shop", "--name", "ci"]);
     assert!(out.status.success(), "{}", text(&out));
     let created: Vec<Received> = receiver
         .of("/security", "tenant.key-created")
@@ -385,11 +370,7 @@ fn key_events_are_notified_by_the_keys_commands(backend: Db) {
         "the key itself is never sent"
     );
 
-    let out = env
-        .cmd(&["keys", "revoke", "shop", "ci"])
-        .env(SECRET_VAR, SECRET)
-        .output()
-        .unwrap();
+    let out = with_secret(&env, &["keys", "revoke", "shop", "ci"]);
     assert!(out.status.success(), "{}", text(&out));
     let revoked = receiver.of("/security", "tenant.key-revoked");
     assert_eq!(revoked.len(), 1, "{:#?}\n{}", receiver.got(), text(&out));
