@@ -184,7 +184,7 @@ ensure_site_image() { # [BINARY]
   CREATED+=("ns $ns")
   [[ -d $WORK/warm ]] || make_repo "$WORK/warm" 1
   "$bin" --namespace "$ns" --repo "$WORK/warm" --database-url "sqlite://$WORK/$ns.db" \
-    apply --auto-approve --no-color --subnet-pool "$POOL_WARMUP" >"$WORK/warm.log" 2>&1 ||
+    apply --auto-approve --color never --subnet-pool "$POOL_WARMUP" >"$WORK/warm.log" 2>&1 ||
     { cat "$WORK/warm.log" >&2; exit 1; }
   remove_namespace "$ns"
 }
@@ -240,14 +240,14 @@ run_before() { # N RUN
   ensure_site_image "$BEFORE_BIN"
   local cmd=("$BEFORE_BIN" --namespace "$ns" --repo "$WORK/repo$n" --database-url "sqlite://$WORK/$ns.db")
   LOG=$WORK/$ns.cold.log
-  timed "${cmd[@]}" apply --auto-approve --no-color --parallelism "$PARALLELISM" \
+  timed "${cmd[@]}" apply --auto-approve --color never --parallelism "$PARALLELISM" \
     --subnet-pool "$POOL_TENANTCTL"
   [[ $(running_in "tenantctl.namespace=$ns") == "$n" ]] || { log "before: not $n running"; return 1; }
   sample "$n" before "$ELAPSED $OWN_CPU $DOCKERD_CPU"
   log "N=$n before run $run: cold ${ELAPSED}s (tenantctl ${OWN_CPU} CPU-s, dockerd ${DOCKERD_CPU} CPU-s)"
   LOG=$WORK/$ns.noop.log
   for ((i = 1; i <= NOOP_RUNS; i++)); do
-    timed "${cmd[@]}" apply --auto-approve --no-color
+    timed "${cmd[@]}" apply --auto-approve --color never
     sample "$n" before-noop "$ELAPSED"
   done
   remove_namespace "$ns"
@@ -263,7 +263,7 @@ run_tenantctl() { # N RUN
     cmd=("$TENANTCTL" --namespace "$ns" --repo "$WORK/repo$n" --database-url "sqlite://$WORK/$ns.db")
     LOG=$WORK/$ns.cold.log
     before=$(image_id)
-    timed "${cmd[@]}" apply --auto-approve --no-color --parallelism "$PARALLELISM" \
+    timed "${cmd[@]}" apply --auto-approve --color never --parallelism "$PARALLELISM" \
       --subnet-pool "$POOL_TENANTCTL"
     [[ $(image_id) == "$before" ]] && break
     log "N=$n tenantctl run $run: the site image changed during the run; running it again"
@@ -274,7 +274,7 @@ run_tenantctl() { # N RUN
   log "N=$n tenantctl run $run: cold ${ELAPSED}s (tenantctl ${OWN_CPU} CPU-s, dockerd ${DOCKERD_CPU} CPU-s)"
   LOG=$WORK/$ns.noop.log
   for ((i = 1; i <= NOOP_RUNS; i++)); do
-    timed "${cmd[@]}" apply --auto-approve --no-color
+    timed "${cmd[@]}" apply --auto-approve --color never
     grep -q '^No changes\.' "$LOG" || { log "the no-op apply was not a no-op"; cat "$LOG" >&2; return 1; }
     sample "$n" tenantctl-noop "$ELAPSED"
   done
@@ -287,7 +287,7 @@ run_tenantctl() { # N RUN
   # The loop, idle: metering and the log history off, so what is left is the loop's own.
   local port=$((20000 + RANDOM % 20000)) d0 d1 w0 w1 c0 s0 c1 s1
   "${cmd[@]}" watch --metrics-addr "127.0.0.1:$port" --meter-interval 0 --log-sync-interval 0 \
-    --no-color >"$WORK/$ns.watch.log" 2>&1 &
+    --color never >"$WORK/$ns.watch.log" 2>&1 &
   WATCH_PID=$!
   local deadline=$((SECONDS + 600))
   until [[ $(metric "$port" tenantctl_reconcile_passes_total) -ge 1 ]]; do

@@ -19,8 +19,11 @@ use crate::runtime::engine::engine_message;
 use crate::runtime::types::{ContainerSpec, HealthOutcome, LABEL_TENANT};
 use crate::runtime::{RuntimeError, is_not_found, status_code};
 
-/// How often `wait_healthy` inspects the container.
+/// How often `wait_healthy` inspects the container once a health result may come.
 const HEALTH_POLL: Duration = Duration::from_millis(250);
+/// How often it inspects before the engine can have run the first check (an exit is still
+/// seen within this).
+const HEALTH_POLL_SLOW: Duration = Duration::from_secs(2);
 /// Log lines returned with an exited container.
 const EXIT_LOG_LINES: usize = 20;
 
@@ -70,6 +73,51 @@ fn health_step(response: &ContainerInspectResponse, restarted: bool) -> HealthSt
         Some(HealthStatusEnum::STARTING) => HealthStep::Waiting("starting".to_string()),
         // No health check: running is all we can know.
         _ => HealthStep::Done(HealthOutcome::Healthy),
+    }
+}
+
+/// How long `wait_healthy` waits before it inspects again, `now` being the time of this inspect.
+/// Once a check has run, or when the first one is due, [`HEALTH_POLL`]. Before that (the engine
+/// runs the first check `StartInterval` after start from API 1.44, else a whole `Interval`:
+/// 10 s for the example themes), every [`HEALTH_POLL_SLOW`] at most, waking just before it is due:
+/// polling a starting tenant four times a second only made the engine answer inspects (200 tenants
+/// applied at once: ~8,000 of them).
+fn poll_delay(response: &ContainerInspectResponse, now: std::time::SystemTime) -> Duration {
+    let state = response.state.as_ref();
+    let checked = state
+        .and_then(|s| s.health.as_ref())
+        .and_then(|h| h.log.as_ref())
+        .is_some_and(|log| !log.is_empty());
+    if checked {
+        return HEALTH_POLL;
+    }
+    let check = response
+        .config
+        .as_ref()
+        .and_then(|c| c.healthcheck.as_ref());
+    let positive = |ns: Option<i64>| {
+        ns.filter(|n| *n > 0)
+            .map(|n| Duration::from_nanos(u64::try_from(n).unwrap_or(0)))
+    };
+    let Some(first) = check.and_then(|c| {
+        positive(c.start_interval)
+            .or_else(|| positive(c.interval))
+            // 0 or unset: the engine's default interval.
+            .or(Some(Duration::from_secs(30)))
+            .filter(|_| c.test.as_ref().is_some_and(|t| !t.is_empty()))
+    }) else {
+        return HEALTH_POLL;
+    };
+    let Some(started) = state
+        .and_then(|s| s.started_at.as_deref())
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .map(std::time::SystemTime::from)
+    else {
+        return HEALTH_POLL;
+    };
+    match (started + first).duration_since(now) {
+        Ok(left) if left > HEALTH_POLL * 2 => (left - HEALTH_POLL).min(HEALTH_POLL_SLOW),
+        _ => HEALTH_POLL,
     }
 }
 
@@ -372,7 +420,8 @@ impl DockerBackend {
                     if now >= deadline {
                         return Ok(HealthOutcome::TimedOut(status));
                     }
-                    tokio::time::sleep(HEALTH_POLL.min(deadline - now)).await;
+                    let delay = poll_delay(&response, std::time::SystemTime::now());
+                    tokio::time::sleep(delay.min(deadline - now)).await;
                 }
             }
         }
@@ -456,6 +505,78 @@ mod tests {
             }),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_starting_container_is_polled_slowly_until_its_first_check_is_due() {
+        use bollard::models::{ContainerConfig, ContainerState, HealthConfig};
+        let started = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let at = |secs: f64| started + Duration::from_secs_f64(secs);
+        let response = |interval: Option<i64>, start_interval: Option<i64>, checked: bool| {
+            ContainerInspectResponse {
+                state: Some(ContainerState {
+                    started_at: Some(jiff::Timestamp::try_from(started).unwrap().to_string()),
+                    health: Some(Health {
+                        status: Some(HealthStatusEnum::STARTING),
+                        log: Some(if checked {
+                            vec![HealthcheckResult::default()]
+                        } else {
+                            vec![]
+                        }),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                config: Some(ContainerConfig {
+                    healthcheck: Some(HealthConfig {
+                        test: Some(vec!["CMD".into(), "true".into()]),
+                        interval,
+                        start_interval,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }
+        };
+        let ten = Some(10_000_000_000);
+        // API 1.41: the first check comes a whole interval after start.
+        assert_eq!(
+            poll_delay(&response(ten, None, false), at(0.1)),
+            HEALTH_POLL_SLOW
+        );
+        assert_eq!(
+            poll_delay(&response(ten, None, false), at(8.5)),
+            Duration::from_millis(1250),
+            "wakes just before the check is due"
+        );
+        assert_eq!(
+            poll_delay(&response(ten, None, false), at(9.6)),
+            HEALTH_POLL
+        );
+        assert_eq!(
+            poll_delay(&response(ten, None, false), at(12.0)),
+            HEALTH_POLL
+        );
+        // A check has run (failing, still starting): poll quickly.
+        assert_eq!(poll_delay(&response(ten, None, true), at(0.1)), HEALTH_POLL);
+        // API 1.44+: the start interval (1 s) brings the first check early.
+        assert_eq!(
+            poll_delay(&response(ten, Some(1_000_000_000), false), at(0.1)),
+            Duration::from_millis(650)
+        );
+        // Interval 0 is the engine's 30 s default.
+        assert_eq!(
+            poll_delay(&response(Some(0), None, false), at(1.0)),
+            HEALTH_POLL_SLOW
+        );
+        // No health check, or no start time: poll as before.
+        let mut none = response(ten, None, false);
+        none.config = None;
+        assert_eq!(poll_delay(&none, at(0.1)), HEALTH_POLL);
+        let mut unstarted = response(ten, None, false);
+        unstarted.state.as_mut().unwrap().started_at = None;
+        assert_eq!(poll_delay(&unstarted, at(0.1)), HEALTH_POLL);
     }
 
     #[test]
