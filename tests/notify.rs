@@ -239,7 +239,10 @@ fn failed_tenants_degraded_tenants_and_drift_are_notified_once_per_revision(back
         )),
         "{log}"
     );
-    // Fixed: the theme is the built-in site now. The queued failure is delivered by this apply.
+    // Fixed: the theme is the built-in site now. The queued failure goes out from a later
+    // apply or watch once its next attempt is due (the attempts without the secret backed it
+    // off: 1, 2, 4 … s, longer the longer that apply ran), so it is awaited below, while
+    // watch runs.
     env.repo
         .edit(
             "themes/gone.yaml",
@@ -249,13 +252,6 @@ fn failed_tenants_degraded_tenants_and_drift_are_notified_once_per_revision(back
         .commit("fix the theme");
     let out = with_secret(&env, &["apply", "--auto-approve"]);
     assert!(out.status.success(), "{}", text(&out));
-    let failed = receiver.of("/ops", "tenant.failed");
-    assert_eq!(failed.len(), 3, "{failed:#?}");
-    assert!(failed[2].signed && !failed[2].unsigned);
-    assert_ne!(
-        failed[2].body["event"]["revision"],
-        failed[1].body["event"]["revision"]
-    );
 
     // watch: a stopped container is a Degraded tenant (to `ops`) and drift (to `chat`, as Slack text).
     let mut args = vec!["--interval", "1s"];
@@ -272,6 +268,19 @@ fn failed_tenants_degraded_tenants_and_drift_are_notified_once_per_revision(back
     eventually(&watch, Duration::from_secs(60), "the first pass", || {
         watch.output().contains("in sync")
     });
+    eventually(
+        &watch,
+        Duration::from_secs(120),
+        "the queued failure, signed this time",
+        || receiver.of("/ops", "tenant.failed").len() >= 3,
+    );
+    let failed = receiver.of("/ops", "tenant.failed");
+    assert_eq!(failed.len(), 3, "{failed:#?}");
+    assert!(failed[2].signed && !failed[2].unsigned);
+    assert_ne!(
+        failed[2].body["event"]["revision"],
+        failed[1].body["event"]["revision"]
+    );
     docker(&["stop", "-t", "1", &env.container("shop")]);
     eventually(
         &watch,
