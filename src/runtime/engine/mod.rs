@@ -171,20 +171,7 @@ impl Engine {
             return Ok(std::collections::BTreeMap::new());
         };
         let filters = observe::tenant_filters(self.namespace(), None);
-        let options = bollard::query_parameters::ListVolumesOptionsBuilder::default()
-            .filters(&filters)
-            .build();
-        let listed = self
-            .docker
-            .list_volumes(Some(options))
-            .await
-            .map_err(|e| RuntimeError::api("list volumes", e))?;
-        let ours: Vec<bollard::models::Volume> = listed
-            .volumes
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|v| super::types::is_managed_by(&v.labels, self.namespace()))
-            .collect();
+        let ours = observe::managed_volumes(&self.docker, self.namespace(), &filters).await?;
         let local: Vec<(String, std::path::PathBuf)> = ours
             .iter()
             .filter(|v| v.driver == "local" && !v.mountpoint.is_empty())

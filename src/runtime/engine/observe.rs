@@ -97,18 +97,9 @@ async fn observe_volumes(
     namespace: &str,
     filters: &HashMap<String, Vec<String>>,
 ) -> Result<Vec<ObservedVolume>, RuntimeError> {
-    let options = ListVolumesOptionsBuilder::default()
-        .filters(filters)
-        .build();
-    let response = docker
-        .list_volumes(Some(options))
-        .await
-        .map_err(|e| RuntimeError::api("list volumes", e))?;
-    let mut out: Vec<ObservedVolume> = response
-        .volumes
-        .unwrap_or_default()
+    let mut out: Vec<ObservedVolume> = managed_volumes(docker, namespace, filters)
+        .await?
         .into_iter()
-        .filter(|v| is_managed_by(&v.labels, namespace))
         .map(|v| ObservedVolume {
             tenant: v.labels.get(LABEL_TENANT).cloned(),
             name: v.name,
@@ -116,4 +107,26 @@ async fn observe_volumes(
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
+}
+
+/// The engine's volumes that `filters` select and this namespace manages, as the engine
+/// describes them (driver and mount point included).
+pub(crate) async fn managed_volumes(
+    docker: &Docker,
+    namespace: &str,
+    filters: &HashMap<String, Vec<String>>,
+) -> Result<Vec<bollard::models::Volume>, RuntimeError> {
+    let options = ListVolumesOptionsBuilder::default()
+        .filters(filters)
+        .build();
+    let response = docker
+        .list_volumes(Some(options))
+        .await
+        .map_err(|e| RuntimeError::api("list volumes", e))?;
+    Ok(response
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|v| is_managed_by(&v.labels, namespace))
+        .collect())
 }
