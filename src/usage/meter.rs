@@ -110,8 +110,7 @@ pub async fn meter_once_with(
     options: &MeterOptions,
 ) -> Result<MeterSummary, UsageError> {
     let started = std::time::Instant::now();
-    let observed = runtime.observe().await?;
-    let observed_in = started.elapsed();
+    let observed = timed("observation", runtime.observe()).await?;
     // Only the tenant's own container: a blue/green `_next` would count the tenant twice.
     let containers: Vec<ObservedContainer> = observed
         .containers
@@ -131,30 +130,24 @@ pub async fn meter_once_with(
         .filter(|c| c.state.is_running())
         .map(|c| (c.clone(), site_query(c, desired, options.site_timeout)))
         .collect();
-    let counters = async {
-        let started = std::time::Instant::now();
-        let counters = stream::iter(queries)
+    let counters = timed(
+        "site counters",
+        stream::iter(queries)
             .map(|(c, query)| async move {
                 let k = runtime.backend().site_counters(&c, &query).await;
                 (c.id, k)
             })
             .buffered(SITE_CONCURRENCY)
-            .collect::<BTreeMap<String, Result<SiteCounters, String>>>()
-            .await;
-        (counters, started.elapsed())
-    };
-    // The disk-usage API walks every volume: once per pass, beside the stats.
-    let (stats, sizes, (mut counters, counters_in)) = tokio::join!(
+            .collect::<BTreeMap<String, Result<SiteCounters, String>>>(),
+    );
+    // The volumes' sizes once per pass (never per tenant), beside the stats.
+    let (stats, sizes, mut counters) = tokio::join!(
         timed(
             "stats",
             runtime.stats_of(&containers, options.stats_mode, options.stats_source)
         ),
         timed("volume sizes", runtime.backend().volume_sizes()),
         counters,
-    );
-    tracing::debug!(
-        "meter: observed {} containers in {observed_in:?}; site counters in {counters_in:?}",
-        containers.len()
     );
     let (sizes, storage_error) = match sizes {
         Ok(sizes) => (sizes, None),
@@ -246,7 +239,7 @@ pub async fn meter_once_with(
     })
 }
 
-/// `f`, with how long it took in the debug log (`-v`).
+/// `f`, with how long it took in the debug log (`-vv`).
 async fn timed<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
     let started = std::time::Instant::now();
     let out = f.await;
