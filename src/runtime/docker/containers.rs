@@ -135,7 +135,10 @@ impl DockerBackend {
     }
 
     /// Inspect one of our containers; NotFound or NotManaged otherwise.
-    async fn inspect_ours(&self, id: &str) -> Result<ContainerInspectResponse, RuntimeError> {
+    pub(super) async fn inspect_ours(
+        &self,
+        id: &str,
+    ) -> Result<ContainerInspectResponse, RuntimeError> {
         let response =
             self.inspect_container_opt(id)
                 .await?

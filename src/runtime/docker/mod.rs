@@ -159,12 +159,14 @@ impl DockerBackend {
             match crate::site::health_check(&health, Duration::from_secs(2)).await {
                 Ok(_) => return Ok(format!("{base}/")),
                 Err(why) => {
-                    if let Some(o) = self
-                        .observe_scope(Some(&workload.tenant))
-                        .await?
-                        .containers
-                        .iter()
-                        .find(|c| c.id == id)
+                    // One inspect of this container, not a listing of everything the tenant
+                    // has: the engine answers it without walking every network and volume.
+                    let seen = match self.inspect_ours(id).await {
+                        Ok(response) => observe::from_inspect(response),
+                        Err(RuntimeError::NotFound { .. }) => None,
+                        Err(e) => return Err(e),
+                    };
+                    if let Some(o) = seen
                         && !o.state.is_running()
                     {
                         let logs = self.container_logs_tail(id, 5).await.unwrap_or_default();
@@ -230,6 +232,17 @@ impl Backend for DockerBackend {
 
     async fn observe(&self, tenant: Option<&str>) -> Result<ObservedRuntime, RuntimeError> {
         self.observe_scope(tenant).await
+    }
+
+    async fn workload_named(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<Option<ObservedContainer>, RuntimeError> {
+        let seen = observe::inspect_observed(self.docker(), name).await?;
+        Ok(seen
+            .and_then(|c| observe::ours(c, self.namespace()))
+            .filter(|c| c.tenant.as_deref() == Some(tenant)))
     }
 
     async fn details(
