@@ -86,8 +86,7 @@ pub async fn push(
     flags: Option<Vec<(String, String)>>,
 ) -> Result<Pushed, ApplyError> {
     let name = runtime.container_name(slug);
-    let observed = runtime.observe_tenant(slug).await?;
-    let Some(container) = observed.containers.iter().find(|c| c.name == name) else {
+    let Some(container) = runtime.backend().workload_named(slug, &name).await? else {
         return Ok(Pushed::NoContainer);
     };
     if container.image != crate::runtime::types::builtin_site_image() {
@@ -108,7 +107,7 @@ pub async fn push(
     let tar = file
         .tar()
         .map_err(|e| ApplyError::Step(format!("cannot build the access file: {e}")))?;
-    let n = runtime.backend().put_data_files(container, &tar).await?;
+    let n = runtime.backend().put_data_files(&container, &tar).await?;
     Ok(Pushed::Written(n))
 }
 

@@ -41,6 +41,22 @@ pub trait Backend: std::fmt::Debug + Send + Sync {
     /// Everything this namespace manages (or one tenant's share), each list sorted by name.
     async fn observe(&self, tenant: Option<&str>) -> Result<ObservedRuntime, RuntimeError>;
 
+    /// The tenant's workload called `name`, when this namespace has one. By default from the
+    /// tenant's observation; a backend that can look one up by name overrides it (the engine
+    /// answers an inspect without walking every network and volume of the host).
+    async fn workload_named(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<Option<ObservedContainer>, RuntimeError> {
+        Ok(self
+            .observe(Some(tenant))
+            .await?
+            .containers
+            .into_iter()
+            .find(|c| c.name == name))
+    }
+
     /// Exit code, OOM kill, restart count and start error of each workload that is not running,
     /// by id; a backend whose workloads report that themselves returns none.
     async fn details(

@@ -47,20 +47,25 @@ pub(crate) async fn observe_containers(
     let mut containers: Vec<ObservedContainer> = inspected
         .into_iter()
         .flatten()
-        .filter(|c| c.labels.get(LABEL_MANAGED).map(String::as_str) == Some("true"))
-        .filter(|c| c.labels.get(LABEL_NAMESPACE).map(String::as_str) == Some(namespace))
-        .map(|mut c| {
-            // tenantctl's own labels are parsed into fields; the rest stay (memory on large hosts).
-            // The installation label stays: a writing command compares it with its database's.
-            // So does the role: the edge is told apart from tenants by it.
-            c.labels.retain(|k, _| {
-                !k.starts_with("tenantctl.") || k == LABEL_INSTALLATION || k == LABEL_ROLE
-            });
-            c
-        })
+        .filter_map(|c| ours(c, namespace))
         .collect();
     containers.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
     Ok(containers)
+}
+
+/// `container` as an observation shows it when `namespace` manages it, else `None`.
+pub(crate) fn ours(mut container: ObservedContainer, namespace: &str) -> Option<ObservedContainer> {
+    let label = |key: &str| container.labels.get(key).map(String::as_str);
+    if label(LABEL_MANAGED) != Some("true") || label(LABEL_NAMESPACE) != Some(namespace) {
+        return None;
+    }
+    // tenantctl's own labels are parsed into fields; the rest stay (memory on large hosts).
+    // The installation label stays: a writing command compares it with its database's.
+    // So does the role: the edge is told apart from tenants by it.
+    container
+        .labels
+        .retain(|k, _| !k.starts_with("tenantctl.") || k == LABEL_INSTALLATION || k == LABEL_ROLE);
+    Some(container)
 }
 
 /// Inspect one container; `None` when it vanished since it was listed.
