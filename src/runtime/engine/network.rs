@@ -135,9 +135,8 @@ impl Engine {
         labels: &BTreeMap<String, String>,
         driver: &str,
     ) -> Result<EnsuredNetwork, RuntimeError> {
-        if let Some(existing) = self.settle_network(name).await? {
-            return self.ensured(name, existing, false);
-        }
+        // No listing first: the engine lists every network of the host for a name, and the
+        // settling below already finds one that was there (ours or not).
         let request = NetworkCreateRequest {
             name: name.to_string(),
             driver: Some(driver.to_string()),
@@ -156,6 +155,10 @@ impl Engine {
         let created_id = match self.docker().create_network(request).await {
             Ok(response) => Some(response.id),
             Err(error) if is_overlap(&error) => {
+                // It may overlap because the network itself is there already.
+                if let Some(existing) = self.settle_network(name).await? {
+                    return self.ensured(name, existing, false);
+                }
                 return Err(RuntimeError::SubnetOverlap {
                     network: name.to_string(),
                     subnet: subnet.to_string(),
