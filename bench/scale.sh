@@ -16,6 +16,8 @@
 #
 #   bash bench/scale.sh                  # N = 50 and 200
 #   bash bench/scale.sh --1000           # N = 50, 200 and 1000
+#   bash bench/scale.sh --tiny           # every theme runs a tiny image (below) instead of the
+#                                        # built-in site: what 1,000 tenants fit on this host
 #   BENCH_SIZES="200" BENCH_RUNS=2 bash bench/scale.sh
 #   TENANTCTL_BIN=/path/to/tenantctl bash bench/scale.sh   # another build
 #   BEFORE_BIN=/path/to/old/tenantctl BENCH_CONTENDERS="floor before tenantctl" bash bench/scale.sh
@@ -31,10 +33,16 @@ ROOT=$PWD
 source "$ROOT/bench/lib.sh"
 
 SIZES=${BENCH_SIZES:-"50 200"}
+TINY=${BENCH_TINY:-}
+# --tiny: Debian's static busybox as `httpd` (a few hundred KiB a container where the built-in
+# site takes ~27 MiB), built here FROM scratch; the themes get `image:` and a 60 s health interval
+# (1,000 containers checked every 10 s would keep dockerd busy with 100 health execs a second).
+TINY_TAG=tenantctl-bench-tiny:1
 for arg in "$@"; do
   case $arg in
     --1000) SIZES="$SIZES 1000" ;;
-    *) echo "usage: bash bench/scale.sh [--1000]" >&2; exit 64 ;;
+    --tiny) TINY=1 ;;
+    *) echo "usage: bash bench/scale.sh [--1000] [--tiny]" >&2; exit 64 ;;
   esac
 done
 RUNS=${BENCH_RUNS:-2}
@@ -44,6 +52,9 @@ IDLE_SECONDS=${BENCH_IDLE_SECONDS:-60}
 SIGHUP_PASSES=${BENCH_PASSES:-10}
 CONTENDERS=${BENCH_CONTENDERS:-"floor tenantctl compose"}
 STEP_TIMEOUT=${BENCH_TIMEOUT:-1800}
+# docker-compose 1.29 brings up ~9 services a minute at 200 (measured): a cold run is cut here
+# and reported as how many services were up by then.
+COMPOSE_TIMEOUT=${BENCH_COMPOSE_TIMEOUT:-600}
 RESULTS=${BENCH_RESULTS:-$ROOT/bench/scale-results.md}
 # Away from the pools the tests and bench/apply.sh use; a /18 holds 1024 /28s.
 POOL_TENANTCTL=10.251.0.0/18
@@ -89,7 +100,7 @@ on_exit() {
       *) remove_namespace "${entry#ns }" 2>/dev/null || true ;;
     esac
   done
-  if [[ -n ${IMAGE_PIN:-} ]]; then docker rm -f "$IMAGE_PIN" >/dev/null 2>&1 || true; fi
+  if [[ -n ${IMAGE_PIN:-} ]]; then docker rm -f "$IMAGE_PIN" "$IMAGE_PIN-tiny" >/dev/null 2>&1 || true; fi
   if [[ -n ${BENCH_KEEP:-} ]]; then log "logs kept in $WORK"; else rm -rf "$WORK"; fi
   exit "$status"
 }
@@ -169,6 +180,15 @@ values() { # N WHAT [column] → every sample, comma-separated
 make_repo() { # DIR N
   mkdir -p "$1"
   tenants_repo "$ROOT" "$1" "$2" >/dev/null
+  if [[ -n $TINY ]]; then
+    local theme
+    for theme in "$1"/themes/*.yaml; do
+      sed -i -e '/^  # image:/d' -e "/^  version:/a\\  image: $TINY_TAG" \
+        -e 's|intervalSeconds: [0-9]*|intervalSeconds: 60|' -e 's|^  port: .*|  port: 8080|' "$theme"
+      grep -q "image: $TINY_TAG" "$theme" || { echo "$theme: no image line to set" >&2; exit 1; }
+    done
+    commit_all "$1" "tiny image"
+  fi
   "$TENANTCTL" --repo "$1" validate >/dev/null
 }
 
@@ -189,12 +209,33 @@ ensure_site_image() { # [BINARY]
   remove_namespace "$ns"
 }
 image_id() { docker image inspect -f '{{.Id}}' "$SITE_TAG" 2>/dev/null || true; }
+build_tiny() {
+  command -v busybox >/dev/null && [[ $(ldd "$(command -v busybox)" 2>&1) == *"not a dynamic"* ]] ||
+    { echo "bench/scale.sh --tiny needs a static busybox (apt-get install busybox-static)" >&2; exit 1; }
+  local dir=$WORK/tiny
+  mkdir -p "$dir/www"
+  cp "$(command -v busybox)" "$dir/busybox"
+  echo ok >"$dir/www/health"
+  cat >"$dir/Dockerfile" <<'DOCKERFILE'
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+COPY www /www
+EXPOSE 8080
+CMD ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/www"]
+DOCKERFILE
+  docker build -q -t "$TINY_TAG" "$dir" >/dev/null
+}
 warm_up() {
   ensure_site_image
   IMAGE=$(image_id)
   # A created, never started container pins the image for the floor and compose.
   IMAGE_PIN=${ID}-pin
   docker create --name "$IMAGE_PIN" "$IMAGE" >/dev/null
+  if [[ -n $TINY ]]; then
+    build_tiny
+    docker create --name "$IMAGE_PIN-tiny" "$TINY_TAG" >/dev/null
+  fi
 }
 
 running_in() { docker ps -q --filter "label=$1" | wc -l; }
@@ -220,7 +261,15 @@ run_compose() { # N RUN
   "$FLOOR" compose --repo "$WORK/repo$n" --project "$project" --image "$IMAGE" \
     --subnet-pool "$POOL_COMPOSE" >"$file"
   LOG=$WORK/$project.log
-  timed env -u COMPOSE_PARALLEL_LIMIT docker-compose -p "$project" -f "$file" up -d
+  if ! STEP_TIMEOUT=$COMPOSE_TIMEOUT timed env -u COMPOSE_PARALLEL_LIMIT \
+    docker-compose -p "$project" -f "$file" up -d; then
+    local up
+    up=$(running_in "com.docker.compose.project=$project")
+    sample "$n" compose-cut "$COMPOSE_TIMEOUT $up"
+    log "N=$n compose run $run: cut after ${COMPOSE_TIMEOUT}s with $up of $n services running"
+    remove_project "$project"
+    return 0
+  fi
   sample "$n" compose "$ELAPSED $OWN_CPU $DOCKERD_CPU"
   log "N=$n compose run $run: ${ELAPSED}s"
   for ((i = 1; i <= NOOP_RUNS; i++)); do
@@ -356,6 +405,7 @@ COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
   echo "$(nproc) cores; parallelism $PARALLELISM; $RUNS cold runs per size and contender (interleaved),"
   echo "$NOOP_RUNS no-op reruns after each; idle watch over ${IDLE_SECONDS}s, $SIGHUP_PASSES no-op passes."
   echo "Load average before/after: $LOAD_BEFORE / $LOAD_AFTER; CPU idle before: $IDLE_BEFORE%."
+  [[ -z $TINY ]] || echo "Themes: \`--tiny\` ($TINY_TAG, static busybox httpd, health every 60 s)."
   echo
   echo "| N | floor cold (s) | tenantctl cold (s) | ÷ floor | compose cold (s) | tenantctl no-op (s) | compose no-op (s) | meter (s) | watch idle (% core) | dockerd while watch idles (% core) | watch no-op pass (ms) |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|"
@@ -380,6 +430,12 @@ COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
     done
     echo
   fi
+  for n in $SIZES; do
+    [[ -s $WORK/samples.$n.compose-cut ]] || continue
+    awk -v n="$n" '{ printf "docker-compose at N=%s: cut after %s s with %s of %s services running.\n", n, $1, $2, n }' \
+      "$WORK/samples.$n.compose-cut"
+    echo
+  done
   echo "CPU-seconds during a cold run (medians): the contender itself / dockerd."
   echo
   echo "| N | floor | tenantctl | compose | older build |"

@@ -53,7 +53,8 @@ enum Command {
         repo: PathBuf,
         #[arg(long)]
         namespace: String,
-        /// Image reference (the benchmark pins the site image by id).
+        /// The built-in site's image reference (the benchmark pins it by id); themes with
+        /// their own `image` keep theirs.
         #[arg(long)]
         image: String,
         /// Where the tenants' /28 networks come from, in slug order.
@@ -130,7 +131,10 @@ async fn main() -> Result<()> {
             subnet_pool,
         } => {
             let tenants = tenants(&repo, &project, &image, subnet_pool)?;
-            println!("{}", serde_json::to_string_pretty(&compose(&tenants))?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&compose(&tenants, &image))?
+            );
             Ok(())
         }
     }
@@ -159,7 +163,10 @@ fn tenants(repo: &Path, namespace: &str, image: &str, pool: Ipv4Net) -> Result<V
         let plan = &desired.plans[&tenant.plan];
         let theme = &desired.themes[&tenant.theme];
         let mut spec = desired_container(namespace, tenant, plan, theme);
-        spec.image = image.to_string();
+        // The built-in site runs the pinned image; a theme with its own image keeps it.
+        if theme.image.is_none() {
+            spec.image = image.to_string();
+        }
         let labels = labels(namespace, &tenant.slug, &spec, &snapshot.short_revision());
         let (_key, digest) = keys::generate()?;
         let extra_env = BTreeMap::from([(API_KEY_ENV.to_string(), digest)]);
@@ -429,7 +436,7 @@ async fn list(namespace: &str, expect: Option<usize>) -> Result<()> {
 
 /// A compose service per tenant with what tenantctl would give its container. Compose names
 /// things `<project>_<name>`; everything else matches.
-fn compose(tenants: &[Tenant]) -> Value {
+fn compose(tenants: &[Tenant], site_image: &str) -> Value {
     let mut services = serde_json::Map::new();
     let mut networks = serde_json::Map::new();
     let mut volumes = serde_json::Map::new();
@@ -447,7 +454,6 @@ fn compose(tenants: &[Tenant]) -> Value {
         let volume = format!("{}-data", t.slug);
         let mut service = json!({
             "image": s.image,
-            "command": ["site"],
             "environment": env,
             "labels": t.labels,
             "cpus": s.nano_cpus as f64 / 1e9,
@@ -473,6 +479,9 @@ fn compose(tenants: &[Tenant]) -> Value {
                 "start_period": "5s"
             }
         });
+        if s.image == site_image {
+            service["command"] = json!(["site"]);
+        }
         if !s.cap_add.is_empty() {
             service["cap_add"] = json!(s.cap_add);
         }
