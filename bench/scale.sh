@@ -224,7 +224,8 @@ COPY www /www
 EXPOSE 8080
 CMD ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/www"]
 DOCKERFILE
-  docker build -q -t "$TINY_TAG" "$dir" >/dev/null
+  docker build -q -t "$TINY_TAG" "$dir" >/dev/null 2>"$WORK/tiny.build.log" ||
+    { cat "$WORK/tiny.build.log" >&2; exit 1; }
 }
 warm_up() {
   ensure_site_image
