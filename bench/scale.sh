@@ -18,6 +18,8 @@
 #   bash bench/scale.sh --1000           # N = 50, 200 and 1000
 #   bash bench/scale.sh --tiny           # every theme runs a tiny image (below) instead of the
 #                                        # built-in site: what 1,000 tenants fit on this host
+#   BENCH_TIMEOUT=7200 BENCH_SIZES=1000 bash bench/scale.sh --tiny
+#                                        # 1,000 on 2 cores: a cold apply takes over 30 minutes
 #   BENCH_SIZES="200" BENCH_RUNS=2 bash bench/scale.sh
 #   TENANTCTL_BIN=/path/to/tenantctl bash bench/scale.sh   # another build
 #   BEFORE_BIN=/path/to/old/tenantctl BENCH_CONTENDERS="floor before tenantctl" bash bench/scale.sh
@@ -34,10 +36,12 @@ source "$ROOT/bench/lib.sh"
 
 SIZES=${BENCH_SIZES:-"50 200"}
 TINY=${BENCH_TINY:-}
-# --tiny: Debian's static busybox as `httpd` (a few hundred KiB a container where the built-in
-# site takes ~27 MiB), built here FROM scratch; the themes get `image:` and a 60 s health interval
-# (1,000 containers checked every 10 s would keep dockerd busy with 100 health execs a second).
+# --tiny: Debian's static busybox as `httpd` (~2 MiB a container where the built-in site takes
+# ~27 MiB), built here FROM scratch; the themes get `image:` and a health interval of
+# BENCH_TINY_INTERVAL seconds (default 300: at 60, ~800 containers' checks alone kept ~58 % of
+# 2 cores busy and timed out under that load; tenantctl's apply waits by HTTP, not by them).
 TINY_TAG=tenantctl-bench-tiny:1
+TINY_INTERVAL=${BENCH_TINY_INTERVAL:-300}
 for arg in "$@"; do
   case $arg in
     --1000) SIZES="$SIZES 1000" ;;
@@ -184,7 +188,7 @@ make_repo() { # DIR N
     local theme
     for theme in "$1"/themes/*.yaml; do
       sed -i -e '/^  # image:/d' -e "/^  version:/a\\  image: $TINY_TAG" \
-        -e 's|intervalSeconds: [0-9]*|intervalSeconds: 60|' -e 's|^  port: .*|  port: 8080|' "$theme"
+        -e "s|intervalSeconds: [0-9]*|intervalSeconds: $TINY_INTERVAL|" -e 's|^  port: .*|  port: 8080|' "$theme"
       grep -q "image: $TINY_TAG" "$theme" || { echo "$theme: no image line to set" >&2; exit 1; }
     done
     commit_all "$1" "tiny image"
@@ -406,7 +410,7 @@ COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
   echo "$(nproc) cores; parallelism $PARALLELISM; $RUNS cold runs per size and contender (interleaved),"
   echo "$NOOP_RUNS no-op reruns after each; idle watch over ${IDLE_SECONDS}s, $SIGHUP_PASSES no-op passes."
   echo "Load average before/after: $LOAD_BEFORE / $LOAD_AFTER; CPU idle before: $IDLE_BEFORE%."
-  [[ -z $TINY ]] || echo "Themes: \`--tiny\` ($TINY_TAG, static busybox httpd, health every 60 s)."
+  [[ -z $TINY ]] || echo "Themes: \`--tiny\` ($TINY_TAG, static busybox httpd, health every $TINY_INTERVAL s)."
   echo
   echo "| N | floor cold (s) | tenantctl cold (s) | ÷ floor | compose cold (s) | tenantctl no-op (s) | compose no-op (s) | meter (s) | watch idle (% core) | dockerd while watch idles (% core) | watch no-op pass (ms) |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|"
