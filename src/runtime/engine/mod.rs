@@ -8,6 +8,7 @@ pub mod image;
 mod logs;
 mod network;
 mod observe;
+mod self_files;
 mod site;
 mod stats;
 mod stats_pass;
@@ -30,10 +31,11 @@ use super::types::{
 
 pub use image::{
     LABEL_CONTEXT_HASH, LABEL_EXE_FINGERPRINT, SELF_PATH_IN_IMAGE, build_scratch_image,
-    build_self_image, image_exists, progress_line, pull_reference, self_image_files,
+    build_self_image, image_exists, progress_line, pull_reference,
 };
 pub(crate) use logs::{LogOrigin, log_stream};
 pub(crate) use network::engine_message;
+pub use self_files::self_image_files;
 pub(crate) use site::loopback_counters;
 pub use stats::{STATS_CONCURRENCY, STATS_TIMEOUT, cpu_percent, parse_stats};
 pub use stats_pass::{CPU_WINDOW, StatsTarget};
