@@ -351,6 +351,121 @@ async fn networks_and_volumes_are_idempotent_and_only_ours() -> TestResult {
     Ok(())
 }
 
+/// A younger duplicate that a running container is on (an interrupted apply's create landed
+/// after the next apply had made and used its own copy) is the one kept; the unused older copy goes.
+#[tokio::test]
+async fn a_duplicate_network_in_use_is_kept_over_an_older_unused_one() -> TestResult {
+    if skipped_without_engine(
+        "runtime::docker::tests::a_duplicate_network_in_use_is_kept_over_an_older_unused_one",
+    ) {
+        return Ok(());
+    }
+    let suffix = unique_suffix();
+    let ns = format!("rc-test-{suffix}");
+    let rt = DockerBackend::connect(&ns).await?;
+    let mut cleanup = Cleanup::default();
+    let tag = format!("tenantctl-rc-test:{suffix}");
+    fixture_image(&rt, &mut cleanup, &tag).await?;
+
+    let older = tenant_network(&rt, &mut cleanup, "dup").await?;
+    let older_subnet = older.subnet.ok_or("subnet reported")?;
+    let name = rt.network_name("dup");
+    // The younger copy, made behind the runtime's back as a second create would make it.
+    let mut younger = None;
+    for _ in 0..32 {
+        let subnet = SubnetPool::default()
+            .next_free(&rt.existing_subnets().await?)
+            .ok_or("pool exhausted")?;
+        let request = NetworkCreateRequest {
+            name: name.clone(),
+            driver: Some("bridge".to_string()),
+            labels: Some(crate::runtime::engine::owned_labels(
+                &rt.labels_for("dup"),
+                &ns,
+            )),
+            ipam: Some(Ipam {
+                config: Some(vec![IpamConfig {
+                    subnet: Some(subnet.to_string()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        match rt.docker().create_network(request).await {
+            Ok(created) => {
+                younger = Some(created.id);
+                break;
+            }
+            Err(error) if error.to_string().contains("overlap") => continue,
+            Err(error) if crate::runtime::status_code(&error) == Some(409) => {
+                eprintln!("skipped: this engine refuses duplicate network names itself");
+                return Ok(());
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    let younger = younger.ok_or("no free subnet for the duplicate")?;
+    cleanup.networks.push(younger.clone());
+    cleanup.networks.push(older.id.clone());
+
+    // A container on the younger copy. The engine refuses to start one on an ambiguous name,
+    // so it starts on the default bridge and joins the younger copy by id, as a container
+    // started before the older copy landed would be on it.
+    let container = rt.container_name("dup");
+    cleanup.containers.push(container.clone());
+    let body = ContainerCreateBody {
+        image: Some(tag.clone()),
+        env: Some(vec![format!("{SLEEP_ENV}=1")]),
+        ..Default::default()
+    };
+    let options = CreateContainerOptionsBuilder::default()
+        .name(&container)
+        .build();
+    rt.docker().create_container(Some(options), body).await?;
+    rt.docker()
+        .start_container(
+            &container,
+            None::<bollard::query_parameters::StartContainerOptions>,
+        )
+        .await?;
+    rt.docker()
+        .connect_network(
+            &younger,
+            bollard::models::NetworkConnectRequest {
+                container: container.clone(),
+                endpoint_config: None,
+            },
+        )
+        .await?;
+
+    // Ensuring the network (as apply's repair of a duplicate does) keeps the copy in use.
+    let settled = rt
+        .create_network(&name, older_subnet, &rt.labels_for("dup"))
+        .await?;
+    assert_eq!(
+        settled.id, younger,
+        "the copy the container runs on is kept"
+    );
+    assert!(!settled.created);
+    let named: Vec<String> = rt
+        .docker()
+        .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
+        .await?
+        .into_iter()
+        .filter(|n| n.name.as_deref() == Some(name.as_str()))
+        .filter_map(|n| n.id)
+        .collect();
+    assert_eq!(
+        named,
+        vec![younger.clone()],
+        "the unused older copy is removed"
+    );
+    let attached = rt.docker().inspect_network(&younger, None).await?;
+    assert_eq!(attached.containers.map(|c| c.len()), Some(1));
+    Ok(())
+}
+
 #[tokio::test]
 async fn containers_are_created_secured_started_checked_and_removed() -> TestResult {
     if skipped_without_engine(

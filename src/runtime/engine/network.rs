@@ -1,5 +1,5 @@
-//! Tenant networks: one per tenant with a subnet of its own, settled on the oldest copy when a
-//! race (or an engine before API 1.44) made two.
+//! Tenant networks: one per tenant with a subnet of its own, settled on one copy (the oldest in
+//! use, else the oldest) when a race, an interrupted run or an engine before API 1.44 made two.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -80,28 +80,65 @@ impl Engine {
         Ok(networks)
     }
 
-    /// The one network called `name`: the oldest. Younger duplicates of ours (left by a
-    /// concurrent create) are removed, so every caller converges on the same network.
+    /// The one network called `name`. Duplicates (a concurrent create, or a create an
+    /// interrupted run had sent landing after the next run looked) are settled: the oldest copy
+    /// a container is attached to is kept, else the oldest; the other copies of ours without
+    /// containers are removed, so every caller converges on the same network and a tenant is
+    /// never cut from the one it runs on.
     async fn settle_network(&self, name: &str) -> Result<Option<Network>, RuntimeError> {
-        let mut networks = self.networks_named(name).await?.into_iter();
-        let Some(oldest) = networks.next() else {
-            return Ok(None);
-        };
-        for duplicate in networks {
-            let ours = duplicate
-                .labels
-                .as_ref()
-                .is_some_and(|l| is_managed_by(l, self.namespace()));
-            if let (true, Some(id)) = (ours, duplicate.id.as_deref()) {
-                match self.docker().remove_network(id).await {
-                    Ok(()) => tracing::info!(network = name, id, "removed a duplicate network"),
-                    Err(error) => {
-                        tracing::warn!(network = name, id, %error, "could not remove a duplicate network")
-                    }
+        let networks = self.networks_named(name).await?;
+        if networks.len() < 2 {
+            return Ok(networks.into_iter().next());
+        }
+        // The list answer leaves attached containers out: inspect each copy (rare: duplicates).
+        let mut copies = Vec::with_capacity(networks.len());
+        for network in networks {
+            let Some(id) = network.id.clone() else {
+                continue;
+            };
+            match self.docker().inspect_network(&id, None).await {
+                Ok(inspected) => {
+                    let in_use = inspected.containers.is_some_and(|c| !c.is_empty());
+                    copies.push((network, in_use));
+                }
+                // Removed meanwhile by another caller settling the same name.
+                Err(error) if is_not_found(&error) => {}
+                Err(error) => {
+                    return Err(RuntimeError::api(format!("inspect network {name}"), error));
                 }
             }
         }
-        Ok(Some(oldest))
+        let keep = copies.iter().position(|(_, in_use)| *in_use).unwrap_or(0);
+        let mut kept = None;
+        for (index, (network, in_use)) in copies.into_iter().enumerate() {
+            if index == keep {
+                kept = Some(network);
+                continue;
+            }
+            let ours = network
+                .labels
+                .as_ref()
+                .is_some_and(|l| is_managed_by(l, self.namespace()));
+            let Some(id) = network.id.as_deref().filter(|_| ours) else {
+                continue;
+            };
+            if in_use {
+                tracing::warn!(
+                    network = name,
+                    id,
+                    "a duplicate network has containers attached: left in place"
+                );
+                continue;
+            }
+            match self.docker().remove_network(id).await {
+                Ok(()) => tracing::info!(network = name, id, "removed a duplicate network"),
+                Err(error) if is_not_found(&error) => {}
+                Err(error) => {
+                    tracing::warn!(network = name, id, %error, "could not remove a duplicate network")
+                }
+            }
+        }
+        Ok(kept)
     }
 
     fn ensured(
@@ -170,7 +207,7 @@ impl Engine {
             Err(error) => return Err(RuntimeError::api(format!("create network {name}"), error)),
         };
         // Before API 1.44 a second network of the same name is created with only a warning
-        // (bollard cannot send CheckDuplicate): settle on the oldest, as every racer will.
+        // (bollard cannot send CheckDuplicate): settle on one, as every racer will.
         let winner = self
             .settle_network(name)
             .await?
