@@ -374,7 +374,19 @@ fn kill_9_at_any_point_then_apply_converges(backend: Db) {
         slugs.map(|s| env.container(s)),
         "exactly one container per tenant"
     );
-    assert_eq!(names("network", &env.ns).len(), 6, "no leaked networks");
+    assert_eq!(
+        names("network", &env.ns),
+        slugs.map(|s| env.container(s)),
+        "no leaked networks: {}",
+        docker(&[
+            "network",
+            "ls",
+            "--filter",
+            &format!("label=tenantctl.namespace={}", env.ns),
+            "--format",
+            "{{.ID}} {{.Name}} {{.CreatedAt}}",
+        ])
+    );
     assert_eq!(names("volume", &env.ns).len(), 6);
     let state = db(&env.url());
     assert_eq!(state.tenants.len(), 6);

@@ -994,13 +994,19 @@ impl Env {
         url.trim_end_matches('/').to_string()
     }
 
+    /// `plan --detailed-exitcode`'s exit code; a plan that is not empty is printed (shown
+    /// with a failing test's output) so a failure says what was left to do.
     pub fn plan_exit(&self) -> i32 {
-        self.cmd(&["plan", "--detailed-exitcode"])
-            .output()
-            .unwrap()
-            .status
-            .code()
-            .unwrap()
+        let out = self.cmd(&["plan", "--detailed-exitcode"]).output().unwrap();
+        let code = out.status.code().unwrap();
+        if code != 0 {
+            eprintln!(
+                "plan exited {code}:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        code
     }
 }
 
