@@ -74,7 +74,20 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response<Body> {
 async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_string();
     match (req.method(), path.as_str()) {
-        (&Method::GET, "/healthz") => text(StatusCode::OK, "text/plain", "ok\n"),
+        (&Method::GET, "/healthz") => {
+            // Healthy means a customer's request is taken: every proxy listener accepts.
+            let missing = shared.listeners_missing();
+            if missing.is_empty() {
+                text(StatusCode::OK, "text/plain", "ok\n")
+            } else {
+                let list: Vec<String> = missing.iter().map(ToString::to_string).collect();
+                text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain",
+                    format!("not listening yet: {}\n", list.join(", ")),
+                )
+            }
+        }
         (&Method::GET, "/metrics") => {
             let openmetrics = req
                 .headers()

@@ -10,6 +10,7 @@ mod acme;
 mod admin;
 pub mod metrics;
 mod proxy;
+mod ready;
 pub mod routes;
 pub mod tls;
 pub mod token;
@@ -170,9 +171,19 @@ pub struct Shared {
     challenges: RwLock<HashMap<String, String>>,
     /// Woken when the routes change (the ACME task looks for new hosts).
     pub routes_changed: tokio::sync::Notify,
+    /// Whether the proxy's listeners accept connections yet (`/healthz`).
+    ready: ready::Readiness,
 }
 
 impl Shared {
+    /// The proxy's listen addresses that do not accept connections yet (empty: all do).
+    pub fn listeners_missing(&self) -> Vec<SocketAddr> {
+        let wanted: Vec<SocketAddr> = std::iter::once(self.config.http)
+            .chain(self.config.https)
+            .collect();
+        self.ready.missing(&wanted)
+    }
+
     /// The live table (a snapshot: a concurrent PUT does not change it under the caller).
     pub fn table(&self) -> Arc<Table> {
         self.table.read().unwrap_or_else(|e| e.into_inner()).clone()
@@ -273,6 +284,7 @@ pub fn prepare(config: EdgeConfig) -> Result<Arc<Shared>, String> {
         acme_store,
         challenges: RwLock::default(),
         routes_changed: tokio::sync::Notify::new(),
+        ready: ready::Readiness::default(),
     }))
 }
 
