@@ -6,6 +6,7 @@
 //! runs passes and meters, through a store fenced with its term; the others stand by and take
 //! over when the lease lapses. A leader whose lease is lost stops the pass in progress at once.
 
+mod beside;
 pub mod cache;
 pub mod endpoints;
 pub mod engine_events;
@@ -13,6 +14,7 @@ pub mod hooks;
 pub mod leader;
 pub mod metrics;
 pub mod presence;
+mod report;
 
 use crate::apply::{ApplyConfig, Progress, lock::LockError};
 use crate::model::TenantState;
@@ -810,158 +812,6 @@ impl Watcher {
         })
     }
 
-    /// When the next job beside the loop is due (`None`: none is on). A meter pass waits for
-    /// the first valid revision, which the pass that comes with it brings.
-    fn beside_next(&self) -> Option<tokio::time::Instant> {
-        let due = |every: Option<Duration>, last: Option<Instant>| {
-            let every = every?;
-            Some(last.map_or_else(Instant::now, |t| t + every))
-        };
-        let meter = if self.last_desired.is_some() {
-            due(self.config.meter_interval, self.last_meter)
-        } else {
-            None
-        };
-        let logs = due(self.config.log_sync_interval, self.last_log_sync);
-        [meter, logs]
-            .into_iter()
-            .flatten()
-            .min()
-            .map(tokio::time::Instant::from_std)
-    }
-
-    /// What runs beside the loop while it waits, when due: a meter pass and a log-history sync
-    /// (one after the other), with which of them it holds.
-    fn meter_due(&self) -> Option<(BesideLoop, BesideJobs)> {
-        let meter = self.meter_job();
-        let logs = self.log_sync_job();
-        let jobs = BesideJobs {
-            meter: meter.is_some(),
-            logs: logs.is_some(),
-        };
-        if !jobs.meter && !jobs.logs {
-            return None;
-        }
-        Some((
-            Box::pin(async move {
-                if let Some(m) = meter {
-                    m.await;
-                }
-                if let Some(l) = logs {
-                    l.await;
-                }
-            }),
-            jobs,
-        ))
-    }
-
-    /// A log-history sync, when one is due: every tenant container's new lines into the
-    /// database, then the lines older than the retention pruned.
-    fn log_sync_job(&self) -> Option<BesideLoop> {
-        let every = self.config.log_sync_interval?;
-        if self.last_log_sync.is_some_and(|t| t.elapsed() < every) {
-            return None;
-        }
-        let (runtime, store, metrics, progress, retention) = (
-            self.runtime.clone(),
-            self.store.clone(),
-            self.metrics.clone(),
-            self.progress.clone(),
-            self.config.log_retention,
-        );
-        Some(Box::pin(async move {
-            match crate::loghistory::sync(
-                &runtime,
-                &store,
-                retention,
-                crate::store::now_unix(),
-                None,
-            )
-            .await
-            {
-                Ok(summary) => {
-                    metrics.add_log_lines(summary.stored);
-                    if summary.pruned > 0 {
-                        progress.line(
-                            None,
-                            &format!(
-                                "log history: {} lines older than the retention deleted",
-                                summary.pruned
-                            ),
-                        );
-                    }
-                }
-                Err(e) => progress.line(None, &format!("log history sync failed: {e}")),
-            }
-        }))
-    }
-
-    /// A meter pass, when one is due: engine stats and site counters, stored and rolled up.
-    fn meter_job(&self) -> Option<BesideLoop> {
-        let (every, desired) = (self.config.meter_interval?, self.last_desired.clone()?);
-        if self.last_meter.is_some_and(|t| t.elapsed() < every) {
-            return None;
-        }
-        let (runtime, store, metrics, progress) = (
-            self.runtime.clone(),
-            self.store.clone(),
-            self.metrics.clone(),
-            self.progress.clone(),
-        );
-        Some(Box::pin(async move {
-            match crate::usage::meter_once(&runtime, &store, &desired, crate::store::now_unix())
-                .await
-            {
-                Ok(summary) => {
-                    let usage = summary
-                        .samples
-                        .iter()
-                        .map(|s| {
-                            let mut v = vec![
-                                ("memory_bytes".to_string(), s.memory_bytes as f64),
-                                (
-                                    "memory_limit_bytes".to_string(),
-                                    s.memory_limit_bytes as f64,
-                                ),
-                            ];
-                            if let Some(cpu) = s.cpu_percent {
-                                v.push(("cpu_percent".to_string(), cpu));
-                            }
-                            if let Some(bytes) = s.storage_bytes {
-                                v.push(("storage_bytes".to_string(), bytes as f64));
-                            }
-                            if let Some(calls) = s.api_calls_month {
-                                v.push(("api_calls_month".to_string(), calls as f64));
-                            }
-                            (s.tenant.clone(), v)
-                        })
-                        .collect();
-                    metrics.set_usage(usage);
-                    for e in &summary.events {
-                        progress.line(Some(&e.tenant), &format!("usage: {}", e.message));
-                    }
-                }
-                Err(e) => progress.line(None, &format!("metering failed: {e}")),
-            }
-            // A billing period that ended is closed once (closing again changes nothing).
-            match crate::usage::close_invoices(&store, crate::plan::trial::now()).await {
-                Ok(summary) => {
-                    for r in &summary.closed {
-                        progress.line(
-                            Some(&r.tenant),
-                            &format!(
-                                "invoice {} closed: {}",
-                                r.period,
-                                crate::usage::money(r.total_cents, &r.currency)
-                            ),
-                        );
-                    }
-                }
-                Err(e) => progress.line(None, &format!("closing invoices failed: {e}")),
-            }
-        }))
-    }
-
     /// The revision's desired state, kept for the next pass at the same commit when valid.
     fn load(
         &mut self,
@@ -1001,120 +851,6 @@ impl Watcher {
         let mut observed = ObservedState { runtime, db: db? };
         reconcile::edge_routes(&self.runtime, &mut observed.runtime, desired).await;
         Ok(observed)
-    }
-
-    /// Records a new URL for every in-sync tenant whose workload the engine published elsewhere
-    /// since (a `docker restart` picks a new host port); apply records it for the others.
-    async fn refresh_urls(
-        &self,
-        desired: &crate::model::DesiredState,
-        observed: &ObservedState,
-        plan: &plan::Plan,
-        tenants: &[String],
-    ) {
-        let statuses = crate::status::compute(&crate::status::Inputs {
-            desired: Some(desired),
-            observed,
-            plan: Some(plan),
-            details: &Default::default(),
-            namespace: &self.config.apply.namespace,
-            tenants,
-        });
-        for change in crate::status::url_changes(&statuses, &observed.db) {
-            let message = format!(
-                "{} → {}",
-                change.recorded.as_deref().unwrap_or("none"),
-                change.published
-            );
-            let recorded = async {
-                self.store
-                    .set_tenant_url(&change.slug, &change.published)
-                    .await?;
-                self.store
-                    .record_event(None, Some(&change.slug), "tenant.url-changed", &message)
-                    .await
-            }
-            .await;
-            match recorded {
-                Ok(()) => self
-                    .progress
-                    .line(Some(&change.slug), &format!("url changed: {message}")),
-                Err(e) => self.progress.line(
-                    Some(&change.slug),
-                    &format!("recording its new url failed: {e}"),
-                ),
-            }
-        }
-    }
-
-    /// Records `tenant.degraded` for each tenant that became Degraded since the last pass
-    /// (its container stopped, or its health check says unhealthy).
-    async fn record_degraded(
-        &mut self,
-        health: &BTreeMap<String, &'static str>,
-        observed: &ObservedState,
-    ) {
-        let now: std::collections::BTreeSet<String> = health
-            .iter()
-            .filter(|(_, h)| **h == "Degraded")
-            .map(|(slug, _)| slug.clone())
-            .collect();
-        for slug in now.difference(&self.degraded) {
-            let why = match observed
-                .runtime
-                .containers
-                .iter()
-                .find(|c| c.tenant.as_deref() == Some(slug.as_str()))
-            {
-                Some(c) if !c.state.is_running() => format!("its container is {}", c.state),
-                _ => "its health check reports unhealthy".to_string(),
-            };
-            // Recorded, not printed: the pass's report line already says the tenant is out of sync.
-            let message = format!("Degraded: {why}");
-            if let Err(e) = self
-                .store
-                .record_event(None, Some(slug), "tenant.degraded", &message)
-                .await
-            {
-                tracing::warn!("recording an event failed: {e}");
-            }
-        }
-        self.degraded = now;
-    }
-
-    /// Records `drift` for each tenant (or the records) whose changes were made outside git:
-    /// planned changes at the revision already applied. Once per tenant while the drift lasts.
-    async fn record_drift(&mut self, plan: &plan::Plan, revision: &str, new_revision: bool) {
-        if self.drifted.0 != revision {
-            self.drifted = (revision.to_string(), Default::default());
-        }
-        if new_revision || self.applied.is_none() {
-            // Changes at a new revision are git's, not drift.
-            return;
-        }
-        let mut by_tenant: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for c in &plan.changes {
-            by_tenant
-                .entry(c.tenant.clone().unwrap_or_default())
-                .or_default()
-                .push(format!("{} {}", c.action.symbol(), c.address()));
-        }
-        self.drifted.1.retain(|t| by_tenant.contains_key(t));
-        for (tenant, changes) in by_tenant {
-            if !self.drifted.1.insert(tenant.clone()) {
-                continue;
-            }
-            let message = format!(
-                "{} change{} outside git: {}",
-                changes.len(),
-                if changes.len() == 1 { "" } else { "s" },
-                crate::model::printable(&changes.join(", "))
-            );
-            let who = (!tenant.is_empty()).then_some(tenant.as_str());
-            if let Err(e) = self.store.record_event(None, who, "drift", &message).await {
-                tracing::warn!("recording an event failed: {e}");
-            }
-        }
     }
 
     /// Tenants by sync (changes pending or not) and by container health, for the metrics; each
