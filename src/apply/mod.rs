@@ -4,10 +4,12 @@
 
 pub mod access;
 mod edge;
+mod images;
 pub mod keys;
 
 pub use edge::connect as connect_edge;
 pub mod lock;
+mod network;
 pub mod progress;
 
 use crate::model::{DesiredState, TenantState};
@@ -113,8 +115,8 @@ pub struct Applier {
     desired: Arc<DesiredState>,
     progress: Arc<dyn Progress>,
     /// Serialises subnet choice across parallel tenants (the database also refuses duplicates),
-    /// and holds what is taken, read once per apply (see [`SubnetBook`]).
-    subnets: Mutex<Option<SubnetBook>>,
+    /// and holds what is taken, read once per apply (see [`network::SubnetBook`]).
+    subnets: Mutex<Option<network::SubnetBook>>,
     run_id: i64,
     new_keys: Mutex<BTreeMap<String, String>>,
     unpublished: Mutex<BTreeSet<String>>,
@@ -288,69 +290,6 @@ impl Applier {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         Ok(())
-    }
-
-    /// Makes sure every image the changed tenants need is on the host before any container is made.
-    /// A missing image fails only the tenants that use it (their container step reports it).
-    async fn images(&self, changes: &[Change]) {
-        let mut wanted: BTreeSet<String> = BTreeSet::new();
-        for c in changes.iter().filter(|c| c.rolls_out_spec()) {
-            if let Some(image) = c
-                .after
-                .as_ref()
-                .and_then(|a| a.get("image"))
-                .and_then(|v| v.as_str())
-            {
-                wanted.insert(image.to_string());
-            }
-        }
-        for image in wanted {
-            if let Err(e) = self.ensure_image(&image).await {
-                self.progress.line(None, &format!("image {image}: {e}"));
-                self.missing_images
-                    .lock()
-                    .await
-                    .insert(image, e.to_string());
-            }
-        }
-    }
-
-    async fn ensure_image(&self, image: &str) -> Result<(), RuntimeError> {
-        let backend = self.runtime.backend();
-        let progress = |line: &str| self.progress.image(image, line);
-        let result = if image == builtin_site_image() {
-            backend
-                .ensure_site_image(image, &progress)
-                .await
-                .map(|_| ())
-        } else {
-            backend.ensure_image(image, &progress).await
-        };
-        self.progress.image_done(image);
-        result
-    }
-
-    /// A tenant's `image` step: its image was made ready before any tenant's steps; one that
-    /// could not be is tried again here, and fails the step if it still cannot.
-    async fn image_step(&self, c: &Change) -> Result<(), ApplyError> {
-        let Some(image) = c
-            .after
-            .as_ref()
-            .and_then(|a| a.get("image"))
-            .and_then(|v| v.as_str())
-        else {
-            return Ok(());
-        };
-        if !self.missing_images.lock().await.contains_key(image) {
-            return Ok(());
-        }
-        match self.ensure_image(image).await {
-            Ok(()) => {
-                self.missing_images.lock().await.remove(image);
-                Ok(())
-            }
-            Err(e) => Err(ApplyError::Step(format!("image {image}: {e}"))),
-        }
     }
 
     async fn execute_orphan(&self, c: &Change) {
@@ -965,131 +904,6 @@ impl Applier {
                 "tenant `{slug}` names a missing plan or theme"
             ))),
         }
-    }
-
-    /// Picks the lowest free /28 from the pool (free on the engine and in the database),
-    /// records it, and creates the network with it; an engine-side overlap moves to the next.
-    async fn create_network(&self, slug: &str, name: &str) -> Result<Ipv4Net, ApplyError> {
-        let labels = self.stamped(managed_labels(&self.config.namespace, slug));
-        let pool = SubnetPool::new(self.config.subnet_pool, 28)?;
-        let mut refused: BTreeSet<Ipv4Net> = BTreeSet::new();
-        for _ in 0..64 {
-            let subnet = self.choose_subnet(slug, &pool, &refused).await?;
-            // Only the choice is serialised; creating networks runs in parallel.
-            match self
-                .runtime
-                .backend()
-                .ensure_network(name, subnet, &labels)
-                .await
-            {
-                Ok(net) => {
-                    // A network left by an interrupted apply keeps the subnet it was made with: record that one.
-                    let real = net.subnet.unwrap_or(subnet);
-                    if real != subnet {
-                        self.store.release_network(slug).await?;
-                        self.store.assign_network(slug, &real.to_string()).await?;
-                        if let Some(book) = self.subnets.lock().await.as_mut() {
-                            book.recorded.insert(slug.to_string(), real.to_string());
-                            book.engine.insert(real);
-                        }
-                    }
-                    return Ok(real);
-                }
-                Err(RuntimeError::SubnetOverlap { .. }) => {
-                    refused.insert(subnet);
-                    self.store.release_network(slug).await?;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(ApplyError::Step(
-            "no free subnet found after 64 tries".into(),
-        ))
-    }
-
-    /// The tenant's recorded subnet (kept across interrupted applies), or the lowest free one, recorded.
-    ///
-    /// What is taken (every subnet on the engine and every one recorded) is read once per apply,
-    /// by the first tenant that needs a subnet, and kept: each choice adds its own. Reading it per
-    /// tenant, under this lock, listed every network of the engine once per new tenant, one
-    /// tenant at a time. An overlap the engine refuses (a network made meanwhile by someone
-    /// else) reads the engine's subnets again; a subnet the database refuses reads its rows again.
-    async fn choose_subnet(
-        &self,
-        slug: &str,
-        pool: &SubnetPool,
-        refused: &BTreeSet<Ipv4Net>,
-    ) -> Result<Ipv4Net, ApplyError> {
-        let mut guard = self.subnets.lock().await;
-        if guard.is_none() || !refused.is_empty() {
-            *guard = Some(SubnetBook {
-                engine: self.runtime.backend().existing_subnets().await?,
-                recorded: self.store.networks().await?,
-            });
-        }
-        let Some(book) = guard.as_mut() else {
-            return Err(ApplyError::Step(
-                "the subnets in use could not be read".into(),
-            ));
-        };
-        if let Some(mine) = book
-            .recorded
-            .get(slug)
-            .and_then(|s| s.parse::<Ipv4Net>().ok())
-            && !refused.contains(&mine)
-        {
-            return Ok(mine);
-        }
-        let mut taken = book.taken();
-        taken.extend(refused.iter().copied());
-        let mut reread = false;
-        loop {
-            let subnet = pool.next_free(&taken).ok_or_else(|| {
-                ApplyError::Step(format!(
-                    "the subnet pool {} is exhausted; give a larger one with --subnet-pool",
-                    self.config.subnet_pool
-                ))
-            })?;
-            if self.store.assign_network(slug, &subnet.to_string()).await? {
-                book.recorded.insert(slug.to_string(), subnet.to_string());
-                return Ok(subnet);
-            }
-            taken.insert(subnet);
-            // Someone else recorded it (or this slug holds another one): read the rows once more.
-            if !reread {
-                reread = true;
-                book.recorded = self.store.networks().await?;
-                if let Some(mine) = book
-                    .recorded
-                    .get(slug)
-                    .and_then(|s| s.parse::<Ipv4Net>().ok())
-                    && !refused.contains(&mine)
-                {
-                    return Ok(mine);
-                }
-                taken.extend(book.taken());
-            }
-        }
-    }
-}
-
-/// The subnets an apply must not hand out: those of every network on the engine when it was
-/// read, and those recorded in the database (slug → subnet), kept current by each choice.
-#[derive(Debug)]
-struct SubnetBook {
-    engine: BTreeSet<Ipv4Net>,
-    recorded: BTreeMap<String, String>,
-}
-
-impl SubnetBook {
-    fn taken(&self) -> BTreeSet<Ipv4Net> {
-        let mut taken = self.engine.clone();
-        taken.extend(
-            self.recorded
-                .values()
-                .filter_map(|s| s.parse::<Ipv4Net>().ok()),
-        );
-        taken
     }
 }
 
