@@ -118,6 +118,35 @@ async fn fixture_image(rt: &DockerBackend, cleanup: &mut Cleanup, tag: &str) -> 
     Ok(())
 }
 
+/// A test's own namespace, the runtime on it, its clean-up guard and the fixture image;
+/// `None` (the test passes as skipped, saying so) without an engine.
+struct Fixture {
+    ns: String,
+    rt: DockerBackend,
+    cleanup: Cleanup,
+    tag: String,
+}
+
+impl Fixture {
+    async fn new(test: &str) -> Result<Option<Fixture>, Box<dyn std::error::Error>> {
+        if skipped_without_engine(test) {
+            return Ok(None);
+        }
+        let suffix = unique_suffix();
+        let ns = format!("rc-test-{suffix}");
+        let rt = DockerBackend::connect(&ns).await?;
+        let mut cleanup = Cleanup::default();
+        let tag = format!("tenantctl-rc-test:{suffix}");
+        fixture_image(&rt, &mut cleanup, &tag).await?;
+        Ok(Some(Fixture {
+            ns,
+            rt,
+            cleanup,
+            tag,
+        }))
+    }
+}
+
 /// Create a tenant network on the lowest free /28 of the default pool, as apply will: when a
 /// parallel run takes that subnet first, the overlap error moves us on to the next one.
 async fn tenant_network(
@@ -355,26 +384,31 @@ async fn networks_and_volumes_are_idempotent_and_only_ours() -> TestResult {
 /// after the next apply had made and used its own copy) is the one kept; the unused older copy goes.
 #[tokio::test]
 async fn a_duplicate_network_in_use_is_kept_over_an_older_unused_one() -> TestResult {
-    if skipped_without_engine(
+    let Some(Fixture {
+        ns,
+        rt,
+        mut cleanup,
+        tag,
+    }) = Fixture::new(
         "runtime::docker::tests::a_duplicate_network_in_use_is_kept_over_an_older_unused_one",
-    ) {
+    )
+    .await?
+    else {
         return Ok(());
-    }
-    let suffix = unique_suffix();
-    let ns = format!("rc-test-{suffix}");
-    let rt = DockerBackend::connect(&ns).await?;
-    let mut cleanup = Cleanup::default();
-    let tag = format!("tenantctl-rc-test:{suffix}");
-    fixture_image(&rt, &mut cleanup, &tag).await?;
+    };
 
     let older = tenant_network(&rt, &mut cleanup, "dup").await?;
     let older_subnet = older.subnet.ok_or("subnet reported")?;
     let name = rt.network_name("dup");
     // The younger copy, made behind the runtime's back as a second create would make it.
     let mut younger = None;
+    // A parallel test's network still being made overlaps without being listed yet: skip it.
+    let mut lost = BTreeSet::new();
     for _ in 0..32 {
+        let mut taken = rt.existing_subnets().await?;
+        taken.extend(lost.iter().copied());
         let subnet = SubnetPool::default()
-            .next_free(&rt.existing_subnets().await?)
+            .next_free(&taken)
             .ok_or("pool exhausted")?;
         let request = NetworkCreateRequest {
             name: name.clone(),
@@ -397,7 +431,9 @@ async fn a_duplicate_network_in_use_is_kept_over_an_older_unused_one() -> TestRe
                 younger = Some(created.id);
                 break;
             }
-            Err(error) if error.to_string().contains("overlap") => continue,
+            Err(error) if error.to_string().contains("overlap") => {
+                lost.insert(subnet);
+            }
             Err(error) if crate::runtime::status_code(&error) == Some(409) => {
                 eprintln!("skipped: this engine refuses duplicate network names itself");
                 return Ok(());
@@ -468,17 +504,18 @@ async fn a_duplicate_network_in_use_is_kept_over_an_older_unused_one() -> TestRe
 
 #[tokio::test]
 async fn containers_are_created_secured_started_checked_and_removed() -> TestResult {
-    if skipped_without_engine(
+    let Some(Fixture {
+        ns,
+        rt,
+        mut cleanup,
+        tag,
+    }) = Fixture::new(
         "runtime::docker::tests::containers_are_created_secured_started_checked_and_removed",
-    ) {
+    )
+    .await?
+    else {
         return Ok(());
-    }
-    let suffix = unique_suffix();
-    let ns = format!("rc-test-{suffix}");
-    let rt = DockerBackend::connect(&ns).await?;
-    let mut cleanup = Cleanup::default();
-    let tag = format!("tenantctl-rc-test:{suffix}");
-    fixture_image(&rt, &mut cleanup, &tag).await?;
+    };
 
     // A present image needs no pull and reports no progress.
     let mut lines = Vec::new();
