@@ -178,8 +178,10 @@ pub struct Shared {
 impl Shared {
     /// The proxy's listen addresses that do not accept connections yet (empty: all do).
     pub fn listeners_missing(&self) -> Vec<SocketAddr> {
+        // Port 0 (the kernel picks one) cannot be looked up by address: not waited for.
         let wanted: Vec<SocketAddr> = std::iter::once(self.config.http)
             .chain(self.config.https)
+            .filter(|a| a.port() != 0)
             .collect();
         self.ready.missing(&wanted)
     }
