@@ -899,6 +899,103 @@ fn a_missing_or_disconnected_network_is_repaired() {
     assert_eq!(env.plan_exit(), 0);
 }
 
+/// A second network of a tenant's name (this engine, API 1.41, accepts one) with the tenant's
+/// container on it, the first left unused: apply keeps the copy in use, removes the other and
+/// changes nothing else. (The state an interrupted apply's late network create leaves.)
+#[test]
+fn a_duplicate_network_is_settled_on_the_copy_the_tenant_runs_on() {
+    let Some(env) = Env::new(
+        Repo::example_with_tenants(&[("shop", "starter", "minimal")]),
+        Db::Sqlite,
+    ) else {
+        return;
+    };
+    env.apply_ok(&[]);
+    let container = env.container("shop");
+    let name = container.clone();
+    let first = docker(&["network", "inspect", "--format", "{{.Id}}", &name])
+        .trim()
+        .to_string();
+    let labels = docker(&["network", "inspect", "--format", "{{json .Labels}}", &name]);
+    let subnet = docker(&[
+        "network",
+        "inspect",
+        "--format",
+        "{{range .IPAM.Config}}{{.Subnet}}{{end}}",
+        &name,
+    ]);
+    // The next /28 of this test's own pool: free, since the tenant took the lowest.
+    let (base, _) = subnet.trim().rsplit_once('.').unwrap();
+    let last: u8 = subnet
+        .trim()
+        .rsplit_once('.')
+        .unwrap()
+        .1
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let other = format!("{base}.{}/28", last + 16);
+    // The docker CLI refuses a duplicate name; the API (without CheckDuplicate) makes one.
+    let body = format!(
+        r#"{{"Name":"{name}","Labels":{},"IPAM":{{"Config":[{{"Subnet":"{other}"}}]}}}}"#,
+        labels.trim()
+    );
+    let out = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "--unix-socket",
+            "/var/run/docker.sock",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            &body,
+            "http://localhost/v1.41/networks/create",
+        ])
+        .output()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&out.stdout).to_string();
+    if answer.contains("already exists") && !answer.contains("\"Id\"") {
+        eprintln!("skipped: this engine refuses a second network of a name itself: {answer}");
+        return;
+    }
+    let second: serde_json::Value = serde_json::from_str(&answer).expect(&answer);
+    let second = second["Id"].as_str().expect(&answer).to_string();
+    // The container moves to the younger copy (by id: the name is ambiguous now).
+    docker(&["network", "disconnect", &first, &container]);
+    docker(&["network", "connect", &second, &container]);
+    let id = env.id("shop");
+
+    let plan = env.ok(&["plan", "--no-color"]);
+    assert!(plan.contains("2 networks share this name"), "{plan}");
+    let text = env.apply_ok(&["--health-timeout", "20s"]);
+    let ids = docker(&[
+        "network",
+        "ls",
+        "--no-trunc",
+        "--filter",
+        &format!("label=tenantctl.namespace={}", env.ns),
+        "--format",
+        "{{.ID}}",
+    ]);
+    assert_eq!(
+        ids.split_whitespace().collect::<Vec<_>>(),
+        vec![second.as_str()],
+        "the copy in use is kept, the unused one removed:\n{text}"
+    );
+    assert_eq!(
+        env.id("shop"),
+        id,
+        "the tenant's container is left alone:\n{text}"
+    );
+    assert_eq!(
+        http("GET", &format!("{}/health", env.site("shop")), &[]).0,
+        200
+    );
+    assert_eq!(env.plan_exit(), 0);
+}
+
 on_both_databases!(
     a_retry_never_reports_a_site_that_does_not_answer_as_converged,
     a_move_to_a_plan_without_a_trial_ends_the_trial,

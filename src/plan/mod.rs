@@ -589,7 +589,7 @@ impl<'a> Planner<'a> {
             n => {
                 let mut c = change(Some(slug), Resource::Network, &spec.network, Action::Update);
                 c.reasons.push(format!(
-                    "{n} networks share this name (left by an interrupted apply): the oldest is kept, the others removed"
+                    "{n} networks share this name (left by an interrupted apply): the one a container is on (else the oldest) is kept, unused others removed"
                 ));
                 self.changes.push(c);
             }
