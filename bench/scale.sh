@@ -12,7 +12,7 @@
 #              its /metrics histogram)
 # with the CPU-seconds of tenantctl (the process and its children, from its rusage) and of
 # dockerd (/proc/<pid>/stat, its reaped children included) for each cold run. Results: a
-# Markdown table on stdout and in bench/scale-results.md.
+# Markdown table on stdout and at the top of bench/scale-results.md (earlier runs kept below).
 #
 #   bash bench/scale.sh                  # N = 50 and 200
 #   bash bench/scale.sh --1000           # N = 50, 200 and 1000
@@ -461,6 +461,14 @@ COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
     done
   done
 } >"$WORK/results.md"
-cp "$WORK/results.md" "$RESULTS"
+# The newest run first; earlier runs stay below it, under one "Earlier runs" heading.
+{
+  cat "$WORK/results.md"
+  if [[ -s $RESULTS ]]; then
+    printf '\n## Earlier runs\n\n'
+    tail -n +2 "$RESULTS" | { grep -vx '## Earlier runs' || true; } | sed '/./,$!d'
+  fi
+} >"$WORK/results.all.md"
+cp "$WORK/results.all.md" "$RESULTS"
 echo
-cat "$RESULTS"
+cat "$WORK/results.md"
