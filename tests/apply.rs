@@ -849,17 +849,23 @@ fn a_move_to_a_plan_without_a_trial_ends_the_trial(backend: Db) {
     assert!(!usage.contains("Trial until"), "{usage}");
 }
 
+/// One tenant, `shop` (starter, minimal), on SQLite, applied; `None` without an engine.
+fn one_tenant_applied() -> Option<Env> {
+    let env = Env::new(
+        Repo::example_with_tenants(&[("shop", "starter", "minimal")]),
+        Db::Sqlite,
+    )?;
+    env.apply_ok(&[]);
+    Some(env)
+}
+
 /// A network removed by hand is created again and the container replaced onto it; a container
 /// disconnected from its network by hand is reconnected. Both then answer on loopback.
 #[test]
 fn a_missing_or_disconnected_network_is_repaired() {
-    let Some(env) = Env::new(
-        Repo::example_with_tenants(&[("shop", "starter", "minimal")]),
-        Db::Sqlite,
-    ) else {
+    let Some(env) = one_tenant_applied() else {
         return;
     };
-    env.apply_ok(&[]);
     let container = env.container("shop");
     let network = container.clone();
 
@@ -904,13 +910,9 @@ fn a_missing_or_disconnected_network_is_repaired() {
 /// changes nothing else. (The state an interrupted apply's late network create leaves.)
 #[test]
 fn a_duplicate_network_is_settled_on_the_copy_the_tenant_runs_on() {
-    let Some(env) = Env::new(
-        Repo::example_with_tenants(&[("shop", "starter", "minimal")]),
-        Db::Sqlite,
-    ) else {
+    let Some(env) = one_tenant_applied() else {
         return;
     };
-    env.apply_ok(&[]);
     let container = env.container("shop");
     let name = container.clone();
     let first = docker(&["network", "inspect", "--format", "{{.Id}}", &name])
