@@ -944,11 +944,19 @@ fn a_duplicate_network_is_settled_on_the_copy_the_tenant_runs_on() {
         r#"{{"Name":"{name}","Labels":{},"IPAM":{{"Config":[{{"Subnet":"{other}"}}]}}}}"#,
         labels.trim()
     );
+    // The engine's socket, where the docker CLI finds it.
+    let socket = match std::env::var("DOCKER_HOST") {
+        Ok(host) => match host.strip_prefix("unix://") {
+            Some(path) => path.to_string(),
+            None => panic!("DOCKER_HOST={host}: this test talks to a unix socket"),
+        },
+        Err(_) => "/var/run/docker.sock".to_string(),
+    };
     let out = std::process::Command::new("curl")
         .args([
             "-s",
             "--unix-socket",
-            "/var/run/docker.sock",
+            &socket,
             "-H",
             "Content-Type: application/json",
             "-d",
