@@ -73,12 +73,7 @@ impl Applier {
                 "the subnets in use could not be read".into(),
             ));
         };
-        if let Some(mine) = book
-            .recorded
-            .get(slug)
-            .and_then(|s| s.parse::<Ipv4Net>().ok())
-            && !refused.contains(&mine)
-        {
+        if let Some(mine) = book.mine(slug, refused) {
             return Ok(mine);
         }
         let mut taken = book.taken();
@@ -100,12 +95,7 @@ impl Applier {
             if !reread {
                 reread = true;
                 book.recorded = self.store.networks().await?;
-                if let Some(mine) = book
-                    .recorded
-                    .get(slug)
-                    .and_then(|s| s.parse::<Ipv4Net>().ok())
-                    && !refused.contains(&mine)
-                {
+                if let Some(mine) = book.mine(slug, refused) {
                     return Ok(mine);
                 }
                 taken.extend(book.taken());
@@ -123,6 +113,14 @@ pub(super) struct SubnetBook {
 }
 
 impl SubnetBook {
+    /// The subnet recorded for `slug`, unless the engine refused it in this choice.
+    fn mine(&self, slug: &str, refused: &BTreeSet<Ipv4Net>) -> Option<Ipv4Net> {
+        self.recorded
+            .get(slug)
+            .and_then(|s| s.parse::<Ipv4Net>().ok())
+            .filter(|mine| !refused.contains(mine))
+    }
+
     pub(super) fn taken(&self) -> BTreeSet<Ipv4Net> {
         let mut taken = self.engine.clone();
         taken.extend(
