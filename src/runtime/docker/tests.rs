@@ -172,12 +172,15 @@ async fn tenant_network(
     Err(format!("no free subnet for {name} after 32 tries").into())
 }
 
-/// A network or volume without tenantctl's labels, made behind the runtime's back.
-async fn foreign_network(
+/// A bridge network made straight through the API, behind the runtime's back: without
+/// tenantctl's labels (a foreign one) or with `labels`, and without the engine's duplicate-name
+/// check; its id. A subnet a parallel test's network overlaps before it is listed is skipped.
+async fn network_behind_our_back(
     rt: &DockerBackend,
     cleanup: &mut Cleanup,
     name: &str,
-) -> Result<(), Box<dyn std::error::Error>> {
+    labels: Option<HashMap<String, String>>,
+) -> Result<String, Box<dyn std::error::Error>> {
     cleanup.networks.push(name.to_string());
     let pool = SubnetPool::default();
     let mut lost = BTreeSet::new();
@@ -188,6 +191,7 @@ async fn foreign_network(
         let request = NetworkCreateRequest {
             name: name.to_string(),
             driver: Some("bridge".to_string()),
+            labels: labels.clone(),
             ipam: Some(Ipam {
                 config: Some(vec![IpamConfig {
                     subnet: Some(subnet.to_string()),
@@ -198,7 +202,10 @@ async fn foreign_network(
             ..Default::default()
         };
         match rt.docker().create_network(request).await {
-            Ok(_) => return Ok(()),
+            Ok(created) => {
+                cleanup.networks.push(created.id.clone());
+                return Ok(created.id);
+            }
             Err(error) if error.to_string().contains("overlap") => {
                 lost.insert(subnet);
             }
@@ -326,7 +333,7 @@ async fn networks_and_volumes_are_idempotent_and_only_ours() -> TestResult {
 
     // A network of our naming scheme that we did not make is never adopted or removed.
     let foreign = rt.network_name("foreign");
-    foreign_network(&rt, &mut cleanup, &foreign).await?;
+    network_behind_our_back(&rt, &mut cleanup, &foreign, None).await?;
     let adopted = rt
         .create_network(&foreign, other_subnet, &rt.labels_for("foreign"))
         .await;
@@ -401,48 +408,20 @@ async fn a_duplicate_network_in_use_is_kept_over_an_older_unused_one() -> TestRe
     let older_subnet = older.subnet.ok_or("subnet reported")?;
     let name = rt.network_name("dup");
     // The younger copy, made behind the runtime's back as a second create would make it.
-    let mut younger = None;
-    // A parallel test's network still being made overlaps without being listed yet: skip it.
-    let mut lost = BTreeSet::new();
-    for _ in 0..32 {
-        let mut taken = rt.existing_subnets().await?;
-        taken.extend(lost.iter().copied());
-        let subnet = SubnetPool::default()
-            .next_free(&taken)
-            .ok_or("pool exhausted")?;
-        let request = NetworkCreateRequest {
-            name: name.clone(),
-            driver: Some("bridge".to_string()),
-            labels: Some(crate::runtime::engine::owned_labels(
-                &rt.labels_for("dup"),
-                &ns,
-            )),
-            ipam: Some(Ipam {
-                config: Some(vec![IpamConfig {
-                    subnet: Some(subnet.to_string()),
-                    ..Default::default()
-                }]),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        match rt.docker().create_network(request).await {
-            Ok(created) => {
-                younger = Some(created.id);
-                break;
-            }
-            Err(error) if error.to_string().contains("overlap") => {
-                lost.insert(subnet);
-            }
-            Err(error) if crate::runtime::status_code(&error) == Some(409) => {
-                eprintln!("skipped: this engine refuses duplicate network names itself");
-                return Ok(());
-            }
-            Err(error) => return Err(error.into()),
+    let labels = crate::runtime::engine::owned_labels(&rt.labels_for("dup"), &ns);
+    let younger = match network_behind_our_back(&rt, &mut cleanup, &name, Some(labels)).await {
+        Ok(id) => id,
+        Err(error)
+            if error
+                .downcast_ref::<bollard::errors::Error>()
+                .and_then(crate::runtime::status_code)
+                == Some(409) =>
+        {
+            eprintln!("skipped: this engine refuses duplicate network names itself");
+            return Ok(());
         }
-    }
-    let younger = younger.ok_or("no free subnet for the duplicate")?;
-    cleanup.networks.push(younger.clone());
+        Err(error) => return Err(error),
+    };
     cleanup.networks.push(older.id.clone());
 
     // A container on the younger copy. The engine refuses to start one on an ambiguous name,
