@@ -927,36 +927,19 @@ fn a_duplicate_network_is_settled_on_the_copy_the_tenant_runs_on() {
         &name,
     ]);
     // The next /28 of this test's own pool: free, since the tenant took the lowest.
-    let (base, _) = subnet.trim().rsplit_once('.').unwrap();
-    let last: u8 = subnet
-        .trim()
-        .rsplit_once('.')
-        .unwrap()
-        .1
-        .split('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let other = format!("{base}.{}/28", last + 16);
+    let taken: ipnet::Ipv4Net = subnet.trim().parse().unwrap();
+    let other = ipnet::Ipv4Net::new((u32::from(taken.network()) + 16).into(), 28).unwrap();
     // The docker CLI refuses a duplicate name; the API (without CheckDuplicate) makes one.
     let body = format!(
         r#"{{"Name":"{name}","Labels":{},"IPAM":{{"Config":[{{"Subnet":"{other}"}}]}}}}"#,
         labels.trim()
     );
-    // The engine's socket, where the docker CLI finds it.
-    let socket = match std::env::var("DOCKER_HOST") {
-        Ok(host) => match host.strip_prefix("unix://") {
-            Some(path) => path.to_string(),
-            None => panic!("DOCKER_HOST={host}: this test talks to a unix socket"),
-        },
-        Err(_) => "/var/run/docker.sock".to_string(),
-    };
+    let socket = crate::support::proxy::engine_socket();
     let out = std::process::Command::new("curl")
         .args([
             "-s",
             "--unix-socket",
-            &socket,
+            &socket.display().to_string(),
             "-H",
             "Content-Type: application/json",
             "-d",
