@@ -281,7 +281,7 @@ fn watch_follows_the_engine_again_after_it_comes_back(db: Db) {
         watch.output()
     );
     let mut watch = watch;
-    assert!(watch.terminate().success(), "{}", watch.output());
+    watch.stop_cleanly();
 }
 
 on_both_databases!(watch_follows_the_engine_again_after_it_comes_back);

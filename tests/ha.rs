@@ -311,7 +311,7 @@ fn two_watches_one_applies_and_the_standby_takes_over(db: Db) {
     assert_eq!(r["standbys"], Value::Array(Vec::new()), "{r}");
 
     let mut standby = standby;
-    assert!(standby.terminate().success());
+    standby.stop_cleanly();
 }
 
 fn a_deposed_leader_stops_and_resumes_only_in_a_new_term(db: Db) {
@@ -380,7 +380,7 @@ fn a_deposed_leader_stops_and_resumes_only_in_a_new_term(db: Db) {
     let all = runs(&env);
     assert_eq!(all.last(), Some(&format!("{head} succeeded 3")), "{all:#?}");
     let mut watch = watch;
-    assert!(watch.terminate().success());
+    watch.stop_cleanly();
 }
 
 /// A database that stalls every write past the lease's deadline (a lock held elsewhere) makes
@@ -438,7 +438,7 @@ fn a_loop_takes_its_own_lease_back_at_once_after_a_stall(db: Db) {
     );
     drop(stall);
     let mut watch = watch;
-    assert!(watch.terminate().success());
+    watch.stop_cleanly();
 }
 
 on_both_databases!(

@@ -223,7 +223,7 @@ fn watch_keeps_the_log_history(backend: Db) {
     );
     // A few more syncs go by: still once each.
     std::thread::sleep(Duration::from_secs(3));
-    assert!(watch.terminate().success(), "{}", watch.output());
+    watch.stop_cleanly();
     assert_each_once(
         &stored(&env, "shop"),
         "watched",

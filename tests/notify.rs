@@ -327,7 +327,7 @@ fn failed_tenants_degraded_tenants_and_drift_are_notified_once_per_revision(back
         receiver.got().iter().filter(|r| r.path == "/chat").count(),
         1
     );
-    assert!(watch.terminate().success(), "{}", watch.output());
+    watch.stop_cleanly();
 }
 
 on_both_databases!(failed_tenants_degraded_tenants_and_drift_are_notified_once_per_revision);

@@ -492,7 +492,7 @@ fn status_follows_the_port_a_restart_publishes(backend: Db) {
         .map(|e| e.message.as_str())
         .collect();
     assert_eq!(changed, [format!("{recorded} → {now}")], "{events:#?}");
-    assert!(watch.terminate().success(), "{}", watch.output());
+    watch.stop_cleanly();
 }
 
 on_both_databases!(status_follows_the_port_a_restart_publishes);

@@ -296,7 +296,7 @@ fn with_watch_running_the_dashboard_attaches_read_only() {
     });
 
     // Once the watch is gone (its lease released), nothing reconciles, and the header says so.
-    assert!(watch.terminate().success(), "{}", watch.output());
+    watch.stop_cleanly();
     tmux.wait_for("the loop gone", Duration::from_secs(15), |s| {
         s.contains("read-only, no loop")
     });

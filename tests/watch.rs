@@ -58,6 +58,16 @@ impl Watch {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// SIGTERM, then asserts the loop stopped with exit 0 (saying how it ended, and its output).
+    pub(crate) fn stop_cleanly(&mut self) {
+        let status = self.terminate();
+        assert!(
+            status.success(),
+            "watch did not stop cleanly on SIGTERM ({status}):\n{}",
+            self.output()
+        );
+    }
+
     pub(crate) fn terminate(&mut self) -> std::process::ExitStatus {
         Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
@@ -203,7 +213,7 @@ fn commits_are_applied_in_seconds_and_drift_is_repaired() {
     });
 
     // SIGTERM: the loop stops cleanly.
-    assert!(watch.terminate().success(), "{}", watch.output());
+    watch.stop_cleanly();
 }
 
 #[test]
@@ -304,7 +314,23 @@ fn an_unreachable_engine_is_waited_for_not_fatal() {
         watch.output().matches("retrying in").count() >= 2
     });
     assert!(watch.child.try_wait().unwrap().is_none(), "still running");
-    assert!(watch.terminate().success());
+    watch.stop_cleanly();
+}
+
+/// SIGTERM as soon as the loop has started (connect done, the first pass about to run or
+/// running) stops it cleanly: the signal is handled from the start, never its default action.
+#[test]
+fn sigterm_at_start_stops_cleanly() {
+    let repo = Repo::example();
+    let (ns, pool) = (unique_namespace(), unique_pool());
+    let _cleanup = Cleanup::new(&ns);
+    let mut watch = Watch::start(&repo, &ns, &pool, &["--interval", "1s"], &[]);
+    eventually(&watch, Duration::from_secs(30), "the loop starting", || {
+        watch.output().contains("watching ")
+    });
+    watch.stop_cleanly();
+    let out = watch.output();
+    assert!(out.contains("stopping:"), "{out}");
 }
 
 /// The connect backoff never exceeds `--interval` (README: "up to the interval").
@@ -336,7 +362,7 @@ fn the_connect_backoff_is_capped_at_the_interval(db: Db) {
         delays.iter().all(|d| *d == "1s" || *d == "2s"),
         "{delays:?}\n{output}"
     );
-    assert!(watch.terminate().success());
+    watch.stop_cleanly();
 }
 
 on_both_databases!(the_connect_backoff_is_capped_at_the_interval);
@@ -397,7 +423,7 @@ fn a_remote_branch_is_followed_through_a_local_cache() {
         "the SIGHUP answered",
         || watch.output().contains("SIGHUP: syncing now"),
     );
-    assert!(watch.terminate().success());
+    watch.stop_cleanly();
 
     // A remote that cannot be fetched is reported and retried, not fatal.
     let mut bad = Watch::start_in(
@@ -416,7 +442,7 @@ fn a_remote_branch_is_followed_through_a_local_cache() {
         bad.output()
             .contains("fetching branch `main` of file:///nonexistent/repo.git failed")
     });
-    assert!(bad.terminate().success());
+    bad.stop_cleanly();
 }
 
 #[test]
@@ -471,5 +497,5 @@ fn a_database_outage_is_reported_and_waited_out() {
         "recovery and the commit applied",
         || running(&acme) && inspect(&acme, "{{json .Config.Env}}").contains("LOG_LEVEL=debug"),
     );
-    assert!(watch.terminate().success());
+    watch.stop_cleanly();
 }

@@ -31,7 +31,7 @@ pub async fn run(ctx: &Context<'_>, args: &WatchArgs) -> Result<ExitCode> {
         }
     });
     let progress = Arc::new(TimedPrinter);
-    let shutdown = shutdown_signal();
+    let shutdown = shutdown_signal()?;
     tokio::pin!(shutdown);
     // The engine or the database may be down when the loop starts: wait for them, never give up.
     let Some((runtime, store)) = ctx
@@ -115,17 +115,17 @@ pub async fn run(ctx: &Context<'_>, args: &WatchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// Resolves on SIGINT or SIGTERM. The handlers are installed here, before the future is first
+/// polled: until then (the connect, the first pass) a signal would otherwise take the default
+/// action and kill the loop in the middle of an apply.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    })
 }

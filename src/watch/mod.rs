@@ -447,6 +447,12 @@ impl Watcher {
                     Some(delay)
                 }
             };
+            // A signal that came during the pass: it was let finish, and nothing more starts.
+            if futures_util::FutureExt::now_or_never(shutdown.as_mut()).is_some() {
+                self.progress
+                    .line(None, "stopping: the pass in progress finished");
+                return Ok(());
+            }
             let retry_at = wait.map(|d| tokio::time::Instant::now() + d);
             // Metering runs while the loop waits; a git event or signal cancels it (it is retried later).
             let mut meter = self.meter_due();
