@@ -206,7 +206,8 @@ ensure_site_image() { # [BINARY]
   WARMUPS=$((WARMUPS + 1))
   local ns=${ID}w$WARMUPS
   CREATED+=("ns $ns")
-  [[ -d $WORK/warm ]] || make_repo "$WORK/warm" 1
+  # The built-in site's theme (even with --tiny): this apply is what builds the site image.
+  [[ -d $WORK/warm ]] || TINY='' make_repo "$WORK/warm" 1
   "$bin" --namespace "$ns" --repo "$WORK/warm" --database-url "sqlite://$WORK/$ns.db" \
     apply --auto-approve --color never --subnet-pool "$POOL_WARMUP" >"$WORK/warm.log" 2>&1 ||
     { cat "$WORK/warm.log" >&2; exit 1; }
