@@ -25,6 +25,7 @@ use crate::runtime::types::{
 use crate::runtime::{Runtime, RuntimeError, SubnetPool};
 use crate::store::{Store, StoreError, TenantRow, now_unix};
 use ipnet::Ipv4Net;
+use network::duplicates_left;
 use progress::{Step, Tracker};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -714,13 +715,17 @@ impl Applier {
             // Done by ensure_row before any container work.
             (Resource::TenantRecord, _) => return Ok(None),
             (Resource::Network, Action::Create) => {
-                let subnet = self.create_network(slug, &c.name).await?;
-                format!("+ created ({subnet})")
+                let (subnet, left) = self.create_network(slug, &c.name).await?;
+                format!("+ created ({subnet}){}", duplicates_left(&left))
             }
             (Resource::Network, Action::Update) => {
-                // Ensuring an existing name settles duplicates on the oldest network.
-                self.create_network(slug, &c.name).await?;
-                "~ duplicates removed".to_string()
+                // Ensuring an existing name settles duplicates on the copy in use (else the oldest).
+                let (_, left) = self.create_network(slug, &c.name).await?;
+                if left.is_empty() {
+                    "~ duplicates removed".to_string()
+                } else {
+                    format!("~ duplicates not all removed{}", duplicates_left(&left))
+                }
             }
             (Resource::Network, Action::Destroy) => {
                 backend.remove_network(&c.name).await?;

@@ -6,11 +6,13 @@ use super::*;
 impl Applier {
     /// Picks the lowest free /28 from the pool (free on the engine and in the database),
     /// records it, and creates the network with it; an engine-side overlap moves to the next.
+    /// The tenant's network made (or found), on a subnet from the pool; returns the subnet it
+    /// has and the ids of duplicates of its name left because containers are attached to them.
     pub(super) async fn create_network(
         &self,
         slug: &str,
         name: &str,
-    ) -> Result<Ipv4Net, ApplyError> {
+    ) -> Result<(Ipv4Net, Vec<String>), ApplyError> {
         let labels = self.stamped(managed_labels(&self.config.namespace, slug));
         let pool = SubnetPool::new(self.config.subnet_pool, 28)?;
         let mut refused: BTreeSet<Ipv4Net> = BTreeSet::new();
@@ -34,7 +36,7 @@ impl Applier {
                             book.engine.insert(real);
                         }
                     }
-                    return Ok(real);
+                    return Ok((real, net.left_in_use));
                 }
                 Err(RuntimeError::SubnetOverlap { .. }) => {
                     refused.insert(subnet);
@@ -129,5 +131,47 @@ impl SubnetBook {
                 .filter_map(|s| s.parse::<Ipv4Net>().ok()),
         );
         taken
+    }
+}
+
+/// What apply says of duplicates of a tenant's network name it could not remove (empty when
+/// none): which copies, and what the operator does about them.
+pub(super) fn duplicates_left(ids: &[String]) -> String {
+    if ids.is_empty() {
+        return String::new();
+    }
+    let short: Vec<&str> = ids.iter().map(|id| &id[..id.len().min(12)]).collect();
+    format!(
+        "; {} other network{} of this name still {} containers attached ({}): disconnect them \
+         (docker network disconnect NETWORK CONTAINER), then apply again",
+        ids.len(),
+        if ids.len() == 1 { "" } else { "s" },
+        if ids.len() == 1 { "has" } else { "have" },
+        short.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duplicates_left;
+
+    #[test]
+    fn duplicates_left_name_the_copies_and_the_way_out() {
+        assert_eq!(duplicates_left(&[]), "");
+        let one = duplicates_left(&["0123456789abcdef0123".to_string()]);
+        assert!(
+            one.contains(
+                "1 other network of this name still has containers attached (0123456789ab)"
+            ),
+            "{one}"
+        );
+        assert!(one.contains("docker network disconnect"), "{one}");
+        let two = duplicates_left(&["aaaaaaaaaaaaaaaa".to_string(), "bbbb".to_string()]);
+        assert!(
+            two.contains(
+                "2 other networks of this name still have containers attached (aaaaaaaaaaaa, bbbb)"
+            ),
+            "{two}"
+        );
     }
 }

@@ -569,6 +569,7 @@ impl Backend for FakeBackend {
                 id: n.id.clone(),
                 subnet: Some(n.subnet),
                 created: false,
+                left_in_use: Vec::new(),
             });
         }
         if s.networks
@@ -594,6 +595,7 @@ impl Backend for FakeBackend {
             id,
             subnet: Some(subnet),
             created: true,
+            left_in_use: Vec::new(),
         })
     }
 

@@ -478,6 +478,41 @@ async fn a_duplicate_network_in_use_is_kept_over_an_older_unused_one() -> TestRe
     );
     let attached = rt.docker().inspect_network(&younger, None).await?;
     assert_eq!(attached.containers.map(|c| c.len()), Some(1));
+    assert!(settled.left_in_use.is_empty(), "{:?}", settled.left_in_use);
+
+    // A third copy with the container on it too: both copies in use. The older one in use is
+    // kept; the other is left (never cut from under a container) and named as left.
+    let labels = crate::runtime::engine::owned_labels(&rt.labels_for("dup"), &ns);
+    let third = network_behind_our_back(&rt, &mut cleanup, &name, Some(labels)).await?;
+    rt.docker()
+        .connect_network(
+            &third,
+            bollard::models::NetworkConnectRequest {
+                container: container.clone(),
+                endpoint_config: None,
+            },
+        )
+        .await?;
+    let settled = rt
+        .create_network(&name, older_subnet, &rt.labels_for("dup"))
+        .await?;
+    assert_eq!(settled.id, younger, "the older copy in use is kept");
+    assert_eq!(settled.left_in_use, vec![third.clone()]);
+    let attached = rt.docker().inspect_network(&third, None).await?;
+    assert_eq!(
+        attached.containers.map(|c| c.len()),
+        Some(1),
+        "the container stays on the copy left"
+    );
+    rt.docker()
+        .disconnect_network(
+            &third,
+            bollard::models::NetworkDisconnectRequest {
+                container: container.clone(),
+                force: Some(true),
+            },
+        )
+        .await?;
     Ok(())
 }
 

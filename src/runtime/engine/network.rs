@@ -12,6 +12,10 @@ use super::{Engine, owned_labels};
 use crate::runtime::types::{EnsuredNetwork, is_managed_by};
 use crate::runtime::{RuntimeError, is_not_found, status_code};
 
+/// The copy of a network name settled on (none when the name is gone), and the ids of other
+/// copies left in place because containers are attached to them.
+type Settled = (Option<Network>, Vec<String>);
+
 /// True when the engine's error says the requested subnet overlaps an existing network.
 fn is_overlap(error: &bollard::errors::Error) -> bool {
     engine_message(error).is_some_and(|m| m.to_ascii_lowercase().contains("overlap"))
@@ -84,11 +88,12 @@ impl Engine {
     /// interrupted run had sent landing after the next run looked) are settled: the oldest copy
     /// a container is attached to is kept, else the oldest; the other copies of ours without
     /// containers are removed, so every caller converges on the same network and a tenant is
-    /// never cut from the one it runs on.
-    async fn settle_network(&self, name: &str) -> Result<Option<Network>, RuntimeError> {
+    /// never cut from the one it runs on. Also returns the ids of other copies left because
+    /// containers are attached to them (settling did not finish: the caller says so).
+    async fn settle_network(&self, name: &str) -> Result<Settled, RuntimeError> {
         let networks = self.networks_named(name).await?;
         if networks.len() < 2 {
-            return Ok(networks.into_iter().next());
+            return Ok((networks.into_iter().next(), Vec::new()));
         }
         // The list answer leaves attached containers out: inspect each copy (rare: duplicates).
         let mut copies = Vec::with_capacity(networks.len());
@@ -110,6 +115,7 @@ impl Engine {
         }
         let keep = copies.iter().position(|(_, in_use)| *in_use).unwrap_or(0);
         let mut kept = None;
+        let mut left = Vec::new();
         for (index, (network, in_use)) in copies.into_iter().enumerate() {
             if index == keep {
                 kept = Some(network);
@@ -128,6 +134,7 @@ impl Engine {
                     id,
                     "a duplicate network has containers attached: left in place"
                 );
+                left.push(id.to_string());
                 continue;
             }
             match self.docker().remove_network(id).await {
@@ -138,7 +145,7 @@ impl Engine {
                 }
             }
         }
-        Ok(kept)
+        Ok((kept, left))
     }
 
     fn ensured(
@@ -146,6 +153,7 @@ impl Engine {
         name: &str,
         network: Network,
         created: bool,
+        left_in_use: Vec<String>,
     ) -> Result<EnsuredNetwork, RuntimeError> {
         self.check_ours("network", name, network.labels.as_ref())?;
         let subnet = network
@@ -158,6 +166,7 @@ impl Engine {
             id: network.id.unwrap_or_default(),
             subnet,
             created,
+            left_in_use,
         })
     }
 
@@ -193,8 +202,8 @@ impl Engine {
             Ok(response) => Some(response.id),
             Err(error) if is_overlap(&error) => {
                 // It may overlap because the network itself is there already.
-                if let Some(existing) = self.settle_network(name).await? {
-                    return self.ensured(name, existing, false);
+                if let (Some(existing), left) = self.settle_network(name).await? {
+                    return self.ensured(name, existing, false, left);
                 }
                 return Err(RuntimeError::SubnetOverlap {
                     network: name.to_string(),
@@ -208,15 +217,13 @@ impl Engine {
         };
         // Before API 1.44 a second network of the same name is created with only a warning
         // (bollard cannot send CheckDuplicate): settle on one, as every racer will.
-        let winner = self
-            .settle_network(name)
-            .await?
-            .ok_or_else(|| RuntimeError::NotFound {
-                kind: "network",
-                name: name.to_string(),
-            })?;
+        let (winner, left) = self.settle_network(name).await?;
+        let winner = winner.ok_or_else(|| RuntimeError::NotFound {
+            kind: "network",
+            name: name.to_string(),
+        })?;
         let created = created_id.is_some() && winner.id == created_id;
-        self.ensured(name, winner, created)
+        self.ensured(name, winner, created, left)
     }
 
     /// Remove our network `name` (every copy, should there be duplicates); true when removed,

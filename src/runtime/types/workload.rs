@@ -118,6 +118,9 @@ pub struct EnsuredNetwork {
     pub subnet: Option<Ipv4Net>,
     /// False when it already existed.
     pub created: bool,
+    /// Other networks of this name that could not be removed because containers are attached
+    /// to them (their ids): duplicates are left, and the caller must say so.
+    pub left_in_use: Vec<String>,
 }
 
 /// How waiting for a started container ended.
