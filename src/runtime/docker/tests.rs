@@ -387,6 +387,20 @@ async fn networks_and_volumes_are_idempotent_and_only_ours() -> TestResult {
     Ok(())
 }
 
+/// Joins `container` to the network with id `network`, as `docker network connect` does.
+async fn join_network(
+    rt: &DockerBackend,
+    network: &str,
+    container: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let request = bollard::models::NetworkConnectRequest {
+        container: container.to_string(),
+        endpoint_config: None,
+    };
+    rt.docker().connect_network(network, request).await?;
+    Ok(())
+}
+
 /// A younger duplicate that a running container is on (an interrupted apply's create landed
 /// after the next apply had made and used its own copy) is the one kept; the unused older copy goes.
 #[tokio::test]
@@ -444,15 +458,7 @@ async fn a_duplicate_network_in_use_is_kept_over_an_older_unused_one() -> TestRe
             None::<bollard::query_parameters::StartContainerOptions>,
         )
         .await?;
-    rt.docker()
-        .connect_network(
-            &younger,
-            bollard::models::NetworkConnectRequest {
-                container: container.clone(),
-                endpoint_config: None,
-            },
-        )
-        .await?;
+    join_network(&rt, &younger, &container).await?;
 
     // Ensuring the network (as apply's repair of a duplicate does) keeps the copy in use.
     let settled = rt
@@ -484,15 +490,7 @@ async fn a_duplicate_network_in_use_is_kept_over_an_older_unused_one() -> TestRe
     // kept; the other is left (never cut from under a container) and named as left.
     let labels = crate::runtime::engine::owned_labels(&rt.labels_for("dup"), &ns);
     let third = network_behind_our_back(&rt, &mut cleanup, &name, Some(labels)).await?;
-    rt.docker()
-        .connect_network(
-            &third,
-            bollard::models::NetworkConnectRequest {
-                container: container.clone(),
-                endpoint_config: None,
-            },
-        )
-        .await?;
+    join_network(&rt, &third, &container).await?;
     let settled = rt
         .create_network(&name, older_subnet, &rt.labels_for("dup"))
         .await?;
