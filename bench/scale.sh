@@ -27,6 +27,9 @@
 #                                        # an older build's cold and no-op apply beside this one's
 #
 # Every object it makes lives in namespaces/projects named s<pid>…, removed on exit (trap).
+# BENCH_KEEP=1 keeps the work directory (logs, repositories, databases); BENCH_KEEP_TENANTS=1
+# also leaves tenantctl's last namespace of each N running, to profile against (the script says
+# its name, database and the command that removes it).
 set -euo pipefail
 export LC_ALL=C
 unset RUST_BACKTRACE RUST_LIB_BACKTRACE
@@ -75,6 +78,7 @@ done
 ID=s$$
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tenantctl-scale.XXXXXX")
 CREATED=()
+KEPT=()
 WATCH_PID=
 exec 3>&2
 log() { printf '[scale %(%H:%M:%S)T] %s\n' -1 "$*" >&3; }
@@ -102,11 +106,11 @@ on_exit() {
   for entry in "${CREATED[@]}"; do
     case $entry in
       project\ *) remove_project "${entry#project }" ;;
-      *) remove_namespace "${entry#ns }" 2>/dev/null || true ;;
+      *) [[ " ${KEPT[*]} " == *" ${entry#ns } "* ]] || remove_namespace "${entry#ns }" 2>/dev/null || true ;;
     esac
   done
   if [[ -n ${IMAGE_PIN:-} ]]; then docker rm -f "$IMAGE_PIN" "$IMAGE_PIN-tiny" >/dev/null 2>&1 || true; fi
-  if [[ -n ${BENCH_KEEP:-} ]]; then log "logs kept in $WORK"; else rm -rf "$WORK"; fi
+  if [[ -n ${BENCH_KEEP:-} || ${#KEPT[@]} -gt 0 ]]; then log "logs kept in $WORK"; else rm -rf "$WORK"; fi
   exit "$status"
 }
 trap on_exit EXIT
@@ -390,7 +394,12 @@ run_tenantctl() { # N RUN
   sample "$n" watch "$watch_pct $dockerd_pct $pass_ms ${listings:-?}"
   log "N=$n watch idle: ${watch_pct}% of a core (dockerd ${dockerd_pct}%) with $((p1 - p0)) passes in ${IDLE_SECONDS}s, no-op pass ${pass_ms} ms"
   stop_watch
-  remove_namespace "$ns"
+  if [[ -n ${BENCH_KEEP_TENANTS:-} ]]; then
+    KEPT+=("$ns")
+    log "N=$n: namespace $ns kept running: ${cmd[*]} ...; remove it with: bash -c '. bench/lib.sh; remove_namespace $ns'"
+  else
+    remove_namespace "$ns"
+  fi
 }
 
 # ----------------------------------------------------------------------------- the runs
