@@ -244,6 +244,7 @@ macro_rules! insert_event_routed {
 // After the macros: `usage` and `leader` expand them, and macros are visible only below their
 // definition.
 mod access;
+mod changes;
 mod events;
 mod invoices;
 pub mod leader;
@@ -258,6 +259,7 @@ pub use invoices::InvoiceRow;
 pub use leader::{Fence, LeaderRow};
 pub use logs::{LogLineRow, LogStream, NewLogLine};
 
+pub use changes::RowChanges;
 pub use usage::{
     DAY, HOUR, Rollup, RollupReport, UsageBucket, UsageSample, bucket_start, buckets, merge_buckets,
 };

@@ -1474,3 +1474,80 @@ on_both_backends!(
     sqlite_api_keys_and_features,
     postgres_api_keys_and_features
 );
+
+/// Whether `changes` says "changed" within a few seconds (PostgreSQL's notifications arrive
+/// after the commit, not with it).
+async fn changed_soon(changes: &mut RowChanges) -> bool {
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        if changes.changed().await {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// What "no change" looks like: nothing said for a while (long enough for a notification).
+async fn unchanged(changes: &mut RowChanges) -> bool {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    !changes.changed().await
+}
+
+async fn check_row_changes(url: &str) {
+    let store = open(url).await;
+    let mut changes = store.follow_row_changes().await;
+    assert!(changes.changed().await, "nothing seen yet: changed");
+    assert!(
+        unchanged(&mut changes).await,
+        "asked twice with nothing between"
+    );
+
+    store.upsert_tenant(&full_tenant("acme")).await.unwrap();
+    assert!(changed_soon(&mut changes).await, "a tenant row written");
+    assert!(unchanged(&mut changes).await, "said once");
+
+    // Rows a plan does not compare: the events, the leader's lease, usage.
+    store
+        .record_event(None, Some("acme"), "drift", "a message")
+        .await
+        .unwrap();
+    assert!(
+        unchanged(&mut changes).await,
+        "an event is no change of the rows"
+    );
+
+    // Another program (the SaaS app) writing by hand, each compared table.
+    for sql in [
+        "UPDATE tenants SET owner = 'someone@else.example' WHERE slug = 'acme'",
+        "INSERT INTO tenant_features (tenant, flag, source) VALUES ('acme', 'sso', 'tenant')",
+        "DELETE FROM tenant_features WHERE tenant = 'acme'",
+    ] {
+        exec(&store, sql).await;
+        assert!(changed_soon(&mut changes).await, "{sql}");
+        assert!(unchanged(&mut changes).await, "{sql}: said once");
+    }
+    store.upsert_plan(&bare_plan("free")).await.unwrap();
+    assert!(changed_soon(&mut changes).await, "a plan row written");
+    store.upsert_theme(&bare_theme("classic")).await.unwrap();
+    assert!(changed_soon(&mut changes).await, "a theme row written");
+
+    // A write rolled back changed nothing.
+    with_pool!(store, |pool| async {
+        let mut tx = pool.begin().await?;
+        tx.execute("DELETE FROM tenants").await?;
+        tx.rollback().await
+    }
+    .await)
+    .unwrap();
+    assert!(unchanged(&mut changes).await, "rolled back");
+
+    // Rows read but not kept: the next ask says "changed" whatever happened.
+    changes.forget();
+    assert!(changes.changed().await, "forgotten");
+    drop(changes);
+    store.close().await;
+}
+on_both_backends!(check_row_changes, sqlite_row_changes, postgres_row_changes);

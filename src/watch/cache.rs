@@ -62,7 +62,7 @@ impl Cache {
     }
 
     /// Whether a full listing is due (ignoring what the events say).
-    fn full_due(&self, stream: Option<u64>) -> Option<&'static str> {
+    pub(super) fn full_due(&self, stream: Option<u64>) -> Option<&'static str> {
         match self.filled {
             _ if self.observed.is_none() => Some("first listing"),
             None => Some("first listing"),

@@ -33,6 +33,7 @@ pub struct Metrics {
     log_lines: AtomicU64,
     /// Passes that listed everything the namespace has (the observed-state cache filled).
     full_listings: AtomicU64,
+    row_reads: AtomicU64,
     /// Tenants read again alone because the engine's events named them (the cache kept current).
     tenant_rereads: AtomicU64,
 }
@@ -58,6 +59,7 @@ impl Default for Metrics {
             leader_term: std::sync::atomic::AtomicI64::default(),
             log_lines: AtomicU64::default(),
             full_listings: AtomicU64::default(),
+            row_reads: AtomicU64::default(),
             tenant_rereads: AtomicU64::default(),
         }
     }
@@ -97,6 +99,12 @@ impl Metrics {
     /// A pass listed everything the namespace has.
     pub fn full_listing(&self) {
         self.full_listings.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A pass read the database's plan, theme and tenant rows (they changed, or nothing was
+    /// kept).
+    pub fn row_reads(&self) {
+        self.row_reads.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A pass read `n` tenants again alone.
@@ -220,6 +228,11 @@ impl Metrics {
                 "tenantctl_observe_full_listings",
                 "Passes that listed every container, network and volume of the namespace (the observed-state cache filled: start, resync, a lost event stream)",
                 &self.full_listings,
+            ),
+            (
+                "tenantctl_observe_row_reads",
+                "Passes that read every plan, theme and tenant row of the database (at start, on the resync, and after the rows changed: the rest used the rows kept)",
+                &self.row_reads,
             ),
             (
                 "tenantctl_observe_tenant_rereads",

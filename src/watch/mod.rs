@@ -162,6 +162,8 @@ pub struct Watcher {
     cache: cache::Cache,
     /// The events followed while leading: which tenants they named, which stream is followed.
     pending: Option<Arc<engine_events::Pending>>,
+    /// The database's side of the last pass, read again only after its rows changed.
+    rows: Option<pass::Rows>,
     /// The last valid revision read and its desired state: a pass at the same commit does not
     /// read and parse every file again.
     loaded: Option<(String, Arc<crate::model::DesiredState>)>,
@@ -195,6 +197,7 @@ impl Watcher {
             event_timing: engine_events::Timing::default(),
             cache: cache::Cache::new(resync),
             pending: None,
+            rows: None,
             loaded: None,
         }
     }
@@ -325,7 +328,7 @@ impl Watcher {
             self.metrics.set_leader_term(fence.term);
             // Whatever the last leader did, this one re-observes everything before it acts.
             self.applied = None;
-            self.cache.invalidate();
+            self.forget_observed();
             match self.store.interrupt_runs_before(fence.term).await {
                 Ok(0) => {}
                 Ok(n) => self.progress.line(

@@ -3,6 +3,8 @@
 //! there is reason to.
 
 use super::*;
+use crate::store::ObservedDb;
+use crate::store::RowChanges;
 
 impl Watcher {
     /// One pass: read the revision, plan, and apply when there is reason to (a new revision,
@@ -13,6 +15,7 @@ impl Watcher {
         trigger: Trigger,
         demand: Option<&Demand>,
     ) -> anyhow::Result<PassOutcome> {
+        let mut phases = Phases::start();
         let only = match demand {
             Some(Demand::SyncTenant(slug)) => Some(slug.clone()),
             _ => None,
@@ -93,10 +96,12 @@ impl Watcher {
             prune: self.config.apply.prune,
             tenants: only.iter().cloned().collect(),
         };
-        let observed = self.observe(&desired).await?;
+        phases.mark("revision");
+        let observed = self.observe(&desired, &mut phases).await?;
         let Planned {
             plan, effective, ..
         } = reconcile::plan_revision(&desired, &observed, &opts, trial::now());
+        phases.mark("plan");
         self.last_desired = Some(match &effective {
             std::borrow::Cow::Borrowed(_) => desired.clone(),
             std::borrow::Cow::Owned(d) => Arc::new(d.clone()),
@@ -104,13 +109,17 @@ impl Watcher {
         if only.is_none() {
             let health = self.gauges(&effective, &observed, &plan);
             self.record_degraded(&health, &observed).await;
+            phases.mark("health");
         }
         self.refresh_urls(&effective, &observed, &plan, &opts.tenants)
             .await;
+        phases.mark("urls");
         let new_revision = self.applied.as_deref() != Some(revision.as_str());
         if only.is_none() && demand.is_none() {
             self.record_drift(&plan, &revision, new_revision).await;
+            phases.mark("drift");
         }
+        phases.report(desired.tenants.len(), plan.changes.len());
         if plan.is_empty() {
             if only.is_some() {
                 return Ok(PassOutcome::ok("in sync: nothing to do"));
@@ -194,8 +203,8 @@ impl Watcher {
                 return Ok(PassOutcome::refused(message));
             }
             Err(e) => {
-                // Whatever it did before failing is not known: list everything next pass.
-                self.cache.invalidate();
+                // Whatever it did before failing is not known: read everything next pass.
+                self.forget_observed();
                 return Err(e.into());
             }
         };
@@ -239,16 +248,30 @@ impl Watcher {
     async fn observe(
         &mut self,
         desired: &crate::model::DesiredState,
+        phases: &mut Phases,
     ) -> anyhow::Result<ObservedState> {
         let (stream, dirty) = match &self.pending {
             Some(p) => (p.stream(), p.take_dirty()),
             None => (None, Default::default()),
         };
-        let (runtime, db) = tokio::join!(
-            self.cache
-                .observe(&self.runtime, Some(desired), stream, dirty),
-            self.store.observe()
+        // Each side's own time, though they run together.
+        // The database too on the engine's resync, whatever its follower says.
+        let resync = self.cache.full_due(stream).is_some();
+        let ((runtime, engine_took), (db, db_took)) = tokio::join!(
+            timed(
+                self.cache
+                    .observe(&self.runtime, Some(desired), stream, dirty)
+            ),
+            timed(read_rows(&self.base, &mut self.rows, resync))
         );
+        phases.took("engine", engine_took);
+        let db = db.map(|(db, read)| {
+            phases.took(if read { "database" } else { "database (kept)" }, db_took);
+            if read {
+                self.metrics.row_reads();
+            }
+            db
+        });
         let (runtime, read) = runtime?;
         match &read {
             cache::Read::Full(why) => {
@@ -261,7 +284,9 @@ impl Watcher {
             }
         }
         let mut observed = ObservedState { runtime, db: db? };
+        phases.mark("observe");
         reconcile::edge_routes(&self.runtime, &mut observed.runtime, desired).await;
+        phases.mark("edge routes");
         Ok(observed)
     }
 
@@ -309,5 +334,102 @@ impl Watcher {
         }
         self.metrics.set_tenants(g);
         each
+    }
+
+    /// Drops what is kept of the engine and the database: the next pass reads both whole.
+    pub(super) fn forget_observed(&mut self) {
+        self.cache.invalidate();
+        if let Some(rows) = &mut self.rows {
+            rows.kept = None;
+        }
+    }
+}
+
+/// The database's side of a pass, kept between passes (see [`crate::store::RowChanges`]).
+pub(super) struct Rows {
+    changes: RowChanges,
+    kept: Option<ObservedDb>,
+}
+
+/// The rows a plan compares: those kept from the last pass unless they may have changed since
+/// (or `force`), else read whole and kept. Also whether they were read.
+async fn read_rows(
+    store: &Store,
+    rows: &mut Option<Rows>,
+    force: bool,
+) -> Result<(ObservedDb, bool), crate::store::StoreError> {
+    let rows = match rows {
+        Some(rows) => rows,
+        None => rows.insert(Rows {
+            changes: store.follow_row_changes().await,
+            kept: None,
+        }),
+    };
+    // Asked every time, before reading: it notes what it has seen.
+    let changed = rows.changes.changed().await;
+    if !changed
+        && !force
+        && let Some(kept) = &rows.kept
+    {
+        return Ok((kept.clone(), false));
+    }
+    match store.observe().await {
+        Ok(db) => {
+            rows.kept = Some(db.clone());
+            Ok((db, true))
+        }
+        Err(e) => {
+            rows.kept = None;
+            rows.changes.forget();
+            Err(e)
+        }
+    }
+}
+
+/// `f`'s output and how long it took.
+async fn timed<T>(f: impl std::future::Future<Output = T>) -> (T, Duration) {
+    let at = Instant::now();
+    let out = f.await;
+    (out, at.elapsed())
+}
+
+/// Where a pass's time went, said at debug level (`tenantctl -vv watch`): what an operator at
+/// scale looks at when a pass grows.
+struct Phases {
+    at: Instant,
+    each: Vec<(&'static str, Duration)>,
+}
+
+impl Phases {
+    fn start() -> Phases {
+        Phases {
+            at: Instant::now(),
+            each: Vec::new(),
+        }
+    }
+
+    /// The time since the last mark, as `name`.
+    fn mark(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.each.push((name, now - self.at));
+        self.at = now;
+    }
+
+    /// A part measured on its own (inside a phase that is marked too).
+    fn took(&mut self, name: &'static str, took: Duration) {
+        self.each.push((name, took));
+    }
+
+    fn report(&self, tenants: usize, changes: usize) {
+        if !tracing::enabled!(tracing::Level::DEBUG) {
+            return;
+        }
+        let phases = self
+            .each
+            .iter()
+            .map(|(name, took)| format!("{name} {:.1} ms", took.as_secs_f64() * 1e3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        tracing::debug!(tenants, changes, "pass before applying: {phases}");
     }
 }

@@ -646,3 +646,47 @@ async fn a_lost_stream_lists_everything_again() {
     assert_eq!(watch.counter("tenantctl_observe_full_listings_total"), 2);
     watch.stop().await;
 }
+
+/// A pass that follows no change of the database uses the rows it kept; a row changed by hand
+/// (as the SaaS app or an operator would) is read by the next pass and healed.
+#[tokio::test]
+async fn unchanged_rows_are_kept_and_a_row_changed_by_hand_is_read_again() {
+    let (fake, watch) = following_a(true).await;
+    let reads = || watch.counter("tenantctl_observe_row_reads_total");
+    // An event pass, ended.
+    let event_pass = |slug: &'static str| {
+        let fake = fake.clone();
+        let watch = &watch;
+        async move {
+            let before = watch.passes();
+            fake.emit(harmless(slug));
+            watch.until(5, || watch.passes() > before).await;
+        }
+    };
+    // The start pass read the rows, then wrote them: the next pass reads them again.
+    event_pass("a").await;
+    let after_apply = reads();
+    assert_eq!(after_apply, 2, "{:#?}", watch.lines.all());
+    // Nothing written since: two more passes use the rows kept.
+    event_pass("a").await;
+    event_pass("b").await;
+    assert_eq!(reads(), after_apply, "{:#?}", watch.lines.all());
+
+    // By hand: a's owner changed in the database, outside git.
+    let mut row = watch.store.observe().await.expect("rows").tenants["a"].clone();
+    let owner = row.owner.clone();
+    row.owner = "someone@else.example".into();
+    watch.store.upsert_tenant(&row).await.expect("a write");
+    event_pass("a").await;
+    assert!(
+        !watch.lines.with("drift: applying 1 changes").is_empty(),
+        "{:#?}",
+        watch.lines.all()
+    );
+    assert_eq!(reads(), after_apply + 1, "{:#?}", watch.lines.all());
+    let healed = watch.store.observe().await.expect("rows").tenants["a"]
+        .owner
+        .clone();
+    assert_eq!(healed, owner);
+    watch.stop().await;
+}
