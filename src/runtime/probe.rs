@@ -79,16 +79,86 @@ pub async fn probe_runtime(
                 .then(|| (i, c.published_ports.clone(), target.clone()))
         })
         .collect();
+    let overflows = neighbour_table_overflows();
     let results: Vec<(usize, Probe)> = stream::iter(asked)
         .map(|(i, ports, target)| async move { (i, probe(&ports, &target, timeout).await) })
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
+    let failed = results.iter().filter(|(_, p)| !p.answers()).count();
+    if failed > 0
+        && let (Some(before), Some(after)) = (overflows, neighbour_table_overflows())
+        && after > before
+    {
+        warn_neighbour_table(failed, results.len(), observed.networks.len());
+    }
     for (i, result) in results {
         if let Some(c) = observed.containers.get_mut(i) {
             c.probe = Some(result);
         }
     }
+}
+
+/// Where the kernel counts its IPv4 neighbour (ARP) table's overflows, per CPU.
+const ARP_CACHE_STATS: &str = "/proc/net/stat/arp_cache";
+/// The neighbour table's hard limit.
+const GC_THRESH3: &str = "/proc/sys/net/ipv4/neigh/default/gc_thresh3";
+
+/// How often the kernel's IPv4 neighbour table has been full since boot (`table_fulls`, summed
+/// over CPUs), where it can be read. Each published port is forwarded to a container on its own
+/// bridge network, which takes an entry of this table: past its hard limit (`gc_thresh3`, 1024 by
+/// default) the kernel drops connections to containers at random, and sites stop answering.
+fn neighbour_table_overflows() -> Option<u64> {
+    table_fulls(&std::fs::read_to_string(ARP_CACHE_STATS).ok()?)
+}
+
+/// `table_fulls` of `/proc/net/stat/arp_cache`'s text: a header line of column names, then one
+/// line of hexadecimal counters per CPU.
+fn table_fulls(stats: &str) -> Option<u64> {
+    let mut lines = stats.lines();
+    let column = lines
+        .next()?
+        .split_whitespace()
+        .position(|c| c == "table_fulls")?;
+    lines
+        .map(|l| {
+            let field = l.split_whitespace().nth(column)?;
+            u64::from_str_radix(field, 16).ok()
+        })
+        .sum()
+}
+
+/// Says (at most once a minute) that failed probes came with the neighbour table overflowing.
+fn warn_neighbour_table(failed: usize, asked: usize, networks: usize) {
+    static LAST: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    if last.is_some_and(|at| at.elapsed() < Duration::from_secs(60)) {
+        return;
+    }
+    *last = Some(Instant::now());
+    let limit = std::fs::read_to_string(GC_THRESH3)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    tracing::warn!(
+        "{}",
+        neighbour_table_message(failed, asked, networks, limit)
+    );
+}
+
+fn neighbour_table_message(
+    failed: usize,
+    asked: usize,
+    networks: usize,
+    limit: Option<u64>,
+) -> String {
+    let limit = limit.map_or(String::new(), |n| format!(" (its limit here: {n})"));
+    format!(
+        "{failed} of {asked} sites did not answer while this host's neighbour (ARP) table overflowed{limit}: \
+         each tenant's network ({networks} in this namespace) needs entries in it, and past the limit the kernel \
+         drops connections to containers at random (`neighbor table overflow` in dmesg); raise it, e.g. \
+         sysctl -w net.ipv4.neigh.default.gc_thresh1=1024 net.ipv4.neigh.default.gc_thresh2=4096 \
+         net.ipv4.neigh.default.gc_thresh3=8192 (and in /etc/sysctl.d to keep it)"
+    )
 }
 
 /// Probes, through the namespace's edge listening on `edge` (loopback), each running tenant
@@ -295,6 +365,37 @@ mod tests {
             host_ip: host_ip.into(),
             host_port: port,
         }]
+    }
+
+    /// As this host's kernel wrote it with 1,000 tenant networks and the default limit (two
+    /// CPUs; the last column is `table_fulls`).
+    const ARP_CACHE: &str = "\
+entries  allocs   destroys hash_grows lookups  hits     res_failed rcv_probes_mcast rcv_probes_ucast periodic_gc_runs forced_gc_runs unresolved_discards table_fulls
+000004c3 000022bd 000028d5 00000003   00004b44 000022e2 000000c7   00000000         00000000         00000096         0000356a       00000000            000033b4
+000004c3 000019fd 00000f22 00000005   000036ad 000018e9 0000008e   00000000         00000000         00000000         0000274d       00000000            000025e4
+";
+
+    #[test]
+    fn neighbour_table_overflows_are_summed_over_cpus() {
+        assert_eq!(table_fulls(ARP_CACHE), Some(0x33b4 + 0x25e4));
+        assert_eq!(table_fulls("entries allocs\n00000001 00000002\n"), None);
+        assert_eq!(table_fulls(""), None);
+        // Whatever the kernel has on this machine reads as a count.
+        if std::path::Path::new(ARP_CACHE_STATS).exists() {
+            assert!(neighbour_table_overflows().is_some());
+        }
+    }
+
+    #[test]
+    fn the_overflow_warning_says_the_limit_and_the_fix() {
+        let m = neighbour_table_message(243, 1000, 1000, Some(1024));
+        assert!(
+            m.starts_with("243 of 1000 sites did not answer while this host's neighbour (ARP) table overflowed (its limit here: 1024)"),
+            "{m}"
+        );
+        assert!(m.contains("1000 in this namespace"), "{m}");
+        assert!(m.contains("net.ipv4.neigh.default.gc_thresh3=8192"), "{m}");
+        assert!(!neighbour_table_message(1, 2, 2, None).contains("its limit"));
     }
 
     fn target() -> ProbeTarget {
