@@ -22,6 +22,7 @@ use super::engine_events::Dirty;
 use crate::model::DesiredState;
 use crate::plan::Change;
 use crate::runtime::{ObservedRuntime, Runtime, RuntimeError};
+use crate::store::{ObservedDb, RowChanges, Store, StoreError};
 
 /// How a pass observed the engine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +63,7 @@ impl Cache {
     }
 
     /// Whether a full listing is due (ignoring what the events say).
-    pub(super) fn full_due(&self, stream: Option<u64>) -> Option<&'static str> {
+    pub(crate) fn full_due(&self, stream: Option<u64>) -> Option<&'static str> {
         match self.filled {
             _ if self.observed.is_none() => Some("first listing"),
             None => Some("first listing"),
@@ -149,6 +150,56 @@ impl Cache {
             splice(cached, slug, fresh);
         }
         Ok((cached.clone(), Read::Tenants(dirty.tenants)))
+    }
+}
+
+/// The database's plan, theme and tenant rows, kept between passes (or dashboard refreshes) and
+/// read again only after they changed, whoever changed them (see [`RowChanges`]).
+#[derive(Default)]
+pub struct KeptRows {
+    /// Started at the first read.
+    changes: Option<RowChanges>,
+    kept: Option<ObservedDb>,
+}
+
+impl KeptRows {
+    /// The rows kept, unless they may have changed since (or `force`): then read whole and
+    /// kept. Also whether they were read.
+    pub async fn read(
+        &mut self,
+        store: &Store,
+        force: bool,
+    ) -> Result<(ObservedDb, bool), StoreError> {
+        let changes = match &mut self.changes {
+            Some(changes) => changes,
+            None => self.changes.insert(store.follow_row_changes().await),
+        };
+        // Asked every time, before reading: it notes what it has seen.
+        let changed = changes.changed().await;
+        if !changed
+            && !force
+            && let Some(kept) = &self.kept
+        {
+            return Ok((kept.clone(), false));
+        }
+        match store.observe().await {
+            Ok(db) => {
+                self.kept = Some(db.clone());
+                Ok((db, true))
+            }
+            Err(e) => {
+                self.forget();
+                Err(e)
+            }
+        }
+    }
+
+    /// The next read reads the rows whole.
+    pub fn forget(&mut self) {
+        self.kept = None;
+        if let Some(changes) = &mut self.changes {
+            changes.forget();
+        }
     }
 }
 

@@ -163,7 +163,7 @@ pub struct Watcher {
     /// The events followed while leading: which tenants they named, which stream is followed.
     pending: Option<Arc<engine_events::Pending>>,
     /// The database's side of the last pass, read again only after its rows changed.
-    rows: Option<pass::Rows>,
+    rows: cache::KeptRows,
     /// The last valid revision read and its desired state: a pass at the same commit does not
     /// read and parse every file again.
     loaded: Option<(String, Arc<crate::model::DesiredState>)>,
@@ -197,7 +197,7 @@ impl Watcher {
             event_timing: engine_events::Timing::default(),
             cache: cache::Cache::new(resync),
             pending: None,
-            rows: None,
+            rows: cache::KeptRows::default(),
             loaded: None,
         }
     }

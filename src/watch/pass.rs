@@ -3,8 +3,6 @@
 //! there is reason to.
 
 use super::*;
-use crate::store::ObservedDb;
-use crate::store::RowChanges;
 
 impl Watcher {
     /// One pass: read the revision, plan, and apply when there is reason to (a new revision,
@@ -262,7 +260,7 @@ impl Watcher {
                 self.cache
                     .observe(&self.runtime, Some(desired), stream, dirty)
             ),
-            timed(read_rows(&self.base, &mut self.rows, resync))
+            timed(self.rows.read(&self.base, resync))
         );
         phases.took("engine", engine_took);
         let db = db.map(|(db, read)| {
@@ -339,50 +337,7 @@ impl Watcher {
     /// Drops what is kept of the engine and the database: the next pass reads both whole.
     pub(super) fn forget_observed(&mut self) {
         self.cache.invalidate();
-        if let Some(rows) = &mut self.rows {
-            rows.kept = None;
-        }
-    }
-}
-
-/// The database's side of a pass, kept between passes (see [`crate::store::RowChanges`]).
-pub(super) struct Rows {
-    changes: RowChanges,
-    kept: Option<ObservedDb>,
-}
-
-/// The rows a plan compares: those kept from the last pass unless they may have changed since
-/// (or `force`), else read whole and kept. Also whether they were read.
-async fn read_rows(
-    store: &Store,
-    rows: &mut Option<Rows>,
-    force: bool,
-) -> Result<(ObservedDb, bool), crate::store::StoreError> {
-    let rows = match rows {
-        Some(rows) => rows,
-        None => rows.insert(Rows {
-            changes: store.follow_row_changes().await,
-            kept: None,
-        }),
-    };
-    // Asked every time, before reading: it notes what it has seen.
-    let changed = rows.changes.changed().await;
-    if !changed
-        && !force
-        && let Some(kept) = &rows.kept
-    {
-        return Ok((kept.clone(), false));
-    }
-    match store.observe().await {
-        Ok(db) => {
-            rows.kept = Some(db.clone());
-            Ok((db, true))
-        }
-        Err(e) => {
-            rows.kept = None;
-            rows.changes.forget();
-            Err(e)
-        }
+        self.rows.forget();
     }
 }
 

@@ -14,7 +14,7 @@ use crate::source::Repo;
 use crate::status::{self, Inputs};
 use crate::store::now_unix;
 use crate::tui::data::{Board, BoardRow, LoopRunner, Update};
-use crate::watch::cache::Cache;
+use crate::watch::cache::{Cache, KeptRows};
 use crate::watch::engine_events::{self, Pending};
 use crate::watch::presence;
 use std::borrow::Cow;
@@ -68,6 +68,7 @@ pub(super) async fn poll_loop(
     );
     let mut poller = Poller {
         cache: Cache::new(RESYNC),
+        rows: KeptRows::default(),
         events: Some(events),
         revision: None,
         previous: HashMap::new(),
@@ -120,6 +121,8 @@ impl crate::apply::Progress for Unsaid {
 struct Poller {
     /// What the engine runs, kept current by its events.
     cache: Cache,
+    /// The database's rows, read again only after they changed.
+    rows: KeptRows,
     events: Option<Arc<Pending>>,
     revision: Option<Arc<Revision>>,
     /// The previous stats reading of each container, by id (CPU percent needs two).
@@ -145,14 +148,16 @@ impl Poller {
             Some(p) => (p.stream(), p.take_dirty()),
             None => (None, Default::default()),
         };
+        // The database too on the engine's resync, whatever its follower says.
+        let resync = self.cache.full_due(stream).is_some();
         let (containers, db) = tokio::join!(
             self.cache
                 .observe(&shared.runtime, desired.map(|d| &**d), stream, dirty),
-            shared.store.observe()
+            self.rows.read(&shared.store, resync)
         );
         let observed = ObservedState {
             runtime: containers.map_err(|e| e.to_string())?.0,
-            db: db.map_err(|e| e.to_string())?,
+            db: db.map_err(|e| e.to_string())?.0,
         };
         let revision_id = revision.as_ref().map(|r| r.id.clone());
         let opts = PlanOptions {
