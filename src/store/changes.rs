@@ -10,7 +10,7 @@
 //!
 //! Either way the answer errs towards "changed": first ask, any error, a lost listener.
 
-use super::{Pool, Store, StoreError};
+use super::{Pool, Store};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -25,7 +25,10 @@ pub struct RowChanges {
 
 enum Follow {
     /// The `row_stamp` count last seen (None: nothing seen yet, or lost track).
-    Sqlite { store: Store, seen: Option<i64> },
+    Sqlite {
+        pool: sqlx::SqlitePool,
+        seen: Option<i64>,
+    },
     /// Set by the listener task on each notification and each reconnect; taken by `changed`.
     Postgres {
         dirty: Arc<AtomicBool>,
@@ -49,8 +52,8 @@ impl Store {
     /// the follower says "changed" every time (and the rows are read every pass, as before).
     pub async fn follow_row_changes(&self) -> RowChanges {
         let follow = match &self.pool {
-            Pool::Sqlite(_) => Follow::Sqlite {
-                store: self.clone(),
+            Pool::Sqlite(pool) => Follow::Sqlite {
+                pool: pool.clone(),
                 seen: None,
             },
             Pool::Postgres(pool) => match listen(pool).await {
@@ -69,17 +72,6 @@ impl Store {
             },
         };
         RowChanges { follow }
-    }
-
-    /// SQLite's change count (migration 0014).
-    async fn row_stamp(&self) -> Result<i64, StoreError> {
-        match &self.pool {
-            Pool::Sqlite(pool) => sqlx::query_scalar("SELECT n FROM row_stamp WHERE id = 1")
-                .fetch_one(pool)
-                .await
-                .map_err(self.query_failed("reading the row change count")),
-            Pool::Postgres(_) => Ok(0),
-        }
     }
 }
 
@@ -115,14 +107,19 @@ impl RowChanges {
     /// change committed between the two is then read, and said again next time.
     pub async fn changed(&mut self) -> bool {
         match &mut self.follow {
-            Follow::Sqlite { store, seen } => match store.row_stamp().await {
-                Ok(n) => seen.replace(n) != Some(n),
-                Err(e) => {
-                    tracing::debug!("{e}");
-                    *seen = None;
-                    true
+            Follow::Sqlite { pool, seen } => {
+                match sqlx::query_scalar::<_, i64>("SELECT n FROM row_stamp WHERE id = 1")
+                    .fetch_one(&*pool)
+                    .await
+                {
+                    Ok(n) => seen.replace(n) != Some(n),
+                    Err(e) => {
+                        tracing::debug!("reading the row change count: {e}");
+                        *seen = None;
+                        true
+                    }
                 }
-            },
+            }
             Follow::Postgres { dirty, .. } => dirty.swap(false, Ordering::SeqCst),
             Follow::Blind => true,
         }
