@@ -8,6 +8,9 @@
 #                through dockerd's json-file driver (10m x 3)
 #   nginx        Debian's nginx, one worker, keep-alive upstream pool, the same Host routing
 #   caddy        Debian's caddy 2.6, reverse_proxy (keep-alive upstream by default), same routing
+#   pingora-floor  examples/pingora_floor.rs: the barest Pingora proxy (one upstream, every hook at
+#                its default, no Host routing, no X-Forwarded-*, no log, no metrics), one thread,
+#                the edge's server configuration: what Pingora itself costs, the edge's floor
 # Every proxy sets X-Forwarded-* and writes one access-log line per request to a file (except
 # edge-docker: through dockerd, as in production). The edge runs BENCH_EDGE_THREADS (1) worker
 # threads, nginx one worker, Caddy Go's default (GOMAXPROCS = all cores). Load: wrk -t1 -c16
@@ -20,6 +23,7 @@
 #
 #   bash bench/edge.sh                 # from the repository root
 #   BENCH_RUNS=5 BENCH_EDGE_THREADS=2 bash bench/edge.sh
+#   BENCH_UPSTREAM=static bash bench/edge.sh   # every proxy to a static nginx: no docker-proxy, no site
 #   BENCH_TENANTCTL=/tmp/tenantctl-old bash bench/edge.sh   # a binary built elsewhere
 #   BENCH_EDGE_VARIANTS="edge-old=/tmp/tenantctl-old edge-2t=target/release/tenantctl,TENANTCTL_EDGE_THREADS=2" bash bench/edge.sh
 #
@@ -39,7 +43,7 @@ RUNS=${BENCH_RUNS:-5}
 SECONDS_EACH=${BENCH_SECONDS:-10}
 WRK=${BENCH_WRK:-"-t1 -c16"}
 EDGE_THREADS=${BENCH_EDGE_THREADS:-1}
-CONTENDERS=${BENCH_CONTENDERS:-"direct edge edge-docker nginx caddy"}
+CONTENDERS=${BENCH_CONTENDERS:-"direct edge edge-docker nginx caddy pingora-floor"}
 HOST=bench.tenants.localhost
 
 for tool in docker cargo git wrk nginx caddy curl awk python3; do
@@ -86,6 +90,12 @@ else
   esac
   TENANTCTL=$ROOT/target/$BUILD/tenantctl
 fi
+case " $CONTENDERS " in
+  *" pingora-floor "*)
+    log "building examples/pingora_floor (release)"
+    nice -n 10 cargo build --release --locked --quiet --example pingora_floor
+    FLOOR=$ROOT/target/release/examples/pingora_floor ;;
+esac
 
 log "one tenant (built-in site, 2 CPUs) in namespace $ID"
 REPO=$WORK/repo
@@ -129,6 +139,44 @@ if [ "$HAVE_FP" != "$WANT_FP" ]; then
   exit 1
 fi
 log "site image ${IMAGE:7:12} built from $TENANTCTL"
+
+# BENCH_UPSTREAM=static: every contender goes to a static nginx on loopback (one worker,
+# `return 200`, no log) instead of the site's published port, so neither docker-proxy nor the
+# site is on the path and each proxy's own cost per request stands alone ("direct" is then that
+# nginx). The site container still runs, idle.
+UPSTREAM=${BENCH_UPSTREAM:-site}
+STATIC_PID=
+case $UPSTREAM in
+  site) ;;
+  static)
+    SITE_PORT=$(free_port)
+    mkdir -p "$WORK/static"
+    cat >"$WORK/static/nginx.conf" <<STATIC
+worker_processes 1;
+daemon off;
+pid $WORK/static/nginx.pid;
+error_log $WORK/static/error.log warn;
+events { worker_connections 4096; }
+http {
+  client_body_temp_path $WORK/static/body;
+  proxy_temp_path $WORK/static/proxy;
+  fastcgi_temp_path $WORK/static/fastcgi;
+  uwsgi_temp_path $WORK/static/uwsgi;
+  scgi_temp_path $WORK/static/scgi;
+  access_log off;
+  server {
+    listen 127.0.0.1:$SITE_PORT;
+    location / { default_type application/json; return 200 '{"status":"ok","tenant":"bench"}'; }
+  }
+}
+STATIC
+    nginx -p "$WORK/static" -c "$WORK/static/nginx.conf" -e "$WORK/static/error.log" &
+    STATIC_PID=$!
+    PIDS+=($!)
+    log "upstream: a static nginx on 127.0.0.1:$SITE_PORT (BENCH_UPSTREAM=static)"
+    ;;
+  *) echo "BENCH_UPSTREAM: site or static" >&2; exit 1 ;;
+esac
 
 put_routes() { # ADMIN_ADDR TOKEN
   curl -sf -X PUT -H "Authorization: Bearer $2" \
@@ -249,6 +297,15 @@ XDG_DATA_HOME=$WORK/caddy XDG_CONFIG_HOME=$WORK/caddy HOME=$WORK/caddy \
 PID[caddy]=$!
 PIDS+=($!)
 
+# --- the Pingora floor: no routing, so it serves only what the bench asks of it
+if [ -n "${FLOOR:-}" ]; then
+  FLOOR_PORT=$(free_port)
+  "$FLOOR" "127.0.0.1:$FLOOR_PORT" "127.0.0.1:$SITE_PORT" "$EDGE_THREADS" >"$WORK/floor.log" 2>&1 &
+  PID[pingora-floor]=$!
+  PIDS+=($!)
+  URL[pingora-floor]="http://127.0.0.1:$FLOOR_PORT/health"
+fi
+
 URL[direct]="http://127.0.0.1:$SITE_PORT/health"
 URL[edge-docker]="http://127.0.0.1:$EDGEC_PORT/health"
 URL[nginx]="http://127.0.0.1:$NGINX_PORT/health"
@@ -257,8 +314,13 @@ for c in $CONTENDERS; do wait_http "${URL[$c]}" "$HOST" || { echo "$c did not co
 
 # CPU accounting: the site's processes, the docker-proxy of its port, dockerd alone (not its
 # children: those are every container of the engine).
-SITE_PID=$(docker inspect --format '{{.State.Pid}}' "$ID-bench")
-PROXY_PID=$(pgrep -f "docker-proxy .*-host-port $SITE_PORT " | head -1 || true)
+if [ "$UPSTREAM" = static ]; then
+  SITE_PID=$STATIC_PID
+  PROXY_PID=
+else
+  SITE_PID=$(docker inspect --format '{{.State.Pid}}' "$ID-bench")
+  PROXY_PID=$(pgrep -f "docker-proxy .*-host-port $SITE_PORT " | head -1 || true)
+fi
 DOCKERD_PID=$(pgrep -xo dockerd || true)
 descendants() { # PID -> PID and every descendant
   local p=$1 c
@@ -325,7 +387,7 @@ median() { # CONTENDER COLUMN -> the median of that column over the runs
 }
 DIRECT_RPS=$(median direct 1 2>/dev/null || echo 0)
 echo
-echo "wrk $WRK, ${SECONDS_EACH}s, median of $RUNS rounds; $(nproc) CPUs; tenantctl $BUILD build, edge threads: $EDGE_THREADS; nginx 1 worker; caddy $(caddy version | cut -d' ' -f1); load average before $LOAD_BEFORE, after $LOAD_AFTER"
+echo "wrk $WRK, ${SECONDS_EACH}s, median of $RUNS rounds; $(nproc) CPUs; tenantctl $BUILD build, upstream: $UPSTREAM; edge and floor threads: $EDGE_THREADS; nginx 1 worker; caddy $(caddy version | cut -d' ' -f1); load average before $LOAD_BEFORE, after $LOAD_AFTER"
 echo
 echo "| path | req/s | x direct | p50 (ms) | p99 (ms) | proxy CPU/req (us) | path CPU/req (us) | dockerd CPU/req (us) |"
 echo "|---|---|---|---|---|---|---|---|"
