@@ -140,6 +140,30 @@ if [ "$HAVE_FP" != "$WANT_FP" ]; then
 fi
 log "site image ${IMAGE:7:12} built from $TENANTCTL"
 
+# nginx_conf DIR: writes DIR/nginx.conf for one worker in the foreground, its files under DIR;
+# the http block's directives come from stdin.
+nginx_conf() {
+  local dir=$1
+  mkdir -p "$dir"
+  {
+    cat <<HEAD
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+  client_body_temp_path $dir/body;
+  proxy_temp_path $dir/proxy;
+  fastcgi_temp_path $dir/fastcgi;
+  uwsgi_temp_path $dir/uwsgi;
+  scgi_temp_path $dir/scgi;
+HEAD
+    cat
+    echo "}"
+  } >"$dir/nginx.conf"
+}
+
 # BENCH_UPSTREAM=static: every contender goes to a static nginx on loopback (one worker,
 # `return 200`, no log) instead of the site's published port, so neither docker-proxy nor the
 # site is on the path and each proxy's own cost per request stands alone ("direct" is then that
@@ -150,25 +174,12 @@ case $UPSTREAM in
   site) ;;
   static)
     SITE_PORT=$(free_port)
-    mkdir -p "$WORK/static"
-    cat >"$WORK/static/nginx.conf" <<STATIC
-worker_processes 1;
-daemon off;
-pid $WORK/static/nginx.pid;
-error_log $WORK/static/error.log warn;
-events { worker_connections 4096; }
-http {
-  client_body_temp_path $WORK/static/body;
-  proxy_temp_path $WORK/static/proxy;
-  fastcgi_temp_path $WORK/static/fastcgi;
-  uwsgi_temp_path $WORK/static/uwsgi;
-  scgi_temp_path $WORK/static/scgi;
+    nginx_conf "$WORK/static" <<STATIC
   access_log off;
   server {
     listen 127.0.0.1:$SITE_PORT;
     location / { default_type application/json; return 200 '{"status":"ok","tenant":"bench"}'; }
   }
-}
 STATIC
     nginx -p "$WORK/static" -c "$WORK/static/nginx.conf" -e "$WORK/static/error.log" &
     STATIC_PID=$!
@@ -238,19 +249,7 @@ put_routes "$EDGEC_ADMIN" "$(cat "$WORK/edgec/admin-token")"
 
 # --- nginx: one worker, keep-alive upstream
 NGINX_PORT=$(free_port)
-mkdir -p "$WORK/nginx"
-cat >"$WORK/nginx/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  client_body_temp_path $WORK/nginx/body;
-  proxy_temp_path $WORK/nginx/proxy;
-  fastcgi_temp_path $WORK/nginx/fastcgi;
-  uwsgi_temp_path $WORK/nginx/uwsgi;
-  scgi_temp_path $WORK/nginx/scgi;
+nginx_conf "$WORK/nginx" <<NGINX
   access_log $WORK/nginx/access.log;
   upstream site { server 127.0.0.1:$SITE_PORT; keepalive 64; }
   server {
@@ -270,7 +269,6 @@ http {
       proxy_set_header X-Forwarded-Host \$http_host;
     }
   }
-}
 NGINX
 nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" &
 PID[nginx]=$!

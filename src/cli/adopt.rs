@@ -220,6 +220,7 @@ mod tests {
             networks: vec![],
             volumes: vec![],
             edge: None,
+            probe_host_fault: None,
         };
         let mut known = BTreeMap::new();
         let mut row = rows_from("ns", &runtime, &BTreeMap::new(), 7)
@@ -258,6 +259,7 @@ mod tests {
             networks: vec![],
             volumes: vec![],
             edge: None,
+            probe_host_fault: None,
         };
         let foreign = BTreeMap::from([("other".to_string(), 1)]);
         let mut rows = BTreeMap::new();

@@ -480,6 +480,7 @@ mod tests {
             networks: vec![],
             volumes: vec![],
             edge: None,
+            probe_host_fault: None,
         };
         let rows = |slugs: &[&str]| slugs.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
         let db = "sqlite:///wrong/state.db";
@@ -532,6 +533,7 @@ mod tests {
             networks: vec![],
             volumes: vec![],
             edge: None,
+            probe_host_fault: None,
         };
         let accepted = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
         assert_eq!(

@@ -97,7 +97,11 @@ impl<'a> Planner<'a> {
             None if network_missing && hash.is_some() => Some(Vec::new()),
             // Nothing else to change, yet a customer gets nothing: a fresh container (blue/green,
             // which publishes the port again) is the repair that fixes every cause.
-            None if hash.is_some() => unreachable(current, spec).map(|why| vec![why]),
+            // Unless the probe failed because the host's neighbour table overflowed: a new
+            // container cannot fix that (the planner says so once, in a note).
+            None if hash.is_some() => unreachable(current, spec)
+                .filter(|_| !self.host_fault_holds_back(current))
+                .map(|why| vec![why]),
             reasons => reasons,
         };
         if let Some(mut reasons) = replace_reasons {
@@ -300,6 +304,34 @@ impl<'a> Planner<'a> {
             );
         }
         view
+    }
+
+    /// A failed probe the host is to blame for: the probe saw the host's neighbour (ARP) table
+    /// overflow while it asked.
+    fn host_fault_holds_back(&self, current: &ObservedContainer) -> bool {
+        self.observed.runtime.probe_host_fault.is_some()
+            && current
+                .probe
+                .as_ref()
+                .is_some_and(|p| p.failure().is_some())
+    }
+
+    /// One note for the failed probes the host is to blame for (no container replaced for them).
+    pub(super) fn host_fault_note(&mut self) {
+        let Some(fault) = &self.observed.runtime.probe_host_fault else {
+            return;
+        };
+        let failed = self
+            .observed
+            .runtime
+            .containers
+            .iter()
+            .filter(|c| c.tenant.is_some() && self.host_fault_holds_back(c))
+            .count();
+        if failed > 0 {
+            let note = crate::runtime::probe::host_fault_note(failed, fault);
+            self.notes.push(note);
+        }
     }
 
     fn key_is_stale(&self, slug: &str, current: &ObservedContainer) -> bool {

@@ -265,6 +265,7 @@ fn compute_with_threads(
         p.edge();
     }
     p.tenants();
+    p.host_fault_note();
     if opts.tenants.is_empty() {
         p.edge_routes();
     }

@@ -460,6 +460,38 @@ fn a_healthy_container_that_does_not_answer_through_its_port_is_replaced() {
 }
 
 #[test]
+fn failed_probes_are_not_replaced_while_the_host_neighbour_table_overflowed() {
+    use crate::runtime::types::ProbeResult;
+    let d = desired(&base());
+    let mut observed = converged(&d, &opts());
+    observed.runtime.containers[0].probe = probed(ProbeResult::TimedOut { timeout_ms: 2000 });
+    observed.runtime.containers[1].probe = probed(ProbeResult::Refused);
+    // Not a probe failure: no published port is still repaired by a replace.
+    observed.runtime.containers[2].published_ports.clear();
+    observed.runtime.probe_host_fault = Some(
+        "this host's neighbour (ARP) table overflowed while the sites were probed (its limit here: 8)"
+            .into(),
+    );
+    let plan = compute(&d, &observed, &opts());
+    assert_eq!(
+        actions(&plan),
+        [("container.tenantctl-initech".to_string(), "-/+")]
+    );
+    assert_eq!(plan.notes.len(), 1, "{:?}", plan.notes);
+    let note = &plan.notes[0];
+    assert!(
+        note.starts_with("2 site(s) did not answer, and this host's neighbour (ARP) table overflowed while the sites were probed (its limit here: 8): no container is replaced"),
+        "{note}"
+    );
+    assert!(note.contains("gc_thresh3=8192"), "{note}");
+    // The same failures without the host's fault are the site's: replaced.
+    observed.runtime.probe_host_fault = None;
+    let plan = compute(&d, &observed, &opts());
+    assert_eq!(plan.changes.len(), 3, "{:?}", actions(&plan));
+    assert!(plan.notes.is_empty(), "{:?}", plan.notes);
+}
+
+#[test]
 fn a_probe_is_not_drift_while_starting_unhealthy_answering_or_unasked() {
     use crate::runtime::types::ProbeResult;
     let d = desired(&base());

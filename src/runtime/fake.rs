@@ -498,6 +498,7 @@ impl Backend for FakeBackend {
             networks,
             volumes,
             edge: None,
+            probe_host_fault: None,
         })
     }
 

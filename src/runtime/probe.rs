@@ -85,19 +85,61 @@ pub async fn probe_runtime(
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
-    let failed = results.iter().filter(|(_, p)| !p.answers()).count();
-    if failed > 0
-        && let (Some(before), Some(after)) = (overflows, neighbour_table_overflows())
-        && after > before
-    {
-        warn_neighbour_table(failed, results.len(), observed.networks.len());
-    }
+    observed.probe_host_fault =
+        warn_if_neighbour_table_overflowed(overflows, &results, observed.networks.len());
     for (i, result) in results {
         if let Some(c) = observed.containers.get_mut(i) {
             c.probe = Some(result);
         }
     }
 }
+
+/// After a probe pass: when some sites did not answer and the neighbour table overflowed
+/// meanwhile (`before` read as the pass began), says so, and returns the host's fault in a few
+/// words for [`ObservedRuntime::probe_host_fault`].
+fn warn_if_neighbour_table_overflowed(
+    before: Option<u64>,
+    results: &[(usize, Probe)],
+    networks: usize,
+) -> Option<String> {
+    let failed = results.iter().filter(|(_, p)| !p.answers()).count();
+    if failed > 0
+        && let (Some(before), Some(after)) = (before, neighbour_table_overflows())
+        && after > before
+    {
+        let limit = neighbour_table_limit();
+        warn_neighbour_table(failed, results.len(), networks, limit);
+        return Some(host_fault(limit));
+    }
+    None
+}
+
+/// The neighbour table's hard limit, where it can be read.
+fn neighbour_table_limit() -> Option<u64> {
+    std::fs::read_to_string(GC_THRESH3)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+}
+
+/// The host's fault as the planner's note names it.
+fn host_fault(limit: Option<u64>) -> String {
+    let limit = limit.map_or(String::new(), |n| format!(" (its limit here: {n})"));
+    format!("this host's neighbour (ARP) table overflowed while the sites were probed{limit}")
+}
+
+/// The planner's note when failed probes were the host's fault: no container is replaced for
+/// them, and what to do instead.
+pub fn host_fault_note(failed: usize, fault: &str) -> String {
+    format!(
+        "{failed} site(s) did not answer, and {fault}: no container is replaced for that, since a new one \
+         cannot fix the host; raise the limit, e.g. {SYSCTL_FIX}, and the next probe decides"
+    )
+}
+
+/// The sysctl that raises the neighbour table's limits.
+const SYSCTL_FIX: &str = "sysctl -w net.ipv4.neigh.default.gc_thresh1=1024 \
+     net.ipv4.neigh.default.gc_thresh2=4096 net.ipv4.neigh.default.gc_thresh3=8192 (and in \
+     /etc/sysctl.d to keep it)";
 
 /// Where the kernel counts its IPv4 neighbour (ARP) table's overflows, per CPU.
 const ARP_CACHE_STATS: &str = "/proc/net/stat/arp_cache";
@@ -129,16 +171,13 @@ fn table_fulls(stats: &str) -> Option<u64> {
 }
 
 /// Says (at most once a minute) that failed probes came with the neighbour table overflowing.
-fn warn_neighbour_table(failed: usize, asked: usize, networks: usize) {
+fn warn_neighbour_table(failed: usize, asked: usize, networks: usize, limit: Option<u64>) {
     static LAST: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
     let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
     if last.is_some_and(|at| at.elapsed() < Duration::from_secs(60)) {
         return;
     }
     *last = Some(Instant::now());
-    let limit = std::fs::read_to_string(GC_THRESH3)
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok());
     tracing::warn!(
         "{}",
         neighbour_table_message(failed, asked, networks, limit)
@@ -156,8 +195,7 @@ fn neighbour_table_message(
         "{failed} of {asked} sites did not answer while this host's neighbour (ARP) table overflowed{limit}: \
          each tenant's network ({networks} in this namespace) needs entries in it, and past the limit the kernel \
          drops connections to containers at random (`neighbor table overflow` in dmesg); raise it, e.g. \
-         sysctl -w net.ipv4.neigh.default.gc_thresh1=1024 net.ipv4.neigh.default.gc_thresh2=4096 \
-         net.ipv4.neigh.default.gc_thresh3=8192 (and in /etc/sysctl.d to keep it)"
+         {SYSCTL_FIX}"
     )
 }
 
@@ -186,6 +224,7 @@ pub async fn probe_via_edge(
             (c.name == container_name(namespace, slug)).then(|| (i, host.clone(), path.clone()))
         })
         .collect();
+    let overflows = neighbour_table_overflows();
     let results: Vec<(usize, Probe)> = stream::iter(asked)
         .map(|(i, host, path)| async move {
             let url = format!("http://{host}{path} via {edge}");
@@ -208,6 +247,7 @@ pub async fn probe_via_edge(
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
+    warn_if_neighbour_table_overflowed(overflows, &results, observed.networks.len());
     for (i, result) in results {
         if let Some(c) = observed.containers.get_mut(i) {
             c.edge_probe = Some(result);

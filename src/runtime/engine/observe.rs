@@ -55,6 +55,7 @@ impl Engine {
             networks,
             volumes,
             edge: None,
+            probe_host_fault: None,
         })
     }
 }

@@ -20,6 +20,11 @@ pub struct ObservedRuntime {
     pub volumes: Vec<ObservedVolume>,
     /// The namespace's edge (`tenantctl.role=edge`), never among `containers`.
     pub edge: Option<super::ObservedEdge>,
+    /// Set by the reachability probe when this host's neighbour (ARP) table overflowed while it
+    /// asked and some sites did not answer: those failures are the host's, and the planner
+    /// replaces no container for them (a new container cannot fix the host).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe_host_fault: Option<String>,
 }
 
 impl ObservedRuntime {
