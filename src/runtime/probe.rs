@@ -85,8 +85,7 @@ pub async fn probe_runtime(
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
-    observed.probe_host_fault =
-        warn_if_neighbour_table_overflowed(overflows, &results, observed.networks.len());
+    observed.probe_host_fault = neighbour_table_fault(overflows, &results, observed.networks.len());
     for (i, result) in results {
         if let Some(c) = observed.containers.get_mut(i) {
             c.probe = Some(result);
@@ -97,7 +96,7 @@ pub async fn probe_runtime(
 /// After a probe pass: when some sites did not answer and the neighbour table overflowed
 /// meanwhile (`before` read as the pass began), says so, and returns the host's fault in a few
 /// words for [`ObservedRuntime::probe_host_fault`].
-fn warn_if_neighbour_table_overflowed(
+fn neighbour_table_fault(
     before: Option<u64>,
     results: &[(usize, Probe)],
     networks: usize,
@@ -123,8 +122,13 @@ fn neighbour_table_limit() -> Option<u64> {
 
 /// The host's fault as the planner's note names it.
 fn host_fault(limit: Option<u64>) -> String {
-    let limit = limit.map_or(String::new(), |n| format!(" (its limit here: {n})"));
+    let limit = its_limit(limit);
     format!("this host's neighbour (ARP) table overflowed while the sites were probed{limit}")
+}
+
+/// ` (its limit here: N)`, or nothing when the limit could not be read.
+fn its_limit(limit: Option<u64>) -> String {
+    limit.map_or(String::new(), |n| format!(" (its limit here: {n})"))
 }
 
 /// The planner's note when failed probes were the host's fault: no container is replaced for
@@ -190,7 +194,7 @@ fn neighbour_table_message(
     networks: usize,
     limit: Option<u64>,
 ) -> String {
-    let limit = limit.map_or(String::new(), |n| format!(" (its limit here: {n})"));
+    let limit = its_limit(limit);
     format!(
         "{failed} of {asked} sites did not answer while this host's neighbour (ARP) table overflowed{limit}: \
          each tenant's network ({networks} in this namespace) needs entries in it, and past the limit the kernel \
@@ -247,7 +251,8 @@ pub async fn probe_via_edge(
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
-    warn_if_neighbour_table_overflowed(overflows, &results, observed.networks.len());
+    // It warns; the fault the planner reads is the direct probe's.
+    neighbour_table_fault(overflows, &results, observed.networks.len());
     for (i, result) in results {
         if let Some(c) = observed.containers.get_mut(i) {
             c.edge_probe = Some(result);

@@ -18,7 +18,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use super::engine_events::Dirty;
+use super::engine_events::{Dirty, Pending};
 use crate::model::DesiredState;
 use crate::plan::Change;
 use crate::runtime::{ObservedRuntime, Runtime, RuntimeError};
@@ -63,7 +63,7 @@ impl Cache {
     }
 
     /// Whether a full listing is due (ignoring what the events say).
-    pub(crate) fn full_due(&self, stream: Option<u64>) -> Option<&'static str> {
+    fn full_due(&self, stream: Option<u64>) -> Option<&'static str> {
         match self.filled {
             _ if self.observed.is_none() => Some("first listing"),
             None => Some("first listing"),
@@ -201,6 +201,43 @@ impl KeptRows {
             changes.forget();
         }
     }
+}
+
+/// One observation of both sides, each with how long it took (they run together).
+pub struct Both {
+    pub runtime: (Result<(ObservedRuntime, Read), RuntimeError>, Duration),
+    /// The rows, and whether they were read (not the ones kept).
+    pub db: (Result<(ObservedDb, bool), StoreError>, Duration),
+}
+
+/// The engine's side from `cache` (kept current by `pending`'s events) and the database's from
+/// `rows`, together: what a `watch` pass and a dashboard refresh observe. The rows are read whole
+/// on the engine's resync too, whatever their follower says.
+pub async fn observe_both(
+    cache: &mut Cache,
+    rows: &mut KeptRows,
+    runtime: &Runtime,
+    store: &Store,
+    desired: Option<&DesiredState>,
+    pending: Option<&Pending>,
+) -> Both {
+    let (stream, dirty) = match pending {
+        Some(p) => (p.stream(), p.take_dirty()),
+        None => (None, Default::default()),
+    };
+    let resync = cache.full_due(stream).is_some();
+    let (runtime, db) = tokio::join!(
+        timed(cache.observe(runtime, desired, stream, dirty)),
+        timed(rows.read(store, resync))
+    );
+    Both { runtime, db }
+}
+
+/// `f`'s output and how long it took.
+async fn timed<T>(f: impl std::future::Future<Output = T>) -> (T, Duration) {
+    let at = Instant::now();
+    let out = f.await;
+    (out, at.elapsed())
 }
 
 /// Puts `fresh` (one tenant's share, read alone) in place of what `cached` held for `slug`,

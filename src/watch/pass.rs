@@ -242,26 +242,25 @@ impl Watcher {
     }
 
     /// Engine and database, with what a customer reaches of each of `desired`'s tenants: the
-    /// engine from the observed-state cache ([`cache`]), the database read whole.
+    /// engine from the observed-state cache, the database's rows as kept since they last changed
+    /// ([`cache::observe_both`]).
     async fn observe(
         &mut self,
         desired: &crate::model::DesiredState,
         phases: &mut Phases,
     ) -> anyhow::Result<ObservedState> {
-        let (stream, dirty) = match &self.pending {
-            Some(p) => (p.stream(), p.take_dirty()),
-            None => (None, Default::default()),
-        };
-        // Each side's own time, though they run together.
-        // The database too on the engine's resync, whatever its follower says.
-        let resync = self.cache.full_due(stream).is_some();
-        let ((runtime, engine_took), (db, db_took)) = tokio::join!(
-            timed(
-                self.cache
-                    .observe(&self.runtime, Some(desired), stream, dirty)
-            ),
-            timed(self.rows.read(&self.base, resync))
-        );
+        let cache::Both {
+            runtime: (runtime, engine_took),
+            db: (db, db_took),
+        } = cache::observe_both(
+            &mut self.cache,
+            &mut self.rows,
+            &self.runtime,
+            &self.base,
+            Some(desired),
+            self.pending.as_deref(),
+        )
+        .await;
         phases.took("engine", engine_took);
         let db = db.map(|(db, read)| {
             phases.took(if read { "database" } else { "database (kept)" }, db_took);
@@ -339,13 +338,6 @@ impl Watcher {
         self.cache.invalidate();
         self.rows.forget();
     }
-}
-
-/// `f`'s output and how long it took.
-async fn timed<T>(f: impl std::future::Future<Output = T>) -> (T, Duration) {
-    let at = Instant::now();
-    let out = f.await;
-    (out, at.elapsed())
 }
 
 /// Where a pass's time went, said at debug level (`tenantctl -vv watch`): what an operator at

@@ -14,7 +14,7 @@ use crate::source::Repo;
 use crate::status::{self, Inputs};
 use crate::store::now_unix;
 use crate::tui::data::{Board, BoardRow, LoopRunner, Update};
-use crate::watch::cache::{Cache, KeptRows};
+use crate::watch::cache::{Cache, KeptRows, observe_both};
 use crate::watch::engine_events::{self, Pending};
 use crate::watch::presence;
 use std::borrow::Cow;
@@ -144,20 +144,18 @@ impl Poller {
             Err(e) => (None, Some(e)),
         };
         let desired = revision.as_ref().and_then(|r| r.desired.as_ref().ok());
-        let (stream, dirty) = match &self.events {
-            Some(p) => (p.stream(), p.take_dirty()),
-            None => (None, Default::default()),
-        };
-        // The database too on the engine's resync, whatever its follower says.
-        let resync = self.cache.full_due(stream).is_some();
-        let (containers, db) = tokio::join!(
-            self.cache
-                .observe(&shared.runtime, desired.map(|d| &**d), stream, dirty),
-            self.rows.read(&shared.store, resync)
-        );
+        let both = observe_both(
+            &mut self.cache,
+            &mut self.rows,
+            &shared.runtime,
+            &shared.store,
+            desired.map(|d| &**d),
+            self.events.as_deref(),
+        )
+        .await;
         let observed = ObservedState {
-            runtime: containers.map_err(|e| e.to_string())?.0,
-            db: db.map_err(|e| e.to_string())?.0,
+            runtime: both.runtime.0.map_err(|e| e.to_string())?.0,
+            db: both.db.0.map_err(|e| e.to_string())?.0,
         };
         let revision_id = revision.as_ref().map(|r| r.id.clone());
         let opts = PlanOptions {
