@@ -266,12 +266,17 @@ fn two_watches_one_applies_and_the_standby_takes_over(db: Db) {
         standby.output()
     );
 
-    // One run per commit, each by the leader of its time; every change recorded once.
+    // One run per commit, each by the leader of its time; every change recorded once. The new
+    // container answering comes before the apply ends (the old one still drains): wait for the
+    // run to be recorded as ended, whatever its status.
     wait_for(
-        "the run recorded",
-        Duration::from_secs(10),
+        "the run recorded as ended",
+        Duration::from_secs(30),
         standby_out,
-        || runs(&env).len() == 3,
+        || {
+            let runs = runs(&env);
+            runs.len() == 3 && !runs.iter().any(|r| r.contains(" running "))
+        },
     );
     assert_eq!(
         runs(&env),
